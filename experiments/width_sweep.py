@@ -1,0 +1,318 @@
+"""Du et al. (2019), Figure 1 and more: GD on the two-layer ReLU net as the width m grows.
+
+    python -m experiments.width_sweep            # default: n = d = 500, 6 widths, 3 seeds, a few minutes
+    python -m experiments.width_sweep --paper    # the paper's scale: n = d = 1000, 100 GD steps
+
+For each width m and seed: train W by full-batch GD on synthetic unit-sphere data with Gaussian labels,
+record the loss, lambda_min(H(k)), the fraction of flipped activation patterns and max_r ||w_r(k) - w_r(0)||,
+and check the conclusions of Theorem 4.1 at every step. Writes <out>/width_sweep.{png,pdf,json} and keeps
+one JSON per finished (width, seed) in <out>/width_sweep_runs/ so an interrupted sweep resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NAME = "width_sweep"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    n: int = 500
+    d: int = 500
+    widths: tuple[int, ...] = (16, 64, 256, 1024, 4096, 16384)
+    eta: str = "auto"
+    steps: int = 100
+    seeds: int = 3
+    seed: int = 0
+    kappa: float = 1.0
+    record_every: int = 1
+    delta: float = 0.1
+    x64: bool = False
+    out: str = "figures"
+    resume: bool = True
+
+
+PAPER = dict(n=1000, d=1000, widths=(100, 500, 1000, 2000, 4000, 8000, 16000), steps=100, seeds=1)
+
+
+def parse_args(argv: list[str] | None = None) -> SweepConfig:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.width_sweep",
+        description=(
+            "Reproduce Figure 1 of Du, Zhai, Poczos & Singh (ICLR 2019) and check Theorem 4.1 as the width m "
+            "grows: loss vs the linear-rate envelope, activation-pattern flips, distance from init vs R', "
+            "lambda_min(H(k)) vs lambda_0 / 2, and fitted scaling exponents in m."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = SweepConfig()
+    p.add_argument("--n", type=int, default=d.n, help="number of training points, uniform on the unit sphere")
+    p.add_argument("--d", type=int, default=d.d, help="input dimension")
+    p.add_argument("--widths", type=int, nargs="+", default=list(d.widths), help="hidden widths m to sweep")
+    p.add_argument(
+        "--eta",
+        default=d.eta,
+        help="GD step size: a number, 'auto' = 1 / lambda_max(H^inf) (half the largest stable step of the "
+        "linearized dynamics), or 'theorem' = lambda_0 / (4 n^2), the step Theorem 4.1 allows (tiny)",
+    )
+    p.add_argument("--steps", type=int, default=d.steps, help="number of full-batch GD steps")
+    p.add_argument("--seeds", type=int, default=d.seeds, help="seeds per width (new data and init per seed); "
+                   "the fitted exponents get a confidence interval over all (width, seed) runs")
+    p.add_argument("--seed", type=int, default=d.seed, help="first seed; seeds used are seed, seed+1, ...")
+    p.add_argument("--kappa", type=float, default=d.kappa, help="init scale: w_r(0) ~ N(0, kappa^2 I)")
+    p.add_argument("--record-every", type=int, default=d.record_every,
+                   help="steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end")
+    p.add_argument("--delta", type=float, default=d.delta,
+                   help="failure probability used for the theorem's required width")
+    p.add_argument("--x64", action="store_true", help="run in float64 (same as JAX_ENABLE_X64=1)")
+    p.add_argument("--out", default=d.out, help="output folder for the figure, the JSON and the resume cache")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="recompute every width even if a finished result with the same config exists")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed "
+                   "(flags given explicitly still win); tens of minutes on 2 CPU cores")
+    args = p.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SweepConfig)}
+    if args.paper:
+        given = {a.lstrip("-").replace("-", "_").split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
+        values.update({k: v for k, v in PAPER.items() if k not in given})
+    values["widths"] = tuple(sorted(set(int(m) for m in values["widths"])))
+    config = SweepConfig(**values)
+    _validate(p, config)
+    return config
+
+
+def _validate(parser: argparse.ArgumentParser, c: SweepConfig) -> None:
+    for name in ("n", "d", "seeds"):
+        if getattr(c, name) < 1:
+            parser.error(f"--{name} must be at least 1; got {getattr(c, name)}.")
+    if min(c.widths) < 1:
+        parser.error(f"--widths must all be at least 1; got {list(c.widths)}.")
+    if c.steps < 1:
+        parser.error(f"--steps must be at least 1; got {c.steps}.")
+    if c.record_every < 0:
+        parser.error("--record-every must be >= 0.")
+    if not 0 < c.delta < 1:
+        parser.error(f"--delta must lie in (0, 1); got {c.delta}.")
+    if c.eta not in ("auto", "theorem"):
+        try:
+            eta = float(c.eta)
+        except ValueError:
+            parser.error(f"--eta must be a number, 'auto' or 'theorem'; got {c.eta!r}.")
+        if not (math.isfinite(eta) and eta > 0):
+            parser.error(f"--eta must be positive; got {c.eta}.")
+
+
+def make_problem(config: SweepConfig, seed: int) -> dict:
+    """Data, labels and the infinite-width quantities for one seed."""
+    import jax
+    import ntk_proofs as nt
+
+    kx, ky, _ = jax.random.split(jax.random.PRNGKey(seed), 3)
+    X = nt.unit_sphere(kx, config.n, config.d)
+    y = nt.gaussian_labels(ky, config.n)
+    H = nt.gram_infinity(X)
+    return dict(X=X, y=y, lambda0=nt.lambda_zero(X), lambda_max=float(nt.lambda_max(H)))
+
+
+def resolve_eta(config: SweepConfig, problem: dict) -> float:
+    import ntk_proofs as nt
+
+    if config.eta == "auto":
+        return 1.0 / problem["lambda_max"]
+    if config.eta == "theorem":
+        return nt.max_step_size(config.n, problem["lambda0"])
+    return float(config.eta)
+
+
+def run_unit(config: SweepConfig, problem: dict, m: int, seed: int, eta: float) -> dict:
+    """Train one width on one seed and measure every quantity of Theorem 4.1 along the way."""
+    import jax
+    import numpy as np
+    import ntk_proofs as nt
+
+    _, _, kw = jax.random.split(jax.random.PRNGKey(seed), 3)
+    X, y, lambda0 = problem["X"], problem["y"], problem["lambda0"]
+    params = nt.init_params(jax.random.fold_in(kw, m), m, config.d, kappa=config.kappa)
+    start = time.perf_counter()
+    result = nt.train_gd(params, X, y, eta=eta, steps=config.steps, record_every=config.record_every)
+    loss = np.asarray(result.loss)
+    seconds = time.perf_counter() - start
+    residual0 = math.sqrt(2.0 * float(loss[0]))
+    r_prime = nt.drift_radius(config.n, residual0, m, lambda0)
+    monitor = nt.theorem_monitor(result, eta=eta, lambda0=lambda0, drift_bound=r_prime)
+    h = result.history
+    return dict(
+        m=m,
+        seed=seed,
+        seconds=seconds,
+        loss=loss,
+        envelope=nt.linear_rate_envelope(loss[0], eta, lambda0, config.steps),
+        recorded_steps=h.step,
+        lambda_min=h.lambda_min,
+        flip_fraction=h.flip_fraction,
+        max_drift=h.max_drift,
+        final_loss=float(loss[-1]),
+        final_flip_fraction=float(result.flip_fraction),
+        final_max_drift=float(result.max_drift),
+        final_lambda_min=float(result.lambda_min),
+        empirical_rate=nt.empirical_rate(loss),
+        theorem_rate=nt.theorem_rate(eta, lambda0),
+        residual0=residual0,
+        drift_radius=r_prime,
+        required_width=nt.required_width(config.n, lambda0, residual0, config.delta),
+        monitor=monitor._asdict(),
+    )
+
+
+def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]) -> dict:
+    """Aggregate the units per width (median over seeds; monitor: held on every seed, earliest failure)."""
+    import ntk_proofs as nt
+
+    per_width = []
+    for m in config.widths:
+        runs = [u for u in units if u["m"] == m]
+        med = lambda key: float(np.median([u[key] for u in runs]))  # noqa: E731
+        checks = {}
+        for name in ("loss_envelope", "lambda_min_floor", "drift_radius"):
+            entries = [u["monitor"][name] for u in runs]
+            failures = [e["first_failure"] for e in entries if not e["held"]]
+            ratios = [np.inf if e["worst_ratio"] is None else e["worst_ratio"] for e in entries]
+            checks[name] = dict(
+                held=not failures,
+                seeds_failed=len(failures),
+                first_failure=min(failures) if failures else -1,
+                worst_ratio=float(np.max(ratios)),
+            )
+        per_width.append(
+            dict(
+                m=m,
+                final_loss=med("final_loss"),
+                empirical_rate=med("empirical_rate"),
+                theorem_rate=med("theorem_rate"),
+                final_flip_fraction=med("final_flip_fraction"),
+                final_max_drift=med("final_max_drift"),
+                drift_radius=med("drift_radius"),
+                final_lambda_min=med("final_lambda_min"),
+                required_width=med("required_width"),
+                monitor=checks,
+            )
+        )
+    ms = [u["m"] for u in units]
+    fits = {
+        "max_drift": nt.loglog_slope(ms, [u["final_max_drift"] for u in units])._asdict(),
+        "flip_fraction": nt.loglog_slope(ms, [u["final_flip_fraction"] for u in units])._asdict(),
+        "drift_radius": nt.loglog_slope(ms, [u["drift_radius"] for u in units])._asdict(),
+    }
+    lambda0 = [p["lambda0"] for p in problems.values()]
+    return dict(
+        experiment=NAME,
+        paper="Du, Zhai, Poczos & Singh (ICLR 2019), Gradient Descent Provably Optimizes Over-parameterized "
+        "Neural Networks: Theorem 4.1, Figure 1",
+        config=dataclasses.asdict(config),
+        eta=eta,
+        lambda0=dict(zip(map(str, problems), lambda0)),
+        lambda_max=dict(zip(map(str, problems), [p["lambda_max"] for p in problems.values()])),
+        theorem_max_step=nt.max_step_size(config.n, min(lambda0)),
+        per_width=per_width,
+        fits=fits,
+        units=sorted(units, key=lambda u: (u["m"], u["seed"])),
+    )
+
+
+def print_summary(summary: dict) -> None:
+    from experiments.report import format_table
+
+    c = summary["config"]
+    lam = list(summary["lambda0"].values())
+    print(
+        f"\nDu et al. (2019) width sweep: n={c['n']}, d={c['d']}, {c['steps']} GD steps, eta={summary['eta']:.4g} "
+        f"(Theorem 4.1 allows eta <= lambda_0/(4n^2) = {summary['theorem_max_step']:.2e}), "
+        f"lambda_0={np.median(lam):.4f}, seeds={c['seeds']}"
+    )
+    rows = []
+    for w in summary["per_width"]:
+        mon = w["monitor"]
+        rows.append([
+            w["m"], w["final_loss"], w["empirical_rate"], w["theorem_rate"], w["final_flip_fraction"],
+            w["final_max_drift"], w["drift_radius"], w["final_max_drift"] / w["drift_radius"],
+            _verdict(mon["loss_envelope"]), _verdict(mon["lambda_min_floor"]), _verdict(mon["drift_radius"]),
+        ])
+    headers = ["m", "L(K)", "rate", "thm rate", "flip frac", "max drift", "R'", "drift/R'",
+               "L<=envelope", "lmin>=l0/2", "drift<=R'"]
+    print(format_table(headers, rows))
+    print("rate: tightest rho with L(k) <= rho^k L(0) at every step, max_k (L(k)/L(0))^(1/k), vs the theorem's 1 - eta*lambda_0/2. Monitor: 'ok' = held at every "
+          "step on every seed, 'FAIL@k' = first failing step; (x) = worst measured/bound ratio.")
+    for key, label in (("max_drift", "max drift"), ("flip_fraction", "flip fraction")):
+        f = summary["fits"][key]
+        print(f"fitted slope of {label} vs m: {f['slope']:.3f}  "
+              f"(95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}], {f['points']} runs; theory: -0.5)")
+    req = [w["required_width"] for w in summary["per_width"]]
+    print(f"width the proof of Theorem 4.1 needs (explicit constants, delta={c['delta']}): "
+          f"{min(req):.2e} .. {max(req):.2e}")
+
+
+def _verdict(check: dict) -> str:
+    ratio = f"({check['worst_ratio']:.3g})"
+    return f"ok {ratio}" if check["held"] else f"FAIL@{check['first_failure']} {ratio}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_args(argv)
+    import jax
+
+    if config.x64:
+        jax.config.update("jax_enable_x64", True)
+    from tqdm.auto import tqdm
+
+    from experiments.plotting.width_sweep import plot_width_sweep
+    from experiments.plotting.style import save_figure
+    from experiments.report import UnitStore, versions, write_json
+
+    out = Path(config.out)
+    store = UnitStore(out / f"{NAME}_runs")
+    seeds = [config.seed + s for s in range(config.seeds)]
+    problems = {s: make_problem(config, s) for s in seeds}
+    eta = resolve_eta(config, problems[seeds[0]])
+    unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("widths", "seeds", "out", "resume")}
+    unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
+
+    units, reused = [], 0
+    work = [(m, s) for s in seeds for m in config.widths]
+    with tqdm(work, desc="width sweep", unit="run", file=sys.stderr) as bar:
+        for m, s in bar:
+            bar.set_postfix(m=m, seed=s)
+            name = f"m{m}_seed{s}"
+            cfg = dict(unit_config, m=m, seed=s)
+            unit = store.load(name, cfg) if config.resume else None
+            if unit is None:
+                unit = run_unit(config, problems[s], m, s, eta)
+                store.save(name, cfg, unit)
+                unit = store.load(name, cfg)  # the JSON round trip: what is plotted is what is saved
+            else:
+                reused += 1
+            units.append(unit)
+
+    summary = summarize(config, eta, problems, units)
+    summary["versions"] = versions()
+    summary["reused_units"] = reused
+    json_path = write_json(out / f"{NAME}.json", summary)
+    figure_paths = save_figure(plot_width_sweep(summary), out, NAME)
+    print_summary(summary)
+    if reused:
+        print(f"(resumed: {reused} of {len(work)} runs read from {store.directory})")
+    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

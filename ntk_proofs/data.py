@@ -1,0 +1,123 @@
+"""Inputs on the unit sphere, labels, and the input checks the theorems assume.
+
+Du et al. (2019), Section 3: inputs satisfy ||x_i|| = 1, labels |y_i| = O(1), and no two inputs are
+parallel (Assumption 3.1 / Theorem 3.1: this makes lambda_0 = lambda_min(H^inf) > 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+class AssumptionError(ValueError):
+    """A theorem's assumption fails for the given inputs (e.g. parallel inputs, lambda_0 ~ 0)."""
+
+
+def unit_sphere(key: Array, n: int, d: int, dtype=None) -> Array:
+    """n points uniform on the unit sphere S^{d-1} of R^d: normalized standard Gaussians.
+
+    Du et al. (2019), Section 6 (Figure 1): "n = 1000 points uniformly generated from a d-dimensional
+    unit sphere". Returns X of shape (n, d) with ||X[i]|| = 1. dtype defaults to JAX's default float
+    (float64 under JAX_ENABLE_X64=1).
+    """
+    _check_positive_int(n, "n")
+    _check_positive_int(d, "d")
+    g = jax.random.normal(key, (n, d), dtype=dtype)
+    return g / jnp.linalg.norm(g, axis=1, keepdims=True)
+
+
+def gaussian_labels(key: Array, n: int, dtype=None) -> Array:
+    """Labels y_i ~ N(0, 1), as in Du et al. (2019), Section 6. Shape (n,)."""
+    _check_positive_int(n, "n")
+    return jax.random.normal(key, (n,), dtype=dtype)
+
+
+def normalize_rows(X) -> Array:
+    """Project each row of X onto the unit sphere: x_i / ||x_i||. Rows of norm 0 are an error."""
+    X = jnp.asarray(X)
+    norms = jnp.linalg.norm(X, axis=1, keepdims=True)
+    if bool(jnp.any(norms == 0)):
+        bad = int(np.flatnonzero(np.asarray(norms[:, 0]) == 0)[0])
+        raise ValueError(f"X[{bad}] is the zero vector and cannot be normalized onto the unit sphere.")
+    return X / norms
+
+
+def unit_norm_tolerance(dtype) -> float:
+    """sqrt(machine epsilon) of dtype: how far ||x_i|| may sit from 1 and still count as on the sphere."""
+    return float(np.sqrt(np.finfo(np.dtype(dtype)).eps))
+
+
+def check_inputs(X, y=None, *, normalize: bool = False, distinct: bool = True) -> tuple[Array, Array | None]:
+    """Validate the inputs of the Du et al. (2019) setting and return them as JAX arrays.
+
+    Checks, each with an error that names the argument and says what to fix:
+    X is a finite (n, d) matrix with n, d >= 1; each row has unit norm (or, with ``normalize=True``,
+    is projected onto the sphere); y, if given, is a finite vector of n labels; with ``distinct=True``
+    no two rows point the same way (x_i . x_j = 1 makes H^inf singular, so lambda_0 = 0 and
+    Theorem 4.1 says nothing).
+    """
+    X = jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(jnp.result_type(float))
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array of shape (n, d); got shape {X.shape}.")
+    n, d = X.shape
+    if n < 1 or d < 1:
+        raise ValueError(f"X must have n >= 1 rows and d >= 1 columns; got shape {X.shape}.")
+    if not bool(jnp.all(jnp.isfinite(X))):
+        raise ValueError("X contains NaN or infinite entries.")
+    if normalize:
+        X = normalize_rows(X)
+    else:
+        norms = np.asarray(jnp.linalg.norm(X, axis=1))
+        tol = unit_norm_tolerance(X.dtype)
+        off = np.abs(norms - 1.0)
+        if off.max() > tol:
+            i = int(off.argmax())
+            raise ValueError(
+                f"Row X[{i}] has norm {norms[i]:.6g}, but Du et al. (2019) assume inputs on the unit sphere "
+                f"(|norm - 1| <= {tol:.1e}). Normalize the rows (ntk_proofs.normalize_rows) or pass normalize=True."
+            )
+    if distinct and n > 1:
+        check_distinct_directions(X)
+    if y is not None:
+        y = jnp.asarray(y, dtype=X.dtype)
+        if y.ndim != 1:
+            raise ValueError(f"y must be a vector of n labels; got shape {y.shape}.")
+        if y.shape[0] != n:
+            raise ValueError(f"X has {n} rows but y has {y.shape[0]} labels.")
+        if not bool(jnp.all(jnp.isfinite(y))):
+            raise ValueError("y contains NaN or infinite labels.")
+    return X, y
+
+
+def check_distinct_directions(X, *, tol: float | None = None) -> None:
+    """Raise AssumptionError if two unit rows are (numerically) parallel: x_i . x_j >= 1 - tol.
+
+    Du et al. (2019), Theorem 3.1: if no two inputs are parallel, lambda_0 > 0. Two rows pointing the
+    same way give two identical rows of H^inf, so lambda_0 = 0 and no width makes GD provably converge
+    (with different labels on the pair, zero loss is impossible). Rows pointing in opposite directions
+    keep H^inf positive definite (H^inf_ij = 0 for x_j = -x_i), so only same-direction pairs are refused.
+    """
+    Xn = np.asarray(X, dtype=np.float64)
+    if tol is None:
+        tol = 10 * np.finfo(np.asarray(X).dtype).eps ** 0.5
+    G = Xn @ Xn.T
+    norms = np.sqrt(np.clip(np.diag(G), 1e-300, None))
+    C = G / norms[:, None] / norms[None, :]
+    np.fill_diagonal(C, -np.inf)
+    i, j = np.unravel_index(int(np.argmax(C)), C.shape)
+    if C[i, j] >= 1.0 - tol:
+        raise AssumptionError(
+            f"Inputs X[{min(i, j)}] and X[{max(i, j)}] are parallel (cosine {C[i, j]:.8f}): H^inf is singular, "
+            "lambda_0 = 0, and the assumption of Du et al. (2019, Theorem 3.1) fails. Remove duplicate inputs."
+        )
+
+
+def _check_positive_int(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}.")

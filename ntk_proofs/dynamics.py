@@ -1,0 +1,204 @@
+"""Full-batch gradient descent on the Du et al. (2019) net, with the quantities its proof tracks.
+
+``train_gd`` runs W(k+1) = W(k) - eta dL/dW(k) (Du et al. 2019, eq. (3); Theorem 4.1) as a jitted
+``lax.scan`` of optax updates. At recorded steps it measures, from the same forward pass:
+lambda_min(H(k)) (Lemma 3.1 / Theorem 4.1 need >= lambda_0 / 2), the fraction of activation patterns
+1{w_r . x_i >= 0} that differ from initialization (Section 6, Figure 1b), and max_r ||w_r(k) - w_r(0)||
+(Lemma 3.3 / Theorem 4.1 bound it by R', Figure 1c).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ntk_proofs.data import check_inputs
+from ntk_proofs.gram import gram_from_pattern, gram_matrix, lambda_max, lambda_min
+from ntk_proofs.two_layer import Params, forward, gradient_from_forward
+
+Array = jax.Array
+
+
+class GradientDescentDiverged(FloatingPointError):
+    """GD's loss became non-finite or grew past ``divergence_factor * L(0)``; ``step`` is where."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class TrainHistory(NamedTuple):
+    """Diagnostics at the recorded steps ``step`` (R,) of a run; each field has shape (R,)."""
+
+    step: Array
+    lambda_min: Array  # lambda_min(H(k))
+    flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
+    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+
+
+class TrainResult(NamedTuple):
+    """Outcome of ``train_gd``.
+
+    loss: (steps + 1,) the loss before each step and after the last. params: final Params.
+    flip_fraction, max_drift, lambda_min: their values after the last step. history: the same at every
+    recorded step. diverged_step: first step whose loss was non-finite or above
+    ``divergence_factor * L(0)``, or -1.
+    """
+
+    loss: Array
+    params: Params
+    flip_fraction: Array
+    max_drift: Array
+    lambda_min: Array
+    history: TrainHistory
+    diverged_step: int
+
+
+class _Carry(NamedTuple):
+    W: Array
+    opt_state: optax.OptState
+    step: Array
+    diverged_step: Array
+
+
+def recorded_steps(steps: int, record_every: int) -> np.ndarray:
+    """Steps at which ``train_gd`` records diagnostics: 0, r, 2r, ... below ``steps``, then ``steps``.
+
+    ``record_every = 0`` records only the final step.
+    """
+    if record_every == 0:
+        return np.array([steps])
+    return np.unique(np.append(np.arange(0, steps, record_every), steps))
+
+
+def train_gd(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    eta: float,
+    steps: int,
+    record_every: int = 1,
+    optimizer: optax.GradientTransformation | None = None,
+    divergence_factor: float = 1e4,
+    raise_on_divergence: bool = True,
+) -> TrainResult:
+    """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
+
+    Args:
+      params: initial Params(W (m, d), a (m,)), e.g. from ``init_params``.
+      X: (n, d) inputs of unit norm; y: (n,) labels.
+      eta: constant step size (``optax.sgd(eta)``); must be positive.
+      steps: number of GD steps (>= 0).
+      record_every: steps between recorded diagnostics (lambda_min(H(k)), flip fraction, drift);
+        0 records only the end. The loss is recorded at every step regardless.
+      optimizer: an optax transformation to use instead of ``optax.sgd(eta)``.
+      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
+      raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the
+        result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
+    """
+    W0, a = params
+    X, y = check_inputs(X, y)
+    if W0.ndim != 2 or a.shape != (W0.shape[0],):
+        raise ValueError(f"params must hold W of shape (m, d) and a of shape (m,); got {W0.shape} and {a.shape}.")
+    if W0.shape[1] != X.shape[1]:
+        raise ValueError(f"W has d = {W0.shape[1]} columns but X has d = {X.shape[1]}.")
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
+    for name, value in (("steps", steps), ("record_every", record_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
+    if not bool(jnp.all(jnp.isfinite(W0))):
+        raise ValueError("params.W contains NaN or infinite entries.")
+    X, y = X.astype(W0.dtype), y.astype(W0.dtype)
+    out = _trajectory(
+        W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
+        steps=int(steps), record_every=int(record_every), optimizer=optimizer,
+    )
+    loss, W, diag, diverged = out
+    diverged = int(diverged)
+    if diverged >= 0 and raise_on_divergence:
+        limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))
+        raise GradientDescentDiverged(
+            f"Gradient descent diverged at step {diverged}: the loss rose from {float(loss[0]):.4g} to "
+            f"{float(loss[diverged]):.4g} with eta = {eta:g}. The step must stay below about "
+            f"2 / lambda_max(H(0)) = {limit:.4g} for GD to be stable; Theorem 4.1 of Du et al. (2019) "
+            "assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).",
+            step=diverged,
+        )
+    history = TrainHistory(jnp.asarray(recorded_steps(steps, record_every)), *diag)
+    return TrainResult(
+        loss=loss,
+        params=Params(W, a),
+        flip_fraction=history.flip_fraction[-1],
+        max_drift=history.max_drift[-1],
+        lambda_min=history.lambda_min[-1],
+        history=history,
+        diverged_step=diverged,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer"))
+def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer):
+    """The jitted GD loop. Returns (loss (steps+1,), W_final, diagnostics tuple of (R,), diverged step)."""
+    tx = optax.sgd(eta) if optimizer is None else optimizer
+    XXt = X @ X.T
+    pattern0 = X @ W0.T >= 0
+    loss0 = forward(Params(W0, a), X, y).loss
+    threshold = divergence_factor * loss0
+
+    def diagnostics(fwd, W):
+        return (
+            lambda_min(gram_from_pattern(fwd.pattern, XXt)),
+            jnp.mean(fwd.pattern != pattern0, dtype=X.dtype),
+            jnp.max(jnp.linalg.norm(W - W0, axis=1)),
+        )
+
+    def step(carry: _Carry, with_diagnostics: bool):
+        fwd = forward(Params(carry.W, a), X, y)
+        grad = gradient_from_forward(Params(carry.W, a), X, fwd)
+        updates, opt_state = tx.update(grad, carry.opt_state, carry.W)
+        bad = ~jnp.isfinite(fwd.loss) | (fwd.loss > threshold)
+        diverged = jnp.where((carry.diverged_step < 0) & bad, carry.step, carry.diverged_step)
+        new = _Carry(optax.apply_updates(carry.W, updates), opt_state, carry.step + 1, diverged)
+        return new, fwd.loss, (diagnostics(fwd, carry.W) if with_diagnostics else None)
+
+    def bare_steps(carry, length):
+        carry, losses = jax.lax.scan(lambda c, _: step(c, False)[:2], carry, None, length=length)
+        return carry, losses
+
+    def block(carry, length):
+        """One recorded step (diagnostics from its own forward pass) followed by length - 1 bare steps."""
+        carry, first_loss, diag = step(carry, True)
+        carry, losses = bare_steps(carry, length - 1)
+        return carry, jnp.concatenate([first_loss[None], losses]), diag
+
+    carry = _Carry(W0, tx.init(W0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+    losses, diags = [], []
+    if record_every == 0:
+        carry, block_losses = bare_steps(carry, steps)
+        losses.append(block_losses)
+    else:
+        full, rest = divmod(steps, record_every)
+        if full:
+            carry, (block_losses, block_diag) = jax.lax.scan(
+                lambda c, _: (lambda r: (r[0], r[1:]))(block(c, record_every)), carry, None, length=full
+            )
+            losses.append(block_losses.reshape(-1))
+            diags.append(block_diag)
+        if rest:
+            carry, block_losses, diag = block(carry, rest)
+            losses.append(block_losses)
+            diags.append(jax.tree.map(lambda v: v[None], diag))
+    final = forward(Params(carry.W, a), X, y)
+    bad = ~jnp.isfinite(final.loss) | (final.loss > threshold)
+    diverged = jnp.where((carry.diverged_step < 0) & bad, carry.step, carry.diverged_step)
+    diags.append(jax.tree.map(lambda v: v[None], diagnostics(final, carry.W)))
+    loss = jnp.concatenate(losses + [final.loss[None]])
+    diag = tuple(jnp.concatenate(parts) for parts in zip(*diags))
+    return loss, carry.W, diag, diverged

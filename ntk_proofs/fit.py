@@ -1,0 +1,56 @@
+"""Power-law fits: the slope of log y against log x, with a confidence interval over all (x, seed) points.
+
+Used to test scaling claims such as max drift ~ m^{-1/2} (Du et al. 2019, Theorem 4.1: R' ~ m^{-1/2}).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import stats
+
+
+class SlopeFit(NamedTuple):
+    """Least-squares fit log y = intercept + slope log x, with a two-sided confidence interval.
+
+    ci_low, ci_high: the interval at ``confidence`` (Student t with points - 2 degrees of freedom; NaN
+    when fewer than 3 points). points: how many (x, y) pairs entered the fit (y <= 0 are left out).
+    """
+
+    slope: float
+    intercept: float
+    ci_low: float
+    ci_high: float
+    stderr: float
+    points: int
+    confidence: float
+
+
+def loglog_slope(x, y, confidence: float = 0.95) -> SlopeFit:
+    """Fit y ~ C x^slope by least squares on (log x, log y); x and y flat arrays of equal length.
+
+    Repeated x (several seeds per width) are fine and narrow the interval. Points with y <= 0 or a
+    non-finite y cannot enter a log-log fit and are dropped (see ``points``).
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length; got {x.size} and {y.size}.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1); got {confidence}.")
+    if np.any(x <= 0):
+        raise ValueError("x must be positive for a log-log fit.")
+    keep = np.isfinite(y) & (y > 0)
+    lx, ly = np.log(x[keep]), np.log(y[keep])
+    points = int(keep.sum())
+    if points < 2 or np.unique(lx).size < 2:
+        nan = float("nan")
+        return SlopeFit(nan, nan, nan, nan, nan, points, confidence)
+    fit = stats.linregress(lx, ly)
+    if points > 2:
+        half = float(stats.t.ppf(0.5 + confidence / 2, points - 2) * fit.stderr)
+        lo, hi = fit.slope - half, fit.slope + half
+    else:
+        lo = hi = float("nan")
+    return SlopeFit(float(fit.slope), float(fit.intercept), float(lo), float(hi), float(fit.stderr), points, confidence)
