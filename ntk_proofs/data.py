@@ -6,6 +6,8 @@ parallel (Assumption 3.1 / Theorem 3.1: this makes lambda_0 = lambda_min(H^inf) 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,11 @@ def unit_sphere(key: Array, n: int, d: int, dtype=None) -> Array:
     """
     _check_positive_int(n, "n")
     _check_positive_int(d, "d")
+    return _unit_sphere(key, n, d, dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _unit_sphere(key, n, d, dtype):
     g = jax.random.normal(key, (n, d), dtype=dtype)
     return g / jnp.linalg.norm(g, axis=1, keepdims=True)
 

@@ -19,13 +19,13 @@ from ntk_proofs.data import _check_positive_int
 Array = jax.Array
 
 
+@jax.jit
 def gram_infinity(X: Array) -> Array:
     """Closed form of H^inf for unit-norm rows X (n, d): x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi).
 
     Du et al. (2019), eq. (6); the angular identity P(w.x_i >= 0, w.x_j >= 0) = (pi - theta_ij) / (2 pi)
     for Gaussian w (Cho & Saul 2009, arc-cosine kernel of degree 0). Returns (n, n), diagonal 1/2.
     """
-    X = jnp.asarray(X)
     G = X @ X.T
     cos = jnp.clip(G, -1.0, 1.0)
     return G * (jnp.pi - jnp.arccos(cos)) / (2 * jnp.pi)
@@ -37,6 +37,7 @@ def gram_from_pattern(pattern: Array, inputs_gram: Array) -> Array:
     return inputs_gram * (P @ P.T) / P.shape[1]
 
 
+@jax.jit
 def gram_matrix(W: Array, X: Array) -> Array:
     """Finite-width Gram matrix H(W) of Du et al. (2019), eq. (5), for W (m, d) and X (n, d); (n, n).
 
@@ -77,11 +78,13 @@ def _gram_mc(keys, X, chunk, full, rest):
     return (X @ X.T) * acc / (full * chunk + rest)
 
 
+@jax.jit
 def lambda_min(H: Array) -> Array:
     """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. Thm 3.1)."""
     return jnp.linalg.eigvalsh(H)[0]
 
 
+@jax.jit
 def lambda_max(H: Array) -> Array:
     """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step."""
     return jnp.linalg.eigvalsh(H)[-1]

@@ -50,11 +50,13 @@ def init_params(key: Array, m: int, d: int, kappa: float = 1.0, dtype=None) -> P
     return Params(W=W, a=a)
 
 
+@jax.jit
 def activation_pattern(W: Array, X: Array) -> Array:
     """The (n, m) boolean pattern 1{w_r . x_i >= 0} of Du et al. (2019), eq. (5)."""
     return X @ W.T >= 0
 
 
+@jax.jit
 def predict(params: Params, X: Array) -> Array:
     """u_i = m^{-1/2} sum_r a_r relu(w_r . x_i) for each row of X (n, d); returns u of shape (n,)."""
     W, a = params
@@ -62,12 +64,14 @@ def predict(params: Params, X: Array) -> Array:
     return jax.nn.relu(X @ W.T) @ a / jnp.sqrt(jnp.asarray(m, W.dtype))
 
 
+@jax.jit
 def loss(params: Params, X: Array, y: Array) -> Array:
     """L(W) = 0.5 ||u - y||^2 (Du et al. 2019, eq. (2))."""
     r = predict(params, X) - y
     return 0.5 * jnp.vdot(r, r)
 
 
+@jax.jit
 def forward(params: Params, X: Array, y: Array) -> Forward:
     """Pattern, prediction, residual and loss from one product X W^T."""
     W, a = params
@@ -88,6 +92,7 @@ def gradient_from_forward(params: Params, X: Array, fwd: Forward) -> Array:
     return weighted.T @ X
 
 
+@jax.jit
 def loss_gradient(params: Params, X: Array, y: Array) -> Array:
     """The paper's closed-form gradient dL/dW (Du et al. 2019, eq. (3)); shape (m, d).
 

@@ -1,0 +1,60 @@
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import ntk_proofs as nt
+from tests.tolerances import F64
+
+
+@given(loss0=st.floats(1e-3, 1e3), eta=st.floats(1e-3, 1.0), lam=st.floats(1e-3, 1.0), steps=st.integers(0, 50))
+def test_envelope_is_the_closed_form(loss0, eta, lam, steps):
+    env = nt.linear_rate_envelope(loss0, eta, lam, steps)
+    assert env.shape == (steps + 1,)
+    k = np.arange(steps + 1)
+    np.testing.assert_allclose(env, loss0 * (1 - eta * lam / 2) ** k, rtol=F64)
+    assert steps == 0 or nt.empirical_rate(env) == pytest.approx(nt.theorem_rate(eta, lam), rel=1e-12)
+
+
+def test_empirical_rate_is_the_tightest_envelope():
+    loss = np.array([10.0, 5.0, 4.0, 0.1])
+    rho = nt.empirical_rate(loss)
+    assert rho == pytest.approx(max(0.5, (0.4) ** 0.5, (0.01) ** (1 / 3)))
+    assert np.all(loss <= 10.0 * rho ** np.arange(4) * (1 + F64))
+    with pytest.raises(ValueError):
+        nt.empirical_rate([1.0])
+
+
+def test_drift_radius_and_perturbation_radius_formulas():
+    assert nt.drift_radius(16, 3.0, 64, 0.5) == pytest.approx(4 * 4 * 3.0 / (8 * 0.5))
+    assert nt.perturbation_radius(10, 0.2, 0.1) == pytest.approx(math.sqrt(2 * math.pi) * 0.1 * 0.2 / 1600)
+    assert nt.max_step_size(10, 0.2) == pytest.approx(0.2 / 400)
+
+
+@given(n=st.integers(2, 2000), lam=st.floats(1e-3, 1.0), res=st.floats(0.1, 100.0), delta=st.floats(0.01, 0.5))
+def test_required_width_makes_r_prime_below_r(n, lam, res, delta):
+    """At the required width the proof's condition R' < R holds, and it is at least Lemma 3.1's width."""
+    m = nt.required_width(n, lam, res, delta)
+    assert nt.drift_radius(n, res, m * (1 + 1e-9), lam) <= nt.perturbation_radius(n, lam, delta)
+    assert m >= 8 * n**2 * math.log(2 * n**2 / delta) / lam**2 * (1 - 1e-12)
+
+
+def test_check_upper_bound_reports_first_failure_and_worst_ratio():
+    chk = nt.check_upper_bound([0, 2, 4, 6], [1.0, 2.0, 5.0, 9.0], [1.0, 3.0, 4.0, 10.0])
+    assert chk == nt.MonitorCheck(held=False, first_failure=4, worst_ratio=1.25)
+    ok = nt.check_upper_bound([0, 1], [1.0, 1.0 + 1e-14], [1.0, 1.0], rtol=1e-12)
+    assert ok.held and ok.first_failure == -1
+
+
+def test_theorem_monitor_flags_each_conclusion():
+    hist = nt.TrainHistory(step=np.array([0, 2, 4]), lambda_min=np.array([0.5, 0.3, 0.1]),
+                           flip_fraction=np.zeros(3), max_drift=np.array([0.0, 0.5, 2.0]))
+    loss = np.array([1.0, 0.9, 0.8, 0.79, 0.5])
+    res = nt.TrainResult(loss=loss, params=None, flip_fraction=0.0, max_drift=2.0, lambda_min=0.1,
+                         history=hist, diverged_step=-1)
+    mon = nt.theorem_monitor(res, eta=0.4, lambda0=0.5, drift_bound=1.0)  # rate 0.9
+    assert mon.loss_envelope.first_failure == 3  # 0.79 > 0.9^3 = 0.729; 0.8 <= 0.81 at k = 2
+    assert mon.lambda_min_floor.first_failure == 4  # 0.1 < 0.25
+    assert mon.drift_radius.first_failure == 4
+    assert not mon.held

@@ -1,0 +1,51 @@
+"""Smoke tests: each experiment's main runs with tiny flags and writes what it promises."""
+
+import json
+
+import pytest
+
+from experiments import width_sweep
+
+TINY = ["--n", "8", "--d", "5", "--widths", "8", "64", "--steps", "6", "--seeds", "2"]
+
+
+def test_width_sweep_writes_figure_json_and_resumes(tmp_path, capsys):
+    out = tmp_path / "figs"
+    summary = width_sweep.main(TINY + ["--out", str(out)])
+    for suffix in ("png", "pdf", "json"):
+        assert (out / f"width_sweep.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "width_sweep.json").read_text())
+    assert saved["config"]["widths"] == [8, 64] and saved["config"]["n"] == 8
+    assert len(saved["units"]) == 4 and len(saved["units"][0]["loss"]) == 7
+    assert {"max_drift", "flip_fraction"} <= set(saved["fits"])
+    for w in saved["per_width"]:
+        assert set(w["monitor"]) == {"loss_envelope", "lambda_min_floor", "drift_radius"}
+    assert len(list((out / "width_sweep_runs").glob("*.json"))) == 4
+    printed = capsys.readouterr().out
+    assert "fitted slope of max drift vs m" in printed and "L<=envelope" in printed
+
+    again = width_sweep.main(TINY + ["--out", str(out)])
+    assert again["reused_units"] == 4
+    assert again["units"] == summary["units"]  # same config, same numbers
+
+    changed = width_sweep.main(TINY + ["--out", str(out), "--steps", "7"])
+    assert changed["reused_units"] == 0 and len(changed["units"][0]["loss"]) == 8
+
+
+def test_width_sweep_help_and_flag_errors(capsys):
+    with pytest.raises(SystemExit) as info:
+        width_sweep.parse_args(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--n", "--d", "--widths", "--eta", "--steps", "--seed", "--seeds", "--out", "--paper"):
+        assert flag in text
+    for bad in (["--n", "0"], ["--eta", "-1"], ["--eta", "fast"], ["--widths", "0"], ["--delta", "2"]):
+        with pytest.raises(SystemExit) as info:
+            width_sweep.parse_args(bad)
+        assert info.value.code == 2
+
+
+def test_paper_preset_and_explicit_flags():
+    c = width_sweep.parse_args(["--paper"])
+    assert (c.n, c.d, c.steps) == (1000, 1000, 100) and max(c.widths) >= 10000
+    assert width_sweep.parse_args(["--paper", "--n", "50"]).n == 50

@@ -1,0 +1,75 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import ntk_proofs as nt
+from tests import reference
+from tests.tolerances import F32, F64
+
+# A few shapes (n, d, m), edge cases included; every shape costs one compilation, seeds are free.
+SHAPES = [(1, 1, 1), (1, 5, 3), (7, 3, 1), (9, 4, 33), (12, 8, 64)]
+
+
+def _setup(seed, n, d, m, kappa=1.0):
+    kx, ky, kw = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return nt.unit_sphere(kx, n, d), nt.gaussian_labels(ky, n), nt.init_params(kw, m, d, kappa)
+
+
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES))
+def test_predict_matches_independent_reference(seed, shape):
+    n, d, m = shape
+    X, _, p = _setup(seed, n, d, m)
+    np.testing.assert_allclose(nt.predict(p, X), reference.predict(p.W, p.a, X), rtol=F64, atol=F64)
+
+
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES))
+def test_autodiff_gradient_equals_the_papers_formula(seed, shape):
+    n, d, m = shape
+    """jax.grad of L(W) = 0.5||u - y||^2 equals Du et al. eq. (3), and both equal the NumPy loop."""
+    X, y, p = _setup(seed, n, d, m)
+    auto = jax.grad(lambda W: nt.loss(nt.Params(W, p.a), X, y))(p.W)
+    closed = nt.loss_gradient(p, X, y)
+    np.testing.assert_allclose(auto, closed, rtol=F64, atol=F64)
+    np.testing.assert_allclose(closed, reference.gradient(p.W, p.a, X, y), rtol=F64, atol=F64)
+
+
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES))
+def test_per_neuron_gradient_obeys_the_proofs_bound(seed, shape):
+    n, d, m = shape
+    """Du et al. (2019), proof of Lemma 3.3: ||dL/dw_r|| <= sqrt(n / m) ||y - u||."""
+    X, y, p = _setup(seed, n, d, m)
+    G = np.asarray(nt.loss_gradient(p, X, y))
+    res = float(jnp.linalg.norm(nt.predict(p, X) - y))
+    assert np.all(np.linalg.norm(G, axis=1) <= np.sqrt(n / m) * res * (1 + F64))
+
+
+def test_init_params_distribution_and_shapes():
+    p = nt.init_params(jax.random.PRNGKey(3), 4000, 50, kappa=0.3)
+    assert p.W.shape == (4000, 50) and p.a.shape == (4000,)
+    assert set(np.unique(np.asarray(p.a))) == {-1.0, 1.0}
+    N = p.W.size  # sample std of N Gaussians has standard error kappa / sqrt(2N)
+    assert abs(float(jnp.std(p.W)) - 0.3) < 6 * 0.3 / np.sqrt(2 * N)
+    assert abs(float(jnp.mean(p.a))) < 6 / np.sqrt(4000)
+
+
+def test_bad_widths_and_scales_are_refused():
+    with pytest.raises(ValueError, match="width"):
+        nt.init_params(jax.random.PRNGKey(0), 0, 3)
+    with pytest.raises(ValueError, match="kappa"):
+        nt.init_params(jax.random.PRNGKey(0), 3, 3, kappa=0.0)
+
+
+def test_dtype_follows_jax_x64_setting():
+    X, y, p = _setup(0, 5, 3, 7)
+    assert nt.predict(p, X).dtype == jnp.float64 and nt.loss_gradient(p, X, y).dtype == jnp.float64
+    with jax.enable_x64(False):
+        X32, y32, p32 = _setup(0, 5, 3, 7)
+        assert p32.W.dtype == jnp.float32 and nt.predict(p32, X32).dtype == jnp.float32
+        np.testing.assert_allclose(nt.predict(p32, X32), reference.predict(p32.W, p32.a, X32), rtol=F32, atol=F32)
+
+
+def test_activation_pattern_matches_definition():
+    X, _, p = _setup(5, 7, 4, 9)
+    np.testing.assert_array_equal(nt.activation_pattern(p.W, X), np.asarray(X) @ np.asarray(p.W).T >= 0)
