@@ -113,3 +113,26 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.3e}"
     return str(value)
+
+
+def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True) -> tuple[list[dict], int]:
+    """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
+
+    A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
+    Every returned result has gone through the JSON round trip, so what is plotted is what is saved.
+    Returns (results in job order, how many were reused).
+    """
+    from tqdm.auto import tqdm
+
+    results, reused = [], 0
+    with tqdm(jobs, desc=desc, unit="run", file=sys.stderr) as bar:
+        for name, config, compute in bar:
+            bar.set_postfix_str(name)
+            result = store.load(name, config) if resume else None
+            if result is None:
+                store.save(name, config, compute())
+                result = store.load(name, config)
+            else:
+                reused += 1
+            results.append(result)
+    return results, reused

@@ -272,11 +272,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     if config.x64:
         jax.config.update("jax_enable_x64", True)
-    from tqdm.auto import tqdm
-
     from experiments.plotting.width_sweep import plot_width_sweep
     from experiments.plotting.style import save_figure
-    from experiments.report import UnitStore, versions, write_json
+    from experiments.report import UnitStore, run_units, versions, write_json
 
     out = Path(config.out)
     store = UnitStore(out / f"{NAME}_runs")
@@ -286,21 +284,12 @@ def main(argv: list[str] | None = None) -> dict:
     unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("widths", "seeds", "out", "resume")}
     unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
 
-    units, reused = [], 0
-    work = [(m, s) for s in seeds for m in config.widths]
-    with tqdm(work, desc="width sweep", unit="run", file=sys.stderr) as bar:
-        for m, s in bar:
-            bar.set_postfix(m=m, seed=s)
-            name = f"m{m}_seed{s}"
-            cfg = dict(unit_config, m=m, seed=s)
-            unit = store.load(name, cfg) if config.resume else None
-            if unit is None:
-                unit = run_unit(config, problems[s], m, s, eta)
-                store.save(name, cfg, unit)
-                unit = store.load(name, cfg)  # the JSON round trip: what is plotted is what is saved
-            else:
-                reused += 1
-            units.append(unit)
+    jobs = [
+        (f"m{m}_seed{s}", dict(unit_config, m=m, seed=s),
+         lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
+        for s in seeds for m in config.widths
+    ]
+    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume)
 
     summary = summarize(config, eta, problems, units)
     summary["versions"] = versions()
@@ -309,7 +298,7 @@ def main(argv: list[str] | None = None) -> dict:
     figure_paths = save_figure(plot_width_sweep(summary), out, NAME)
     print_summary(summary)
     if reused:
-        print(f"(resumed: {reused} of {len(work)} runs read from {store.directory})")
+        print(f"(resumed: {reused} of {len(jobs)} runs read from {store.directory})")
     print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
     return summary
 

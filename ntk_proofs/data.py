@@ -128,3 +128,112 @@ def check_distinct_directions(X, *, tol: float | None = None) -> None:
 def _check_positive_int(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+
+
+def prepare_inputs(x, *, center: bool = True, dedupe: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten samples, optionally subtract the mean sample, project onto the unit sphere.
+
+    Returns (X (n, d) float64 NumPy, kept row indices). With ``dedupe`` rows whose direction repeats an
+    earlier row are dropped (parallel inputs make lambda_0 = 0, Du et al. 2019, Theorem 3.1).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim < 2 or x.shape[0] < 1:
+        raise ValueError(f"x must hold n >= 1 samples along its first axis; got shape {x.shape}.")
+    x = x.reshape(x.shape[0], -1)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x contains NaN or infinite entries.")
+    if center:
+        x = x - x.mean(axis=0, keepdims=True)
+    norms = np.linalg.norm(x, axis=1)
+    keep = np.flatnonzero(norms > 0)
+    X = x[keep] / norms[keep, None]
+    if dedupe:
+        _, first = np.unique(np.round(X, 12), axis=0, return_index=True)
+        first = np.sort(first)
+        X, keep = X[first], keep[first]
+    return X, keep
+
+
+def binary_labels(labels, positive=None) -> np.ndarray:
+    """Map a vector with two distinct values (or a boolean ``positive`` mask) to labels in {-1, +1}."""
+    labels = np.asarray(labels)
+    if positive is not None:
+        return np.where(np.asarray(positive, bool), 1.0, -1.0)
+    values = np.unique(labels)
+    if values.size != 2:
+        raise ValueError(
+            f"Labels must take exactly two values for a +-1 task; got {values.size} distinct values "
+            f"({values[:10].tolist()}...). Select two classes first."
+        )
+    return np.where(labels == values[1], 1.0, -1.0)
+
+
+def load_digits_binary(classes=(0, 1), *, center: bool = True, dtype=None) -> tuple[Array, Array]:
+    """A two-class task from scikit-learn's bundled 8x8 handwritten digits (shipped in the package, no download).
+
+    ``classes`` is a pair of digits (label +1 for the second) or "parity" (odd = +1 vs even = -1, all 1797
+    images). Images are flattened to 64 features, centered (optional), projected onto the unit sphere
+    and deduplicated by direction. Returns X (n, 64) and y (n,) in {-1, +1}.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if isinstance(classes, str):
+        if classes != "parity":
+            raise ValueError(f"classes must be a pair of digits or 'parity'; got {classes!r}.")
+        rows = np.arange(digits.target.size)
+        labels = binary_labels(None, positive=digits.target % 2 == 1)
+    else:
+        a, b = (int(c) for c in classes)
+        if a == b or not {a, b} <= set(range(10)):
+            raise ValueError(f"classes must be two different digits 0-9; got {classes!r}.")
+        rows = np.flatnonzero(np.isin(digits.target, [a, b]))
+        labels = np.where(digits.target[rows] == b, 1.0, -1.0)
+    X, keep = prepare_inputs(digits.data[rows], center=center)
+    return jnp.asarray(X, dtype=dtype), jnp.asarray(labels[keep], dtype=dtype)
+
+
+def load_npz(path, *, center: bool = True, dtype=None) -> tuple[Array, Array]:
+    """A user's own data set from an ``.npz`` with keys ``x`` (n, ...) and ``y`` (n,) of two classes.
+
+    For MNIST or CIFAR subsets too large to ship. Samples are flattened, centered (optional), projected
+    onto the unit sphere and deduplicated; the two label values map to -1 and +1 (larger value = +1).
+    """
+    with np.load(path) as data:
+        missing = {"x", "y"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path} lacks the key(s) {sorted(missing)}; it must hold arrays 'x' and 'y'.")
+        x, y = data["x"], data["y"]
+    y = np.asarray(y).reshape(-1)
+    if y.shape[0] != np.asarray(x).shape[0]:
+        raise ValueError(f"{path}: x has {np.asarray(x).shape[0]} samples but y has {y.shape[0]} labels.")
+    labels = binary_labels(y)
+    X, keep = prepare_inputs(x, center=center)
+    return jnp.asarray(X, dtype=dtype), jnp.asarray(labels[keep], dtype=dtype)
+
+
+def corrupt_labels(key: Array, y: Array, p: float) -> Array:
+    """Replace a fraction p of the labels, chosen uniformly without replacement, by random signs.
+
+    Arora et al. (2019), Section 6: p = 0 keeps the true labels, p = 1 gives fully random labels
+    (a replaced label is wrong with probability 1/2). round(p n) labels are replaced.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must lie in [0, 1]; got {p!r}.")
+    y = jnp.asarray(y)
+    n = y.shape[0]
+    k_pick, k_sign = jax.random.split(key)
+    count = int(round(p * n))
+    picked = jax.random.permutation(k_pick, n)[:count]
+    signs = jax.random.rademacher(k_sign, (count,), dtype=y.dtype)
+    return y.at[picked].set(signs)
+
+
+def train_test_split(key: Array, X: Array, y: Array, n_test: int) -> tuple[Array, Array, Array, Array]:
+    """A seeded random split: (X_train, y_train, X_test, y_test) with n_test test points."""
+    n = X.shape[0]
+    if not 0 < n_test < n:
+        raise ValueError(f"n_test must lie strictly between 0 and n = {n}; got {n_test}.")
+    perm = jax.random.permutation(key, n)
+    test, train = perm[:n_test], perm[n_test:]
+    return X[train], y[train], X[test], y[test]

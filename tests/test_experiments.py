@@ -49,3 +49,22 @@ def test_paper_preset_and_explicit_flags():
     c = width_sweep.parse_args(["--paper"])
     assert (c.n, c.d, c.steps) == (1000, 1000, 100) and max(c.widths) >= 10000
     assert width_sweep.parse_args(["--paper", "--n", "50"]).n == 50
+
+
+def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
+    from experiments import fine_grained
+
+    out = tmp_path / "fg"
+    summary = fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
+                                 "--p-width", "16", "--steps", "5", "--out", str(out)])
+    for suffix in ("png", "pdf", "json"):
+        assert (out / f"fine_grained.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "fine_grained.json").read_text())
+    assert [r["p"] for r in saved["corruption"]] == [0.0, 1.0]
+    assert len(saved["label_runs"]["true"][0]["residual"]) == 6
+    assert saved["spectra"]["random"]["bound"] > 0
+    assert "bound sqrt(2 y^T H^-1 y / n)" in capsys.readouterr().out
+    assert fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
+                              "--p-width", "16", "--steps", "5", "--out", str(out)])["reused_units"] == 6
+    with pytest.raises(SystemExit):
+        fine_grained.parse_args(["--p-grid", "1.5"])

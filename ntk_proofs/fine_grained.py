@@ -1,0 +1,107 @@
+"""Fine-grained convergence and generalization of Arora, Du, Hu, Li & Wang (ICML 2019).
+
+With H^inf = sum_i lambda_i v_i v_i^T, GD on the Du et al. net from a small initialization (u(0) ~ 0) has
+
+    ||y - u(k)|| ~= sqrt( sum_i (1 - eta lambda_i)^{2k} (v_i^T y)^2 )            (Arora et al., Theorem 4.1)
+
+so labels aligned with the top eigenvectors are fitted fast and random labels slowly, and the trained net's
+population loss is bounded through the data-dependent complexity
+
+    sqrt( 2 y^T (H^inf)^{-1} y / n )                                             (Theorem 5.1, main term).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntk_proofs.data import AssumptionError
+
+Array = jax.Array
+
+
+class EigenProjections(NamedTuple):
+    """Eigenvalues of H in descending order and the squared projections (v_i^T y)^2 in the same order."""
+
+    eigenvalues: Array
+    projections: Array
+
+
+def eigen_projections(H: Array, y: Array) -> EigenProjections:
+    """Arora et al. (2019), Section 4: lambda_1 >= ... >= lambda_n of a symmetric H (n, n) and (v_i^T y)^2.
+
+    The projections sum to ||y||^2 (the v_i are orthonormal). Returns an ``EigenProjections`` of two (n,) arrays.
+    """
+    H, y = _check_kernel_and_labels(H, y)
+    return _eigen_projections(H, y)
+
+
+@jax.jit
+def eigh_descending(H: Array) -> tuple[Array, Array]:
+    """H = V diag(lambda) V^T with lambda in descending order; returns (lambda (n,), V (n, n), columns v_i)."""
+    lam, V = jnp.linalg.eigh(H)
+    return lam[::-1], V[:, ::-1]
+
+
+@jax.jit
+def _eigen_projections(H, y):
+    lam, V = eigh_descending(H)
+    return EigenProjections(lam, (V.T @ y) ** 2)
+
+
+def predicted_residual(H: Array, y: Array, eta: float, steps: int, u0: Array | None = None) -> Array:
+    """Arora et al. (2019), Theorem 4.1: ||y - u(k)|| ~= sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T (y - u(0)))^2).
+
+    The exact residual norm of GD on the linearized model u(k+1) = u(k) - eta H (u(k) - y), for
+    k = 0..steps; returns (steps + 1,). ``u0`` defaults to 0, the small-initialization limit of the theorem.
+    """
+    H, y = _check_kernel_and_labels(H, y)
+    if not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer; got {steps!r}.")
+    target = y if u0 is None else y - jnp.asarray(u0, y.dtype)
+    lam, proj = _eigen_projections(H, target)
+    k = jnp.arange(steps + 1, dtype=H.dtype)[:, None]
+    return jnp.sqrt(jnp.sum(jnp.power(1.0 - eta * lam[None, :], 2.0 * k) * proj[None, :], axis=1))
+
+
+def generalization_bound(H: Array, y: Array) -> Array:
+    """sqrt(2 y^T H^{-1} y / n): the data-dependent complexity of Arora et al. (2019), Theorem 5.1.
+
+    H must be symmetric positive definite (H^inf is when no two inputs are parallel); a singular or
+    indefinite H raises AssumptionError, since the bound is then infinite or meaningless.
+    """
+    H, y = _check_kernel_and_labels(H, y)
+    lam, proj = _eigen_projections(H, y)
+    lam_np = np.asarray(lam)
+    tol = H.shape[0] * float(jnp.finfo(H.dtype).eps) * max(abs(lam_np[0]), abs(lam_np[-1]))
+    if lam_np[-1] < -tol:
+        raise AssumptionError(
+            f"H is not positive semi-definite (least eigenvalue {lam_np[-1]:.3g}); the bound of Arora et al. "
+            "(2019, Theorem 5.1) needs the Gram matrix H^inf of the data."
+        )
+    if lam_np[-1] <= tol:
+        raise AssumptionError(
+            f"H is singular (least eigenvalue {lam_np[-1]:.3g} within round-off {tol:.1e}), so y^T H^-1 y is "
+            "infinite: some inputs are (nearly) parallel. Remove duplicates or use more distinct inputs."
+        )
+    return jnp.sqrt(2.0 * jnp.sum(proj / lam) / H.shape[0])
+
+
+def _check_kernel_and_labels(H, y) -> tuple[Array, Array]:
+    H = jnp.asarray(H)
+    if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] < 1:
+        raise ValueError(f"H must be a square (n, n) matrix with n >= 1; got shape {H.shape}.")
+    y = jnp.asarray(y, dtype=H.dtype)
+    if y.shape != (H.shape[0],):
+        raise ValueError(f"H is {H.shape[0]} x {H.shape[0]} but y has shape {y.shape}; expected ({H.shape[0]},).")
+    if not (bool(jnp.all(jnp.isfinite(H))) and bool(jnp.all(jnp.isfinite(y)))):
+        raise ValueError("H or y contains NaN or infinite entries.")
+    scale = float(jnp.max(jnp.abs(H)))
+    if float(jnp.max(jnp.abs(H - H.T))) > 1e3 * float(jnp.finfo(H.dtype).eps) * max(scale, 1.0):
+        raise ValueError("H must be symmetric.")
+    return H, y

@@ -1,0 +1,144 @@
+"""Arora et al. (2019): eigen-projections, the predicted residual, the generalization bound, real-data loaders."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import ntk_proofs as nt
+from tests.tolerances import F64
+
+
+def _sphere_task(seed, n, d=6):
+    kx, ky = jax.random.split(jax.random.PRNGKey(seed))
+    X = nt.unit_sphere(kx, n, d)
+    return X, nt.gaussian_labels(ky, n)
+
+
+@given(seed=st.integers(0, 10**6), n=st.sampled_from([1, 7, 25]))
+def test_eigendecomposition_reconstructs_h_and_projections_sum_to_norm(seed, n):
+    X, y = _sphere_task(seed, n)
+    H = nt.gram_infinity(X)
+    lam, V = nt.eigh_descending(H)
+    np.testing.assert_allclose(np.asarray(V * lam[None, :] @ V.T), np.asarray(H), atol=F64)
+    np.testing.assert_allclose(np.asarray(V.T @ V), np.eye(n), atol=F64)
+    eig = nt.eigen_projections(H, y)
+    assert np.all(np.diff(np.asarray(eig.eigenvalues)) <= 0)
+    np.testing.assert_allclose(eig.eigenvalues, lam, atol=0)
+    assert float(jnp.sum(eig.projections)) == pytest.approx(float(y @ y), rel=F64)
+
+
+@given(seed=st.integers(0, 10**6))
+def test_predicted_residual_is_exact_for_the_linear_dynamics(seed):
+    """Independent check: iterate u <- u - eta H (u - y) from u(0) and compare ||y - u(k)||."""
+    X, y = _sphere_task(seed, 12)
+    H = np.asarray(nt.gram_infinity(X))
+    u0 = 0.3 * np.asarray(jax.random.normal(jax.random.PRNGKey(seed + 1), (12,)))
+    eta, steps = 0.9 / np.linalg.eigvalsh(H)[-1], 40
+    u, norms = u0.copy(), []
+    for _ in range(steps + 1):
+        norms.append(np.linalg.norm(np.asarray(y) - u))
+        u = u - eta * H @ (u - np.asarray(y))
+    pred = np.asarray(nt.predicted_residual(H, y, eta, steps, u0=u0))
+    np.testing.assert_allclose(pred, norms, rtol=1e-9)
+    assert float(nt.predicted_residual(H, y, eta, 0)[0]) == pytest.approx(float(jnp.linalg.norm(y)), rel=F64)
+
+
+def test_prediction_matches_gd_at_large_width_and_the_gap_shrinks():
+    """Arora et al. Thm 4.1: ||y - u(k)|| tracks the prediction for every k, better as m grows (stated: 5% of ||y||)."""
+    X, y = _sphere_task(3, 20, d=10)
+    H = nt.gram_infinity(X)
+    eta, steps = 1.0 / float(nt.lambda_max(H)), 200
+    gaps = []
+    for m in (256, 4096, 65536):
+        p = nt.init_params(jax.random.PRNGKey(m), m, 10, kappa=1.0)
+        res = nt.train_gd(p, X, y, eta=eta, steps=steps, record_every=0)
+        measured = np.sqrt(2 * np.asarray(res.loss))
+        pred = np.asarray(nt.predicted_residual(H, y, eta, steps, u0=nt.predict(p, X)))
+        gaps.append(np.max(np.abs(measured - pred)) / float(jnp.linalg.norm(y)))
+    assert gaps[-1] < 0.05, gaps
+    assert gaps[0] > gaps[1] > gaps[2], gaps
+
+
+def test_random_labels_have_a_larger_bound_than_true_labels_on_digits():
+    X, y = nt.load_digits_binary("parity")
+    X, y = X[:200], y[:200]
+    H = nt.gram_infinity(X)
+    true_bound = float(nt.generalization_bound(H, y))
+    for seed in range(3):
+        random_bound = float(nt.generalization_bound(H, nt.corrupt_labels(jax.random.PRNGKey(seed), y, 1.0)))
+        assert random_bound > 1.5 * true_bound, (random_bound, true_bound)
+
+
+@given(seed=st.integers(0, 10**6))
+def test_bound_is_invariant_to_permuting_the_data(seed):
+    X, y = _sphere_task(seed, 15)
+    perm = np.asarray(jax.random.permutation(jax.random.PRNGKey(seed + 7), 15))
+    a = float(nt.generalization_bound(nt.gram_infinity(X), y))
+    b = float(nt.generalization_bound(nt.gram_infinity(X[perm]), y[perm]))
+    assert a == pytest.approx(b, rel=1e-9)
+    # and it equals the direct formula with a linear solve
+    H = np.asarray(nt.gram_infinity(X))
+    assert a == pytest.approx(np.sqrt(2 * np.asarray(y) @ np.linalg.solve(H, np.asarray(y)) / 15), rel=1e-9)
+
+
+def test_bound_refuses_singular_indefinite_and_malformed_kernels():
+    X, y = _sphere_task(0, 6)
+    with pytest.raises(nt.AssumptionError, match="singular"):
+        nt.generalization_bound(nt.gram_infinity(X.at[3].set(X[0])), y)
+    with pytest.raises(nt.AssumptionError, match="positive semi-definite"):
+        nt.generalization_bound(jnp.diag(jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, -0.5])), y)
+    with pytest.raises(ValueError, match="symmetric"):
+        nt.generalization_bound(jnp.triu(jnp.ones((6, 6))), y)
+    with pytest.raises(ValueError, match="shape"):
+        nt.eigen_projections(jnp.eye(6), y[:5])
+    with pytest.raises(ValueError, match="step"):
+        nt.predicted_residual(jnp.eye(6), y, -1.0, 3)
+
+
+def test_digits_loader_gives_distinct_unit_rows_and_sign_labels():
+    for classes, n in (((0, 1), 360), ("parity", 1797)):
+        X, y = nt.load_digits_binary(classes)
+        assert X.shape == (n, 64) and set(np.unique(np.asarray(y))) == {-1.0, 1.0}
+        nt.check_inputs(X, y)  # unit norm, no parallel rows
+    with pytest.raises(ValueError, match="two different digits"):
+        nt.load_digits_binary((3, 3))
+
+
+def test_npz_loader_roundtrip_and_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 4, 4))
+    labels = np.repeat([3, 7], 15)
+    np.savez(tmp_path / "ok.npz", x=x, y=labels)
+    X, y = nt.load_npz(tmp_path / "ok.npz")
+    assert X.shape == (30, 16) and np.all(np.asarray(y) == np.where(labels == 7, 1.0, -1.0))
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(X), axis=1), 1.0, atol=1e-6)
+    np.savez(tmp_path / "three.npz", x=x, y=np.arange(30) % 3)
+    with pytest.raises(ValueError, match="exactly two values"):
+        nt.load_npz(tmp_path / "three.npz")
+    np.savez(tmp_path / "nokey.npz", images=x, y=labels)
+    with pytest.raises(ValueError, match="'x'"):
+        nt.load_npz(tmp_path / "nokey.npz")
+
+
+@given(seed=st.integers(0, 10**6), p=st.sampled_from([0.0, 0.1, 0.5, 1.0]))
+def test_corrupt_labels_replaces_exactly_round_pn_labels(seed, p):
+    n = 40
+    y = jnp.zeros(n)  # every replaced entry becomes +-1, so the count of nonzeros is the number replaced
+    out = nt.corrupt_labels(jax.random.PRNGKey(seed), y, p)
+    assert int(jnp.sum(out != 0)) == round(p * n)
+    y1 = jnp.ones(n)
+    np.testing.assert_array_equal(nt.corrupt_labels(jax.random.PRNGKey(seed), y1, 0.0), y1)
+    with pytest.raises(ValueError):
+        nt.corrupt_labels(jax.random.PRNGKey(seed), y1, 1.5)
+
+
+def test_train_test_split_is_a_seeded_partition():
+    X, y = _sphere_task(0, 20)
+    Xtr, ytr, Xte, yte = nt.train_test_split(jax.random.PRNGKey(1), X, y, 5)
+    assert Xtr.shape == (15, 6) and Xte.shape == (5, 6)
+    rows = {tuple(np.round(np.asarray(r), 12)) for r in np.concatenate([Xtr, Xte])}
+    assert len(rows) == 20
+    with pytest.raises(ValueError):
+        nt.train_test_split(jax.random.PRNGKey(1), X, y, 20)
