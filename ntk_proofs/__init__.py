@@ -30,6 +30,8 @@ from ntk_proofs.data import unit_sphere
 from ntk_proofs.dynamics import GradientDescentDiverged
 from ntk_proofs.dynamics import TrainHistory
 from ntk_proofs.dynamics import TrainResult
+from ntk_proofs.dynamics import Trajectory
+from ntk_proofs.dynamics import gd_trajectory
 from ntk_proofs.dynamics import recorded_steps
 from ntk_proofs.dynamics import train_gd
 from ntk_proofs.fine_grained import EigenProjections
@@ -45,6 +47,16 @@ from ntk_proofs.gram import gram_infinity_mc
 from ntk_proofs.gram import gram_matrix
 from ntk_proofs.gram import lambda_max
 from ntk_proofs.gram import lambda_min
+from ntk_proofs.mlp import MLP
+from ntk_proofs.mlp import Dense
+from ntk_proofs.ntk import InfiniteWidthKernels
+from ntk_proofs.ntk import LinearDynamics
+from ntk_proofs.ntk import empirical_ntk
+from ntk_proofs.ntk import infinite_width_kernels
+from ntk_proofs.ntk import infinite_width_nngp
+from ntk_proofs.ntk import infinite_width_ntk
+from ntk_proofs.ntk import linear_dynamics
+from ntk_proofs.ntk import linearize
 from ntk_proofs.two_layer import Forward
 from ntk_proofs.two_layer import Params
 from ntk_proofs.two_layer import activation_pattern

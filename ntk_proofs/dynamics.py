@@ -202,3 +202,50 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
     loss = jnp.concatenate(losses + [final.loss[None]])
     diag = tuple(jnp.concatenate(parts) for parts in zip(*diags))
     return loss, carry.W, diag, diverged
+
+
+class Trajectory(NamedTuple):
+    """A GD run of a general model: loss (steps + 1,), final params, outputs on eval points (steps + 1, n_eval)."""
+
+    loss: Array
+    params: object
+    eval_outputs: Array
+
+
+def gd_trajectory(f, params, X: Array, y: Array, *, eta: float | None = None, steps: int,
+                  X_eval: Array | None = None, optimizer: optax.GradientTransformation | None = None) -> Trajectory:
+    """Full-batch GD (or any optax optimizer) on 0.5 ||f(params, X) - y||^2 for a model ``f(params, x)``.
+
+    Records the loss before every step and after the last, and f on ``X_eval`` (default X) at the same
+    steps. A jitted ``lax.scan``; the model is any pure function of a parameter pytree (an ``MLP.apply``,
+    a ``linearize``d model, the Du et al. net). Raises ``GradientDescentDiverged`` on a non-finite loss.
+    """
+    if optimizer is None:
+        if eta is None or not (np.isfinite(eta) and eta > 0):
+            raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
+        optimizer = optax.sgd(eta)
+    X_eval = X if X_eval is None else X_eval
+    loss, final, outputs = _gd_trajectory(f, optimizer, int(steps), params, X, y, X_eval)
+    bad = np.flatnonzero(~np.isfinite(np.asarray(loss)))
+    if bad.size:
+        raise GradientDescentDiverged(f"Gradient descent diverged at step {int(bad[0])}: the loss is not finite. "
+                                      "Lower the step size.", step=int(bad[0]))
+    return Trajectory(loss, final, outputs)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _gd_trajectory(f, optimizer, steps, params, X, y, X_eval):
+    def objective(p):
+        r = f(p, X) - y
+        return 0.5 * jnp.vdot(r, r)
+
+    def step(carry, _):
+        p, state = carry
+        value, grad = jax.value_and_grad(objective)(p)
+        updates, state = optimizer.update(grad, state, p)
+        return (optax.apply_updates(p, updates), state), (value, f(p, X_eval))
+
+    (final, _), (loss, outputs) = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+    loss = jnp.concatenate([loss, objective(final)[None]])
+    outputs = jnp.concatenate([outputs, f(final, X_eval)[None]])
+    return loss, final, outputs

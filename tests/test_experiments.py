@@ -68,3 +68,20 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
                               "--p-width", "16", "--steps", "5", "--out", str(out)])["reused_units"] == 6
     with pytest.raises(SystemExit):
         fine_grained.parse_args(["--p-grid", "1.5"])
+
+
+@pytest.mark.parametrize("model", ["mlp", "du"])
+def test_linearization_writes_figure_and_json(tmp_path, model):
+    from experiments import linearization
+
+    out = tmp_path / model
+    summary = linearization.main(["--model", model, "--depth", "2", "--widths", "8", "32", "128", "--n-train", "12",
+                                  "--n-test", "6", "--steps", "4", "--kernel-points", "4", "--out", str(out)])
+    for suffix in ("png", "pdf", "json"):
+        assert (out / f"linearization.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "linearization.json").read_text())
+    assert [r["m"] for r in saved["runs"]] == [8, 32, 128]
+    assert len(saved["runs"][0]["loss_net"]) == 5 and saved["fits"]["kernel_change"]["points"] == 3
+    # the linearized model and the closed form agree in every run (float64 under the test config)
+    assert max(max(r["gap_lin_closed"]) for r in saved["runs"]) < 1e-8
+    assert summary["reused_units"] == 0

@@ -1,0 +1,83 @@
+"""One fully connected network family for every study: depth, width, activation, parameterization.
+
+NTK parameterization (Jacot et al. 2018, eq. (1)): W ~ N(0, 1), b ~ N(0, 1) and
+    h^{l+1} = sigma_w / sqrt(n_l) W^{l+1} x^l + sigma_b b^{l+1},   x^l = phi(h^l),   x^0 = input.
+Standard parameterization: W ~ N(0, sigma_w^2 / n_l), b ~ N(0, sigma_b^2) and h^{l+1} = W x^l + b.
+Both define the same function distribution at init; their gradients, hence their NTKs and training
+dynamics, differ (Lee et al. 2019, Section 2 and Appendix; Sohl-Dickstein et al. 2020).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "identity": lambda z: z, "erf": jax.scipy.special.erf}
+
+
+class Dense(NamedTuple):
+    """One layer's parameters: W of shape (fan_out, fan_in), b of shape (fan_out,)."""
+
+    W: Array
+    b: Array
+
+
+@dataclass(frozen=True)
+class MLP:
+    """A fully connected network; ``sizes = (d, n_1, ..., n_L, k)`` has L hidden layers and k outputs.
+
+    ``apply`` returns (n,) when k = 1 and (n, k) otherwise. Pure and hashable, so it can be a static
+    argument of ``jax.jit``.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str = "relu"
+    parameterization: str = "ntk"
+    weight_var: float = 2.0
+    bias_var: float = 0.0
+
+    def __post_init__(self):
+        if len(self.sizes) < 2 or min(self.sizes) < 1:
+            raise ValueError(f"sizes must list d, the hidden widths and the output size, all >= 1; got {self.sizes}.")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}.")
+        if self.parameterization not in ("ntk", "standard"):
+            raise ValueError(f"parameterization must be 'ntk' or 'standard'; got {self.parameterization!r}.")
+        if not (self.weight_var > 0 and self.bias_var >= 0):
+            raise ValueError("weight_var must be positive and bias_var non-negative.")
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers L."""
+        return len(self.sizes) - 2
+
+    def init(self, key: Array, dtype=None) -> tuple[Dense, ...]:
+        layers = []
+        for k, (fan_in, fan_out) in zip(jax.random.split(key, len(self.sizes) - 1), zip(self.sizes[:-1], self.sizes[1:])):
+            kw, kb = jax.random.split(k)
+            W = jax.random.normal(kw, (fan_out, fan_in), dtype=dtype)
+            b = jax.random.normal(kb, (fan_out,), dtype=dtype)
+            if self.parameterization == "standard":
+                W = W * jnp.sqrt(self.weight_var / fan_in).astype(W.dtype)
+                b = b * jnp.sqrt(self.bias_var).astype(b.dtype)
+            layers.append(Dense(W, b))
+        return tuple(layers)
+
+    def apply(self, params, x: Array) -> Array:
+        phi = ACTIVATIONS[self.activation]
+        h = x
+        for i, layer in enumerate(params):
+            if i > 0:
+                h = phi(h)
+            if self.parameterization == "ntk":
+                sw = jnp.sqrt(jnp.asarray(self.weight_var / layer.W.shape[1], h.dtype))
+                sb = jnp.sqrt(jnp.asarray(self.bias_var, h.dtype))
+                h = sw * (h @ layer.W.T) + sb * layer.b[None, :]
+            else:
+                h = h @ layer.W.T + layer.b[None, :]
+        return h[:, 0] if h.shape[1] == 1 else h

@@ -1,0 +1,208 @@
+"""Neural tangent kernels: empirical (any JAX model), infinite-width ReLU MLPs, and the linearized network.
+
+Empirical NTK (Jacot et al. 2018, eq. (2)): Theta(x, x') = sum_p df(x)/dp . df(x')/dp = J(x) J(x')^T.
+Infinite width (Jacot et al. 2018, Theorem 1; Cho & Saul 2009 arc-cosine kernels; Lee et al. 2019, eq. (4)):
+    Sigma^1 = s_1 x.x'/d + b,   Sigma^{l+1} = s_{l+1} E[phi(u) phi(v)] + b,   dSigma^{l+1} = s_{l+1} E[phi'(u) phi'(v)],
+    Theta^1 = Sigma^1,          Theta^{l+1} = Theta^l dSigma^{l+1} + Sigma^{l+1},
+with (u, v) ~ N(0, Sigma^l restricted to {x, x'}), s_l the weight variance of layer l, b the bias variance.
+Linearization (Lee et al. 2019, eq. (5)): f_lin(p, x) = f(p0, x) + J(p0)(x) (p - p0).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Empirical NTK
+# ---------------------------------------------------------------------------------------------------------
+
+def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, method: str = "jacobian",
+                  batch_size: int | None = None) -> Array:
+    """Theta_ij = sum over parameters of df(x1_i)/dp . df(x2_j)/dp, for any ``f(params, x)`` with pytree params.
+
+    Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs; for k > 1 outputs the
+    kernel is traced over them (summed). Methods:
+      "jacobian": contract the Jacobians J(x1) and J(x2), leaf by leaf;
+      "ntvp": NTK-vector products, column j = J(x1) (J(x2)^T e_j) as a jvp of a vjp, never storing J.
+    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters). Returns (n1, n2).
+    """
+    if method not in ("jacobian", "ntvp"):
+        raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
+    same = x2 is None
+    x2 = x1 if same else x2
+    n1, n2 = x1.shape[0], x2.shape[0]
+    if batch_size is None:
+        batch_size = max(n1, n2)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
+    rows = []
+    for i in range(0, n1, batch_size):
+        cols = []
+        for j in range(0, n2, batch_size):
+            cols.append(block(f, params, x1[i:i + batch_size], x2[j:j + batch_size]))
+        rows.append(jnp.concatenate(cols, axis=1))
+    return jnp.concatenate(rows, axis=0)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _ntk_block_jacobian(f, params, xa, xb):
+    def jac(x):
+        return jax.jacrev(lambda p: _as_matrix(f(p, x)))(params)  # leaves: (n, k, *param_shape)
+
+    ja, jb = jac(xa), jac(xb)
+    def contract(a, b):
+        a = a.reshape(a.shape[0], a.shape[1], -1)
+        b = b.reshape(b.shape[0], b.shape[1], -1)
+        return jnp.einsum("ikp,jkp->ij", a, b)
+    return sum(jax.tree.leaves(jax.tree.map(contract, ja, jb)))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _ntk_block_ntvp(f, params, xa, xb):
+    out_b, vjp_b = jax.vjp(lambda p: _as_matrix(f(p, xb)), params)
+    nb, k = out_b.shape
+
+    def column(cotangent):  # J(xa) J(xb)^T cotangent, traced over the k outputs of xa
+        (tangent,) = vjp_b(cotangent)
+        _, col = jax.jvp(lambda p: _as_matrix(f(p, xa)), (params,), (tangent,))
+        return col  # (na, k)
+
+    basis = jnp.eye(nb * k, dtype=out_b.dtype).reshape(nb * k, nb, k)
+    cols = jax.lax.map(column, basis)  # (nb * k, na, k)
+    cols = cols.reshape(nb, k, -1, k)
+    return jnp.einsum("jkik->ij", cols)
+
+
+def _as_matrix(out):
+    return out[:, None] if out.ndim == 1 else out.reshape(out.shape[0], -1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Infinite-width kernels of ReLU MLPs
+# ---------------------------------------------------------------------------------------------------------
+
+class InfiniteWidthKernels(NamedTuple):
+    """NNGP Sigma^{L+1}, NTK Theta^{L+1}, and the NTK's split by layer: terms[l] is layer l+1's parameters.
+
+    sum(terms) == ntk. For the Du et al. net (depth 1, no bias, weight_var = (d, 1)) terms[0] is H^inf.
+    """
+
+    nngp: Array
+    ntk: Array
+    terms: tuple[Array, ...]
+
+
+def infinite_width_kernels(x1: Array, x2: Array | None = None, depth: int = 1, *,
+                           weight_var: float | Sequence[float] = 2.0, bias_var: float = 0.0) -> InfiniteWidthKernels:
+    """NNGP and NTK of an infinitely wide ReLU MLP with ``depth`` hidden layers, NTK parameterization.
+
+    The network is ``MLP(sizes=(d, n, ..., n, 1), parameterization="ntk", weight_var, bias_var)`` as every
+    hidden width n -> infinity (Jacot et al. 2018, Theorem 1; Lee et al. 2019, eq. (4)); the ReLU
+    expectations are the arc-cosine kernels of Cho & Saul (2009):
+        E[relu(u) relu(v)] = sqrt(s s') (sin t + (pi - t) cos t) / (2 pi),  E[1{u>0} 1{v>0}] = (pi - t) / (2 pi),
+    with cos t = c / sqrt(s s'). ``weight_var`` is one value for every layer or depth + 1 values (layer 1
+    first; the input layer's is divided by d). Returns ``InfiniteWidthKernels`` of (n1, n2) arrays.
+    """
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
+        raise ValueError(f"depth must be a positive integer (hidden layers); got {depth!r}.")
+    variances = (float(weight_var),) * (depth + 1) if np.ndim(weight_var) == 0 else tuple(map(float, weight_var))
+    if len(variances) != depth + 1 or min(variances) <= 0:
+        raise ValueError(f"weight_var must be positive, one value or depth + 1 = {depth + 1} values; got {weight_var!r}.")
+    if bias_var < 0:
+        raise ValueError(f"bias_var must be non-negative; got {bias_var}.")
+    x2 = x1 if x2 is None else x2
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
+        raise ValueError(f"x1 and x2 must be (n, d) with the same d; got {x1.shape} and {x2.shape}.")
+    return _infinite_width(x1, x2, variances, float(bias_var))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _infinite_width(x1, x2, variances, bias_var):
+    d = x1.shape[1]
+    s = variances[0] / d
+    cross = s * (x1 @ x2.T) + bias_var
+    diag1 = s * jnp.sum(x1 * x1, axis=1) + bias_var
+    diag2 = s * jnp.sum(x2 * x2, axis=1) + bias_var
+    ntk = cross
+    terms = [cross]  # layer 1's parameters, before the later derivative factors
+    for var in variances[1:]:
+        norm = jnp.sqrt(diag1[:, None] * diag2[None, :])
+        cos = jnp.clip(cross / norm, -1.0, 1.0)
+        t = jnp.arccos(cos)
+        dot_sigma = var * (jnp.pi - t) / (2 * jnp.pi)
+        cross = var * norm * (jnp.sin(t) + (jnp.pi - t) * cos) / (2 * jnp.pi) + bias_var
+        diag1 = var * diag1 / 2 + bias_var
+        diag2 = var * diag2 / 2 + bias_var
+        terms = [term * dot_sigma for term in terms] + [cross]
+        ntk = ntk * dot_sigma + cross
+    return InfiniteWidthKernels(nngp=cross, ntk=ntk, terms=tuple(terms))
+
+
+def infinite_width_ntk(x1: Array, x2: Array | None = None, depth: int = 1, **kwargs) -> Array:
+    """NTK Theta^{L+1} of an infinitely wide ReLU MLP; see ``infinite_width_kernels``."""
+    return infinite_width_kernels(x1, x2, depth, **kwargs).ntk
+
+
+def infinite_width_nngp(x1: Array, x2: Array | None = None, depth: int = 1, **kwargs) -> Array:
+    """NNGP covariance Sigma^{L+1} of an infinitely wide ReLU MLP; see ``infinite_width_kernels``."""
+    return infinite_width_kernels(x1, x2, depth, **kwargs).nngp
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Linearized network and its closed-form dynamics
+# ---------------------------------------------------------------------------------------------------------
+
+def linearize(f: Callable, params0) -> Callable:
+    """f_lin(params, x) = f(params0, x) + J(params0)(x) (params - params0), Lee et al. (2019), eq. (5).
+
+    Computed with one jvp per call, so the Jacobian is never materialized.
+    """
+
+    def f_lin(params, x):
+        delta = jax.tree.map(lambda p, p0: p - p0, params, params0)
+        out0, tangent_out = jax.jvp(lambda p: f(p, x), (params0,), (delta,))
+        return out0 + tangent_out
+
+    return f_lin
+
+
+class LinearDynamics(NamedTuple):
+    """Closed-form outputs of the linearized model on the training points (T, n) and optional test points (T, n_test)."""
+
+    train: Array
+    test: Array | None
+
+
+def linear_dynamics(ntk_train: Array, y: Array, u0: Array, eta: float, steps: int, *,
+                    ntk_test_train: Array | None = None, u0_test: Array | None = None,
+                    flow: bool = False) -> LinearDynamics:
+    """Outputs of the linearized network under GD on 0.5 ||u - y||^2, in closed form (Lee et al. 2019, eqs. (8)-(9)).
+
+    With Theta = V diag(lambda) V^T (train x train):
+      GD:   u(k) = y + V (1 - eta lambda)^k V^T (u(0) - y)
+      flow: u(t) = y + V exp(-eta lambda t) V^T (u(0) - y)              (t = k, continuous time in units of steps)
+      test: u_test(k) = u_test(0) + Theta_test,train V [(1 - decay) / lambda] V^T (y - u(0)).
+    Returns ``LinearDynamics`` with arrays of shape (steps + 1, n) and (steps + 1, n_test).
+    """
+    lam, V = jnp.linalg.eigh(ntk_train)
+    k = jnp.arange(steps + 1, dtype=lam.dtype)[:, None]
+    decay = jnp.exp(-eta * lam[None, :] * k) if flow else jnp.power(1.0 - eta * lam[None, :], k)
+    coeff = V.T @ (u0 - y)  # (n,)
+    train = y[None, :] + (decay * coeff[None, :]) @ V.T
+    test = None
+    if ntk_test_train is not None:
+        if u0_test is None:
+            raise ValueError("u0_test is needed with ntk_test_train.")
+        safe = jnp.where(lam > 0, lam, 1.0)
+        growth = jnp.where(lam[None, :] > 0, (1.0 - decay) / safe[None, :], eta * k)  # limit lambda -> 0
+        test = u0_test[None, :] + (growth * (-coeff)[None, :]) @ (ntk_test_train @ V).T
+    return LinearDynamics(train, test)
