@@ -85,3 +85,18 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
     # the linearized model and the closed form agree in every run (float64 under the test config)
     assert max(max(r["gap_lin_closed"]) for r in saved["runs"]) < 1e-8
     assert summary["reused_units"] == 0
+
+
+def test_hessian_experiment_writes_figure_and_json(tmp_path):
+    from experiments import hessian
+
+    out = tmp_path / "h"
+    summary = hessian.main(["--width", "8", "--n-train", "40", "--steps", "20", "--checkpoints", "2", "--probes", "2",
+                            "--lanczos-steps", "10", "--starts", "3", "--escape-steps", "10", "--out", str(out)])
+    for suffix in ("png", "pdf", "json"):
+        assert (out / f"hessian.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "hessian.json").read_text())
+    assert len(saved["training"]["records"]) == 3 and set(saved["training"]["densities"]) == {"init", "mid-training", "end"}
+    assert set(saved["escape"]["runs"]) == {"gd", "perturbed_gd", "saddle_free_newton"}
+    assert abs(saved["agreement"]["top_dense"][0] - saved["agreement"]["top_lanczos"][0]) < 1e-8
+    assert summary["escape"]["saddle_spectrum"][0] < 0 < summary["escape"]["saddle_spectrum"][-1]

@@ -1,0 +1,259 @@
+"""Hessian spectra and saddle points (Dauphin et al. 2014; Ghorbani et al. 2019; Li et al. 2018).
+
+    python -m experiments.hessian
+
+1. Spectral density (stochastic Lanczos quadrature) of a ReLU MLP on digits at init, mid-training and end,
+   and the extreme eigenvalues with Ritz error bars along training, with the non-convexity ratio
+   |lambda_min / lambda_max| (Li et al. 2018).
+2. Critical points and their index (Dauphin et al. 2014, Fig. 1): Levenberg-Marquardt on ||grad L||^2 from many
+   starts, for a deep-linear autoencoder (critical points known in closed form, Baldi & Hornik 1989) and a small
+   tanh MLP; loss vs index, with the Spearman correlation.
+3. Saddle escape from near the saddle W = 0 of a deep linear net: GD, perturbed GD, saddle-free Newton.
+4. Agreement of the matrix-free routines with dense jax.hessian + eigh on a small model.
+Writes <out>/hessian.{png,pdf,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NAME = "hessian"
+
+
+@dataclass(frozen=True)
+class HessianConfig:
+    width: int = 32
+    n_train: int = 300
+    steps: int = 600
+    checkpoints: int = 12
+    eta: float = 0.002
+    probes: int = 8
+    lanczos_steps: int = 60
+    starts: int = 24
+    escape_steps: int = 150
+    seed: int = 0
+    out: str = "figures"
+
+
+def parse_args(argv=None) -> HessianConfig:
+    d = HessianConfig()
+    p = argparse.ArgumentParser(prog="python -m experiments.hessian", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--width", type=int, default=d.width, help="hidden width of the digits MLP (two hidden layers)")
+    p.add_argument("--n-train", type=int, default=d.n_train, help="digits (odd vs even) used for training")
+    p.add_argument("--steps", type=int, default=d.steps, help="GD steps on the digits MLP")
+    p.add_argument("--checkpoints", type=int, default=d.checkpoints, help="points along training where curvature is measured")
+    p.add_argument("--eta", type=float, default=d.eta, help="GD step on the summed squared loss")
+    p.add_argument("--probes", type=int, default=d.probes, help="SLQ probe vectors")
+    p.add_argument("--lanczos-steps", type=int, default=d.lanczos_steps, help="Lanczos steps per probe")
+    p.add_argument("--starts", type=int, default=d.starts, help="starting points per model for the critical-point search")
+    p.add_argument("--escape-steps", type=int, default=d.escape_steps, help="steps of each saddle-escape method")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed")
+    p.add_argument("--out", default=d.out, help="output folder")
+    a = p.parse_args(argv)
+    c = HessianConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(HessianConfig)})
+    if min(c.width, c.n_train, c.steps, c.checkpoints, c.probes, c.lanczos_steps, c.starts, c.escape_steps) < 1:
+        p.error("all sizes and counts must be >= 1.")
+    if not c.eta > 0:
+        p.error("--eta must be positive.")
+    return c
+
+
+def pca_digits(n: int, dims: int):
+    """The first n digits (odd vs even), centred, projected on their top ``dims`` principal directions."""
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    X, y = nt.load_digits_binary("parity")
+    X = np.asarray(X[:n], np.float64)
+    _, _, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    return jnp.asarray(X @ Vt[:dims].T), jnp.asarray(y[:n])
+
+
+def spectra_along_training(c: HessianConfig, bar) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    X, y = nt.load_digits_binary("parity")
+    X, y = X[: c.n_train], y[: c.n_train]
+    net = nt.MLP((X.shape[1], c.width, c.width, 1), bias_var=0.1)
+    params = net.init(jax.random.PRNGKey(c.seed))
+
+    def loss(p):
+        r = net.apply(p, X) - y
+        return 0.5 * jnp.mean(r * r)
+
+    chunk = max(1, c.steps // c.checkpoints)
+    key = jax.random.PRNGKey(c.seed + 1)
+    steps_done, records, densities = 0, [], {}
+    density_at = {0: "init", c.checkpoints // 2: "mid-training", c.checkpoints: "end"}
+    for i in range(c.checkpoints + 1):
+        k1, k2, k3, key = jax.random.split(key, 4)
+        top = nt.top_eigenvalues(loss, params, 1, key=k1)
+        bottom = nt.bottom_eigenvalues(loss, params, 1, key=k2)
+        records.append(dict(step=steps_done, loss=float(loss(params)),
+                            lambda_max=float(top.eigenvalues[0]), lambda_max_err=float(top.residuals[0]),
+                            lambda_min=float(bottom.eigenvalues[0]), lambda_min_err=float(bottom.residuals[0])))
+        if i in density_at:
+            sd = nt.spectral_density(loss, params, key=k3, num_probes=c.probes, num_steps=c.lanczos_steps)
+            densities[density_at[i]] = dict(step=steps_done, grid=sd.grid, density=sd.density)
+        if i < c.checkpoints:
+            params = nt.gd_trajectory(net.apply, params, X, y, eta=c.eta, steps=chunk).params
+            steps_done += chunk
+        bar.update(1)
+    for r in records:
+        r["nonconvexity_ratio"] = abs(r["lambda_min"] / r["lambda_max"])
+    n_params = int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
+    return dict(records=records, densities=densities, parameters=n_params)
+
+
+def critical_points(c: HessianConfig, bar) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+    from scipy.stats import spearmanr
+
+    Z6, _ = pca_digits(200, 6)
+    linear_loss = lambda p: nt.deep_linear_loss(p, Z6, Z6) / Z6.shape[0]  # noqa: E731
+    Z8, y8 = pca_digits(100, 8)
+    Z8 = nt.normalize_rows(Z8)
+    net = nt.MLP((8, 4, 1), activation="tanh", weight_var=1.0, bias_var=1.0)
+    tanh_loss = lambda p: 0.5 * jnp.mean((net.apply(p, Z8) - y8) ** 2)  # noqa: E731
+    out = {}
+    for name, loss, make in (
+        ("deep linear autoencoder 6-3-6", linear_loss,
+         lambda k, s: nt.DeepLinear(s * jax.random.normal(k, (3, 6)), s * jax.random.normal(jax.random.fold_in(k, 1), (6, 3)))),
+        ("tanh MLP 8-4-1", tanh_loss, None),
+    ):
+        points = []
+        for i in range(c.starts):
+            k = jax.random.PRNGKey(1000 + i)
+            if make is not None:
+                start = make(k, [1e-2, 0.3, 1.0][i % 3])
+            else:  # Dauphin et al.: start from points along GD trajectories of different lengths
+                start = net.init(k)
+                trained = [0, 30, 300, 3000][i % 4]
+                if trained:
+                    start = nt.gd_trajectory(net.apply, start, Z8, y8, eta=0.01, steps=trained).params
+            cp = nt.find_critical_point(loss, start, steps=300, rtol=1e-4 if make is None else 1e-6)
+            points.append(dict(loss=cp.loss, index=cp.index, grad_norm=cp.grad_norm))
+            bar.update(1)
+        ok = [p for p in points if p["grad_norm"] < 1e-8]
+        rho = spearmanr([p["loss"] for p in ok], [p["index"] for p in ok]) if len(ok) > 2 else None
+        out[name] = dict(points=points, converged=len(ok),
+                         spearman=None if rho is None else float(rho.statistic),
+                         p_value=None if rho is None else float(rho.pvalue))
+    cov = np.linalg.eigvalsh(np.asarray(Z6.T @ Z6 / Z6.shape[0]))
+    out["deep linear autoencoder 6-3-6"]["closed_form_losses"] = sorted(
+        {round(float(cov.sum() - cov[list(s)].sum()), 10) for s in _subsets(6, 3)})
+    return out
+
+
+def _subsets(n, k):
+    from itertools import combinations
+
+    return [s for r in range(k + 1) for s in combinations(range(n), r)]
+
+
+def saddle_escape(c: HessianConfig, bar) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    X = jax.random.normal(jax.random.PRNGKey(c.seed), (40, 2), dtype=jnp.result_type(float))
+    Y = (X @ jnp.array([1.5, -0.7], X.dtype))[:, None]
+    loss = lambda p: nt.deep_linear_loss(p, X, Y) / X.shape[0]  # noqa: E731
+    zero = nt.DeepLinear(jnp.zeros((3, 2), X.dtype), jnp.zeros((1, 3), X.dtype))
+    spectrum = nt.hessian_spectrum(loss, zero)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(c.seed + 7))
+    start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2), X.dtype), 1e-4 * jax.random.normal(k2, (1, 3), X.dtype))
+    runs = {}
+    settings = {"gd": dict(lr=0.05), "perturbed_gd": dict(lr=0.05, noise_radius=1e-2, grad_threshold=1e-2),
+                "saddle_free_newton": dict(lr=0.5)}
+    for method, kw in settings.items():
+        r = nt.escape_saddle(loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(3), record_every=2, **kw)
+        below = np.flatnonzero(r.loss < 0.5 * r.loss[0])
+        runs[method] = dict(loss=r.loss, lambda_min=r.lambda_min, recorded=r.recorded,
+                            escape_step=int(below[0]) if below.size else None, settings=kw)
+        bar.update(1)
+    return dict(saddle_spectrum=spectrum, start_loss=float(loss(start)), runs=runs)
+
+
+def dense_agreement(c: HessianConfig) -> dict:
+    """Lanczos, Hutchinson and SLQ against dense jax.hessian + eigh on a small MLP (float64 needs --x64)."""
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    Z, y = pca_digits(60, 8)
+    net = nt.MLP((8, 16, 16, 1), activation="tanh", bias_var=0.1)
+    params = net.init(jax.random.PRNGKey(c.seed + 3))
+    loss = lambda p: 0.5 * jnp.mean((net.apply(p, Z) - y) ** 2)  # noqa: E731
+    ev = np.linalg.eigvalsh(np.asarray(nt.dense_hessian(loss, params), np.float64))
+    top = nt.top_eigenvalues(loss, params, 3, key=jax.random.PRNGKey(1))
+    bottom = nt.bottom_eigenvalues(loss, params, 3, key=jax.random.PRNGKey(2))
+    trace = nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(3), samples=400)
+    sd = nt.spectral_density(loss, params, key=jax.random.PRNGKey(4), num_probes=20, num_steps=80)
+    w, nodes = np.asarray(sd.weights), np.asarray(sd.nodes)
+    return dict(
+        parameters=int(ev.size), dtype=str(np.asarray(top.eigenvalues).dtype),
+        top_dense=ev[::-1][:3], top_lanczos=top.eigenvalues, top_residual=top.residuals,
+        bottom_dense=ev[:3], bottom_lanczos=bottom.eigenvalues, bottom_residual=bottom.residuals,
+        trace_dense=float(ev.sum()), trace_hutchinson=float(trace.estimate), trace_stderr=float(trace.stderr),
+        moment1_dense=float(ev.mean()), moment1_slq=float((w * nodes).sum(1).mean()),
+        moment2_dense=float((ev**2).mean()), moment2_slq=float((w * nodes**2).sum(1).mean()),
+    )
+
+
+def main(argv=None) -> dict:
+    c = parse_args(argv)
+    import jax
+    from tqdm.auto import tqdm
+
+    jax.config.update("jax_enable_x64", True)  # curvature checks and Newton-type searches need float64
+    from experiments.plotting.hessian import plot_hessian
+    from experiments.plotting.style import save_figure
+    from experiments.report import format_table, versions, write_json
+
+    with tqdm(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
+        training = spectra_along_training(c, bar)
+        crit = critical_points(c, bar)
+        escape = saddle_escape(c, bar)
+    agreement = dense_agreement(c)
+    summary = dict(experiment=NAME, paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); "
+                   "Li et al. (NeurIPS 2018)", config=dataclasses.asdict(c), training=training,
+                   critical_points=crit, escape=escape, agreement=agreement, versions=versions())
+    json_path = write_json(Path(c.out) / f"{NAME}.json", summary)
+    figure_paths = save_figure(plot_hessian(summary), c.out, NAME)
+
+    a = agreement
+    print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
+    print(format_table(["quantity", "dense", "matrix-free", "error bar"], [
+        ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
+        ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
+        ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
+        ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
+        ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
+    ]))
+    print("\nCritical points (Levenberg-Marquardt on ||grad L||^2; converged = ||grad|| < 1e-8):")
+    print(format_table(["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
+                       [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()]))
+    s = escape["saddle_spectrum"]
+    print(f"\nSaddle of the deep linear net at W = 0: Hessian eigenvalues from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle).")
+    print(format_table(["method", "steps to halve the loss", "final loss", "final lambda_min"],
+                       [[m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])] for m, r in escape["runs"].items()]))
+    rec = training["records"]
+    print(f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
+          f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} after {rec[-1]['step']} steps")
+    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
