@@ -40,6 +40,7 @@ class MLP:
     parameterization: str = "ntk"
     weight_var: float = 2.0
     bias_var: float = 0.0
+    skip: bool = False  # identity shortcut x^{l+1} = x^l + phi(h^{l+1}) between hidden layers of equal width
 
     def __post_init__(self):
         if len(self.sizes) < 2 or min(self.sizes) < 1:
@@ -71,13 +72,18 @@ class MLP:
     def apply(self, params, x: Array) -> Array:
         phi = ACTIVATIONS[self.activation]
         h = x
+        last = len(params) - 1
         for i, layer in enumerate(params):
-            if i > 0:
-                h = phi(h)
             if self.parameterization == "ntk":
                 sw = jnp.sqrt(jnp.asarray(self.weight_var / layer.W.shape[1], h.dtype))
                 sb = jnp.sqrt(jnp.asarray(self.bias_var, h.dtype))
-                h = sw * (h @ layer.W.T) + sb * layer.b[None, :]
+                z = sw * (h @ layer.W.T) + sb * layer.b[None, :]
             else:
-                h = h @ layer.W.T + layer.b[None, :]
+                z = h @ layer.W.T + layer.b[None, :]
+            if i == last:
+                h = z
+            elif self.skip and i > 0 and z.shape == h.shape:
+                h = h + phi(z)  # residual block (He et al. 2016)
+            else:
+                h = phi(z)
         return h[:, 0] if h.shape[1] == 1 else h

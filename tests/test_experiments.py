@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from experiments import width_sweep
@@ -100,3 +102,19 @@ def test_hessian_experiment_writes_figure_and_json(tmp_path):
     assert set(saved["escape"]["runs"]) == {"gd", "perturbed_gd", "saddle_free_newton"}
     assert abs(saved["agreement"]["top_dense"][0] - saved["agreement"]["top_lanczos"][0]) < 1e-8
     assert summary["escape"]["saddle_spectrum"][0] < 0 < summary["escape"]["saddle_spectrum"][-1]
+
+
+def test_landscape_experiment_writes_figure_and_json(tmp_path):
+    from experiments import landscape
+
+    out = tmp_path / "l"
+    summary = landscape.main(["--width", "8", "--depths", "1", "3", "--n-train", "60", "--train-steps", "20", "--grid", "5",
+                              "--bezier-steps", "20", "--grid-points", "41", "--out", str(out)])
+    for suffix in ("png", "pdf", "json"):
+        assert (out / f"landscape.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "landscape.json").read_text())
+    found = {r["example"].split(",")[0]: r["certificate"] is not None for r in saved["certificates"]}
+    assert found["convex control: linear least squares"] is False and found["convex control: logistic regression"] is False
+    assert found["sigmoid MLP 784-100-1"] and found["deep linear 2-3-1 (identity activations)"]
+    assert len(saved["surfaces"]) == 4 and np.asarray(saved["surfaces"][0]["loss"]).shape == (5, 5)
+    assert summary["mode_connectivity"]["line_barrier"] >= 0

@@ -1,0 +1,207 @@
+"""Loss landscapes: certified non-convexity, filter-normalized surfaces, mode connectivity.
+
+    python -m experiments.landscape
+
+1. Non-convexity certificates along 1-D slices (a float64-checked violated chord): a sigmoid MLP with
+   cross-entropy, the deep-linear model, permutation symmetry of a trained MLP; convex controls (least squares,
+   logistic regression) where none may exist and the Hessian is PSD at every sampled point.
+2. 2-D filter-normalized loss surfaces (Li et al. 2018) of ReLU MLPs on digits, two depths, with and without
+   skip connections.
+3. Mode connectivity (Garipov et al. 2018): two minima from different seeds, the loss barrier along the
+   straight line and along a fitted quadratic Bezier curve.
+Writes <out>/landscape.{png,pdf,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NAME = "landscape"
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    width: int = 32
+    depths: tuple[int, ...] = (2, 8)
+    n_train: int = 500
+    train_steps: int = 400
+    learning_rate: float = 3e-3
+    grid: int = 25
+    span: float = 1.0
+    bezier_steps: int = 600
+    grid_points: int = 401
+    seed: int = 0
+    out: str = "figures"
+
+
+def parse_args(argv=None) -> LandscapeConfig:
+    d = LandscapeConfig()
+    p = argparse.ArgumentParser(prog="python -m experiments.landscape", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--width", type=int, default=d.width, help="hidden width of the digits MLPs")
+    p.add_argument("--depths", type=int, nargs="+", default=list(d.depths), help="hidden layers of the MLPs whose surfaces are drawn")
+    p.add_argument("--n-train", type=int, default=d.n_train, help="digits (odd vs even) used for training")
+    p.add_argument("--train-steps", type=int, default=d.train_steps, help="Adam steps to reach each minimum")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
+    p.add_argument("--grid", type=int, default=d.grid, help="points per axis of the 2-D surfaces")
+    p.add_argument("--span", type=float, default=d.span, help="surfaces cover [-span, span]^2 in filter-normalized units")
+    p.add_argument("--bezier-steps", type=int, default=d.bezier_steps, help="Adam steps fitting the Bezier bend")
+    p.add_argument("--grid-points", type=int, default=d.grid_points, help="grid of the certificate search on each slice")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed")
+    p.add_argument("--out", default=d.out, help="output folder")
+    a = p.parse_args(argv)
+    values = {f.name: getattr(a, f.name) for f in dataclasses.fields(LandscapeConfig)}
+    values["depths"] = tuple(values["depths"])
+    c = LandscapeConfig(**values)
+    if min(c.width, min(c.depths), c.n_train, c.train_steps, c.bezier_steps) < 1 or c.grid < 3 or c.grid_points < 3:
+        p.error("sizes must be >= 1, --grid and --grid-points >= 3.")
+    if not (c.span > 0 and c.learning_rate > 0):
+        p.error("--span and --learning-rate must be positive.")
+    return c
+
+
+def _digits(c: LandscapeConfig):
+    import ntk_proofs as nt
+
+    X, y = nt.load_digits_binary("parity")
+    return X[: c.n_train], y[: c.n_train]
+
+
+def train_mlp(c: LandscapeConfig, depth: int, skip: bool, seed: int):
+    """An MLP trained to a minimum of the mean squared loss on digits with Adam; returns (loss, params)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import ntk_proofs as nt
+
+    X, y = _digits(c)
+    net = nt.MLP((X.shape[1],) + (c.width,) * depth + (1,), skip=skip, bias_var=0.1)
+
+    def loss(p):
+        return 0.5 * jnp.mean((net.apply(p, X) - y) ** 2)
+
+    params = net.init(jax.random.PRNGKey(seed))
+    trained = nt.gd_trajectory(net.apply, params, X, y, steps=c.train_steps,
+                               optimizer=optax.adam(c.learning_rate)).params
+    return loss, trained
+
+
+def certificates(c: LandscapeConfig) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    rows = []
+
+    def add(name, f, lo, hi, expect, note):
+        cert, search = nt.convexity_certificate(f, lo, hi, grid_points=c.grid_points, return_search=True)
+        xs = np.linspace(lo, hi, 201)
+        with jax.enable_x64(True):
+            ys = np.asarray(jax.vmap(f)(jnp.asarray(xs)))
+        rows.append(dict(example=name, interval=[lo, hi], certificate=None if cert is None else cert._asdict(),
+                         search=search._asdict(), expected=expect, note=note, slice_a=xs, slice_loss=ys))
+
+    key = jax.random.PRNGKey(c.seed)
+    loss, p, d = nt.sigmoid_mlp_example(key)
+    add("sigmoid MLP 784-100-1, cross-entropy, random data", nt.slice_1d(loss, p, d), -1.0, 3.0, "found",
+        "random base point and direction, U[-0.5, 0.5]")
+    loss, origin, d = nt.deep_linear_example(jax.random.fold_in(key, 1))
+    add("deep linear 2-3-1 (identity activations)", nt.slice_1d(loss, origin, d), -2.0, 2.0, "found",
+        "line through the saddle W = 0; convex in W2 W1, not in (W1, W2)")
+    mse, minimum = train_mlp(c, 1, False, c.seed)
+    swapped = nt.permutation_example(mse, minimum, 0, 1)
+    direction = jax.tree.map(lambda a, b: b - a, minimum, swapped)
+    rows_perm = dict(loss_minimum=float(mse(minimum)), loss_permuted=float(mse(swapped)))
+    add("permutation symmetry, trained ReLU MLP 64-32-1", nt.slice_1d(mse, minimum, direction), 0.0, 1.0, "found",
+        f"L(theta*) = {rows_perm['loss_minimum']:.6g}, L(swap units 0,1) = {rows_perm['loss_permuted']:.6g}")
+    rows[-1].update(rows_perm)
+    kx, ky, kw, kd = jax.random.split(jax.random.fold_in(key, 2), 4)
+    Xc = jax.random.normal(kx, (40, 6))
+    yc = jax.random.normal(ky, (40,))
+    w0 = jax.random.normal(kw, (6,))
+    dc = jax.random.normal(kd, (6,))
+    lsq = lambda w: nt.least_squares_loss(w, Xc, yc)  # noqa: E731
+    logi = lambda w: nt.logistic_loss(w, Xc, (yc > 0).astype(Xc.dtype))  # noqa: E731
+    add("convex control: linear least squares", nt.slice_1d(lsq, w0, dc), -5.0, 5.0, "none", "")
+    add("convex control: logistic regression", nt.slice_1d(logi, w0, dc), -5.0, 5.0, "none", "")
+    for row, f in zip(rows[-2:], (lsq, logi)):  # the Hessian is PSD at every sampled point
+        points = w0[None, :] + jnp.linspace(-5, 5, 21)[:, None] * dc[None, :]
+        row["min_hessian_eigenvalue"] = float(min(np.linalg.eigvalsh(np.asarray(jax.hessian(f)(w)))[0] for w in points))
+    return rows
+
+
+def surfaces(c: LandscapeConfig, bar) -> list[dict]:
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    out = []
+    axis = jnp.linspace(-c.span, c.span, c.grid)
+    for depth in c.depths:
+        for skip in (False, True):
+            loss, params = train_mlp(c, depth, skip, c.seed)
+            d1, d2 = nt.filter_normalized_directions(jax.random.PRNGKey(c.seed + 11), params, 2)
+            Z = nt.loss_surface_2d(loss, params, d1, d2, axis, axis)
+            out.append(dict(depth=depth, skip=skip, axis=axis, loss=Z, minimum_loss=float(loss(params))))
+            bar.update(1)
+    return out
+
+
+def mode_connectivity(c: LandscapeConfig) -> dict:
+    import jax
+    import ntk_proofs as nt
+
+    loss, a = train_mlp(c, 2, False, c.seed + 100)
+    _, b = train_mlp(c, 2, False, c.seed + 200)
+    line = nt.path_barrier(loss, a, b)
+    fit = nt.fit_bezier(loss, a, b, key=jax.random.PRNGKey(c.seed + 5), steps=c.bezier_steps)
+    curve = nt.path_barrier(loss, a, b, fit.bend)
+    return dict(ts=line.ts, line=line.losses, curve=curve.losses, line_barrier=line.height, curve_barrier=curve.height,
+                fit_objective=fit.objective, endpoint_losses=[float(line.losses[0]), float(line.losses[-1])])
+
+
+def main(argv=None) -> dict:
+    c = parse_args(argv)
+    from tqdm.auto import tqdm
+
+    from experiments.plotting.landscape import plot_landscape
+    from experiments.plotting.style import save_figure
+    from experiments.report import format_table, versions, write_json
+
+    with tqdm(total=2 + 2 * len(c.depths), desc="landscape", unit="task") as bar:
+        certs = certificates(c)
+        bar.update(1)
+        surf = surfaces(c, bar)
+        modes = mode_connectivity(c)
+        bar.update(1)
+    summary = dict(experiment=NAME, paper="Goodfellow et al. (2015); Li et al. (2018); Garipov et al. (2018); "
+                   "Draxler et al. (2018)", config=dataclasses.asdict(c), certificates=certs, surfaces=surf,
+                   mode_connectivity=modes, versions=versions())
+    json_path = write_json(Path(c.out) / f"{NAME}.json", summary)
+    figure_paths = save_figure(plot_landscape(summary), c.out, NAME)
+
+    print("\nNon-convexity certificates on 1-D slices (gap re-evaluated in float64):")
+    rows = []
+    for r in certs:
+        cert = r["certificate"]
+        rows.append([r["example"], "yes" if cert else "none", f"[{cert['a1']:.3g}, {cert['a2']:.3g}]" if cert else "-",
+                     cert["gap"] if cert else r["search"]["best_gap"], cert["roundoff"] if cert else "-",
+                     r["search"]["chords"]])
+    print(format_table(["example", "certificate", "[a1, a2], alpha=1/2", "gap (best gap if none)", "round-off bound",
+                        "chords searched"], rows))
+    for r in certs[-2:]:
+        print(f"  {r['example']}: smallest Hessian eigenvalue over 21 sampled points = {r['min_hessian_eigenvalue']:.3g}")
+    print(f"\nMode connectivity (depth-2 MLPs, endpoint losses {modes['endpoint_losses'][0]:.4g}, "
+          f"{modes['endpoint_losses'][1]:.4g}): barrier along the line {modes['line_barrier']:.4g}, "
+          f"along the Bezier curve {modes['curve_barrier']:.4g}")
+    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
