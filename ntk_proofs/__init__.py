@@ -95,6 +95,7 @@ from ntk_proofs.saddles import deep_linear_loss
 from ntk_proofs.saddles import escape_saddle
 from ntk_proofs.saddles import find_critical_point
 from ntk_proofs.saddles import hessian_spectrum
+from ntk_proofs.sweep import train_gd_batched
 from ntk_proofs.two_layer import Forward
 from ntk_proofs.two_layer import Params
 from ntk_proofs.two_layer import activation_pattern

@@ -258,3 +258,19 @@ def _flat_operator(op, unravel):
         return ravel_pytree(op(unravel(v)))[0]
 
     return flat_op
+
+
+def smallest_ritz_pair(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> tuple[Array, Array]:
+    """Traceable: the smallest Ritz value of ``num_steps`` Lanczos steps from v0 and its unit Ritz vector.
+
+    The Ritz value is an upper bound on the least eigenvalue (Courant-Fischer). Warm-started from the previous
+    vector it tracks lambda_min of a slowly changing matrix in a few steps. A Krylov space that closes early
+    adds no spurious small Ritz value (closed diagonal entries are replaced by a huge number).
+    """
+    alphas, betas, V, steps = lanczos_core(matvec, v0, num_steps)
+    alive = jnp.arange(num_steps) < steps
+    huge = 1e30 * jnp.maximum(jnp.max(jnp.abs(alphas)), 1.0)
+    T = jnp.diag(jnp.where(alive, alphas, huge)) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
+    theta, Q = jnp.linalg.eigh(T)
+    vector = Q[:, 0] @ V
+    return theta[0], vector / jnp.linalg.norm(vector)

@@ -18,7 +18,8 @@ import numpy as np
 import optax
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.gram import gram_from_pattern, gram_matrix, lambda_max, lambda_min
+from ntk_proofs.curvature import smallest_ritz_pair
+from ntk_proofs.gram import gram_matrix, lambda_max, lambda_min
 from ntk_proofs.two_layer import Params, forward, gradient_from_forward
 
 Array = jax.Array
@@ -87,6 +88,8 @@ def train_gd(
     optimizer: optax.GradientTransformation | None = None,
     divergence_factor: float = 1e4,
     raise_on_divergence: bool = True,
+    lambda_min_method: str = "auto",
+    flip_budget: int | None = None,
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -101,6 +104,10 @@ def train_gd(
       divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
       raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the
         result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
+      lambda_min_method: "eigh" (dense, exact), "lanczos" (32 Lanczos steps warm-started at the previous
+        Ritz vector: an upper bound on lambda_min, O(n^2) per record), or "auto" = eigh for n <= 512.
+      flip_budget: how many neurons may change pattern between records before H(k) is recomputed densely
+        instead of updated from their columns (default max(32, m / 8)).
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -115,10 +122,15 @@ def train_gd(
             raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
     if not bool(jnp.all(jnp.isfinite(W0))):
         raise ValueError("params.W contains NaN or infinite entries.")
+    if lambda_min_method not in ("auto", "eigh", "lanczos"):
+        raise ValueError(f"lambda_min_method must be 'auto', 'eigh' or 'lanczos'; got {lambda_min_method!r}.")
+    if lambda_min_method == "auto":
+        lambda_min_method = "eigh" if X.shape[0] <= 512 else "lanczos"
     X, y = X.astype(W0.dtype), y.astype(W0.dtype)
     out = _trajectory(
         W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
         steps=int(steps), record_every=int(record_every), optimizer=optimizer,
+        lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
     )
     loss, W, diag, diverged = out
     diverged = int(diverged)
@@ -143,34 +155,76 @@ def train_gd(
     )
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer"))
-def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer):
-    """The jitted GD loop. Returns (loss (steps+1,), W_final, diagnostics tuple of (R,), diverged step)."""
+class _DiagState(NamedTuple):
+    counts: Array  # (n, n) P P^T of the last recorded pattern: co-activation counts, exact integers in float
+    pattern: Array  # (n, m) the last recorded pattern
+    vector: Array  # (n,) Ritz vector of lambda_min(H) at the last record (warm start)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
+                                             "flip_budget"))
+def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer, lambda_method="eigh",
+                lanczos_steps=32, flip_budget=None):
+    """The jitted GD loop. Returns (loss (steps+1,), W_final, diagnostics tuple of (R,), diverged step).
+
+    Diagnostics reuse the step's own X W^T. H(k) = (X X^T) * (P P^T) / m is updated from the neurons whose
+    pattern changed since the last record (at most ``flip_budget`` of them, else recomputed densely), and
+    lambda_min(H(k)) comes from ``eigvalsh`` or from Lanczos warm-started at the previous Ritz vector.
+    """
     tx = optax.sgd(eta) if optimizer is None else optimizer
+    n, m = X.shape[0], W0.shape[0]
     XXt = X @ X.T
     pattern0 = X @ W0.T >= 0
     loss0 = forward(Params(W0, a), X, y).loss
     threshold = divergence_factor * loss0
+    budget = min(m, flip_budget if flip_budget is not None else max(32, m // 8))
 
-    def diagnostics(fwd, W):
-        return (
-            lambda_min(gram_from_pattern(fwd.pattern, XXt)),
-            jnp.mean(fwd.pattern != pattern0, dtype=X.dtype),
-            jnp.max(jnp.linalg.norm(W - W0, axis=1)),
-        )
+    def update_counts(state: _DiagState, pattern):
+        """P P^T updated from the columns (neurons) whose pattern changed since the last record, at n^2 per
+        changed neuron; more than ``budget`` changed neurons fall back to the dense n^2 m product. (An update
+        from the individual flipped entries is cheaper in flops, but on CPU locating them costs as much as
+        the dense product; see experiments/bench.py.)"""
+        changed = jnp.any(pattern != state.pattern, axis=0)  # (m,)
+        count = jnp.sum(changed)
 
-    def step(carry: _Carry, with_diagnostics: bool):
-        fwd = forward(Params(carry.W, a), X, y)
-        grad = gradient_from_forward(Params(carry.W, a), X, fwd)
-        updates, opt_state = tx.update(grad, carry.opt_state, carry.W)
+        def sparse(_):
+            idx = jnp.nonzero(changed, size=budget, fill_value=0)[0]
+            valid = (jnp.arange(budget) < count).astype(X.dtype)[None, :]
+            new = pattern[:, idx].astype(X.dtype) * valid
+            old = state.pattern[:, idx].astype(X.dtype) * valid
+            return state.counts + new @ new.T - old @ old.T
+
+        def dense(_):
+            P = pattern.astype(X.dtype)
+            return P @ P.T
+
+        return jax.lax.cond(count <= budget, sparse, dense, None)
+
+    def diagnostics(fwd, W, state: _DiagState):
+        counts = update_counts(state, fwd.pattern)
+        H = XXt * counts / m
+        if lambda_method == "eigh":
+            lam, vector = lambda_min(H), state.vector
+        else:
+            lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(lanczos_steps, n))
+        values = (lam, jnp.mean(fwd.pattern != pattern0, dtype=X.dtype), jnp.max(jnp.linalg.norm(W - W0, axis=1)))
+        return values, _DiagState(counts, fwd.pattern, vector)
+
+    def step(carry, with_diagnostics: bool):
+        (core, dstate) = carry
+        fwd = forward(Params(core.W, a), X, y)
+        grad = gradient_from_forward(Params(core.W, a), X, fwd)
+        updates, opt_state = tx.update(grad, core.opt_state, core.W)
         bad = ~jnp.isfinite(fwd.loss) | (fwd.loss > threshold)
-        diverged = jnp.where((carry.diverged_step < 0) & bad, carry.step, carry.diverged_step)
-        new = _Carry(optax.apply_updates(carry.W, updates), opt_state, carry.step + 1, diverged)
-        return new, fwd.loss, (diagnostics(fwd, carry.W) if with_diagnostics else None)
+        diverged = jnp.where((core.diverged_step < 0) & bad, core.step, core.diverged_step)
+        new = _Carry(optax.apply_updates(core.W, updates), opt_state, core.step + 1, diverged)
+        if with_diagnostics:
+            values, dstate = diagnostics(fwd, core.W, dstate)
+            return (new, dstate), fwd.loss, values
+        return (new, dstate), fwd.loss, None
 
     def bare_steps(carry, length):
-        carry, losses = jax.lax.scan(lambda c, _: step(c, False)[:2], carry, None, length=length)
-        return carry, losses
+        return jax.lax.scan(lambda c, _: step(c, False)[:2], carry, None, length=length)
 
     def block(carry, length):
         """One recorded step (diagnostics from its own forward pass) followed by length - 1 bare steps."""
@@ -178,7 +232,14 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
         carry, losses = bare_steps(carry, length - 1)
         return carry, jnp.concatenate([first_loss[None], losses]), diag
 
-    carry = _Carry(W0, tx.init(W0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32))
+    P0 = pattern0.astype(X.dtype)
+    counts0 = P0 @ P0.T
+    if lambda_method == "eigh":
+        start = jnp.zeros((n,), X.dtype)
+    else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
+        start = jnp.linalg.eigh(XXt * counts0 / m)[1][:, 0]
+    dstate = _DiagState(counts0, pattern0, start)
+    carry = (_Carry(W0, tx.init(W0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)), dstate)
     losses, diags = [], []
     if record_every == 0:
         carry, block_losses = bare_steps(carry, steps)
@@ -195,13 +256,15 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
             carry, block_losses, diag = block(carry, rest)
             losses.append(block_losses)
             diags.append(jax.tree.map(lambda v: v[None], diag))
-    final = forward(Params(carry.W, a), X, y)
+    core, dstate = carry
+    final = forward(Params(core.W, a), X, y)
     bad = ~jnp.isfinite(final.loss) | (final.loss > threshold)
-    diverged = jnp.where((carry.diverged_step < 0) & bad, carry.step, carry.diverged_step)
-    diags.append(jax.tree.map(lambda v: v[None], diagnostics(final, carry.W)))
+    diverged = jnp.where((core.diverged_step < 0) & bad, core.step, core.diverged_step)
+    final_values, _ = diagnostics(final, core.W, dstate)
+    diags.append(jax.tree.map(lambda v: v[None], final_values))
     loss = jnp.concatenate(losses + [final.loss[None]])
     diag = tuple(jnp.concatenate(parts) for parts in zip(*diags))
-    return loss, carry.W, diag, diverged
+    return loss, core.W, diag, diverged
 
 
 class Trajectory(NamedTuple):

@@ -118,3 +118,12 @@ def test_landscape_experiment_writes_figure_and_json(tmp_path):
     assert found["sigmoid MLP 784-100-1"] and found["deep linear 2-3-1 (identity activations)"]
     assert len(saved["surfaces"]) == 4 and np.asarray(saved["surfaces"][0]["loss"]).shape == (5, 5)
     assert summary["mode_connectivity"]["line_barrier"] >= 0
+
+
+def test_bench_help_lists_its_flags(capsys):
+    from experiments import bench
+
+    with pytest.raises(SystemExit) as info:
+        bench.parse_args(["--help"])
+    assert info.value.code == 0
+    assert "--quick" in capsys.readouterr().out

@@ -1,0 +1,82 @@
+"""Batched and sharded sweeps give the same numbers as single runs; the fast diagnostics agree with the exact ones."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntk_proofs as nt
+
+
+def _batch(S=3, n=10, d=6, m=48):
+    keys = jax.random.split(jax.random.PRNGKey(0), S)
+    X = jnp.stack([nt.unit_sphere(k, n, d) for k in keys])
+    y = jnp.stack([nt.gaussian_labels(jax.random.fold_in(k, 1), n) for k in keys])
+    ps = [nt.init_params(jax.random.fold_in(k, 2), m, d) for k in keys]
+    return X, y, ps, nt.Params(jnp.stack([p.W for p in ps]), jnp.stack([p.a for p in ps]))
+
+
+def test_batched_runs_equal_single_runs():
+    X, y, ps, P = _batch()
+    res = nt.train_gd_batched(P, X, y, eta=0.5, steps=15, record_every=4)
+    for i, p in enumerate(ps):
+        single = nt.train_gd(p, X[i], y[i], eta=0.5, steps=15, record_every=4)
+        np.testing.assert_allclose(res.loss[i], single.loss, rtol=1e-12)
+        np.testing.assert_allclose(res.history.lambda_min[i], single.history.lambda_min, rtol=1e-10)
+        np.testing.assert_allclose(res.history.max_drift[i], single.history.max_drift, rtol=1e-12)
+        np.testing.assert_array_equal(res.history.step[i], single.history.step)
+    assert np.all(np.asarray(res.diverged_step) == -1)
+
+
+def test_sharded_sweep_on_four_cpu_devices_gives_the_single_device_numbers(tmp_path):
+    """Run in a fresh process with XLA_FLAGS forcing 4 host devices; compare with this (1-device) process."""
+    X, y, ps, P = _batch(S=6)
+    here = nt.train_gd_batched(P, X, y, eta=0.5, steps=12, record_every=3)
+    script = textwrap.dedent(f"""
+        import jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        import sys; sys.path.insert(0, {os.getcwd()!r})
+        from tests.test_sweep import _batch
+        import ntk_proofs as nt
+        assert len(jax.devices()) == 4, jax.devices()
+        X, y, ps, P = _batch(S=6)
+        r = nt.train_gd_batched(P, X, y, eta=0.5, steps=12, record_every=3)
+        np.savez({str(tmp_path / 'out.npz')!r}, loss=np.asarray(r.loss), lam=np.asarray(r.history.lambda_min))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.getcwd())
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["loss"], np.asarray(here.loss), rtol=1e-12)
+    np.testing.assert_allclose(out["lam"], np.asarray(here.history.lambda_min), rtol=1e-10)
+
+
+def test_lanczos_lambda_min_tracks_eigvalsh_and_dense_fallback_is_exact():
+    n, d, m = 40, 20, 256
+    X = nt.unit_sphere(jax.random.PRNGKey(0), n, d)
+    y = nt.gaussian_labels(jax.random.PRNGKey(1), n)
+    p = nt.init_params(jax.random.PRNGKey(2), m, d)
+    exact = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh")
+    fast = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="lanczos")
+    # a Ritz value bounds lambda_min from above; warm-started it stays within 1e-6 relative here
+    lam_e, lam_f = np.asarray(exact.history.lambda_min), np.asarray(fast.history.lambda_min)
+    assert np.all(lam_f >= lam_e - 1e-10) and np.max((lam_f - lam_e) / lam_e) < 1e-6
+    # H(k) updated from changed neurons (budget m) vs recomputed densely every record (budget 0)
+    sparse = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=m)
+    dense = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=0)
+    np.testing.assert_allclose(sparse.history.lambda_min, dense.history.lambda_min, rtol=1e-12)
+    assert float(dense.history.lambda_min[0]) == pytest.approx(float(nt.lambda_min(nt.gram_matrix(p.W, X))), rel=1e-12)
+    with pytest.raises(ValueError, match="lambda_min_method"):
+        nt.train_gd(p, X, y, eta=0.5, steps=3, lambda_min_method="power")
+
+
+def test_batched_input_errors():
+    X, y, ps, P = _batch()
+    with pytest.raises(ValueError, match="leading batch"):
+        nt.train_gd_batched(P, X[:2], y, eta=0.5, steps=3)
+    with pytest.raises(ValueError, match="Expected"):
+        nt.train_gd_batched(ps[0], X, y, eta=0.5, steps=3)
