@@ -105,7 +105,7 @@ def interpolate(loss: Callable, params_a, params_b, num: int = 51, *, extend: fl
     """Goodfellow et al. (2015): loss((1 - t) params_a + t params_b) for t on [-extend, 1 + extend]; (ts, losses)."""
     ts = jnp.linspace(-extend, 1.0 + extend, num)
     point = lambda t: jax.tree.map(lambda a, b: (1 - t) * a + t * b, params_a, params_b)  # noqa: E731
-    return ts, jax.lax.map(lambda t: loss(point(t)), ts)
+    return ts, jax.jit(jax.vmap(lambda t: loss(point(t))))(ts)
 
 
 def filter_normalized_directions(key: Array, params, k: int = 2, *, bias: str = "zero") -> list:
@@ -197,7 +197,7 @@ def path_barrier(loss: Callable, params_a, params_b, bend=None, num: int = 101) 
         point = lambda t: jax.tree.map(lambda a, b: (1 - t) * a + t * b, params_a, params_b)  # noqa: E731
     else:
         point = lambda t: bezier_point(t, params_a, bend, params_b)  # noqa: E731
-    losses = jax.lax.map(lambda t: loss(point(t)), ts)
+    losses = jax.jit(jax.vmap(lambda t: loss(point(t))))(ts)
     chord = (1 - ts) * losses[0] + ts * losses[-1]
     return Barrier(ts, losses, float(jnp.max(losses - chord)))
 
