@@ -95,6 +95,13 @@ from ntk_proofs.saddles import deep_linear_loss
 from ntk_proofs.saddles import escape_saddle
 from ntk_proofs.saddles import find_critical_point
 from ntk_proofs.saddles import hessian_spectrum
+from ntk_proofs.stability import LayerStatistics
+from ntk_proofs.stability import SharpnessRun
+from ntk_proofs.stability import descent_lemma_violations
+from ntk_proofs.stability import growth_factor
+from ntk_proofs.stability import layer_statistics
+from ntk_proofs.stability import predicted_variances
+from ntk_proofs.stability import sharpness_trajectory
 from ntk_proofs.sweep import train_gd_batched
 from ntk_proofs.two_layer import Forward
 from ntk_proofs.two_layer import Params

@@ -40,7 +40,8 @@ class MLP:
     parameterization: str = "ntk"
     weight_var: float = 2.0
     bias_var: float = 0.0
-    skip: bool = False  # identity shortcut x^{l+1} = x^l + phi(h^{l+1}) between hidden layers of equal width
+    skip: bool = False  # identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers
+    residual_scale: float = 1.0  # 1 / sqrt(depth) keeps deep residual stacks' variance bounded (Hanin & Rolnick 2018)
 
     def __post_init__(self):
         if len(self.sizes) < 2 or min(self.sizes) < 1:
@@ -70,9 +71,15 @@ class MLP:
         return tuple(layers)
 
     def apply(self, params, x: Array) -> Array:
+        return self.forward(params, x)[0]
+
+    def forward(self, params, x: Array, taps=None) -> tuple[Array, list[Array]]:
+        """Outputs and the pre-activations h^1..h^{L+1} of every layer. ``taps`` (one array per layer, shaped like
+        its pre-activation) are added to them, so the gradient with respect to the taps is df/dh^l."""
         phi = ACTIVATIONS[self.activation]
         h = x
         last = len(params) - 1
+        pre = []
         for i, layer in enumerate(params):
             if self.parameterization == "ntk":
                 sw = jnp.sqrt(jnp.asarray(self.weight_var / layer.W.shape[1], h.dtype))
@@ -80,10 +87,13 @@ class MLP:
                 z = sw * (h @ layer.W.T) + sb * layer.b[None, :]
             else:
                 z = h @ layer.W.T + layer.b[None, :]
+            if taps is not None:
+                z = z + taps[i]
+            pre.append(z)
             if i == last:
                 h = z
             elif self.skip and i > 0 and z.shape == h.shape:
-                h = h + phi(z)  # residual block (He et al. 2016)
+                h = h + self.residual_scale * phi(z)  # residual block (He et al. 2016)
             else:
                 h = phi(z)
-        return h[:, 0] if h.shape[1] == 1 else h
+        return (h[:, 0] if h.shape[1] == 1 else h), pre

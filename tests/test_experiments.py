@@ -127,3 +127,16 @@ def test_bench_help_lists_its_flags(capsys):
         bench.parse_args(["--help"])
     assert info.value.code == 0
     assert "--quick" in capsys.readouterr().out
+
+
+def test_dynamics_experiment_writes_each_study(tmp_path):
+    from experiments import dynamics
+
+    out = tmp_path / "dyn"
+    dynamics.main(["--depth", "6", "--width", "32", "--seeds", "1", "--skip-depths", "2", "6", "--skip-steps", "5",
+                   "--eos-steps", "20", "--eos-every", "10", "--out", str(out)])
+    for study in ("init", "skip", "eos"):
+        for suffix in ("png", "pdf", "json"):
+            assert (out / f"dynamics_{study}.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "dynamics_init.json").read_text())
+    assert len(saved["result"]["rows"]) == 4 and len(saved["result"]["rows"][0]["forward"]) == 6
