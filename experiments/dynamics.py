@@ -2,11 +2,13 @@
 
     python -m experiments.dynamics --study init    # signal propagation vs initialization scale, depth 50
     python -m experiments.dynamics --study skip    # gradient norms and trainability with and without skips
+    python -m experiments.dynamics --study norm    # batch / layer normalization: gradients, sharpness, stable step
+    python -m experiments.dynamics --study optim   # optax optimizers and schedules; GD rate on a quadratic
     python -m experiments.dynamics --study eos     # sharpness vs 2 / eta during full-batch GD (edge of stability)
+    python -m experiments.dynamics --study lottery # iterative magnitude pruning with rewinding vs random re-init
     python -m experiments.dynamics --study all
 
-Each study writes <out>/dynamics_<study>.{png,pdf,json} and prints its table. (Normalization, optimizers and
-lottery tickets are not implemented yet.)
+Each study writes <out>/dynamics_<study>.{png,pdf,json} and prints its table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-STUDIES = ("init", "skip", "eos")
+STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class DynamicsConfig:
     eos_eta: float = 2.0
     eos_steps: int = 1500
     eos_every: int = 25
+    optim_steps: int = 300
+    lottery_rounds: int = 5
+    lottery_seeds: int = 3
     seed: int = 0
     out: str = "figures"
 
@@ -52,6 +57,9 @@ def parse_args(argv=None) -> DynamicsConfig:
     p.add_argument("--eos-eta", type=float, default=d.eos_eta, help="GD step of the edge-of-stability study")
     p.add_argument("--eos-steps", type=int, default=d.eos_steps, help="GD steps of the edge-of-stability study")
     p.add_argument("--eos-every", type=int, default=d.eos_every, help="steps between sharpness measurements")
+    p.add_argument("--optim-steps", type=int, default=d.optim_steps, help="steps per optimizer run (and norm study)")
+    p.add_argument("--lottery-rounds", type=int, default=d.lottery_rounds, help="pruning rounds (50%% of the rest each)")
+    p.add_argument("--lottery-seeds", type=int, default=d.lottery_seeds, help="seeds of the lottery-ticket study")
     p.add_argument("--seed", type=int, default=d.seed, help="seed")
     p.add_argument("--out", default=d.out, help="output folder")
     a = p.parse_args(argv)
@@ -137,6 +145,125 @@ def study_eos(c: DynamicsConfig) -> dict:
                 final_loss=float(run.loss[-1]), initial_loss=float(run.loss[0]))
 
 
+def _digits_split(c):
+    import jax
+    import ntk_proofs as nt
+
+    X, y = nt.load_digits_binary("parity")
+    Xtr, ytr, Xte, yte = nt.train_test_split(jax.random.PRNGKey(c.seed), X, y, 500)
+    return Xtr[:600], ytr[:600], Xte, yte
+
+
+def study_norm(c: DynamicsConfig) -> dict:
+    """No normalization vs batch vs layer normalization: gradient norm and sharpness along GD, largest stable step."""
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    X, y, _, _ = _digits_split(c)
+    X, y = X[:300], y[:300]
+    rows = []
+    for norm in ("none", "batch", "layer"):
+        net = nt.MLP((X.shape[1],) + (64,) * 6 + (1,), normalization=norm)
+        p0 = net.init(jax.random.PRNGKey(c.seed))
+
+        def loss(p, net=net):
+            return 0.5 * jnp.mean((net.apply(p, X) - y) ** 2)
+
+        run = nt.sharpness_trajectory(loss, p0, eta=0.05, steps=c.optim_steps, every=max(1, c.optim_steps // 10),
+                                      key=jax.random.PRNGKey(c.seed + 1))
+        @jax.jit
+        def gd_losses(eta, loss=loss, p0=p0):  # eta traced: one compilation for the whole bisection
+            def step(p, _):
+                value, g = jax.value_and_grad(loss)(p)
+                return jax.tree.map(lambda a, b: a - eta * b, p, g), value
+
+            p, values = jax.lax.scan(step, p0, None, length=100)
+            return jnp.concatenate([values, loss(p)[None]])
+
+        stable = nt.largest_stable_step(lambda eta: gd_losses(jnp.asarray(eta, X.dtype)), 1e-3, 1e3, iterations=10)
+        rows.append(dict(normalization=norm, steps=run.steps, sharpness=run.sharpness, grad_norm=np.sqrt(run.grad_norm_sq),
+                         loss=run.loss, largest_stable_step=stable, two_over_sharpness0=2.0 / float(run.sharpness[0])))
+    return dict(rows=rows, eta=0.05)
+
+
+def study_optim(c: DynamicsConfig) -> dict:
+    """optax optimizers and schedules on the Du et al. net and a digits MLP; GD on quadratics vs (kappa-1)/(kappa+1)."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import ntk_proofs as nt
+
+    quadratic = []
+    for kappa in (10.0, 100.0, 1000.0):
+        A = jnp.diag(jnp.geomspace(1.0, kappa, 20))
+        x = jax.random.normal(jax.random.PRNGKey(c.seed), (20,))
+        eta, norms = 2.0 / (1.0 + kappa), []
+        for _ in range(400):
+            norms.append(float(jnp.linalg.norm(x)))
+            x = x - eta * (A @ x)
+        norms = np.asarray(norms)
+        resolved = norms[norms > 1e-25 * norms[0]]  # stop before float32 underflow
+        window = resolved[len(resolved) // 4:]  # after the fast middle components have died out
+        quadratic.append(dict(kappa=kappa, predicted=nt.quadratic_gd_rate(kappa), measured=nt.measured_rate(window),
+                              steps_used=int(window.size)))
+    steps = c.optim_steps
+    warm = lambda lr: optax.join_schedules([optax.linear_schedule(0.0, lr, 50), optax.constant_schedule(lr)], [50])  # noqa: E731
+    cyclic = lambda lr: lambda k: lr * (0.1 + 0.9 * jnp.abs(1 - 2 * ((k / 50.0) % 1.0)))  # noqa: E731  triangular, period 100
+    setups = [("GD", optax.sgd(0.5), None), ("SGD (batch 32)", optax.sgd(0.5), 32),
+              ("heavy ball (0.9)", optax.sgd(0.05, momentum=0.9), None),
+              ("Nesterov (0.9)", optax.sgd(0.05, momentum=0.9, nesterov=True), None),
+              ("Adam", optax.adam(1e-3), None), ("AdaGrad", optax.adagrad(0.05), None),
+              ("Adam + warm-up", optax.adam(warm(1e-3)), None), ("Adam + cyclic", optax.adam(cyclic(1e-3)), None),
+              ("heavy ball + cyclic", optax.sgd(cyclic(0.05), momentum=0.9), None)]
+    Xd, yd, _, _ = _digits_split(c)
+    mlp = nt.MLP((Xd.shape[1], 64, 64, 1), bias_var=0.1)
+    Xs = nt.unit_sphere(jax.random.PRNGKey(c.seed), 100, 100)
+    ys = nt.gaussian_labels(jax.random.PRNGKey(c.seed + 1), 100)
+    du0 = nt.init_params(jax.random.PRNGKey(c.seed + 2), 1024, 100)
+    du = lambda W, x: nt.predict(nt.Params(W, du0.a), x)  # noqa: E731
+    tasks = {"Du et al. net (n = d = 100, m = 1024)": (du, du0.W, Xs, ys),
+             "digits MLP 64-64-64-1": (mlp.apply, mlp.init(jax.random.PRNGKey(c.seed)), Xd, yd)}
+    runs = {}
+    for task, (f, p0, X, y) in tasks.items():
+        runs[task] = []
+        for name, opt, batch in setups:
+            go = lambda: nt.train(f, p0, X, y, optimizer=opt, steps=steps, batch_size=batch,  # noqa: E731
+                                  key=jax.random.PRNGKey(c.seed)).loss.block_until_ready()
+            go()
+            t = time.perf_counter()
+            loss = go()
+            seconds = time.perf_counter() - t
+            runs[task].append(dict(optimizer=name, loss=loss, seconds=seconds, final=float(loss[-1])))
+    return dict(quadratic=quadratic, runs=runs, steps=steps)
+
+
+def study_lottery(c: DynamicsConfig) -> dict:
+    """Frankle & Carbin (2019): winning tickets (rewound to init) vs the same masks from a fresh init, over seeds."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+    import ntk_proofs as nt
+
+    Xtr, ytr, Xte, yte = _digits_split(c)
+    net = nt.MLP((Xtr.shape[1], 64, 64, 1), bias_var=0.1)
+    accuracy = lambda p: float(jnp.mean(jnp.sign(net.apply(p, Xte)) == yte))  # noqa: E731
+    per_seed = []
+    for s in range(c.lottery_seeds):
+        tickets = nt.lottery_ticket(net.apply, net.init, accuracy, Xtr, ytr, key=jax.random.PRNGKey(c.seed + s),
+                                    rounds=c.lottery_rounds, fraction=0.5, optimizer=optax.adam(1e-3), steps=300)
+        per_seed.append([dict(sparsity=t.sparsity, ticket=t.rewound_accuracy, random=t.random_accuracy) for t in tickets])
+    levels = [dict(sparsity=per_seed[0][i]["sparsity"],
+                   ticket_mean=float(np.mean([s[i]["ticket"] for s in per_seed])),
+                   ticket_sd=float(np.std([s[i]["ticket"] for s in per_seed])),
+                   random_mean=float(np.mean([s[i]["random"] for s in per_seed])),
+                   random_sd=float(np.std([s[i]["random"] for s in per_seed])))
+              for i in range(len(per_seed[0]))]
+    return dict(levels=levels, per_seed=per_seed)
+
+
 def main(argv=None) -> dict:
     c = parse_args(argv)
     from experiments.plotting.dynamics import PLOTS
@@ -144,7 +271,8 @@ def main(argv=None) -> dict:
     from experiments.report import format_table, versions, write_json
 
     studies = STUDIES if c.study == "all" else (c.study,)
-    runners = {"init": study_init, "skip": study_skip, "eos": study_eos}
+    runners = {"init": study_init, "skip": study_skip, "norm": study_norm, "optim": study_optim, "eos": study_eos,
+               "lottery": study_lottery}
     results = {}
     from tqdm.auto import tqdm
 
@@ -166,6 +294,26 @@ def main(argv=None) -> dict:
             print(format_table(["depth", "skip", "grad norm layer 1 / layer L", "final / initial loss"],
                                [[r["depth"], r["skip"], r["grad_ratio_first_last"], r["final_relative_loss"]]
                                 for r in result["rows"]]))
+        elif name == "norm":
+            print("\nnorm: depth-6 ReLU MLP on digits, GD eta = 0.05")
+            print(format_table(["normalization", "sharpness start", "sharpness end", "grad norm start", "grad norm end",
+                                "largest stable step (bisection)", "2 / sharpness at init"],
+                               [[r["normalization"], float(r["sharpness"][0]), float(r["sharpness"][-1]),
+                                 float(r["grad_norm"][0]), float(r["grad_norm"][-1]), r["largest_stable_step"],
+                                 r["two_over_sharpness0"]] for r in result["rows"]]))
+        elif name == "optim":
+            print("\noptim: GD with eta = 2/(L+mu) on quadratics")
+            print(format_table(["kappa", "predicted rate (k-1)/(k+1)", "measured rate"],
+                               [[q["kappa"], q["predicted"], q["measured"]] for q in result["quadratic"]]))
+            for task, runs in result["runs"].items():
+                print(f"  {task}, {c.optim_steps} steps:")
+                print(format_table(["optimizer", "final loss", "seconds"],
+                                   [[r["optimizer"], r["final"], r["seconds"]] for r in runs]))
+        elif name == "lottery":
+            print(f"\nlottery: test accuracy (digits odd vs even), mean +- sd over {c.lottery_seeds} seeds")
+            print(format_table(["sparsity", "winning ticket (rewound)", "same mask, random init"],
+                               [[lv["sparsity"], f"{lv['ticket_mean']:.3f} +- {lv['ticket_sd']:.3f}",
+                                 f"{lv['random_mean']:.3f} +- {lv['random_sd']:.3f}"] for lv in result["levels"]]))
         else:
             r = result
             print(f"\neos: GD with eta = {r['eta']} (2/eta = {2 / r['eta']:.4g}); sharpness from {r['sharpness'][0]:.4g} to "

@@ -103,6 +103,15 @@ from ntk_proofs.stability import layer_statistics
 from ntk_proofs.stability import predicted_variances
 from ntk_proofs.stability import sharpness_trajectory
 from ntk_proofs.sweep import train_gd_batched
+from ntk_proofs.training import Ticket
+from ntk_proofs.training import TrainRun
+from ntk_proofs.training import largest_stable_step
+from ntk_proofs.training import lottery_ticket
+from ntk_proofs.training import magnitude_mask
+from ntk_proofs.training import measured_rate
+from ntk_proofs.training import quadratic_gd_rate
+from ntk_proofs.training import sparsity
+from ntk_proofs.training import train
 from ntk_proofs.two_layer import Forward
 from ntk_proofs.two_layer import Params
 from ntk_proofs.two_layer import activation_pattern

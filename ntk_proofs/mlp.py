@@ -42,6 +42,7 @@ class MLP:
     bias_var: float = 0.0
     skip: bool = False  # identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers
     residual_scale: float = 1.0  # 1 / sqrt(depth) keeps deep residual stacks' variance bounded (Hanin & Rolnick 2018)
+    normalization: str = "none"  # "batch" (Ioffe & Szegedy 2015) or "layer" (Ba et al. 2016) on hidden pre-activations
 
     def __post_init__(self):
         if len(self.sizes) < 2 or min(self.sizes) < 1:
@@ -50,6 +51,8 @@ class MLP:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}.")
         if self.parameterization not in ("ntk", "standard"):
             raise ValueError(f"parameterization must be 'ntk' or 'standard'; got {self.parameterization!r}.")
+        if self.normalization not in ("none", "batch", "layer"):
+            raise ValueError(f"normalization must be 'none', 'batch' or 'layer'; got {self.normalization!r}.")
         if not (self.weight_var > 0 and self.bias_var >= 0):
             raise ValueError("weight_var must be positive and bias_var non-negative.")
 
@@ -87,6 +90,9 @@ class MLP:
                 z = sw * (h @ layer.W.T) + sb * layer.b[None, :]
             else:
                 z = h @ layer.W.T + layer.b[None, :]
+            if i < last and self.normalization != "none":  # full-batch statistics, no learned affine
+                axis = 0 if self.normalization == "batch" else 1
+                z = (z - jnp.mean(z, axis=axis, keepdims=True)) / jnp.sqrt(jnp.var(z, axis=axis, keepdims=True) + 1e-5)
             if taps is not None:
                 z = z + taps[i]
             pre.append(z)

@@ -134,8 +134,9 @@ def test_dynamics_experiment_writes_each_study(tmp_path):
 
     out = tmp_path / "dyn"
     dynamics.main(["--depth", "6", "--width", "32", "--seeds", "1", "--skip-depths", "2", "6", "--skip-steps", "5",
-                   "--eos-steps", "20", "--eos-every", "10", "--out", str(out)])
-    for study in ("init", "skip", "eos"):
+                   "--eos-steps", "20", "--eos-every", "10", "--optim-steps", "5", "--lottery-rounds", "1",
+                   "--lottery-seeds", "1", "--out", str(out)])
+    for study in ("init", "skip", "norm", "optim", "eos", "lottery"):
         for suffix in ("png", "pdf", "json"):
             assert (out / f"dynamics_{study}.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "dynamics_init.json").read_text())

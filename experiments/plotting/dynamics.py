@@ -62,3 +62,64 @@ def plot_eos(summary):
 
 
 PLOTS = {"init": plot_init, "skip": plot_skip, "eos": plot_eos}
+
+
+def plot_norm(summary):
+    r = summary["result"]
+    fig, (ax_s, ax_g, ax_b) = new_figure(1, 3, (17, 5))
+    for row in r["rows"]:
+        ax_s.plot(row["steps"], row["sharpness"], "o-", ms=3, label=row["normalization"])
+        ax_g.plot(row["grad_norm"], label=row["normalization"])
+    names = [row["normalization"] for row in r["rows"]]
+    ax_b.bar(names, [row["largest_stable_step"] for row in r["rows"]], color=["tab:gray", "tab:blue", "tab:green"])
+    ax_b.plot(names, [row["two_over_sharpness0"] for row in r["rows"]], "k_", ms=30, mew=2, label="2 / sharpness at init")
+    ax_s.set(yscale="log", xlabel="GD step", ylabel="sharpness λ_max(∇²L)", title=f"(a) sharpness, GD η = {r['eta']}")
+    ax_g.set(yscale="log", xlabel="GD step", ylabel="‖∇L‖", title="(b) gradient norm")
+    ax_b.set(yscale="log", ylabel="largest stable constant step (bisection)", title="(c) stable step sizes")
+    for ax in (ax_s, ax_g, ax_b):
+        ax.legend()
+    fig.suptitle("Normalization (depth-6 ReLU MLP on digits): batch and layer norm vs none")
+    return fig
+
+
+def plot_optim(summary):
+    r = summary["result"]
+    tasks = list(r["runs"])
+    fig, axes = new_figure(2, 3, (18, 9))
+    for col, task in enumerate(tasks[:2]):
+        for row, color in zip(r["runs"][task], series_colors(len(r["runs"][task]))):
+            loss = np.asarray(row["loss"], float)
+            axes[0, col].plot(loss, color=color, lw=1.3, label=row["optimizer"])
+            axes[1, col].plot(np.arange(loss.size) * row["seconds"] / (loss.size - 1), loss, color=color, lw=1.3,
+                              label=row["optimizer"])
+        axes[0, col].set(yscale="log", xlabel="step", ylabel="training loss", title=f"{task}: loss vs step")
+        axes[1, col].set(yscale="log", xlabel="wall-clock seconds (compiled run)", ylabel="training loss",
+                         title=f"{task}: loss vs wall-clock")
+        axes[0, col].legend(fontsize=7)
+    q = r["quadratic"]
+    axes[0, 2].plot([x["kappa"] for x in q], [x["predicted"] for x in q], "k--", label="predicted (κ−1)/(κ+1)")
+    axes[0, 2].plot([x["kappa"] for x in q], [x["measured"] for x in q], "o", label="measured")
+    axes[0, 2].set(xscale="log", xlabel="condition number κ", ylabel="per-step contraction of ‖x_k‖",
+                   title="GD on a quadratic, η = 2/(L+μ)")
+    axes[0, 2].legend()
+    axes[1, 2].axis("off")
+    axes[1, 2].text(0.02, 0.5, "Learning rates are fixed, not tuned per optimizer:\nGD/SGD 0.5, heavy ball/Nesterov 0.05,\n"
+                    "Adam 1e-3, AdaGrad 0.05; warm-up: 50 linear steps;\ncyclic: triangular, period 100 steps, 10%-100%.",
+                    fontsize=10, va="center")
+    fig.suptitle("Optimizers (optax) with constant, warm-up and cyclic learning rates")
+    return fig
+
+
+def plot_lottery(summary):
+    r = summary["result"]["levels"]
+    fig, ax = new_figure(1, 1, (7, 5))
+    sp = [lv["sparsity"] for lv in r]
+    ax.errorbar(sp, [lv["ticket_mean"] for lv in r], yerr=[lv["ticket_sd"] for lv in r], fmt="o-", label="winning ticket (rewound to init)")
+    ax.errorbar(sp, [lv["random_mean"] for lv in r], yerr=[lv["random_sd"] for lv in r], fmt="s--", label="same mask, random re-init")
+    ax.set(xlabel="fraction of weights pruned", ylabel="test accuracy (digits, odd vs even)",
+           title="Lottery tickets (Frankle & Carbin 2019), mean ± sd over seeds")
+    ax.legend()
+    return fig
+
+
+PLOTS.update({"norm": plot_norm, "optim": plot_optim, "lottery": plot_lottery})
