@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import config_values
+
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 
 
@@ -63,9 +65,7 @@ def parse_args(argv=None) -> DynamicsConfig:
     p.add_argument("--seed", type=int, default=d.seed, help="seed")
     p.add_argument("--out", default=d.out, help="output folder")
     a = p.parse_args(argv)
-    values = {f.name: getattr(a, f.name) for f in dataclasses.fields(DynamicsConfig)}
-    values["skip_depths"] = tuple(values["skip_depths"])
-    c = DynamicsConfig(**values)
+    c = DynamicsConfig(**config_values(DynamicsConfig, a))
     if min(c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths)) < 1 or c.eos_eta <= 0:
         p.error("sizes, counts and --eos-eta must be positive.")
     return c
@@ -100,7 +100,6 @@ def study_init(c: DynamicsConfig) -> dict:
 def study_skip(c: DynamicsConfig) -> dict:
     """Gradient norms per layer at init and training loss after Adam, vs depth, with and without skips."""
     import jax
-    import jax.numpy as jnp
     import optax
     import ntk_proofs as nt
 

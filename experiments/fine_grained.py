@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from experiments.cli import check_step_flag, config_values, sorted_unique
 
 NAME = "fine_grained"
 
@@ -69,9 +70,9 @@ def parse_args(argv: list[str] | None = None) -> FineGrainedConfig:
     p.add_argument("--out", default=d.out, help="output folder")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="recompute finished runs")
     args = p.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(FineGrainedConfig)}
-    values["widths"] = tuple(sorted(set(values["widths"])))
-    values["p_grid"] = tuple(sorted(set(values["p_grid"])))
+    values = config_values(FineGrainedConfig, args)
+    values["widths"] = sorted_unique(values["widths"])
+    values["p_grid"] = sorted_unique(values["p_grid"])
     c = FineGrainedConfig(**values)
     if c.n_train < 2 or c.n_test < 1:
         p.error("--n-train must be >= 2 and --n-test >= 1.")
@@ -81,13 +82,7 @@ def parse_args(argv: list[str] | None = None) -> FineGrainedConfig:
         p.error(f"--p-grid values must lie in [0, 1]; got {list(c.p_grid)}.")
     if not c.kappa > 0:
         p.error("--kappa must be positive.")
-    if c.eta != "auto":
-        try:
-            ok = float(c.eta) > 0 and math.isfinite(float(c.eta))
-        except ValueError:
-            ok = False
-        if not ok:
-            p.error(f"--eta must be a positive number or 'auto'; got {c.eta!r}.")
+    check_step_flag(p, c.eta, ("auto",))
     return c
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import config_values
+
 NAME = "hessian"
 
 
@@ -56,7 +58,7 @@ def parse_args(argv=None) -> HessianConfig:
     p.add_argument("--seed", type=int, default=d.seed, help="seed")
     p.add_argument("--out", default=d.out, help="output folder")
     a = p.parse_args(argv)
-    c = HessianConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(HessianConfig)})
+    c = HessianConfig(**config_values(HessianConfig, a))
     if min(c.width, c.n_train, c.steps, c.checkpoints, c.probes, c.lanczos_steps, c.starts, c.escape_steps) < 1:
         p.error("all sizes and counts must be >= 1.")
     if not c.eta > 0:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import config_values
+
 NAME = "landscape"
 
 
@@ -55,9 +57,7 @@ def parse_args(argv=None) -> LandscapeConfig:
     p.add_argument("--seed", type=int, default=d.seed, help="seed")
     p.add_argument("--out", default=d.out, help="output folder")
     a = p.parse_args(argv)
-    values = {f.name: getattr(a, f.name) for f in dataclasses.fields(LandscapeConfig)}
-    values["depths"] = tuple(values["depths"])
-    c = LandscapeConfig(**values)
+    c = LandscapeConfig(**config_values(LandscapeConfig, a))
     if min(c.width, min(c.depths), c.n_train, c.train_steps, c.bezier_steps) < 1 or c.grid < 3 or c.grid_points < 3:
         p.error("sizes must be >= 1, --grid and --grid-points >= 3.")
     if not (c.span > 0 and c.learning_rate > 0):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from experiments.cli import check_step_flag, config_values, sorted_unique
 
 NAME = "linearization"
 
@@ -70,20 +71,14 @@ def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
     p.add_argument("--out", default=d.out, help="output folder")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="recompute finished widths")
     args = p.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(LinearizationConfig)}
-    values["widths"] = tuple(sorted(set(values["widths"])))
+    values = config_values(LinearizationConfig, args)
+    values["widths"] = sorted_unique(values["widths"])
     c = LinearizationConfig(**values)
     if min(c.widths) < 1 or c.depth < 1 or c.steps < 1 or c.n_train < 2 or c.n_test < 1:
         p.error("--widths, --depth, --steps, --n-test must be >= 1 and --n-train >= 2.")
     if not 1 <= c.kernel_points <= c.n_train:
         p.error("--kernel-points must lie in [1, n_train].")
-    if c.eta != "auto":
-        try:
-            ok = float(c.eta) > 0 and math.isfinite(float(c.eta))
-        except ValueError:
-            ok = False
-        if not ok:
-            p.error(f"--eta must be a positive number or 'auto'; got {c.eta!r}.")
+    check_step_flag(p, c.eta, ("auto",))
     return c
 
 

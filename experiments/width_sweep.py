@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cli import check_step_flag, config_values, sorted_unique
+
 NAME = "width_sweep"
 
 
@@ -81,11 +83,11 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
                    help="the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed "
                    "(flags given explicitly still win); tens of minutes on 2 CPU cores")
     args = p.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(SweepConfig)}
+    values = config_values(SweepConfig, args)
     if args.paper:
         given = {a.lstrip("-").replace("-", "_").split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
         values.update({k: v for k, v in PAPER.items() if k not in given})
-    values["widths"] = tuple(sorted(set(int(m) for m in values["widths"])))
+    values["widths"] = sorted_unique(int(m) for m in values["widths"])
     config = SweepConfig(**values)
     _validate(p, config)
     return config
@@ -103,13 +105,7 @@ def _validate(parser: argparse.ArgumentParser, c: SweepConfig) -> None:
         parser.error("--record-every must be >= 0.")
     if not 0 < c.delta < 1:
         parser.error(f"--delta must lie in (0, 1); got {c.delta}.")
-    if c.eta not in ("auto", "theorem"):
-        try:
-            eta = float(c.eta)
-        except ValueError:
-            parser.error(f"--eta must be a number, 'auto' or 'theorem'; got {c.eta!r}.")
-        if not (math.isfinite(eta) and eta > 0):
-            parser.error(f"--eta must be positive; got {c.eta}.")
+    check_step_flag(parser, c.eta, ("auto", "theorem"))
 
 
 def make_problem(config: SweepConfig, seed: int) -> dict:

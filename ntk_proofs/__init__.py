@@ -23,6 +23,8 @@ from ntk_proofs.curvature import bottom_eigenvalues
 from ntk_proofs.curvature import dense_hessian
 from ntk_proofs.curvature import extreme_eigenvalues
 from ntk_proofs.curvature import hessian_index
+from ntk_proofs.curvature import hessian_spectrum
+from ntk_proofs.curvature import index_of_spectrum
 from ntk_proofs.curvature import hutchinson_trace
 from ntk_proofs.curvature import hvp
 from ntk_proofs.curvature import lanczos
@@ -94,7 +96,6 @@ from ntk_proofs.saddles import EscapeRun
 from ntk_proofs.saddles import deep_linear_loss
 from ntk_proofs.saddles import escape_saddle
 from ntk_proofs.saddles import find_critical_point
-from ntk_proofs.saddles import hessian_spectrum
 from ntk_proofs.stability import LayerStatistics
 from ntk_proofs.stability import SharpnessRun
 from ntk_proofs.stability import descent_lemma_violations

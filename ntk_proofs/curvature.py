@@ -246,11 +246,20 @@ def dense_hessian(loss: Callable, params) -> Array:
     return jax.hessian(lambda v: loss(unravel(v)))(flat)
 
 
-def hessian_index(loss: Callable, params, *, rtol: float = 1e-6) -> float:
-    """Fraction of Hessian eigenvalues below -rtol * max|eigenvalue| (the index of a critical point, normalized);
-    dense, for small models (Dauphin et al. 2014, Sec. 2)."""
-    ev = np.linalg.eigvalsh(np.asarray(dense_hessian(loss, params), np.float64))
+def hessian_spectrum(loss: Callable, params) -> np.ndarray:
+    """All Hessian eigenvalues, ascending (dense; small models)."""
+    return np.linalg.eigvalsh(np.asarray(dense_hessian(loss, params), np.float64))
+
+
+def index_of_spectrum(eigenvalues, rtol: float = 1e-6) -> float:
+    """Fraction of eigenvalues below -rtol * max|eigenvalue|: the normalized index (Dauphin et al. 2014, Sec. 2)."""
+    ev = np.asarray(eigenvalues, np.float64)
     return float(np.mean(ev < -rtol * np.max(np.abs(ev))))
+
+
+def hessian_index(loss: Callable, params, *, rtol: float = 1e-6) -> float:
+    """The index of ``loss`` at ``params`` (a critical point, typically): dense, for small models."""
+    return index_of_spectrum(hessian_spectrum(loss, params), rtol)
 
 
 def _flat_operator(op, unravel):

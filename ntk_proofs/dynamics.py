@@ -67,6 +67,15 @@ class _Carry(NamedTuple):
     diverged_step: Array
 
 
+def resolve_lambda_min_method(method: str, n: int) -> str:
+    """Check ``lambda_min_method`` and resolve "auto": dense eigh for n <= 512 points, warm-started Lanczos above."""
+    if method not in ("auto", "eigh", "lanczos"):
+        raise ValueError(f"lambda_min_method must be 'auto', 'eigh' or 'lanczos'; got {method!r}.")
+    if method == "auto":
+        return "eigh" if n <= 512 else "lanczos"
+    return method
+
+
 def recorded_steps(steps: int, record_every: int) -> np.ndarray:
     """Steps at which ``train_gd`` records diagnostics: 0, r, 2r, ... below ``steps``, then ``steps``.
 
@@ -99,7 +108,7 @@ def train_gd(
       eta: constant step size (``optax.sgd(eta)``); must be positive.
       steps: number of GD steps (>= 0).
       record_every: steps between recorded diagnostics (lambda_min(H(k)), flip fraction, drift);
-        0 records only the end. The loss is recorded at every step regardless.
+        0 records only the end (densely, with eigvalsh). The loss is recorded at every step regardless.
       optimizer: an optax transformation to use instead of ``optax.sgd(eta)``.
       divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
       raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the
@@ -122,10 +131,7 @@ def train_gd(
             raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
     if not bool(jnp.all(jnp.isfinite(W0))):
         raise ValueError("params.W contains NaN or infinite entries.")
-    if lambda_min_method not in ("auto", "eigh", "lanczos"):
-        raise ValueError(f"lambda_min_method must be 'auto', 'eigh' or 'lanczos'; got {lambda_min_method!r}.")
-    if lambda_min_method == "auto":
-        lambda_min_method = "eigh" if X.shape[0] <= 512 else "lanczos"
+    lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])
     X, y = X.astype(W0.dtype), y.astype(W0.dtype)
     out = _trajectory(
         W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
@@ -200,15 +206,19 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
 
         return jax.lax.cond(count <= budget, sparse, dense, None)
 
-    def diagnostics(fwd, W, state: _DiagState):
+    def diagnostics(fwd, W, state: _DiagState | None):
+        flips = jnp.mean(fwd.pattern != pattern0, dtype=X.dtype)
+        drift = jnp.max(jnp.linalg.norm(W - W0, axis=1))
+        if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
+            P = fwd.pattern.astype(X.dtype)
+            return (lambda_min(XXt * (P @ P.T) / m), flips, drift), None
         counts = update_counts(state, fwd.pattern)
         H = XXt * counts / m
         if lambda_method == "eigh":
             lam, vector = lambda_min(H), state.vector
         else:
             lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(lanczos_steps, n))
-        values = (lam, jnp.mean(fwd.pattern != pattern0, dtype=X.dtype), jnp.max(jnp.linalg.norm(W - W0, axis=1)))
-        return values, _DiagState(counts, fwd.pattern, vector)
+        return (lam, flips, drift), _DiagState(counts, fwd.pattern, vector)
 
     def step(carry, with_diagnostics: bool):
         (core, dstate) = carry
@@ -232,13 +242,16 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
         carry, losses = bare_steps(carry, length - 1)
         return carry, jnp.concatenate([first_loss[None], losses]), diag
 
-    P0 = pattern0.astype(X.dtype)
-    counts0 = P0 @ P0.T
-    if lambda_method == "eigh":
-        start = jnp.zeros((n,), X.dtype)
-    else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
-        start = jnp.linalg.eigh(XXt * counts0 / m)[1][:, 0]
-    dstate = _DiagState(counts0, pattern0, start)
+    if record_every == 0:
+        dstate = None  # nothing to update incrementally: the end is recorded densely
+    else:
+        P0 = pattern0.astype(X.dtype)
+        counts0 = P0 @ P0.T
+        if lambda_method == "eigh":
+            start = jnp.zeros((n,), X.dtype)
+        else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
+            start = jnp.linalg.eigh(XXt * counts0 / m)[1][:, 0]
+        dstate = _DiagState(counts0, pattern0, start)
     carry = (_Carry(W0, tx.init(W0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)), dstate)
     losses, diags = [], []
     if record_every == 0:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -18,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ntk_proofs.curvature import dense_hessian, lanczos_core, smallest_ritz_pair
+from ntk_proofs.curvature import index_of_spectrum, lanczos_core, smallest_ritz_pair
 
 Array = jax.Array
 
@@ -66,8 +65,7 @@ def find_critical_point(loss: Callable, params, *, steps: int = 100, damping: fl
             v, g, H, gnorm, mu = v - step, g_new, H_new, new_norm, max(mu / 3, 1e-12)
         else:
             mu *= 4
-    ev = np.linalg.eigvalsh(np.asarray(H, np.float64))
-    index = float(np.mean(ev < -rtol * np.max(np.abs(ev))))
+    index = index_of_spectrum(np.linalg.eigvalsh(np.asarray(H, np.float64)), rtol)
     return CriticalPoint(unravel(v), float(f(v)), gnorm, index)
 
 
@@ -143,7 +141,3 @@ def escape_saddle(loss: Callable, params, *, method: str, lr: float, steps: int,
         losses.append(float(f(v)))
     return EscapeRun(np.asarray(losses), np.asarray(lam), np.asarray(recorded))
 
-
-def hessian_spectrum(loss: Callable, params) -> np.ndarray:
-    """All Hessian eigenvalues, ascending (dense; small models)."""
-    return np.linalg.eigvalsh(np.asarray(dense_hessian(loss, params), np.float64))

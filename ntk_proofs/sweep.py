@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.dynamics import TrainHistory, TrainResult, _trajectory, recorded_steps
+from ntk_proofs.dynamics import TrainHistory, TrainResult, _trajectory, recorded_steps, resolve_lambda_min_method
 from ntk_proofs.two_layer import Params
 
 Array = jax.Array
@@ -43,9 +43,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
         check_inputs(X[b], y[b])
     if not (np.isfinite(eta) and eta > 0):
         raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
-    method = lambda_min_method
-    if method == "auto":
-        method = "eigh" if X.shape[1] <= 512 else "lanczos"
+    method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
     devices = list(jax.devices() if devices is None else devices)
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731

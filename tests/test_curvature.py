@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
-from tests.tolerances import F64
 
 
 def _model(seed=0, widths=(12, 12), activation="tanh"):

@@ -57,8 +57,8 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
     from experiments import fine_grained
 
     out = tmp_path / "fg"
-    summary = fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
-                                 "--p-width", "16", "--steps", "5", "--out", str(out)])
+    fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
+                       "--p-width", "16", "--steps", "5", "--out", str(out)])
     for suffix in ("png", "pdf", "json"):
         assert (out / f"fine_grained.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "fine_grained.json").read_text())
