@@ -19,7 +19,7 @@ import optax
 
 from ntk_proofs.data import check_inputs
 from ntk_proofs.curvature import smallest_ritz_pair
-from ntk_proofs.gram import gram_matrix, lambda_max, lambda_min
+from ntk_proofs.gram import coactivation_counts, gram_matrix, lambda_max, lambda_min, update_coactivation_counts
 from ntk_proofs.two_layer import Params, forward, gradient_from_forward
 
 Array = jax.Array
@@ -115,8 +115,9 @@ def train_gd(
         result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
       lambda_min_method: "eigh" (dense, exact), "lanczos" (32 Lanczos steps warm-started at the previous
         Ritz vector: an upper bound on lambda_min, O(n^2) per record), or "auto" = eigh for n <= 512.
-      flip_budget: how many neurons may change pattern between records before H(k) is recomputed densely
-        instead of updated from their columns (default max(32, m / 8)).
+      flip_budget: how many pattern entries may flip between records before H(k) is recomputed densely
+        (O(n^2 m)) instead of updated from the flipped entries (O(n) each; ``update_coactivation_counts``).
+        Default n m / 32.
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -173,8 +174,8 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
                 lanczos_steps=32, flip_budget=None):
     """The jitted GD loop. Returns (loss (steps+1,), W_final, diagnostics tuple of (R,), diverged step).
 
-    Diagnostics reuse the step's own X W^T. H(k) = (X X^T) * (P P^T) / m is updated from the neurons whose
-    pattern changed since the last record (at most ``flip_budget`` of them, else recomputed densely), and
+    Diagnostics reuse the step's own X W^T. H(k) = (X X^T) * (P P^T) / m is updated from the pattern
+    entries flipped since the last record (``update_coactivation_counts``), and
     lambda_min(H(k)) comes from ``eigvalsh`` or from Lanczos warm-started at the previous Ritz vector.
     """
     tx = optax.sgd(eta) if optimizer is None else optimizer
@@ -183,36 +184,13 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
     pattern0 = X @ W0.T >= 0
     loss0 = forward(Params(W0, a), X, y).loss
     threshold = divergence_factor * loss0
-    budget = min(m, flip_budget if flip_budget is not None else max(32, m // 8))
-
-    def update_counts(state: _DiagState, pattern):
-        """P P^T updated from the columns (neurons) whose pattern changed since the last record, at n^2 per
-        changed neuron; more than ``budget`` changed neurons fall back to the dense n^2 m product. (An update
-        from the individual flipped entries is cheaper in flops, but on CPU locating them costs as much as
-        the dense product; see experiments/bench.py.)"""
-        changed = jnp.any(pattern != state.pattern, axis=0)  # (m,)
-        count = jnp.sum(changed)
-
-        def sparse(_):
-            idx = jnp.nonzero(changed, size=budget, fill_value=0)[0]
-            valid = (jnp.arange(budget) < count).astype(X.dtype)[None, :]
-            new = pattern[:, idx].astype(X.dtype) * valid
-            old = state.pattern[:, idx].astype(X.dtype) * valid
-            return state.counts + new @ new.T - old @ old.T
-
-        def dense(_):
-            P = pattern.astype(X.dtype)
-            return P @ P.T
-
-        return jax.lax.cond(count <= budget, sparse, dense, None)
 
     def diagnostics(fwd, W, state: _DiagState | None):
         flips = jnp.mean(fwd.pattern != pattern0, dtype=X.dtype)
         drift = jnp.max(jnp.linalg.norm(W - W0, axis=1))
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
-            P = fwd.pattern.astype(X.dtype)
-            return (lambda_min(XXt * (P @ P.T) / m), flips, drift), None
-        counts = update_counts(state, fwd.pattern)
+            return (lambda_min(XXt * coactivation_counts(fwd.pattern, X.dtype) / m), flips, drift), None
+        counts = update_coactivation_counts(state.counts, state.pattern, fwd.pattern, budget=flip_budget)
         H = XXt * counts / m
         if lambda_method == "eigh":
             lam, vector = lambda_min(H), state.vector
@@ -245,8 +223,7 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
     if record_every == 0:
         dstate = None  # nothing to update incrementally: the end is recorded densely
     else:
-        P0 = pattern0.astype(X.dtype)
-        counts0 = P0 @ P0.T
+        counts0 = coactivation_counts(pattern0, X.dtype)
         if lambda_method == "eigh":
             start = jnp.zeros((n,), X.dtype)
         else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector

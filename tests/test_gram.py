@@ -1,6 +1,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
@@ -76,3 +77,29 @@ def test_lambda_min_and_max_match_numpy():
     ev = np.linalg.eigvalsh(S)
     assert abs(float(nt.lambda_min(jnp.asarray(S))) - ev[0]) < F64
     assert abs(float(nt.lambda_max(jnp.asarray(S))) - ev[-1]) < F64
+
+
+@given(seed=st.integers(0, 10**6), n=st.sampled_from([1, 5, 33]), m=st.sampled_from([1, 31, 32, 70]),
+       rate=st.sampled_from([0.0, 0.01, 0.2, 1.0]), chunk=st.sampled_from([1, 7, 2048]))
+def test_coactivation_update_equals_the_dense_product(seed, n, m, rate, chunk):
+    """P'P'^T from P P^T and the flipped entries, exactly, over shapes not multiples of the 32-bit packing,
+    flip rates from none to all, chunks smaller and larger than the flip list, and both paths (budget)."""
+    k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
+    old = jax.random.bernoulli(k1, 0.5, (n, m))
+    new = old ^ jax.random.bernoulli(k2, rate, (n, m))
+    counts = nt.coactivation_counts(old)
+    expected = np.asarray(new, np.float64) @ np.asarray(new, np.float64).T
+    for budget in (n * m, 0):  # every flip through the sparse update; always the dense product
+        got = nt.update_coactivation_counts(counts, old, new, budget=budget, chunk=chunk)
+        np.testing.assert_array_equal(np.asarray(got), expected)
+
+
+def test_coactivation_update_is_exact_in_float32_and_refuses_bad_shapes():
+    old = jax.random.bernoulli(jax.random.PRNGKey(0), 0.5, (40, 300))
+    new = old ^ jax.random.bernoulli(jax.random.PRNGKey(1), 0.05, (40, 300))
+    counts = nt.coactivation_counts(old, jnp.float32)
+    got = nt.update_coactivation_counts(counts, old, new, chunk=64)
+    assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(new, np.float64) @ np.asarray(new, np.float64).T)
+    with pytest.raises(ValueError, match="one shape"):
+        nt.update_coactivation_counts(counts, old, new[:, :10])

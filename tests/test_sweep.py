@@ -65,8 +65,8 @@ def test_lanczos_lambda_min_tracks_eigvalsh_and_dense_fallback_is_exact():
     # a Ritz value bounds lambda_min from above; warm-started it stays within 1e-6 relative here
     lam_e, lam_f = np.asarray(exact.history.lambda_min), np.asarray(fast.history.lambda_min)
     assert np.all(lam_f >= lam_e - 1e-10) and np.max((lam_f - lam_e) / lam_e) < 1e-6
-    # H(k) updated from changed neurons (budget m) vs recomputed densely every record (budget 0)
-    sparse = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=m)
+    # H(k) updated from the flipped entries (budget n m) vs recomputed densely every record (budget 0)
+    sparse = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=n * m)
     dense = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=0)
     np.testing.assert_allclose(sparse.history.lambda_min, dense.history.lambda_min, rtol=1e-12)
     assert float(dense.history.lambda_min[0]) == pytest.approx(float(nt.lambda_min(nt.gram_matrix(p.W, X))), rel=1e-12)
