@@ -4,14 +4,18 @@ the diagnostics; sequential vs batched sweeps.
     python -m experiments.bench            # full grid, a few minutes on 2 CPU cores
     python -m experiments.bench --quick    # under two minutes
 
-All times are medians over repeats after warm-up, measured side by side in one run; per-step times of the
-project are marginal costs, (t(12 steps) - t(4 steps)) / 8 of one compiled scan, so per-call set-up does
-not count. Writes benchmarks/bench_<platform>.json and .png (time vs m on log-log axes with the fitted slope).
+All times are medians over rounds after a warm-up round; in each round every variant runs once, side by side,
+and every ratio is the median of its per-round ratios. Per-step times of the project are marginal costs,
+(t(30 steps) - t(10 steps)) / 20 of one compiled scan (4 and 12 with --quick), so per-call set-up does not
+count. train_gd's two step forms are timed: "weights" (W updated: X W^T and D^T X, 4 n m d flops, as NumPy and
+PyTorch do it) and "kernel" (the default when n < 2 d: X W^T carried and updated by one (n, n) x (n, m)
+product, 2 n^2 m flops). Writes benchmarks/bench_<platform>.json and .png (time vs m on log-log axes with the fitted slope).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import time
 from pathlib import Path
@@ -33,16 +37,35 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def timed(fn, repeats):
-    """Median and interquartile spread of ``repeats`` timed calls after one warm-up call."""
-    fn()
-    ts = []
-    for _ in range(repeats):
+def wall(fn):
+    """A measurement: seconds of one call of ``fn``."""
+    def measure():
         t = time.perf_counter()
         fn()
-        ts.append(time.perf_counter() - t)
-    q1, med, q3 = np.percentile(ts, [25, 50, 75])
+        return time.perf_counter() - t
+    return measure
+
+
+def side_by_side(measurements: dict, repeats: int) -> dict:
+    """Run every measurement once per round, ``repeats`` rounds after a warm-up round, interleaved so that a
+    slow spell of the machine hits all of them alike. Returns name -> list of seconds (one per round)."""
+    for measure in measurements.values():
+        measure()
+    rounds = {name: [] for name in measurements}
+    for _ in range(repeats):
+        for name, measure in measurements.items():
+            rounds[name].append(measure())
+    return rounds
+
+
+def median_and_spread(values):
+    q1, med, q3 = np.percentile(values, [25, 50, 75])
     return float(med), float(q3 - q1)
+
+
+def median_ratio(rounds: dict, num: str, den: str) -> float:
+    """Median over rounds of the per-round ratio: robust to the machine's drift between rounds."""
+    return float(np.median(np.asarray(rounds[num]) / np.asarray(rounds[den])))
 
 
 def problem(n, d, m, dtype="float32"):
@@ -55,8 +78,10 @@ def problem(n, d, m, dtype="float32"):
     return X, y, p
 
 
-def project_step(X, y, p, repeats, record_every=0, lambda_method="lanczos"):
-    """Marginal per-step time of the compiled scan, and its spread."""
+def project_step(X, y, p, lengths=(4, 12), record_every=0, step_form="kernel", lambda_method="lanczos",
+                 flip_budget=None):
+    """A measurement of the marginal per-step time of the compiled GD scan, (t(long) - t(short)) / (long - short),
+    so that per-call set-up and the end-of-run diagnostics do not count. Compiles both lengths first."""
     import jax
     import jax.numpy as jnp
     from ntk_proofs.dynamics import _trajectory
@@ -65,47 +90,58 @@ def project_step(X, y, p, repeats, record_every=0, lambda_method="lanczos"):
         return lambda: jax.block_until_ready(_trajectory(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype),
                                                          jnp.asarray(1e4, X.dtype), steps=steps,
                                                          record_every=record_every, optimizer=None,
-                                                         lambda_method=lambda_method))
+                                                         lambda_method=lambda_method, flip_budget=flip_budget,
+                                                         step_form=step_form))
 
-    short, long_ = (10, 20) if record_every == 10 else (4, 12)
-    t_short, s_short = timed(run(short), repeats)
-    t_long, s_long = timed(run(long_), repeats)
-    return (t_long - t_short) / (long_ - short), (s_short + s_long) / (long_ - short)
+    short, long_ = run(lengths[0]), run(lengths[1])
+    short()
+    long_()
+
+    def measure():
+        t0 = time.perf_counter()
+        short()
+        t1 = time.perf_counter()
+        long_()
+        t2 = time.perf_counter()
+        return ((t2 - t1) - (t1 - t0)) / (lengths[1] - lengths[0])
+
+    return measure
 
 
-def matmul_limit(X, p, repeats):
-    """Time of the step's two matmuls alone: forward X W^T (n, m) and the gradient product R^T X (m, d)."""
+def matmul_limit(X, p):
+    """A measurement of the step's two matmuls alone: forward X W^T (n, m) and the gradient product R^T X (m, d)."""
     import jax
     import jax.numpy as jnp
 
     R = jnp.ones((X.shape[0], p.W.shape[0]), X.dtype)
     pair = jax.jit(lambda X, W, R: (X @ W.T, R.T @ X))
-    return timed(lambda: jax.block_until_ready(pair(X, p.W, R)), repeats)
+    return wall(lambda: jax.block_until_ready(pair(X, p.W, R)))
 
 
-def baseline_steps(X, y, p, repeats, use_torch):
+def baseline_steps(X, y, p, use_torch) -> dict:
+    """Measurements of the plain NumPy step (float32 and float64) and the PyTorch CPU step (float32)."""
     from experiments.bench_baselines import numpy_step, torch_available, torch_step
 
     out = {}
     for name, dtype in (("numpy_float32", np.float32), ("numpy_float64", np.float64)):
         W, a, Xn, yn = (np.array(v, dtype=dtype) for v in (p.W, p.a, X, y))
-        out[name] = timed(lambda: numpy_step(W, a, Xn, yn, dtype(0.5)), repeats)
+        out[name] = wall(functools.partial(numpy_step, W, a, Xn, yn, dtype(0.5)))
     if use_torch and torch_available():
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
         W, a, Xt, yt = (torch.from_numpy(np.array(v, dtype=np.float32)) for v in (p.W, p.a, X, y))
-        out["torch_float32"] = timed(lambda: torch_step(W, a, Xt, yt, 0.5), repeats)
+        out["torch_float32"] = wall(functools.partial(torch_step, W, a, Xt, yt, 0.5))
     return out
 
 
-def peak_temp_bytes(X, y, p):
+def peak_temp_bytes(X, y, p, step_form):
     """XLA's own memory analysis of the compiled 12-step scan with diagnostics every step."""
     import jax.numpy as jnp
     from ntk_proofs.dynamics import _trajectory
 
     lowered = _trajectory.lower(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype), jnp.asarray(1e4, X.dtype), steps=12,
-                                record_every=1, optimizer=None, lambda_method="lanczos")
+                                record_every=1, optimizer=None, lambda_method="lanczos", step_form=step_form)
     analysis = lowered.compile().memory_analysis()
     return None if analysis is None else int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
 
@@ -134,8 +170,38 @@ def sweep_comparison(repeats):
             P = nt.Params(jnp.stack([q.W for q in params[m]]), jnp.stack([q.a for q in params[m]]))
             jax.block_until_ready(nt.train_gd_batched(P, X, y, eta=0.8, steps=steps).loss)
 
+    rounds = side_by_side(dict(sequential=wall(sequential), batched=wall(batched)), max(1, repeats // 2))
     return dict(config=dict(n=n, d=d, widths=widths, seeds=seeds, steps=steps),
-                sequential=timed(sequential, max(1, repeats // 2)), batched=timed(batched, max(1, repeats // 2)))
+                sequential=median_and_spread(rounds["sequential"]), batched=median_and_spread(rounds["batched"]),
+                sequential_over_batched=median_ratio(rounds, "sequential", "batched"))
+
+
+RATIOS = [("kernel", "matmul_limit"), ("weights", "matmul_limit"), ("numpy_float32", "kernel"),
+          ("numpy_float32", "weights"), ("numpy_float64", "kernel"), ("numpy_float64", "weights"),
+          ("torch_float32", "kernel"), ("torch_float32", "weights")]
+DIAGNOSTIC_SETTINGS = {
+    "bare": dict(record_every=0),
+    "every_10": dict(record_every=10),
+    "every_1": dict(record_every=1),
+    "weights_bare": dict(record_every=0, step_form="weights"),
+    "weights_every_1": dict(record_every=1, step_form="weights"),
+    # the naive way: H(k) recomputed densely (flip budget 0) and eigvalsh, every step
+    "weights_dense_eigh_every_1": dict(record_every=1, step_form="weights", lambda_method="eigh", flip_budget=0),
+}
+
+
+def flips_per_step(X, y, p, steps):
+    """Pattern entries that flip at each of the first ``steps`` GD steps (eta = 0.5, as timed)."""
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    W, counts, old = p.W, [], nt.pack_pattern(nt.activation_pattern(p.W, X))
+    for _ in range(steps):
+        W = W - 0.5 * nt.loss_gradient(nt.Params(W, p.a), X, y)
+        new = nt.pack_pattern(nt.activation_pattern(W, X))
+        counts.append(int(nt.flip_count(old, new)))
+        old = new
+    return counts
 
 
 def main(argv=None) -> dict:
@@ -147,67 +213,92 @@ def main(argv=None) -> dict:
     from experiments.plotting.bench import plot_bench
     from experiments.plotting.style import save_figure
     from experiments.report import format_table, versions, write_json
+    from ntk_proofs.dynamics import resolve_step_form
 
     repeats = args.repeats or (2 if args.quick else 5)
+    lengths = (4, 12) if args.quick else (10, 30)
     grid = QUICK_GRID if args.quick else FULL_GRID
     rows = []
     for n, d, m in tqdm(grid, desc="bench: steps", unit="shape"):
         X, y, p = problem(n, d, m)
-        step, step_spread = project_step(X, y, p, repeats)
-        limit, limit_spread = matmul_limit(X, p, repeats)
-        rows.append(dict(n=n, d=d, m=m, flops=4 * n * m * d, project=step, project_spread=step_spread,
-                         matmul_limit=limit, matmul_spread=limit_spread,
-                         **{k: v[0] for k, v in baseline_steps(X, y, p, repeats, not args.no_torch).items()}))
+        measurements = dict(kernel=project_step(X, y, p, lengths, step_form="kernel"),
+                            weights=project_step(X, y, p, lengths, step_form="weights"),
+                            matmul_limit=matmul_limit(X, p), **baseline_steps(X, y, p, not args.no_torch))
+        rounds = side_by_side(measurements, repeats)
+        row = dict(n=n, d=d, m=m, flops_weights=4 * n * m * d, flops_kernel=2 * n * n * m,
+                   default_form=resolve_step_form("auto", n, d, None))
+        for name, values in rounds.items():
+            row[name], row[name + "_spread"] = median_and_spread(values)
+        row["project"] = row[row["default_form"]]
+        row["ratios"] = {f"{a}/{b}": median_ratio(rounds, a, b) for a, b in RATIOS if a in rounds and b in rounds}
+        rows.append(row)
+
     n, d, m = 1000, 1000, 8192
     X, y, p = problem(n, d, m)
-    diag = {}
-    for every in tqdm((0, 10, 1), desc="bench: diagnostics", unit="setting"):
-        diag[every] = project_step(X, y, p, repeats, record_every=every)[0]
+    settings = {k: v for k, v in DIAGNOSTIC_SETTINGS.items() if not (args.quick and "dense" in k)}
+    measurements = {k: project_step(X, y, p, (10, 30) if k == "every_10" else lengths, **v)
+                    for k, v in tqdm(settings.items(), desc="bench: diagnostics (compiling)", unit="setting")}
+    rounds = side_by_side(measurements, repeats)
+    diag = dict(shape=[n, d, m], lengths=list(lengths), **{k: median_and_spread(v)[0] for k, v in rounds.items()})
+    overheads = dict(every_1=("every_1", "bare"), every_10=("every_10", "bare"),
+                     weights_every_1=("weights_every_1", "weights_bare"),
+                     weights_dense_eigh_every_1=("weights_dense_eigh_every_1", "weights_bare"))
+    diag["overhead"] = {k: median_ratio(rounds, a, b) - 1 for k, (a, b) in overheads.items() if a in rounds}
+    diag["flips_per_step"] = flips_per_step(X, y, p, lengths[1])
     ref = nt.train_gd(p, X, y, eta=0.8, steps=20, lambda_min_method="eigh")
     fast = nt.train_gd(p, X, y, eta=0.8, steps=20, lambda_min_method="lanczos")
-    lanczos_error = float(np.max(np.abs(np.asarray(fast.history.lambda_min) - np.asarray(ref.history.lambda_min))
-                                 / np.asarray(ref.history.lambda_min)))
-    memory = peak_temp_bytes(X, y, p)
+    diag["lanczos_vs_eigvalsh_max_relative_error"] = float(np.max(
+        np.abs(np.asarray(fast.history.lambda_min) - np.asarray(ref.history.lambda_min))
+        / np.asarray(ref.history.lambda_min)))
+    memory = {form: peak_temp_bytes(X, y, p, form) for form in ("kernel", "weights")}
     sweep = sweep_comparison(repeats)
     big = [r for r in rows if r["n"] == 1000 and r["m"] >= 2048]
-    slope = nt.loglog_slope([r["m"] for r in big], [r["project"] for r in big])._asdict() if len(big) >= 2 else None
+    slopes = {form: nt.loglog_slope([r["m"] for r in big], [r[form] for r in big])._asdict()
+              for form in ("kernel", "weights")} if len(big) >= 2 else None
     device = jax.devices()[0]
     summary = dict(
         benchmark="Du et al. two-layer net, one full-batch GD step, float32", device=str(device),
         platform=device.platform, device_kind=getattr(device, "device_kind", ""), cpu_count=os.cpu_count(),
-        repeats=repeats, quick=args.quick, steps=rows,
-        diagnostics=dict(shape=[n, d, m], bare=diag[0], every_10=diag[10], every_1=diag[1],
-                         overhead_every_1=diag[1] / diag[0] - 1, overhead_every_10=diag[10] / diag[0] - 1,
-                         lanczos_vs_eigvalsh_max_relative_error=lanczos_error),
+        repeats=repeats, quick=args.quick, steps=rows, diagnostics=diag,
         memory=dict(shape=[n, d, m], xla_temp_and_output_bytes=memory, nmd_array_bytes=4 * n * m * d,
                     nnm_array_bytes=4 * n * n * m),
-        sweep=sweep, slope_vs_m=slope, versions=versions(),
+        sweep=sweep, slope_vs_m=slopes, versions=versions(),
     )
     out = Path(args.out)
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
     json_path = write_json(out / f"{stem}.json", summary)
     figure_paths = save_figure(plot_bench(summary), out, stem)
 
-    print(f"\nOne GD step, float32, on {device} ({os.cpu_count()} CPU cores), medians of {repeats} repeats:")
+    print(f"\nOne GD step, float32, on {device} ({os.cpu_count()} CPU cores): medians over {repeats} interleaved "
+          "rounds; each ratio is the median of its per-round ratios.")
+    print("kernel = train_gd's default here (X W^T carried and updated by one (n,n)x(n,m) product, 2 n^2 m flops); "
+          "weights = W updated (4 n m d flops, like NumPy and PyTorch).")
     table = []
     for r in rows:
-        table.append([f"({r['n']}, {r['d']}, {r['m']})", r["project"], r["matmul_limit"], r["project"] / r["matmul_limit"],
-                      r["numpy_float32"] / r["project"], r["numpy_float64"] / r["project"],
-                      (r["torch_float32"] / r["project"]) if "torch_float32" in r else "n/a",
-                      4 * r["n"] * r["m"] * r["d"] / r["project"] / 1e9])
-    print(format_table(["(n, d, m)", "project s", "matmul s", "project/matmul", "NumPy32/project", "NumPy64/project",
-                        "PyTorch/project", "GFLOP/s"], table))
+        q = r["ratios"]
+        table.append([f"({r['n']}, {r['d']}, {r['m']})", r["kernel"], r["weights"], r["matmul_limit"]]
+                     + [q.get(f"{a}/{b}", "n/a") for a, b in RATIOS])
+    print(format_table(["(n, d, m)", "kernel s", "weights s", "matmul s"] + [f"{a}/{b}".replace("numpy_float", "NumPy")
+                       .replace("torch_float32", "PyTorch").replace("matmul_limit", "matmul") for a, b in RATIOS], table))
     if not any("torch_float32" in r for r in rows):
-        print("(PyTorch not installed or --no-torch: its column is skipped; pip install torch to include it)")
-    dg = summary["diagnostics"]
-    print(f"\nDiagnostics at (n, d, m) = ({n}, {d}, {m}): bare {dg['bare']:.4f} s/step; every step "
-          f"{dg['every_1']:.4f} (+{100 * dg['overhead_every_1']:.0f}%); every 10 steps {dg['every_10']:.4f} "
-          f"({100 * dg['overhead_every_10']:+.1f}%); Lanczos lambda_min vs eigvalsh: max relative error {lanczos_error:.1e}")
-    if slope:
-        print(f"step time vs m for m >= 2048: slope {slope['slope']:.3f} (95% CI [{slope['ci_low']:.3f}, {slope['ci_high']:.3f}])")
-    if memory is not None:
-        print(f"XLA temp + output memory of a 12-step scan with diagnostics: {memory / 2**20:.0f} MiB; an (n, m, d) float32 "
-              f"array would take {4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
+        print("(PyTorch not installed or --no-torch: its columns are skipped; pip install torch to include them)")
+    o = diag["overhead"]
+    print(f"\nDiagnostics (H(k), lambda_min by warm-started Lanczos, flips, drift) at (n, d, m) = ({n}, {d}, {m}), "
+          f"{np.mean(diag['flips_per_step']):.0f} pattern entries flipping per step ({100 * np.mean(diag['flips_per_step']) / (n * m):.2f}%):")
+    print(f"  kernel form: bare {diag['bare']:.4f} s/step; every step {diag['every_1']:.4f} ({100 * o['every_1']:+.0f}%); "
+          f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%)")
+    print(f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
+          f"({100 * o['weights_every_1']:+.0f}%)" + (
+              f"; dense H(k) + eigvalsh every step {diag['weights_dense_eigh_every_1']:.4f} "
+              f"({100 * o['weights_dense_eigh_every_1']:+.0f}%)" if "weights_dense_eigh_every_1" in o else ""))
+    print(f"  Lanczos lambda_min vs eigvalsh: max relative error {diag['lanczos_vs_eigvalsh_max_relative_error']:.1e}")
+    if slopes:
+        print("step time vs m for m >= 2048: " + "; ".join(
+            f"{form} slope {s['slope']:.3f} (95% CI [{s['ci_low']:.3f}, {s['ci_high']:.3f}])" for form, s in slopes.items()))
+    if memory["kernel"] is not None:
+        print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
+              f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
+              f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
     sw = summary["sweep"]
     print(f"sweep {sw['config']}: sequential {sw['sequential'][0]:.2f} s, batched over seeds {sw['batched'][0]:.2f} s "
           f"(ratio {sw['sequential'][0] / sw['batched'][0]:.2f})")

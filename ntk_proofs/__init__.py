@@ -58,13 +58,17 @@ from ntk_proofs.fine_grained import predicted_residual
 from ntk_proofs.fit import SlopeFit
 from ntk_proofs.fit import loglog_slope
 from ntk_proofs.gram import coactivation_counts
+from ntk_proofs.gram import flip_count
 from ntk_proofs.gram import gram_from_pattern
 from ntk_proofs.gram import gram_infinity
 from ntk_proofs.gram import gram_infinity_mc
 from ntk_proofs.gram import gram_matrix
 from ntk_proofs.gram import lambda_max
 from ntk_proofs.gram import lambda_min
+from ntk_proofs.gram import pack_pattern
+from ntk_proofs.gram import unpack_pattern
 from ntk_proofs.gram import update_coactivation_counts
+from ntk_proofs.gram import update_coactivation_counts_packed
 from ntk_proofs.landscape import Barrier
 from ntk_proofs.landscape import BezierFit
 from ntk_proofs.landscape import Certificate

@@ -19,8 +19,9 @@ import optax
 
 from ntk_proofs.data import check_inputs
 from ntk_proofs.curvature import smallest_ritz_pair
-from ntk_proofs.gram import coactivation_counts, gram_matrix, lambda_max, lambda_min, update_coactivation_counts
-from ntk_proofs.two_layer import Params, forward, gradient_from_forward
+from ntk_proofs.gram import (coactivation_counts, flip_count, gram_matrix, lambda_max, lambda_min, pack_pattern,
+                             update_coactivation_counts_packed)
+from ntk_proofs.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
 
@@ -61,10 +62,11 @@ class TrainResult(NamedTuple):
 
 
 class _Carry(NamedTuple):
-    W: Array
+    params: Array  # "weights" form: W (m, d). "kernel" form: C (n, m) with W = W(0) + C^T X
     opt_state: optax.OptState
     step: Array
     diverged_step: Array
+    shift: Array  # "kernel" form: X (W - W(0))^T = X X^T C, (n, m); "weights" form: unused, shape (0,)
 
 
 def resolve_lambda_min_method(method: str, n: int) -> str:
@@ -74,6 +76,17 @@ def resolve_lambda_min_method(method: str, n: int) -> str:
     if method == "auto":
         return "eigh" if n <= 512 else "lanczos"
     return method
+
+
+def resolve_step_form(form: str, n: int, d: int, optimizer) -> str:
+    """Check ``step_form`` and resolve "auto": the kernel form for plain GD when it takes fewer flops (n < 2 d)."""
+    if form not in ("auto", "weights", "kernel"):
+        raise ValueError(f"step_form must be 'auto', 'weights' or 'kernel'; got {form!r}.")
+    if form == "kernel" and optimizer is not None:
+        raise ValueError("step_form='kernel' runs plain GD only; pass optimizer=None or step_form='weights'.")
+    if form == "auto":
+        return "kernel" if optimizer is None and n < 2 * d else "weights"
+    return form
 
 
 def recorded_steps(steps: int, record_every: int) -> np.ndarray:
@@ -99,6 +112,7 @@ def train_gd(
     raise_on_divergence: bool = True,
     lambda_min_method: str = "auto",
     flip_budget: int | None = None,
+    step_form: str = "auto",
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -118,6 +132,10 @@ def train_gd(
       flip_budget: how many pattern entries may flip between records before H(k) is recomputed densely
         (O(n^2 m)) instead of updated from the flipped entries (O(n) each; ``update_coactivation_counts``).
         Default n m / 32.
+      step_form: "weights" (W is the optimized variable; two (n, d, m) products per step), "kernel" (the same
+        GD iteration in the row space of X, W(k) = W(0) + C(k)^T X, with X W^T carried and updated by one
+        (n, n, m) product per step; plain GD only) or "auto" = kernel for plain GD when n < 2 d (fewer flops).
+        The two agree to float round-off (tests/test_dynamics.py).
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -133,11 +151,13 @@ def train_gd(
     if not bool(jnp.all(jnp.isfinite(W0))):
         raise ValueError("params.W contains NaN or infinite entries.")
     lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])
+    step_form = resolve_step_form(step_form, X.shape[0], X.shape[1], optimizer)
     X, y = X.astype(W0.dtype), y.astype(W0.dtype)
     out = _trajectory(
         W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
         steps=int(steps), record_every=int(record_every), optimizer=optimizer,
         lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
+        step_form=step_form,
     )
     loss, W, diag, diverged = out
     diverged = int(diverged)
@@ -164,50 +184,71 @@ def train_gd(
 
 class _DiagState(NamedTuple):
     counts: Array  # (n, n) P P^T of the last recorded pattern: co-activation counts, exact integers in float
-    pattern: Array  # (n, m) the last recorded pattern
+    pattern: Array  # the last recorded pattern, bit-packed (``pack_pattern``): (ceil(n / 32), m) uint32
     vector: Array  # (n,) Ritz vector of lambda_min(H) at the last record (warm start)
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
-                                             "flip_budget"))
+                                             "flip_budget", "step_form"))
 def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer, lambda_method="eigh",
-                lanczos_steps=32, flip_budget=None):
+                lanczos_steps=32, flip_budget=None, step_form="weights"):
     """The jitted GD loop. Returns (loss (steps+1,), W_final, diagnostics tuple of (R,), diverged step).
 
-    Diagnostics reuse the step's own X W^T. H(k) = (X X^T) * (P P^T) / m is updated from the pattern
-    entries flipped since the last record (``update_coactivation_counts``), and
-    lambda_min(H(k)) comes from ``eigvalsh`` or from Lanczos warm-started at the previous Ritz vector.
+    Two forms of the same iteration W(k+1) = W(k) - eta D(k)^T X (``gradient_coefficients``):
+    - "weights": W is the optax parameter; each step computes Z = X W^T (n d m) and D^T X (n m d).
+    - "kernel": every W(k) - W(0) lies in the row space of X, so W(k) = W(0) + C(k)^T X with optax updating the
+      (n, m) coefficients C <- C - eta D, and Z(k) = Z(0) + X X^T C(k) is carried and updated by
+      -eta X X^T D: one (n n m) product per step instead of two (n d m) ones, half the flops when n = d.
+      The drift ||w_r - w_r(0)||^2 = c_r^T X X^T c_r is a column sum of C * (Z - Z(0)); W is formed at the end.
+    Diagnostics reuse the step's own Z. H(k) = (X X^T) * (P P^T) / m is updated from the pattern entries
+    flipped since the last record (``update_coactivation_counts``), and lambda_min(H(k)) comes from
+    ``eigvalsh`` or from Lanczos warm-started at the previous Ritz vector.
     """
     tx = optax.sgd(eta) if optimizer is None else optimizer
     n, m = X.shape[0], W0.shape[0]
     XXt = X @ X.T
-    pattern0 = X @ W0.T >= 0
-    loss0 = forward(Params(W0, a), X, y).loss
+    Z0 = X @ W0.T
+    pattern0 = Z0 >= 0
+    packed0 = pack_pattern(pattern0)
+    loss0 = forward_from_preactivations(Z0, a, y).loss
     threshold = divergence_factor * loss0
+    kernel = step_form == "kernel"
 
-    def diagnostics(fwd, W, state: _DiagState | None):
-        flips = jnp.mean(fwd.pattern != pattern0, dtype=X.dtype)
-        drift = jnp.max(jnp.linalg.norm(W - W0, axis=1))
+    def preactivations(core: _Carry):
+        return Z0 + core.shift if kernel else X @ core.params.T
+
+    def max_drift(core: _Carry):
+        if kernel:
+            return jnp.sqrt(jnp.maximum(jnp.max(jnp.sum(core.params * core.shift, axis=0)), 0))
+        return jnp.max(jnp.linalg.norm(core.params - W0, axis=1))
+
+    def diagnostics(fwd, core: _Carry, state: _DiagState | None):
+        drift = max_drift(core)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
+            flips = jnp.mean(fwd.pattern != pattern0, dtype=X.dtype)
             return (lambda_min(XXt * coactivation_counts(fwd.pattern, X.dtype) / m), flips, drift), None
-        counts = update_coactivation_counts(state.counts, state.pattern, fwd.pattern, budget=flip_budget)
+        packed = pack_pattern(fwd.pattern)
+        flips = flip_count(packed, packed0).astype(X.dtype) / (n * m)
+        counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=flip_budget)
         H = XXt * counts / m
         if lambda_method == "eigh":
             lam, vector = lambda_min(H), state.vector
         else:
             lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(lanczos_steps, n))
-        return (lam, flips, drift), _DiagState(counts, fwd.pattern, vector)
+        return (lam, flips, drift), _DiagState(counts, packed, vector)
 
     def step(carry, with_diagnostics: bool):
         (core, dstate) = carry
-        fwd = forward(Params(core.W, a), X, y)
-        grad = gradient_from_forward(Params(core.W, a), X, fwd)
-        updates, opt_state = tx.update(grad, core.opt_state, core.W)
+        fwd = forward_from_preactivations(preactivations(core), a, y)
+        D = gradient_coefficients(a, fwd)
+        grad = D if kernel else D.T @ X
+        updates, opt_state = tx.update(grad, core.opt_state, core.params)
+        shift = core.shift + XXt @ updates if kernel else core.shift
         bad = ~jnp.isfinite(fwd.loss) | (fwd.loss > threshold)
         diverged = jnp.where((core.diverged_step < 0) & bad, core.step, core.diverged_step)
-        new = _Carry(optax.apply_updates(core.W, updates), opt_state, core.step + 1, diverged)
+        new = _Carry(optax.apply_updates(core.params, updates), opt_state, core.step + 1, diverged, shift)
         if with_diagnostics:
-            values, dstate = diagnostics(fwd, core.W, dstate)
+            values, dstate = diagnostics(fwd, core, dstate)
             return (new, dstate), fwd.loss, values
         return (new, dstate), fwd.loss, None
 
@@ -228,8 +269,11 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
             start = jnp.zeros((n,), X.dtype)
         else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
             start = jnp.linalg.eigh(XXt * counts0 / m)[1][:, 0]
-        dstate = _DiagState(counts0, pattern0, start)
-    carry = (_Carry(W0, tx.init(W0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32)), dstate)
+        dstate = _DiagState(counts0, packed0, start)
+    params0 = jnp.zeros_like(Z0) if kernel else W0
+    shift0 = jnp.zeros_like(Z0) if kernel else jnp.zeros((0,), X.dtype)
+    core0 = _Carry(params0, tx.init(params0), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32), shift0)
+    carry = (core0, dstate)
     losses, diags = [], []
     if record_every == 0:
         carry, block_losses = bare_steps(carry, steps)
@@ -247,14 +291,15 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
             losses.append(block_losses)
             diags.append(jax.tree.map(lambda v: v[None], diag))
     core, dstate = carry
-    final = forward(Params(core.W, a), X, y)
+    final = forward_from_preactivations(preactivations(core), a, y)
     bad = ~jnp.isfinite(final.loss) | (final.loss > threshold)
     diverged = jnp.where((core.diverged_step < 0) & bad, core.step, core.diverged_step)
-    final_values, _ = diagnostics(final, core.W, dstate)
+    final_values, _ = diagnostics(final, core, dstate)
     diags.append(jax.tree.map(lambda v: v[None], final_values))
     loss = jnp.concatenate(losses + [final.loss[None]])
     diag = tuple(jnp.concatenate(parts) for parts in zip(*diags))
-    return loss, core.W, diag, diverged
+    W = W0 + core.params.T @ X if kernel else core.params
+    return loss, W, diag, diverged
 
 
 class Trajectory(NamedTuple):

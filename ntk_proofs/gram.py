@@ -53,84 +53,99 @@ def update_coactivation_counts(counts: Array, old: Array, new: Array, *, budget:
 
         P' P'^T - P P^T = D P^T + P D^T + D D^T = (T + T^T) / 2,   T = D (P + P')^T,
 
-    and row i of T sums D_ir (P + P')[:, r]^T over the flipped entries (i, r) of row i. The flips are listed
-    in row-major order from bit-packed masks (no sort, no scatter over the n m entries) and added ``chunk``
-    at a time. When more than ``budget`` entries flipped (default n m / 32) the dense product is cheaper and
-    is used instead. Exact: every count is an integer, exactly represented in the float dtype of ``counts``
+    and row i of T sums D_ir (P + P')[:, r]^T over the flipped entries (i, r). The flips are listed from the
+    bit-packed patterns (``pack_pattern``; no sort and no scatter over the n m entries) and added ``chunk`` at
+    a time. When more than ``budget`` entries flipped (default n m / 32) the dense product is cheaper and is
+    used instead. Exact: every count is an integer, exactly represented in the float dtype of ``counts``
     (float32 up to m = 2^24).
     """
     if old.shape != new.shape or old.ndim != 2 or counts.shape != (old.shape[0],) * 2:
         raise ValueError(f"patterns must be (n, m) of one shape and counts (n, n); got {old.shape}, {new.shape} "
                          f"and {counts.shape}.")
-    n, m = old.shape
+    return update_coactivation_counts_packed(counts, pack_pattern(old), pack_pattern(new), budget=budget,
+                                             chunk=chunk)
+
+
+def update_coactivation_counts_packed(counts: Array, old: Array, new: Array, *, budget: int | None = None,
+                                      chunk: int = 2048) -> Array:
+    """``update_coactivation_counts`` on patterns packed by ``pack_pattern``, (ceil(n / 32), m) uint32.
+
+    Traceable; ``train_gd`` carries the packed pattern of the last record (1 bit per entry) and calls this.
+    """
+    n = counts.shape[0]
+    groups, m = old.shape
     budget = max(1, n * m // 32) if budget is None else budget
-    words = _packed_flips(old, new)  # (n, w) uint32: bit b of word j marks a flip at neuron 32 j + b
-    per_word = jax.lax.population_count(words).astype(jnp.int32)
-    through = jax.lax.associative_scan(jnp.add, per_word, axis=1)  # flips of point i in words 0..j
-    ends = jnp.cumsum(through[:, -1])  # flips in rows 0..i
+    flipped = old ^ new  # bit b of word (g, r): entry (32 g + b, r) flipped
+    per_word = jax.lax.population_count(flipped).astype(jnp.int32)
+    through = jax.lax.associative_scan(jnp.add, per_word, axis=1)  # flips in word row g, neurons 0..r
+    ends = jnp.cumsum(through[:, -1])  # flips in word rows 0..g
     total = ends[-1]
 
     def sparse(_):
-        # P and P' with 32 data points to a uint32 word, (ceil(n / 32), m): one column gathered per flip.
-        old_cols, new_cols = _packed_columns(old), _packed_columns(new)
-
         def add_chunk(c, T):
-            f = c * chunk + jnp.arange(chunk, dtype=jnp.int32)  # positions in the row-major list of flips
+            f = c * chunk + jnp.arange(chunk, dtype=jnp.int32)  # positions in the list of flips
             valid = f < total
-            i = jnp.minimum(jnp.searchsorted(ends, f, side="right"), n - 1)  # the flip's data point
-            k = f - (ends[i] - through[i, -1])  # its rank among the flips of point i
-            j = _first_above(through, i, k)  # the word holding it
-            word = words[i, j]
-            rank = k - (through[i, j] - per_word[i, j])  # its rank among the word's set bits
+            g = jnp.minimum(jnp.searchsorted(ends, f, side="right"), groups - 1)  # the flip's word row
+            k = f - (ends[g] - through[g, -1])  # its rank within word row g
+            r = _first_above(through, g, k)  # its neuron
+            word = flipped[g, r]
+            rank = k - (through[g, r] - per_word[g, r])  # its rank among the word's set bits
             for drop in range(31):  # clear the `rank` lowest set bits
                 word = jnp.where(drop < rank, word & (word - jnp.uint32(1)), word)
-            bit = jax.lax.population_count((word & (~word + jnp.uint32(1))) - jnp.uint32(1)).astype(jnp.int32)
-            r = jnp.minimum(32 * j + bit, m - 1)
-            sign = jnp.where(valid, new[i, r].astype(jnp.int32) - old[i, r].astype(jnp.int32), 0)
-            both = _unpack(old_cols[:, r].T, n) + _unpack(new_cols[:, r].T, n)  # (chunk, n): (P + P')[:, r]^T
-            rows = (sign[:, None] * both).astype(counts.dtype)
-            return T + jax.ops.segment_sum(rows, i, num_segments=n, indices_are_sorted=True)
+            bit = jax.lax.population_count((word & (~word + jnp.uint32(1))) - jnp.uint32(1))
+            i = jnp.minimum(32 * g + bit.astype(jnp.int32), n - 1)  # its data point
+            now_on = (new[g, r] >> bit) & jnp.uint32(1)
+            sign = jnp.where(valid, 2 * now_on.astype(jnp.int32) - 1, 0)  # D_ir = +1 switched on, -1 off
+            both = _unpack(old[:, r].T, n) + _unpack(new[:, r].T, n)  # (chunk, n): (P + P')[:, r]^T
+            return T + jax.ops.segment_sum((sign[:, None] * both).astype(counts.dtype), i, num_segments=n)
 
         T = jax.lax.fori_loop(0, (total + chunk - 1) // chunk, add_chunk, jnp.zeros_like(counts))
         return counts + (T + T.T) / 2
 
     def dense(_):
-        return coactivation_counts(new, counts.dtype)
+        return coactivation_counts(unpack_pattern(new, n), counts.dtype)
 
     return jax.lax.cond(total <= budget, sparse, dense, None)
 
 
-def _first_above(through: Array, i: Array, k: Array) -> Array:
-    """For each (i, k), the first j with through[i, j] > k (rows of ``through`` are non-decreasing)."""
+def pack_pattern(pattern: Array) -> Array:
+    """The (n, m) boolean pattern, 32 data points to a word: (ceil(n / 32), m) uint32, bit b of (g, r) = P[32 g + b, r].
+
+    One bit per entry (32x less than float32), and a neuron's column of the pattern is a contiguous gather.
+    """
+    groups = -(-pattern.shape[0] // 32)
+    words = None
+    for b in range(32):  # an elementwise or of strided row slices, contiguous along m: fuses with the producer
+        rows = pattern[b::32].astype(jnp.uint32) << jnp.uint32(b)  # of the pattern (a reduce is 5x slower)
+        rows = jnp.pad(rows, ((0, groups - rows.shape[0]), (0, 0)))
+        words = rows if words is None else words | rows
+    return words
+
+
+def unpack_pattern(words: Array, n: int) -> Array:
+    """Inverse of ``pack_pattern``: the (n, m) boolean pattern."""
+    return _unpack(words.T, n).T.astype(bool)
+
+
+def flip_count(a: Array, b: Array) -> Array:
+    """Number of entries in which two packed patterns (``pack_pattern``) differ."""
+    return jnp.sum(jax.lax.population_count(a ^ b).astype(jnp.int32))
+
+
+def _first_above(through: Array, g: Array, k: Array) -> Array:
+    """For each (g, k), the first r with through[g, r] > k (rows of ``through`` are non-decreasing)."""
     lo, hi = jnp.zeros_like(k), jnp.full_like(k, through.shape[1] - 1)
     for _ in range(max(1, int(through.shape[1] - 1).bit_length())):
         mid = (lo + hi) // 2
-        above = through[i, mid] > k
+        above = through[g, mid] > k
         lo, hi = jnp.where(above, lo, mid + 1), jnp.where(above, mid, hi)
     return lo
 
 
-def _packed_columns(pattern: Array) -> Array:
-    """The (n, m) pattern packed along n: (ceil(n / 32), m) uint32 with bit b of word (g, r) = P[32 g + b, r]."""
-    n, m = pattern.shape
-    w = -(-n // 32)
-    bits = jnp.pad(pattern, ((0, 32 * w - n), (0, 0))).reshape(w, 32, m).astype(jnp.uint32)
-    return jnp.sum(bits << jnp.arange(32, dtype=jnp.uint32)[None, :, None], axis=1, dtype=jnp.uint32)
-
-
 def _unpack(words: Array, n: int) -> Array:
-    """Inverse of the packing along the last axis: (..., w) uint32 -> (..., n) int32 of 0/1."""
+    """Bits of the last axis: (..., w) uint32 -> (..., n) int32 of 0/1, bit b of word j at position 32 j + b."""
     bits = (words[..., None] >> jnp.arange(32, dtype=jnp.uint32).reshape((1,) * words.ndim + (32,))) & jnp.uint32(1)
     return bits.reshape(*words.shape[:-1], -1)[..., :n].astype(jnp.int32)
-
-
-def _packed_flips(old: Array, new: Array) -> Array:
-    """The (n, m) mask old != new packed 32 neurons to a uint32 word (zero-padded to a multiple of 32): (n, w)."""
-    n, m = old.shape
-    w = -(-m // 32)
-    mask = jnp.pad(old != new, ((0, 0), (0, 32 * w - m)))
-    bits = mask.reshape(n, w, 32).astype(jnp.uint32) << jnp.arange(32, dtype=jnp.uint32)[None, None, :]
-    return jnp.sum(bits, axis=-1, dtype=jnp.uint32)  # disjoint bits: the sum is the bitwise or
 
 
 @jax.jit

@@ -17,14 +17,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.dynamics import TrainHistory, TrainResult, _trajectory, recorded_steps, resolve_lambda_min_method
+from ntk_proofs.dynamics import (TrainHistory, TrainResult, _trajectory, recorded_steps, resolve_lambda_min_method,
+                                 resolve_step_form)
 from ntk_proofs.two_layer import Params
 
 Array = jax.Array
 
 
 def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: int, record_every: int = 1,
-                     lambda_min_method: str = "auto", devices=None) -> TrainResult:
+                     lambda_min_method: str = "auto", step_form: str = "auto", devices=None) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
@@ -44,6 +45,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     if not (np.isfinite(eta) and eta > 0):
         raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
+    form = resolve_step_form(step_form, X.shape[1], X.shape[2], None)
     devices = list(jax.devices() if devices is None else devices)
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731
@@ -52,7 +54,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
         sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
         W, a, X, y = (jax.device_put(v, sharding) for v in (W, a, X, y))
     loss, W_final, diag, diverged = _batched(W, a, X, y, jnp.asarray(eta, W.dtype), steps=int(steps),
-                                             record_every=int(record_every), lambda_method=method)
+                                             record_every=int(record_every), lambda_method=method, step_form=form)
     loss, W_final, diverged = loss[:batch], W_final[:batch], diverged[:batch]
     diag = tuple(v[:batch] for v in diag)
     steps_axis = jnp.broadcast_to(jnp.asarray(recorded_steps(steps, record_every)), (batch, diag[0].shape[1]))
@@ -62,8 +64,8 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
                        diverged_step=diverged)
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method"))
-def _batched(W, a, X, y, eta, *, steps, record_every, lambda_method):
+@functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form"))
+def _batched(W, a, X, y, eta, *, steps, record_every, lambda_method, step_form):
     run = functools.partial(_trajectory, steps=steps, record_every=record_every, optimizer=None,
-                            lambda_method=lambda_method)
+                            lambda_method=lambda_method, step_form=step_form)
     return jax.vmap(lambda W, a, X, y: run(W, a, X, y, eta, jnp.asarray(1e4, W.dtype)))(W, a, X, y)

@@ -74,11 +74,23 @@ def loss(params: Params, X: Array, y: Array) -> Array:
 @jax.jit
 def forward(params: Params, X: Array, y: Array) -> Forward:
     """Pattern, prediction, residual and loss from one product X W^T."""
-    W, a = params
-    Z = X @ W.T
-    u = jax.nn.relu(Z) @ a / jnp.sqrt(jnp.asarray(W.shape[0], W.dtype))
+    return forward_from_preactivations(X @ params.W.T, params.a, y)
+
+
+def forward_from_preactivations(Z: Array, a: Array, y: Array) -> Forward:
+    """``forward`` given the (n, m) pre-activations Z = X W^T."""
+    u = jax.nn.relu(Z) @ a / jnp.sqrt(jnp.asarray(Z.shape[1], Z.dtype))
     r = u - y
     return Forward(pattern=Z >= 0, u=u, residual=r, loss=0.5 * jnp.vdot(r, r))
+
+
+def gradient_coefficients(a: Array, fwd: Forward) -> Array:
+    """The (n, m) matrix D with dL/dW = D^T X: D_ir = m^{-1/2} (u_i - y_i) a_r 1{w_r . x_i >= 0}.
+
+    Du et al. (2019), eq. (3). Every gradient, hence every GD iterate W(k) - W(0), lies in the row space of X.
+    """
+    scale = a / jnp.sqrt(jnp.asarray(a.shape[0], fwd.residual.dtype))
+    return jnp.where(fwd.pattern, fwd.residual[:, None], 0) * scale[None, :]
 
 
 def gradient_from_forward(params: Params, X: Array, fwd: Forward) -> Array:
@@ -86,10 +98,7 @@ def gradient_from_forward(params: Params, X: Array, fwd: Forward) -> Array:
 
     Returns the (m, d) gradient with respect to W, from a ``Forward`` of the same params.
     """
-    W, a = params
-    scale = a / jnp.sqrt(jnp.asarray(W.shape[0], W.dtype))
-    weighted = jnp.where(fwd.pattern, fwd.residual[:, None], 0) * scale[None, :]  # (n, m)
-    return weighted.T @ X
+    return gradient_coefficients(params.a, fwd).T @ X
 
 
 @jax.jit

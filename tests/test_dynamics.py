@@ -14,11 +14,13 @@ def _problem(seed=0, n=10, d=6, m=40):
     return nt.unit_sphere(kx, n, d), nt.gaussian_labels(ky, n), nt.init_params(kw, m, d)
 
 
-@pytest.mark.parametrize("seed,m", [(0, 40), (1, 7)])
-def test_train_gd_matches_independent_float64_reference(seed, m):
-    X, y, p = _problem(seed, m=m)
+@pytest.mark.parametrize("seed,m,n,d", [(0, 40, 10, 6), (1, 7, 10, 6), (2, 30, 12, 4)])
+@pytest.mark.parametrize("form", ["weights", "kernel"])
+def test_train_gd_matches_independent_float64_reference(seed, m, n, d, form):
+    """Both step forms (W updated, or X W^T updated in the row space of X) are the reference's GD, n < or > 2d."""
+    X, y, p = _problem(seed, n=n, d=d, m=m)
     eta, steps = 0.5, 25
-    res = nt.train_gd(p, X, y, eta=eta, steps=steps)
+    res = nt.train_gd(p, X, y, eta=eta, steps=steps, step_form=form)
     ref = reference.gd(p.W, p.a, X, y, eta, steps)
     assert res.loss.shape == (steps + 1,) and res.loss.dtype == jnp.float64
     np.testing.assert_allclose(res.loss, ref["loss"], rtol=REFERENCE_F64)
@@ -64,10 +66,13 @@ def test_same_seed_same_numbers():
 
 
 def test_explicit_optax_sgd_is_the_default_update():
+    """The default (kernel form here, n < 2 d) and an explicit optax.sgd on W take the same steps."""
     X, y, p = _problem(5)
     a = nt.train_gd(p, X, y, eta=0.4, steps=8)
     b = nt.train_gd(p, X, y, eta=0.4, steps=8, optimizer=optax.sgd(0.4))
     np.testing.assert_allclose(a.loss, b.loss, rtol=1e-14)
+    np.testing.assert_allclose(a.params.W, b.params.W, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(a.history.max_drift, b.history.max_drift, rtol=1e-12)
 
 
 def test_divergence_is_detected_and_the_step_reported():
@@ -100,3 +105,7 @@ def test_bad_arguments_are_refused_with_a_clear_message():
         nt.train_gd(p, X.at[1].set(X[0]), y, eta=0.1, steps=3)
     with pytest.raises(ValueError, match="NaN"):
         nt.train_gd(nt.Params(p.W.at[0, 0].set(jnp.nan), p.a), X, y, eta=0.1, steps=3)
+    with pytest.raises(ValueError, match="plain GD only"):
+        nt.train_gd(p, X, y, eta=0.1, steps=3, step_form="kernel", optimizer=optax.sgd(0.1, momentum=0.9))
+    with pytest.raises(ValueError, match="step_form must be"):
+        nt.train_gd(p, X, y, eta=0.1, steps=3, step_form="span")
