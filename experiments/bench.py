@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-QUICK_GRID = [(500, 500, 1024), (500, 500, 4096), (1000, 1000, 8192)]
+QUICK_GRID = [(500, 500, 1024), (500, 500, 2048), (500, 500, 4096)]
 FULL_GRID = [(256, 256, 1024), (1000, 1000, 1024), (1000, 1000, 2048), (1000, 1000, 4096), (1000, 1000, 8192),
              (1000, 1000, 16384)]
 
@@ -30,7 +30,7 @@ FULL_GRID = [(256, 256, 1024), (1000, 1000, 1024), (1000, 1000, 2048), (1000, 10
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m experiments.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="a smaller grid and fewer repeats (under two minutes)")
+    p.add_argument("--quick", action="store_true", help="a smaller grid (n = d = 500), diagnostics at m = 4096, fewer repeats: under two minutes")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 5, quick 2)")
     p.add_argument("--out", default="benchmarks", help="output folder")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline even if installed")
@@ -108,14 +108,34 @@ def project_step(X, y, p, lengths=(4, 12), record_every=0, step_form="kernel", l
     return measure
 
 
-def matmul_limit(X, p):
-    """A measurement of the step's two matmuls alone: forward X W^T (n, m) and the gradient product R^T X (m, d)."""
+def matmul_limit(X, p, lengths=(4, 12)):
+    """A measurement of the machine's limit for the weights-form step: its two matmuls alone, forward Z = X W^T
+    (n, m) and the gradient product Z^T X (m, d), as the marginal per-iteration time of a compiled scan (like
+    the project's steps, so call overhead and output allocation do not count)."""
     import jax
     import jax.numpy as jnp
 
-    R = jnp.ones((X.shape[0], p.W.shape[0]), X.dtype)
-    pair = jax.jit(lambda X, W, R: (X @ W.T, R.T @ X))
-    return wall(lambda: jax.block_until_ready(pair(X, p.W, R)))
+    def run(steps):
+        def body(W, _):
+            Z = X @ W.T
+            return W - 1e-9 * (Z.T @ X), None  # a dependency, so XLA cannot hoist either product
+
+        scan = jax.jit(lambda W: jax.lax.scan(body, W, None, length=steps)[0])
+        return lambda: jax.block_until_ready(scan(p.W))
+
+    short, long_ = run(lengths[0]), run(lengths[1])
+    short()
+    long_()
+
+    def measure():
+        t0 = time.perf_counter()
+        short()
+        t1 = time.perf_counter()
+        long_()
+        t2 = time.perf_counter()
+        return ((t2 - t1) - (t1 - t0)) / (lengths[1] - lengths[0])
+
+    return measure
 
 
 def baseline_steps(X, y, p, use_torch) -> dict:
@@ -223,7 +243,7 @@ def main(argv=None) -> dict:
         X, y, p = problem(n, d, m)
         measurements = dict(kernel=project_step(X, y, p, lengths, step_form="kernel"),
                             weights=project_step(X, y, p, lengths, step_form="weights"),
-                            matmul_limit=matmul_limit(X, p), **baseline_steps(X, y, p, not args.no_torch))
+                            matmul_limit=matmul_limit(X, p, lengths), **baseline_steps(X, y, p, not args.no_torch))
         rounds = side_by_side(measurements, repeats)
         row = dict(n=n, d=d, m=m, flops_weights=4 * n * m * d, flops_kernel=2 * n * n * m,
                    default_form=resolve_step_form("auto", n, d, None))
@@ -233,9 +253,9 @@ def main(argv=None) -> dict:
         row["ratios"] = {f"{a}/{b}": median_ratio(rounds, a, b) for a, b in RATIOS if a in rounds and b in rounds}
         rows.append(row)
 
-    n, d, m = 1000, 1000, 8192
+    n, d, m = (1000, 1000, 4096) if args.quick else (1000, 1000, 8192)
     X, y, p = problem(n, d, m)
-    settings = {k: v for k, v in DIAGNOSTIC_SETTINGS.items() if not (args.quick and "dense" in k)}
+    settings = {k: v for k, v in DIAGNOSTIC_SETTINGS.items() if not (args.quick and k.startswith("weights"))}
     measurements = {k: project_step(X, y, p, (10, 30) if k == "every_10" else lengths, **v)
                     for k, v in tqdm(settings.items(), desc="bench: diagnostics (compiling)", unit="setting")}
     rounds = side_by_side(measurements, repeats)
@@ -245,14 +265,15 @@ def main(argv=None) -> dict:
                      weights_dense_eigh_every_1=("weights_dense_eigh_every_1", "weights_bare"))
     diag["overhead"] = {k: median_ratio(rounds, a, b) - 1 for k, (a, b) in overheads.items() if a in rounds}
     diag["flips_per_step"] = flips_per_step(X, y, p, lengths[1])
-    ref = nt.train_gd(p, X, y, eta=0.8, steps=20, lambda_min_method="eigh")
-    fast = nt.train_gd(p, X, y, eta=0.8, steps=20, lambda_min_method="lanczos")
+    check_steps = 10 if args.quick else 20
+    ref = nt.train_gd(p, X, y, eta=0.8, steps=check_steps, lambda_min_method="eigh")
+    fast = nt.train_gd(p, X, y, eta=0.8, steps=check_steps, lambda_min_method="lanczos")
     diag["lanczos_vs_eigvalsh_max_relative_error"] = float(np.max(
         np.abs(np.asarray(fast.history.lambda_min) - np.asarray(ref.history.lambda_min))
         / np.asarray(ref.history.lambda_min)))
     memory = {form: peak_temp_bytes(X, y, p, form) for form in ("kernel", "weights")}
     sweep = sweep_comparison(repeats)
-    big = [r for r in rows if r["n"] == 1000 and r["m"] >= 2048]
+    big = [r for r in rows if r["n"] == max(q["n"] for q in rows) and r["m"] >= 2048]
     slopes = {form: nt.loglog_slope([r["m"] for r in big], [r[form] for r in big])._asdict()
               for form in ("kernel", "weights")} if len(big) >= 2 else None
     device = jax.devices()[0]
@@ -287,10 +308,10 @@ def main(argv=None) -> dict:
           f"{np.mean(diag['flips_per_step']):.0f} pattern entries flipping per step ({100 * np.mean(diag['flips_per_step']) / (n * m):.2f}%):")
     print(f"  kernel form: bare {diag['bare']:.4f} s/step; every step {diag['every_1']:.4f} ({100 * o['every_1']:+.0f}%); "
           f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%)")
-    print(f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
-          f"({100 * o['weights_every_1']:+.0f}%)" + (
-              f"; dense H(k) + eigvalsh every step {diag['weights_dense_eigh_every_1']:.4f} "
-              f"({100 * o['weights_dense_eigh_every_1']:+.0f}%)" if "weights_dense_eigh_every_1" in o else ""))
+    if "weights_every_1" in o:
+        print(f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
+              f"({100 * o['weights_every_1']:+.0f}%); dense H(k) + eigvalsh every step "
+              f"{diag['weights_dense_eigh_every_1']:.4f} ({100 * o['weights_dense_eigh_every_1']:+.0f}%)")
     print(f"  Lanczos lambda_min vs eigvalsh: max relative error {diag['lanczos_vs_eigvalsh_max_relative_error']:.1e}")
     if slopes:
         print("step time vs m for m >= 2048: " + "; ".join(

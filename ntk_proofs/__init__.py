@@ -123,6 +123,8 @@ from ntk_proofs.two_layer import Forward
 from ntk_proofs.two_layer import Params
 from ntk_proofs.two_layer import activation_pattern
 from ntk_proofs.two_layer import forward
+from ntk_proofs.two_layer import forward_from_preactivations
+from ntk_proofs.two_layer import gradient_coefficients
 from ntk_proofs.two_layer import gradient_from_forward
 from ntk_proofs.two_layer import init_params
 from ntk_proofs.two_layer import loss

@@ -31,7 +31,9 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
     (``diverged_step`` is a (B,) array; no exception is raised, check it). The batch is split across ``devices``
     (default: all of ``jax.devices()``), padded to a multiple of their number. Each run gives the same numbers as
-    ``train_gd`` on its own, up to the reassociation of float sums.
+    ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget choice of
+    ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
+    flipped entries and the dense P P^T product: with large batches, record every few steps.
     """
     W, a = params
     if W.ndim != 3 or a.ndim != 2 or X.ndim != 3 or y.ndim != 2:
