@@ -68,6 +68,24 @@ def median_ratio(rounds: dict, num: str, den: str) -> float:
     return float(np.median(np.asarray(rounds[num]) / np.asarray(rounds[den])))
 
 
+def marginal(run, lengths):
+    """A measurement of the marginal per-iteration time of a compiled loop: ``run(steps)`` gives a call that runs
+    ``steps`` iterations; (t(long) - t(short)) / (long - short) leaves out per-call set-up. Compiles both first."""
+    short, long_ = run(lengths[0]), run(lengths[1])
+    short()
+    long_()
+
+    def measure():
+        t0 = time.perf_counter()
+        short()
+        t1 = time.perf_counter()
+        long_()
+        t2 = time.perf_counter()
+        return ((t2 - t1) - (t1 - t0)) / (lengths[1] - lengths[0])
+
+    return measure
+
+
 def problem(n, d, m, dtype="float32"):
     import jax
     import ntk_proofs as nt
@@ -93,19 +111,7 @@ def project_step(X, y, p, lengths=(4, 12), record_every=0, step_form="kernel", l
                                                          lambda_method=lambda_method, flip_budget=flip_budget,
                                                          step_form=step_form))
 
-    short, long_ = run(lengths[0]), run(lengths[1])
-    short()
-    long_()
-
-    def measure():
-        t0 = time.perf_counter()
-        short()
-        t1 = time.perf_counter()
-        long_()
-        t2 = time.perf_counter()
-        return ((t2 - t1) - (t1 - t0)) / (lengths[1] - lengths[0])
-
-    return measure
+    return marginal(run, lengths)
 
 
 def matmul_limit(X, p, lengths=(4, 12)):
@@ -123,19 +129,7 @@ def matmul_limit(X, p, lengths=(4, 12)):
         scan = jax.jit(lambda W: jax.lax.scan(body, W, None, length=steps)[0])
         return lambda: jax.block_until_ready(scan(p.W))
 
-    short, long_ = run(lengths[0]), run(lengths[1])
-    short()
-    long_()
-
-    def measure():
-        t0 = time.perf_counter()
-        short()
-        t1 = time.perf_counter()
-        long_()
-        t2 = time.perf_counter()
-        return ((t2 - t1) - (t1 - t0)) / (lengths[1] - lengths[0])
-
-    return measure
+    return marginal(run, lengths)
 
 
 def baseline_steps(X, y, p, use_torch) -> dict:
@@ -212,7 +206,6 @@ DIAGNOSTIC_SETTINGS = {
 
 def flips_per_step(X, y, p, steps):
     """Pattern entries that flip at each of the first ``steps`` GD steps (eta = 0.5, as timed)."""
-    import jax.numpy as jnp
     import ntk_proofs as nt
 
     W, counts, old = p.W, [], nt.pack_pattern(nt.activation_pattern(p.W, X))

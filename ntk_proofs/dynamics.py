@@ -224,11 +224,10 @@ def _trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opt
 
     def diagnostics(fwd, core: _Carry, state: _DiagState | None):
         drift = max_drift(core)
-        if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
-            flips = jnp.mean(fwd.pattern != pattern0, dtype=X.dtype)
-            return (lambda_min(XXt * coactivation_counts(fwd.pattern, X.dtype) / m), flips, drift), None
         packed = pack_pattern(fwd.pattern)
         flips = flip_count(packed, packed0).astype(X.dtype) / (n * m)
+        if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
+            return (lambda_min(XXt * coactivation_counts(fwd.pattern, X.dtype) / m), flips, drift), None
         counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=flip_budget)
         H = XXt * counts / m
         if lambda_method == "eigh":
