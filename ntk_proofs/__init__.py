@@ -1,134 +1,79 @@
 """ntk_proofs: check the theory of neural-network optimization against experiment, in JAX.
 
-The public API, name by name. Anything not listed here is private.
+The public API, grouped by the result it serves; ``__all__`` lists it name by name. Everything else lives in
+its module (see ARCHITECTURE.md): ``ntk_proofs.gd`` is the one gradient-descent driver, ``ntk_proofs.linalg``
+the eigensolvers, ``ntk_proofs.du2019`` the heart of the suite.
 """
 
-from ntk_proofs.bounds import MonitorCheck
-from ntk_proofs.bounds import TheoremMonitor
-from ntk_proofs.bounds import check_upper_bound
-from ntk_proofs.bounds import drift_radius
-from ntk_proofs.bounds import empirical_rate
-from ntk_proofs.bounds import lambda_zero
-from ntk_proofs.bounds import linear_rate_envelope
-from ntk_proofs.bounds import max_step_size
-from ntk_proofs.bounds import perturbation_radius
-from ntk_proofs.bounds import required_width
-from ntk_proofs.bounds import theorem_monitor
-from ntk_proofs.bounds import theorem_rate
-from ntk_proofs.curvature import Eigenpairs
-from ntk_proofs.curvature import LanczosResult
-from ntk_proofs.curvature import SpectralDensity
-from ntk_proofs.curvature import TraceEstimate
-from ntk_proofs.curvature import bottom_eigenvalues
-from ntk_proofs.curvature import dense_hessian
-from ntk_proofs.curvature import extreme_eigenvalues
-from ntk_proofs.curvature import hessian_index
-from ntk_proofs.curvature import hessian_spectrum
-from ntk_proofs.curvature import index_of_spectrum
-from ntk_proofs.curvature import hutchinson_trace
-from ntk_proofs.curvature import hvp
-from ntk_proofs.curvature import lanczos
-from ntk_proofs.curvature import spectral_density
-from ntk_proofs.curvature import top_eigenvalues
-from ntk_proofs.curvature import tridiagonal_eigh
-from ntk_proofs.data import AssumptionError
-from ntk_proofs.data import binary_labels
-from ntk_proofs.data import check_distinct_directions
-from ntk_proofs.data import check_inputs
-from ntk_proofs.data import corrupt_labels
-from ntk_proofs.data import gaussian_labels
-from ntk_proofs.data import load_digits_binary
-from ntk_proofs.data import load_npz
-from ntk_proofs.data import normalize_rows
-from ntk_proofs.data import prepare_inputs
-from ntk_proofs.data import train_test_split
-from ntk_proofs.data import unit_sphere
-from ntk_proofs.dynamics import GradientDescentDiverged
-from ntk_proofs.dynamics import TrainHistory
-from ntk_proofs.dynamics import TrainResult
-from ntk_proofs.dynamics import Trajectory
-from ntk_proofs.dynamics import gd_trajectory
-from ntk_proofs.dynamics import recorded_steps
-from ntk_proofs.dynamics import train_gd
-from ntk_proofs.fine_grained import EigenProjections
-from ntk_proofs.fine_grained import eigen_projections
-from ntk_proofs.fine_grained import eigh_descending
-from ntk_proofs.fine_grained import generalization_bound
-from ntk_proofs.fine_grained import predicted_residual
-from ntk_proofs.fit import SlopeFit
-from ntk_proofs.fit import loglog_slope
-from ntk_proofs.gram import coactivation_counts
-from ntk_proofs.gram import flip_count
-from ntk_proofs.gram import gram_from_pattern
-from ntk_proofs.gram import gram_infinity
-from ntk_proofs.gram import gram_infinity_mc
-from ntk_proofs.gram import gram_matrix
-from ntk_proofs.gram import lambda_max
-from ntk_proofs.gram import lambda_min
-from ntk_proofs.gram import pack_pattern
-from ntk_proofs.gram import unpack_pattern
-from ntk_proofs.gram import update_coactivation_counts
-from ntk_proofs.gram import update_coactivation_counts_packed
-from ntk_proofs.landscape import Barrier
-from ntk_proofs.landscape import BezierFit
-from ntk_proofs.landscape import Certificate
-from ntk_proofs.landscape import CertificateSearch
-from ntk_proofs.landscape import bezier_point
-from ntk_proofs.landscape import convexity_certificate
-from ntk_proofs.landscape import deep_linear_example
-from ntk_proofs.landscape import filter_normalized_directions
-from ntk_proofs.landscape import fit_bezier
-from ntk_proofs.landscape import interpolate
-from ntk_proofs.landscape import least_squares_loss
-from ntk_proofs.landscape import logistic_loss
-from ntk_proofs.landscape import loss_surface_2d
-from ntk_proofs.landscape import path_barrier
-from ntk_proofs.landscape import permutation_example
-from ntk_proofs.landscape import sigmoid_mlp_example
-from ntk_proofs.landscape import slice_1d
-from ntk_proofs.mlp import MLP
-from ntk_proofs.mlp import Dense
-from ntk_proofs.ntk import InfiniteWidthKernels
-from ntk_proofs.ntk import LinearDynamics
-from ntk_proofs.ntk import empirical_ntk
-from ntk_proofs.ntk import infinite_width_kernels
-from ntk_proofs.ntk import infinite_width_nngp
-from ntk_proofs.ntk import infinite_width_ntk
-from ntk_proofs.ntk import linear_dynamics
-from ntk_proofs.ntk import linearize
-from ntk_proofs.saddles import CriticalPoint
-from ntk_proofs.saddles import DeepLinear
-from ntk_proofs.saddles import EscapeRun
-from ntk_proofs.saddles import deep_linear_loss
-from ntk_proofs.saddles import escape_saddle
-from ntk_proofs.saddles import find_critical_point
-from ntk_proofs.stability import LayerStatistics
-from ntk_proofs.stability import SharpnessRun
-from ntk_proofs.stability import descent_lemma_violations
-from ntk_proofs.stability import growth_factor
-from ntk_proofs.stability import layer_statistics
-from ntk_proofs.stability import predicted_variances
-from ntk_proofs.stability import sharpness_trajectory
-from ntk_proofs.sweep import train_gd_batched
-from ntk_proofs.training import Ticket
-from ntk_proofs.training import TrainRun
-from ntk_proofs.training import largest_stable_step
-from ntk_proofs.training import lottery_ticket
-from ntk_proofs.training import magnitude_mask
-from ntk_proofs.training import measured_rate
-from ntk_proofs.training import quadratic_gd_rate
-from ntk_proofs.training import sparsity
-from ntk_proofs.training import train
-from ntk_proofs.two_layer import Forward
-from ntk_proofs.two_layer import Params
-from ntk_proofs.two_layer import activation_pattern
-from ntk_proofs.two_layer import forward
-from ntk_proofs.two_layer import forward_from_preactivations
-from ntk_proofs.two_layer import gradient_coefficients
-from ntk_proofs.two_layer import gradient_from_forward
-from ntk_proofs.two_layer import init_params
-from ntk_proofs.two_layer import loss
-from ntk_proofs.two_layer import loss_gradient
-from ntk_proofs.two_layer import predict
+from ntk_proofs import gd
+from ntk_proofs.arora2019 import EigenProjections, eigen_projections, generalization_bound, predicted_residual
+from ntk_proofs.curvature import (SpectralDensity, TraceEstimate, bottom_eigenvalues, dense_hessian, hessian_index,
+                                  hessian_spectrum, hutchinson_trace, hvp, spectral_density, top_eigenvalues)
+from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, gaussian_labels, load_digits_binary,
+                             load_npz, normalize_rows, prepare_inputs, train_test_split, unit_sphere)
+from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, lambda_zero,
+                                      linear_rate_envelope, max_step_size, perturbation_radius, required_width,
+                                      theorem_monitor, theorem_rate)
+from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
+from ntk_proofs.du2019.sweep import train_gd_batched
+from ntk_proofs.du2019.training import TrainHistory, TrainResult, train_gd
+from ntk_proofs.fit import SlopeFit, loglog_slope
+from ntk_proofs.gd import GDRun, GradientDescentDiverged, gd_trajectory
+from ntk_proofs.landscape import (Barrier, BezierFit, Certificate, CertificateSearch, bezier_point,
+                                  convexity_certificate, deep_linear_example, filter_normalized_directions,
+                                  fit_bezier, interpolate, least_squares_loss, logistic_loss, loss_surface_2d,
+                                  path_barrier, permutation_example, sigmoid_mlp_example, slice_1d)
+from ntk_proofs.linalg import (Eigenpairs, LanczosResult, eigh_descending, extreme_eigenvalues, lambda_max,
+                               lambda_min, lanczos, tridiagonal_eigh)
+from ntk_proofs.models.deep_linear import DeepLinear, deep_linear_loss
+from ntk_proofs.models.mlp import MLP, Dense
+from ntk_proofs.models.two_layer import Params, init_params, loss, loss_gradient, predict
+from ntk_proofs.ntk import (InfiniteWidthKernels, LinearDynamics, empirical_ntk, infinite_width_kernels,
+                            infinite_width_nngp, infinite_width_ntk, linear_dynamics, linearize)
+from ntk_proofs.pruning import Ticket, lottery_ticket, magnitude_mask, sparsity
+from ntk_proofs.saddles import CriticalPoint, escape_saddle, find_critical_point
+from ntk_proofs.stability import (LayerStatistics, descent_lemma_violations, edge_of_stability_step, growth_factor,
+                                  largest_stable_step, layer_statistics, measured_rate, predicted_variances,
+                                  quadratic_gd_rate, sharpness_trajectory)
+
+__all__ = [
+    # data (inputs on the sphere, labels, the bundled digits, a user's .npz)
+    "AssumptionError", "check_inputs", "corrupt_labels", "gaussian_labels", "load_digits_binary", "load_npz",
+    "normalize_rows", "prepare_inputs", "train_test_split", "unit_sphere",
+    # models
+    "Params", "init_params", "predict", "loss", "loss_gradient", "MLP", "Dense", "DeepLinear", "deep_linear_loss",
+    # linalg
+    "lambda_min", "lambda_max", "eigh_descending", "lanczos", "tridiagonal_eigh", "extreme_eigenvalues",
+    "Eigenpairs", "LanczosResult",
+    # the gradient-descent driver
+    "gd", "gd_trajectory", "GDRun", "GradientDescentDiverged",
+    # Du et al. (2019)
+    "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "TrainResult",
+    "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",
+    "perturbation_radius", "max_step_size", "required_width", "theorem_monitor", "TheoremMonitor", "MonitorCheck",
+    # Arora et al. (2019)
+    "eigen_projections", "predicted_residual", "generalization_bound", "EigenProjections",
+    # NTK (Jacot et al. 2018; Lee et al. 2019)
+    "empirical_ntk", "infinite_width_kernels", "infinite_width_ntk", "infinite_width_nngp", "InfiniteWidthKernels",
+    "linearize", "linear_dynamics", "LinearDynamics",
+    # landscape
+    "convexity_certificate", "Certificate", "CertificateSearch", "slice_1d", "interpolate",
+    "filter_normalized_directions", "loss_surface_2d", "fit_bezier", "BezierFit", "bezier_point", "path_barrier",
+    "Barrier", "sigmoid_mlp_example", "deep_linear_example", "permutation_example", "least_squares_loss",
+    "logistic_loss",
+    # curvature
+    "hvp", "top_eigenvalues", "bottom_eigenvalues", "hutchinson_trace", "TraceEstimate", "spectral_density",
+    "SpectralDensity", "dense_hessian", "hessian_spectrum", "hessian_index",
+    # saddles
+    "find_critical_point", "CriticalPoint", "escape_saddle",
+    # stability
+    "layer_statistics", "LayerStatistics", "predicted_variances", "growth_factor", "sharpness_trajectory",
+    "edge_of_stability_step", "descent_lemma_violations", "largest_stable_step", "quadratic_gd_rate",
+    "measured_rate",
+    # pruning
+    "lottery_ticket", "Ticket", "magnitude_mask", "sparsity",
+    # fits
+    "loglog_slope", "SlopeFit",
+]
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Matrix-free curvature: Hessian-vector products, Lanczos, extreme eigenvalues, trace and spectral density.
+"""Matrix-free curvature: Hessian-vector products, extreme Hessian eigenvalues, trace and spectral density.
 
 Every routine works on a symmetric linear operator given as a matvec over a pytree (or over flat vectors),
 so memory is O(num_steps x parameters), never parameters^2. For a loss, the operator is the Hessian via
@@ -9,13 +9,16 @@ stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017; Ghorbani, Krishnan & Xia
 
 from __future__ import annotations
 
-import functools
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from ntk_proofs.linalg import (Eigenpairs, PytreeOperator, krylov, operator_extremes, quadratic_forms,
+                               smallest_ritz_pair, tridiagonal_eigh)
 
 Array = jax.Array
 
@@ -25,164 +28,65 @@ def hvp(loss: Callable, params, v):
     return jax.jvp(jax.grad(loss), (params,), (v,))[1]
 
 
-class LanczosResult(NamedTuple):
-    """Tridiagonal T = V A V^T of the Krylov space: alphas (k,), betas (k - 1,), orthonormal basis V (k, dim).
+@dataclass(frozen=True)
+class HessianOperator:
+    """v -> H v for the Hessian of ``loss`` at the operand (flat vectors); hashable, so compiled once per loss."""
 
-    ``steps`` is how many of the k vectors are valid (the recursion stops early on an invariant subspace).
-    """
+    loss: Callable
 
-    alphas: Array
-    betas: Array
-    basis: Array
-    steps: int
-
-
-def lanczos(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> LanczosResult:
-    """Lanczos tridiagonalization of a symmetric operator on flat vectors, with full reorthogonalization.
-
-    ``matvec`` maps (dim,) -> (dim,); ``v0`` (dim,) is the start vector (normalized here). Every new vector is
-    orthogonalized twice against all previous ones, so Ritz values do not duplicate (Golub & Van Loan, Sec. 10.3).
-    If the Krylov space is invariant before ``num_steps`` (beta ~ 0), ``steps`` records where it closed.
-    """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive integer; got {num_steps!r}.")
-    v0 = jnp.asarray(v0)
-    if v0.ndim != 1:
-        raise ValueError(f"v0 must be a flat vector; got shape {v0.shape}.")
-    num_steps = int(min(num_steps, v0.shape[0]))
-    alphas, betas, basis, steps = _lanczos(matvec, v0, num_steps)
-    return LanczosResult(alphas, betas, basis, int(steps))
+    def flat(self, params):
+        flat, unravel = ravel_pytree(params)
+        grad = jax.grad(lambda w: self.loss(unravel(w)))
+        return lambda v: jax.jvp(grad, (flat,), (v,))[1]
 
 
-def lanczos_core(matvec, v0, num_steps):
-    """Traceable Lanczos (for use inside jit): (alphas, betas, basis, steps) as in ``lanczos``."""
-    dim = v0.shape[0]
-    dtype = v0.dtype
-    tiny = jnp.finfo(dtype).eps * 10
-    v = v0 / jnp.linalg.norm(v0)
-    V = jnp.zeros((num_steps, dim), dtype).at[0].set(v)
-
-    def body(i, carry):
-        V, alphas, betas, steps, alive = carry
-        v = V[i]
-        w = matvec(v)
-        alpha = jnp.vdot(v, w)
-        mask = (jnp.arange(num_steps) <= i)[:, None].astype(dtype)
-        for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
-            w = w - (V * mask).T @ ((V * mask) @ w)
-        beta = jnp.linalg.norm(w)
-        scale = jnp.maximum(jnp.linalg.norm(jax.lax.stop_gradient(alpha)), 1.0)
-        closes = beta <= tiny * scale * jnp.sqrt(dim)
-        alive_next = alive & ~closes
-        alphas = alphas.at[i].set(jnp.where(alive, alpha, 0.0))
-        steps = steps + alive.astype(jnp.int32)
-        nxt = jnp.where(alive_next, w / jnp.where(closes, 1.0, beta), 0.0)
-        V = jax.lax.cond(i + 1 < num_steps, lambda V: V.at[i + 1].set(nxt), lambda V: V, V)
-        betas = betas.at[i].set(jnp.where(alive_next, beta, 0.0))
-        return V, alphas, betas, steps, alive_next
-
-    carry = (V, jnp.zeros(num_steps, dtype), jnp.zeros(num_steps, dtype), jnp.asarray(0, jnp.int32), jnp.asarray(True))
-    V, alphas, betas, steps, _ = jax.lax.fori_loop(0, num_steps, body, carry)
-    return alphas, betas[: num_steps - 1], V, steps
-
-
-_lanczos = jax.jit(lanczos_core, static_argnums=(0, 2))
-
-
-def _flat_hessian_operator(loss, params):
-    """v -> H v on flat vectors, for the Hessian of ``loss`` at ``params`` (traceable)."""
-    flat, unravel = ravel_pytree(params)
-    grad = jax.grad(lambda w: loss(unravel(w)))
-    return lambda v: jax.jvp(grad, (flat,), (v,))[1]
-
-
-def _operator(loss, matvec, params):
-    """The flat operator: the Hessian of ``loss`` at ``params``, or a user ``matvec`` on params-like pytrees."""
-    if matvec is None:
-        return _flat_hessian_operator(loss, params)
-    return _flat_operator(matvec, ravel_pytree(params)[1])
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1, 4))
-def _krylov(loss, matvec, params, v0, num_steps):
-    # loss / matvec are static (cached by identity); params are traced, so moving along training reuses the compile.
-    return lanczos_core(_operator(loss, matvec, params), v0, num_steps)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _apply_batch(loss, matvec, params, vectors):
-    return jax.vmap(_operator(loss, matvec, params))(vectors)
-
-
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _quadratic_forms(loss, matvec, params, probes):
-    op = _operator(loss, matvec, params)
-    return jax.lax.map(lambda v: jnp.vdot(v, op(v)), probes)
-
-
-def tridiagonal_eigh(alphas, betas) -> tuple[np.ndarray, np.ndarray]:
-    """Eigen-decomposition (ascending) of the symmetric tridiagonal matrix with diagonal alphas, off-diagonal betas."""
-    from scipy.linalg import eigh_tridiagonal
-
-    return eigh_tridiagonal(np.asarray(alphas, np.float64), np.asarray(betas, np.float64))
-
-
-class Eigenpairs(NamedTuple):
-    """Ritz values, their residuals ||H v - lambda v|| (error bars: some true eigenvalue lies within), and vectors."""
-
-    eigenvalues: Array
-    residuals: Array
-    eigenvectors: object | None
-
-
-def extreme_eigenvalues(matvec: Callable, template, k: int, *, key: Array, which: str = "top",
-                        num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
-    """The k largest (``which="top"``, descending) or smallest (``"bottom"``, ascending) eigenvalues of a symmetric
-    operator ``matvec`` acting on pytrees shaped like ``template``, by Lanczos from a random start.
-
-    Each Ritz value comes with its residual norm ||H v - theta v||, recomputed with one matvec per vector: for a
-    symmetric operator some eigenvalue lies within that distance of theta (Parlett, The Symmetric Eigenvalue
-    Problem, Thm 4.5.1). ``num_steps`` defaults to max(4k, 40), capped at the dimension.
-    """
-    return _extreme(None, matvec, template, k, key, which, num_steps, return_vectors)
-
-
-def _extreme(loss, matvec, params, k, key, which, num_steps, return_vectors):
-    if which not in ("top", "bottom"):
-        raise ValueError(f"which must be 'top' or 'bottom'; got {which!r}.")
-    flat, unravel = ravel_pytree(params)
-    dim = flat.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= dim:
-        raise ValueError(f"k must be an integer in [1, {dim}]; got {k!r}.")
-    num_steps = int(min(dim, num_steps or max(4 * k, 40)))
-    v0 = jax.random.normal(key, flat.shape, dtype=flat.dtype)
-    alphas, betas, basis, steps = _krylov(loss, matvec, params, v0, num_steps)
-    s = int(steps)
-    theta, Q = tridiagonal_eigh(alphas[:s], betas[: s - 1])
-    order = np.argsort(theta)[::-1] if which == "top" else np.argsort(theta)
-    order = order[: min(k, s)]
-    vectors = jnp.asarray(Q[:, order].T, flat.dtype) @ basis[:s]  # (k, dim)
-    values = jnp.asarray(theta[order], flat.dtype)
-    products = _apply_batch(loss, matvec, params, vectors)
-    residuals = jnp.linalg.norm(products - values[:, None] * vectors, axis=1)
-    eigvecs = [unravel(v) for v in vectors] if return_vectors else None
-    return Eigenpairs(values, residuals, eigvecs)
+def _family(loss, matvec):
+    """The Hessian of ``loss``, or a user ``matvec`` on params-like pytrees."""
+    return HessianOperator(loss) if matvec is None else PytreeOperator(matvec)
 
 
 def top_eigenvalues(loss: Callable | None, params, k: int, *, key: Array, matvec: Callable | None = None,
                     num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
     """The k largest Hessian eigenvalues of ``loss`` at ``params`` (descending), with Ritz residuals as error bars.
 
-    Pass ``matvec`` (a symmetric operator on params-like pytrees) to use any other operator; ``loss`` is then
-    ignored. Compiled once per ``loss`` (keep the same function object when tracking a run).
+    Lanczos on Hessian-vector products (Pearlmutter 1994); the residuals bound the distance to a true eigenvalue
+    (Parlett, Thm 4.5.1). Pass ``matvec`` (a symmetric operator on params-like pytrees) to use any other
+    operator; ``loss`` is then ignored. Compiled once per ``loss`` (keep the same function object along a run).
     """
-    return _extreme(loss if matvec is None else None, matvec, params, k, key, "top", num_steps, return_vectors)
+    return operator_extremes(_family(loss, matvec), params, k, key=key, which="top", num_steps=num_steps,
+                             return_vectors=return_vectors)
 
 
 def bottom_eigenvalues(loss: Callable | None, params, k: int, *, key: Array, matvec: Callable | None = None,
                        num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
     """The k smallest Hessian eigenvalues of ``loss`` at ``params`` (ascending), with Ritz residuals as error bars."""
-    return _extreme(loss if matvec is None else None, matvec, params, k, key, "bottom", num_steps, return_vectors)
+    return operator_extremes(_family(loss, matvec), params, k, key=key, which="bottom", num_steps=num_steps,
+                             return_vectors=return_vectors)
+
+
+@dataclass(frozen=True)
+class HessianExtreme:
+    """Recorder for the GD driver: the largest (``which="top"``) or smallest (``"bottom"``) Hessian eigenvalue of
+    ``loss`` at each recorded step, by ``num_steps`` Lanczos steps from a fresh random start (Ritz value: a lower
+    bound on lambda_max, an upper bound on lambda_min; exact once the Krylov space is invariant)."""
+
+    loss: Callable
+    which: str = "top"
+    num_steps: int = 40
+
+    def init(self, params, aux, data, key):
+        if key is None:
+            raise ValueError("HessianExtreme needs a PRNG key for its Lanczos starts: pass key= to the driver.")
+        return key
+
+    def record(self, key, params, aux, data):
+        key, sub = jax.random.split(key)
+        flat = ravel_pytree(params)[0]
+        op = HessianOperator(self.loss).flat(params)
+        sign = -1.0 if self.which == "top" else 1.0
+        steps = min(self.num_steps, flat.shape[0])
+        theta, _ = smallest_ritz_pair(lambda v: sign * op(v), jax.random.normal(sub, flat.shape, flat.dtype), steps)
+        return key, sign * theta
 
 
 class TraceEstimate(NamedTuple):
@@ -197,7 +101,7 @@ def hutchinson_trace(loss: Callable | None, params, *, key: Array, samples: int 
         raise ValueError(f"samples must be an integer >= 2; got {samples!r}.")
     flat, _ = ravel_pytree(params)
     probes = jax.random.rademacher(key, (samples, flat.shape[0]), dtype=flat.dtype)
-    quad = _quadratic_forms(loss if matvec is None else None, matvec, params, probes)
+    quad = quadratic_forms(_family(loss, matvec), params, probes)
     return TraceEstimate(jnp.mean(quad), jnp.std(quad, ddof=1) / jnp.sqrt(samples))
 
 
@@ -224,7 +128,7 @@ def spectral_density(loss: Callable | None, params, *, key: Array, num_probes: i
     nodes, weights = [], []
     for probe_key in jax.random.split(key, num_probes):
         v0 = jax.random.normal(probe_key, flat.shape, dtype=flat.dtype)
-        alphas, betas, _, steps = _krylov(loss if matvec is None else None, matvec, params, v0, num_steps)
+        alphas, betas, _, steps = krylov(_family(loss, matvec), params, v0, num_steps)
         s = int(steps)
         theta, Q = tridiagonal_eigh(alphas[:s], betas[: s - 1])
         pad = num_steps - theta.size  # a closed Krylov space: pad with zero-weight nodes
@@ -260,26 +164,3 @@ def index_of_spectrum(eigenvalues, rtol: float = 1e-6) -> float:
 def hessian_index(loss: Callable, params, *, rtol: float = 1e-6) -> float:
     """The index of ``loss`` at ``params`` (a critical point, typically): dense, for small models."""
     return index_of_spectrum(hessian_spectrum(loss, params), rtol)
-
-
-def _flat_operator(op, unravel):
-    def flat_op(v):
-        return ravel_pytree(op(unravel(v)))[0]
-
-    return flat_op
-
-
-def smallest_ritz_pair(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> tuple[Array, Array]:
-    """Traceable: the smallest Ritz value of ``num_steps`` Lanczos steps from v0 and its unit Ritz vector.
-
-    The Ritz value is an upper bound on the least eigenvalue (Courant-Fischer). Warm-started from the previous
-    vector it tracks lambda_min of a slowly changing matrix in a few steps. A Krylov space that closes early
-    adds no spurious small Ritz value (closed diagonal entries are replaced by a huge number).
-    """
-    alphas, betas, V, steps = lanczos_core(matvec, v0, num_steps)
-    alive = jnp.arange(num_steps) < steps
-    huge = 1e30 * jnp.maximum(jnp.max(jnp.abs(alphas)), 1.0)
-    T = jnp.diag(jnp.where(alive, alphas, huge)) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
-    theta, Q = jnp.linalg.eigh(T)
-    vector = Q[:, 0] @ V
-    return theta[0], vector / jnp.linalg.norm(vector)

@@ -26,8 +26,8 @@ def unit_sphere(key: Array, n: int, d: int, dtype=None) -> Array:
     unit sphere". Returns X of shape (n, d) with ||X[i]|| = 1. dtype defaults to JAX's default float
     (float64 under JAX_ENABLE_X64=1).
     """
-    _check_positive_int(n, "n")
-    _check_positive_int(d, "d")
+    check_positive_int(n, "n")
+    check_positive_int(d, "d")
     return _unit_sphere(key, n, d, dtype)
 
 
@@ -39,7 +39,7 @@ def _unit_sphere(key, n, d, dtype):
 
 def gaussian_labels(key: Array, n: int, dtype=None) -> Array:
     """Labels y_i ~ N(0, 1), as in Du et al. (2019), Section 6. Shape (n,)."""
-    _check_positive_int(n, "n")
+    check_positive_int(n, "n")
     return jax.random.normal(key, (n,), dtype=dtype)
 
 
@@ -125,7 +125,8 @@ def check_distinct_directions(X, *, tol: float | None = None) -> None:
         )
 
 
-def _check_positive_int(value, name: str) -> None:
+def check_positive_int(value, name: str) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is an integer >= 1 (bools refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
 

@@ -9,12 +9,16 @@ and Draxler et al. (ICML 2018) for curves connecting minima.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from ntk_proofs import gd
+from ntk_proofs.models.deep_linear import DeepLinear, deep_linear_loss
 
 Array = jax.Array
 
@@ -154,33 +158,36 @@ def bezier_point(t, params_a, bend, params_b):
 
 class BezierFit(NamedTuple):
     bend: object
-    objective: Array  # the curve's mean loss during fitting
+    objective: Array  # (steps + 1,) the curve's mean loss on a fixed grid of t, before each step and after the last
+
+
+@dataclass(frozen=True)
+class _UniformT:
+    """A ``sample`` rule for the driver: fresh t ~ U[0, 1] in place of the fixed grid of the data."""
+
+    def __call__(self, data, key):
+        a, b, ts = data
+        return a, b, jax.random.uniform(key, ts.shape, ts.dtype)
 
 
 def fit_bezier(loss: Callable, params_a, params_b, *, key: Array, steps: int = 500, learning_rate: float = 1e-2,
                samples_per_step: int = 8) -> BezierFit:
-    """Garipov et al. (2018): fit the bend of a quadratic Bezier curve between two minima by minimizing
-    E_{t ~ U[0, 1]} loss(curve(t)) with Adam (optax), starting from the midpoint of the straight line."""
+    """Garipov et al. (2018), Sec. 3.2: fit the bend of a quadratic Bezier curve between two minima by minimizing
+    E_{t ~ U[0, 1]} loss(curve(t)) with Adam (optax) on the GD driver, from the midpoint of the straight line.
+
+    Each step's gradient uses ``samples_per_step`` fresh t's; the recorded objective is the midpoint rule on as
+    many fixed t's, so that it is comparable between steps.
+    """
     bend0 = jax.tree.map(lambda a, b: 0.5 * (a + b), params_a, params_b)
-    tx = optax.adam(learning_rate)
 
-    def objective(bend, ts):
-        return jnp.mean(jax.vmap(lambda t: loss(bezier_point(t, params_a, bend, params_b)))(ts))
+    def curve_loss(bend, a, b, ts):
+        return jnp.mean(jax.vmap(lambda t: loss(bezier_point(t, a, bend, b)))(ts))
 
-    @jax.jit
-    def run(bend, key):
-        def step(carry, k):
-            bend, state = carry
-            ts = jax.random.uniform(k, (samples_per_step,), dtype=jax.tree.leaves(bend)[0].dtype)
-            value, grad = jax.value_and_grad(objective)(bend, ts)
-            updates, state = tx.update(grad, state, bend)
-            return (optax.apply_updates(bend, updates), state), value
-
-        (bend, _), values = jax.lax.scan(step, (bend, tx.init(bend)), jax.random.split(key, steps))
-        return bend, values
-
-    bend, values = run(bend0, key)
-    return BezierFit(bend, values)
+    dtype = jax.tree.leaves(bend0)[0].dtype
+    grid = (jnp.arange(samples_per_step, dtype=dtype) + 0.5) / samples_per_step
+    run = gd.run(curve_loss, bend0, (params_a, params_b, grid), steps=steps, optimizer=optax.adam(learning_rate),
+                 key=key, sample=_UniformT())
+    return BezierFit(run.params, run.loss)
 
 
 class Barrier(NamedTuple):
@@ -255,7 +262,6 @@ def deep_linear_example(key: Array, *, n: int = 20, d: int = 2, hidden: int = 3)
     linear targets. Returns (loss, origin, direction): the line through the saddle W = 0 along a random direction,
     oriented (W2 -> -W2 if needed) so that the end-to-end map correlates with the targets, where the slice
     ||y||^2 - 2 a^2 <W2 W1 X, Y> + a^4 ||W2 W1 X||^2 is concave near 0. Convex in the product W2 W1, not in (W1, W2)."""
-    from ntk_proofs.saddles import DeepLinear, deep_linear_loss
 
     kx, kt, k1, k2 = jax.random.split(key, 4)
     X = jax.random.normal(kx, (n, d))

@@ -5,7 +5,8 @@
   Newton-type methods for the same purpose).
 - ``escape_saddle``: plain GD, perturbed GD (Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2) and
   saddle-free Newton (Dauphin et al. 2014, Sec. 5: |H| in place of H, on a Krylov subspace).
-- ``deep_linear_loss``: sum_i ||W2 W1 x_i - y_i||^2, whose origin is a saddle (Kawaguchi 2016; Baldi & Hornik 1989).
+The saddle-escape rules are optax transformations (they read the loss through optax's ``value_fn`` extra
+argument), so every method runs on the one GD driver with the ``HessianExtreme`` recorder.
 """
 
 from __future__ import annotations
@@ -15,24 +16,15 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from jax.flatten_util import ravel_pytree
 
-from ntk_proofs.curvature import index_of_spectrum, lanczos_core, smallest_ritz_pair
+from ntk_proofs import gd
+from ntk_proofs.curvature import HessianExtreme, index_of_spectrum
+from ntk_proofs.gd import GDRun, check_step_size
+from ntk_proofs.linalg import lanczos_core
 
 Array = jax.Array
-
-
-class DeepLinear(NamedTuple):
-    """Parameters of the two-layer linear net x -> W2 W1 x: W1 (h, d), W2 (k, h)."""
-
-    W1: Array
-    W2: Array
-
-
-def deep_linear_loss(params: DeepLinear, X: Array, Y: Array) -> Array:
-    """sum_i ||W2 W1 x_i - y_i||^2 for X (n, d), Y (n, k). Convex in the product W2 W1, not in (W1, W2)."""
-    R = X @ params.W1.T @ params.W2.T - Y
-    return jnp.sum(R * R)
 
 
 class CriticalPoint(NamedTuple):
@@ -69,75 +61,91 @@ def find_critical_point(loss: Callable, params, *, steps: int = 100, damping: fl
     return CriticalPoint(unravel(v), float(f(v)), gnorm, index)
 
 
-class EscapeRun(NamedTuple):
-    """Loss (steps + 1,), smallest Hessian eigenvalue at recorded steps, and the recorded steps."""
-
-    loss: np.ndarray
-    lambda_min: np.ndarray
-    recorded: np.ndarray
+class _PerturbedState(NamedTuple):
+    key: Array
+    step: Array
+    last_kick: Array
 
 
-def escape_saddle(loss: Callable, params, *, method: str, lr: float, steps: int, key: Array,
-                  record_every: int = 5, noise_radius: float = 1e-2, grad_threshold: float = 1e-3,
-                  wait: int = 20, krylov_dim: int = 10, damping: float = 1e-3) -> EscapeRun:
-    """Run ``method`` in {"gd", "perturbed_gd", "saddle_free_newton"} from ``params`` (typically near a saddle).
+def perturbed_gd(eta: float, *, key: Array, noise_radius: float = 1e-2, grad_threshold: float = 1e-3,
+                 wait: int = 20) -> optax.GradientTransformationExtraArgs:
+    """Perturbed GD (Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2) as an optax transformation.
 
-    perturbed_gd (Jin et al. 2017): when ||g|| <= grad_threshold and no perturbation in the last ``wait`` steps,
-    add a point drawn uniformly from the ball of radius ``noise_radius``.
-    saddle_free_newton (Dauphin et al. 2014, Algorithm 1): Lanczos on H from g gives V, T = Q diag(theta) Q^T;
-    step -lr V^T Q (|theta| + damping)^{-1} Q^T V g, which moves *away* along negative curvature.
-    The smallest Hessian eigenvalue is tracked with ``bottom_eigenvalues`` every ``record_every`` steps.
+    When ||g|| <= grad_threshold and no perturbation came in the last ``wait`` steps, the point first moves by
+    xi, uniform in the ball of radius ``noise_radius``, and the GD step uses the gradient at the moved point
+    (read through ``value_fn``): update = xi - eta grad L(x + xi). Otherwise update = -eta g.
     """
-    if method not in ("gd", "perturbed_gd", "saddle_free_newton"):
-        raise ValueError(f"method must be 'gd', 'perturbed_gd' or 'saddle_free_newton'; got {method!r}.")
-    flat, unravel = ravel_pytree(params)
-    f = jax.jit(lambda v: loss(unravel(v)))
-    grad_fn = jax.grad(lambda w: loss(unravel(w)))
-    grad = jax.jit(grad_fn)
-    dim = flat.shape[0]
-    lam_steps, k_dim = min(dim, 40), min(krylov_dim, dim)
+    check_step_size(eta)
 
-    def hessian_op(v):
-        return lambda u: jax.jvp(grad_fn, (v,), (u,))[1]
+    def init(params):
+        return _PerturbedState(key, jnp.asarray(0, jnp.int32), jnp.asarray(-wait, jnp.int32))
 
-    @jax.jit
-    def smallest_eigenvalue(v, key):
-        return smallest_ritz_pair(hessian_op(v), jax.random.normal(key, v.shape, v.dtype), lam_steps)[0]
+    def update(grads, state, params, *, value_fn, **extra):
+        flat_g, unravel = ravel_pytree(grads)
+        flat_p = ravel_pytree(params)[0]
+        kn, kr = jax.random.split(jax.random.fold_in(state.key, state.step))
+        direction = jax.random.normal(kn, flat_p.shape, flat_p.dtype)
+        radius = noise_radius * jax.random.uniform(kr, (), flat_p.dtype) ** (1.0 / flat_p.shape[0])
+        kick = (jnp.linalg.norm(flat_g) <= grad_threshold) & (state.step - state.last_kick >= wait)
+        xi = jnp.where(kick, radius * direction / jnp.linalg.norm(direction), 0.0)
+        grad_fn = jax.grad(lambda v: value_fn(unravel(v)))
+        g = jax.lax.cond(kick, lambda: grad_fn(flat_p + xi), lambda: flat_g)
+        last = jnp.where(kick, state.step, state.last_kick)
+        return unravel(xi - eta * g), _PerturbedState(state.key, state.step + 1, last)
 
-    @jax.jit
-    def saddle_free_direction(v, g):
-        alphas, betas, V, steps = lanczos_core(hessian_op(v), g, k_dim)
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-3,
+                       key: Array) -> optax.GradientTransformationExtraArgs:
+    """Saddle-free Newton on a Krylov subspace (Dauphin et al. 2014, Algorithm 1) as an optax transformation.
+
+    Lanczos on the Hessian (of ``value_fn``) from g gives V and T = Q diag(theta) Q^T; the update
+    -eta V^T Q (|theta| + damping)^{-1} Q^T V g moves *away* along negative curvature (|H| in place of H).
+    A zero gradient starts Lanczos from a random vector (``key``).
+    """
+    check_step_size(eta)
+
+    def init(params):
+        return key
+
+    def update(grads, state, params, *, value_fn, **extra):
+        flat_g, unravel = ravel_pytree(grads)
+        flat_p = ravel_pytree(params)[0]
+        k_dim = min(krylov_dim, flat_p.shape[0])
+        grad_fn = jax.grad(lambda v: value_fn(unravel(v)))
+        hessian = lambda u: jax.jvp(grad_fn, (flat_p,), (u,))[1]  # noqa: E731
+        state, sub = jax.random.split(state)
+        start = jnp.where(jnp.linalg.norm(flat_g) > 0, flat_g, jax.random.normal(sub, flat_g.shape, flat_g.dtype))
+        alphas, betas, V, steps = lanczos_core(hessian, start, k_dim)
         alive = jnp.arange(k_dim) < steps
         T = jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
         theta, Q = jnp.linalg.eigh(T)
-        coeff = Q.T @ (V @ g)
+        coeff = Q.T @ (V @ flat_g)
         scaled = jnp.where(alive @ jnp.abs(Q) > 0, coeff / (jnp.abs(theta) + damping), 0.0)
-        return (Q @ scaled) @ V
+        return unravel(-eta * ((Q @ scaled) @ V)), state
 
-    v, last_kick = flat, -wait
-    losses, lam, recorded = [float(f(v))], [], []
-    keys = jax.random.split(key, steps + 1)
-    for k in range(steps + 1):
-        if k % record_every == 0 or k == steps:
-            lam.append(float(smallest_eigenvalue(v, keys[k])))
-            recorded.append(k)
-        if k == steps:
-            break
-        g = grad(v)
-        if method == "gd":
-            v = v - lr * g
-        elif method == "perturbed_gd":
-            if float(jnp.linalg.norm(g)) <= grad_threshold and k - last_kick >= wait:
-                kn, kr = jax.random.split(keys[k])
-                direction = jax.random.normal(kn, v.shape, v.dtype)
-                radius = noise_radius * jax.random.uniform(kr, (), v.dtype) ** (1.0 / v.shape[0])
-                v = v + radius * direction / jnp.linalg.norm(direction)
-                last_kick = k
-                g = grad(v)
-            v = v - lr * g
-        else:
-            start = g if float(jnp.linalg.norm(g)) > 0 else jax.random.normal(keys[k], v.shape, v.dtype)
-            v = v - lr * saddle_free_direction(v, start)
-        losses.append(float(f(v)))
-    return EscapeRun(np.asarray(losses), np.asarray(lam), np.asarray(recorded))
+    return optax.GradientTransformationExtraArgs(init, update)
 
+
+def escape_saddle(loss: Callable, params, *, method: str, eta: float, steps: int, key: Array,
+                  record_every: int = 5, noise_radius: float = 1e-2, grad_threshold: float = 1e-3,
+                  wait: int = 20, krylov_dim: int = 10, damping: float = 1e-3) -> GDRun:
+    """Run ``method`` in {"gd", "perturbed_gd", "saddle_free_newton"} from ``params`` (typically near a saddle).
+
+    "gd": plain GD; "perturbed_gd": ``perturbed_gd`` (Jin et al. 2017); "saddle_free_newton":
+    ``saddle_free_newton`` (Dauphin et al. 2014). All run on the GD driver; the smallest Hessian eigenvalue is
+    recorded every ``record_every`` steps (``HessianExtreme``, "bottom"): ``records`` of the returned ``GDRun``.
+    """
+    if method not in ("gd", "perturbed_gd", "saddle_free_newton"):
+        raise ValueError(f"method must be 'gd', 'perturbed_gd' or 'saddle_free_newton'; got {method!r}.")
+    check_step_size(eta)
+    k_rule, k_record = jax.random.split(key)
+    if method == "gd":
+        rule = optax.sgd(eta)
+    elif method == "perturbed_gd":
+        rule = perturbed_gd(eta, key=k_rule, noise_radius=noise_radius, grad_threshold=grad_threshold, wait=wait)
+    else:
+        rule = saddle_free_newton(eta, krylov_dim=krylov_dim, damping=damping, key=k_rule)
+    return gd.run(loss, params, steps=steps, optimizer=rule, record_every=record_every, key=k_record,
+                  recorder=HessianExtreme(loss, "bottom"))

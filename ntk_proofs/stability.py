@@ -1,4 +1,4 @@
-"""Signal propagation and stability of deep networks (Sun 2020, "Optimization for Deep Learning", Secs. 4-6).
+"""Signal propagation and the stability of GD on deep networks (Sun 2020, "Optimization for Deep Learning", Secs. 4-6).
 
 - ``layer_statistics``: per-layer forward variance of pre-activations and backward gradient norm dL/dh^l.
 - ``predicted_variances``: the infinite-width variance recursion q^{l+1} = s_w E[phi(sqrt(q^l) z)^2] + s_b
@@ -6,6 +6,9 @@
   the variance constant and every other scale grows or shrinks by s_w / 2 per layer (He et al. 2015).
 - ``sharpness_trajectory`` and ``descent_lemma_violations``: sharpness lambda_max(Hessian) along GD against 2 / eta,
   the edge of stability (Cohen et al. 2021), and the steps where L(k+1) <= L(k) - eta (1 - eta S / 2) ||g||^2 fails.
+- ``largest_stable_step``: bisection (on a log scale) for the largest constant step that keeps GD from diverging.
+- ``quadratic_gd_rate``: GD on 0.5 x^T A x with eta = 2 / (L + mu) contracts as (kappa - 1) / (kappa + 1)
+  (Nesterov 2004, Thm 2.1.15), against the measured rate (``measured_rate``).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_proofs.curvature import top_eigenvalues
-from ntk_proofs.mlp import ACTIVATIONS, MLP
+from ntk_proofs import gd
+from ntk_proofs.curvature import HessianExtreme
+from ntk_proofs.gd import GDRun
+from ntk_proofs.models.mlp import ACTIVATIONS, MLP
 
 Array = jax.Array
 
@@ -63,46 +68,24 @@ def growth_factor(values) -> float:
     return float(np.exp(np.mean(np.diff(np.log(v)))))
 
 
-class SharpnessRun(NamedTuple):
-    steps: np.ndarray  # checkpoints
-    sharpness: np.ndarray  # lambda_max of the Hessian at the checkpoints
-    loss: np.ndarray  # loss at every step (steps + 1,)
-    grad_norm_sq: np.ndarray  # ||g_k||^2 at every step
-    first_edge: int  # first checkpoint step where sharpness >= 2 / eta, or -1
+def sharpness_trajectory(loss: Callable, params, *, eta: float, steps: int, record_every: int, key: Array,
+                         num_steps: int = 40) -> GDRun:
+    """Full-batch GD on ``loss`` (any pytree) with the sharpness lambda_max(Hessian) every ``record_every`` steps.
+
+    Cohen et al. (ICLR 2021): along GD with step eta the sharpness rises to about 2 / eta (progressive
+    sharpening) and hovers there (the edge of stability), where the classical descent lemma no longer applies.
+    The driver records the loss and ||grad L(k)||^2 at every step (for ``descent_lemma_violations``); the
+    ``HessianExtreme`` recorder measures the sharpness by Lanczos at ``recorded_steps(steps, record_every)``.
+    Returns a ``GDRun`` whose ``records`` are the sharpness values; see ``edge_of_stability_step``.
+    """
+    return gd.run(loss, params, steps=steps, eta=eta, record_every=record_every, key=key,
+                  recorder=HessianExtreme(loss, "top", num_steps), grad_norms=True)
 
 
-def sharpness_trajectory(loss: Callable, params, *, eta: float, steps: int, every: int, key: Array) -> SharpnessRun:
-    """Full-batch GD on ``loss`` (any pytree), with the top Hessian eigenvalue by Lanczos every ``every`` steps."""
-    value_and_grad = jax.jit(jax.value_and_grad(loss))
-
-    @jax.jit
-    def chunk(p):
-        def step(p, _):
-            v, g = jax.value_and_grad(loss)(p)
-            gsq = sum(jnp.vdot(x, x) for x in jax.tree.leaves(g))
-            return jax.tree.map(lambda a, b: a - eta * b, p, g), (v, gsq)
-
-        return jax.lax.scan(step, p, None, length=every)
-
-    losses, gsqs, ckpt, sharp = [], [], [], []
-    done = 0
-    while True:
-        key, sub = jax.random.split(key)
-        ckpt.append(done)
-        sharp.append(float(top_eigenvalues(loss, params, 1, key=sub).eigenvalues[0]))
-        if done >= steps:
-            break
-        params, (v, g) = chunk(params)
-        losses.extend(np.asarray(v).tolist())
-        gsqs.extend(np.asarray(g).tolist())
-        done += every
-    v, g = value_and_grad(params)
-    losses.append(float(v))
-    gsqs.append(float(sum(jnp.vdot(x, x) for x in jax.tree.leaves(g))))
-    sharp = np.asarray(sharp)
-    edge = np.flatnonzero(sharp >= 2.0 / eta)
-    return SharpnessRun(np.asarray(ckpt), sharp, np.asarray(losses), np.asarray(gsqs),
-                        int(np.asarray(ckpt)[edge[0]]) if edge.size else -1)
+def edge_of_stability_step(run: GDRun, eta: float) -> int:
+    """The first recorded step whose sharpness (``run.records``) reached 2 / eta, or -1 (Cohen et al. 2021)."""
+    edge = np.flatnonzero(np.asarray(run.records) >= 2.0 / eta)
+    return int(run.record_steps[edge[0]]) if edge.size else -1
 
 
 def descent_lemma_violations(loss, grad_norm_sq, eta: float, smoothness) -> np.ndarray:
@@ -113,3 +96,32 @@ def descent_lemma_violations(loss, grad_norm_sq, eta: float, smoothness) -> np.n
     S = np.broadcast_to(np.asarray(smoothness, np.float64), g.shape)
     bound = loss[:-1] - eta * (1 - eta * S / 2) * g
     return np.flatnonzero(loss[1:] > bound + 1e-12 * np.abs(loss[:-1]))
+
+
+def largest_stable_step(make_run: Callable[[float], Array], lo: float, hi: float, *, iterations: int = 12) -> float:
+    """Bisection on log(eta) for the largest step whose run stays stable: ``make_run(eta)`` returns the loss
+    history; stable means every loss is finite and at most twice the initial one, and the last is below the first.
+    Assumes lo stable, hi unstable (returns hi if it is not)."""
+    def stable(eta):
+        loss = np.asarray(make_run(eta))
+        return bool(np.all(np.isfinite(loss)) and np.all(loss <= 2 * loss[0]) and loss[-1] < loss[0])
+
+    if not stable(lo):
+        raise ValueError(f"The lower end eta = {lo} is already unstable.")
+    if stable(hi):
+        return hi
+    for _ in range(iterations):
+        mid = float(np.sqrt(lo * hi))
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo
+
+
+def quadratic_gd_rate(kappa: float) -> float:
+    """(kappa - 1) / (kappa + 1): the contraction of GD with eta = 2 / (L + mu) on a kappa-conditioned quadratic."""
+    return (kappa - 1.0) / (kappa + 1.0)
+
+
+def measured_rate(norms) -> float:
+    """Geometric-mean contraction (||e_K|| / ||e_0||)^(1/K) of an error-norm history."""
+    norms = np.asarray(norms, np.float64)
+    return float((norms[-1] / norms[0]) ** (1.0 / (norms.size - 1)))

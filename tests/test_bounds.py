@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
+from ntk_proofs.du2019.bounds import check_upper_bound
 from tests.tolerances import F64
 
 
@@ -41,9 +42,9 @@ def test_required_width_makes_r_prime_below_r(n, lam, res, delta):
 
 
 def test_check_upper_bound_reports_first_failure_and_worst_ratio():
-    chk = nt.check_upper_bound([0, 2, 4, 6], [1.0, 2.0, 5.0, 9.0], [1.0, 3.0, 4.0, 10.0])
+    chk = check_upper_bound([0, 2, 4, 6], [1.0, 2.0, 5.0, 9.0], [1.0, 3.0, 4.0, 10.0])
     assert chk == nt.MonitorCheck(held=False, first_failure=4, worst_ratio=1.25)
-    ok = nt.check_upper_bound([0, 1], [1.0, 1.0 + 1e-14], [1.0, 1.0], rtol=1e-12)
+    ok = check_upper_bound([0, 1], [1.0, 1.0 + 1e-14], [1.0, 1.0], rtol=1e-12)
     assert ok.held and ok.first_failure == -1
 
 

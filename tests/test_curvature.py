@@ -142,10 +142,10 @@ def test_saddle_free_newton_escapes_before_perturbed_gd_before_gd():
     k1, k2 = jax.random.split(jax.random.PRNGKey(1))
     start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2)), 1e-4 * jax.random.normal(k2, (1, 3)))
     first = {}
-    for method, kw in (("gd", dict(lr=0.05)), ("perturbed_gd", dict(lr=0.05, noise_radius=1e-2, grad_threshold=1e-2)),
-                       ("saddle_free_newton", dict(lr=0.5))):
+    for method, kw in (("gd", dict(eta=0.05)), ("perturbed_gd", dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2)),
+                       ("saddle_free_newton", dict(eta=0.5))):
         run = nt.escape_saddle(loss, start, method=method, steps=120, key=jax.random.PRNGKey(2), record_every=20, **kw)
-        assert run.lambda_min[0] < -1.0  # started at the saddle's negative curvature
+        assert run.records[0] < -1.0  # started at the saddle's negative curvature
         first[method] = int(np.flatnonzero(run.loss < 0.5 * run.loss[0])[0])
         assert run.loss[-1] < 1e-3 * run.loss[0]
     assert first["saddle_free_newton"] < first["perturbed_gd"] < first["gd"], first
@@ -160,4 +160,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="samples"):
         nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(0), samples=1)
     with pytest.raises(ValueError, match="method"):
-        nt.escape_saddle(loss, params, method="adam", lr=0.1, steps=1, key=jax.random.PRNGKey(0))
+        nt.escape_saddle(loss, params, method="adam", eta=0.1, steps=1, key=jax.random.PRNGKey(0))

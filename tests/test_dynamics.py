@@ -5,6 +5,7 @@ import optax
 import pytest
 
 import ntk_proofs as nt
+from ntk_proofs.gd import recorded_steps
 from tests import reference
 from tests.tolerances import F32, REFERENCE_F64
 
@@ -50,7 +51,7 @@ def test_record_every_changes_only_what_is_recorded(steps, every):
     X, y, p = _problem(3)
     full = nt.train_gd(p, X, y, eta=0.5, steps=steps, record_every=1)
     res = nt.train_gd(p, X, y, eta=0.5, steps=steps, record_every=every)
-    expected = nt.recorded_steps(steps, every)
+    expected = recorded_steps(steps, every)
     np.testing.assert_array_equal(res.history.step, expected)
     assert expected[-1] == steps and (every == 0 or expected[0] == 0)
     np.testing.assert_array_equal(res.loss, full.loss)

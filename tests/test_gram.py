@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
+from ntk_proofs.du2019.gram import coactivation_counts, update_coactivation_counts
 from tests import reference
 from tests.tolerances import F64, QUADRATURE, SLOPE, mc_tolerance
 
@@ -87,19 +88,19 @@ def test_coactivation_update_equals_the_dense_product(seed, n, m, rate, chunk):
     k1, k2 = jax.random.split(jax.random.PRNGKey(seed))
     old = jax.random.bernoulli(k1, 0.5, (n, m))
     new = old ^ jax.random.bernoulli(k2, rate, (n, m))
-    counts = nt.coactivation_counts(old)
+    counts = coactivation_counts(old)
     expected = np.asarray(new, np.float64) @ np.asarray(new, np.float64).T
     for budget in (n * m, 0):  # every flip through the sparse update; always the dense product
-        got = nt.update_coactivation_counts(counts, old, new, budget=budget, chunk=chunk)
+        got = update_coactivation_counts(counts, old, new, budget=budget, chunk=chunk)
         np.testing.assert_array_equal(np.asarray(got), expected)
 
 
 def test_coactivation_update_is_exact_in_float32_and_refuses_bad_shapes():
     old = jax.random.bernoulli(jax.random.PRNGKey(0), 0.5, (40, 300))
     new = old ^ jax.random.bernoulli(jax.random.PRNGKey(1), 0.05, (40, 300))
-    counts = nt.coactivation_counts(old, jnp.float32)
-    got = nt.update_coactivation_counts(counts, old, new, chunk=64)
+    counts = coactivation_counts(old, jnp.float32)
+    got = update_coactivation_counts(counts, old, new, chunk=64)
     assert got.dtype == jnp.float32
     np.testing.assert_array_equal(np.asarray(got), np.asarray(new, np.float64) @ np.asarray(new, np.float64).T)
     with pytest.raises(ValueError, match="one shape"):
-        nt.update_coactivation_counts(counts, old, new[:, :10])
+        update_coactivation_counts(counts, old, new[:, :10])

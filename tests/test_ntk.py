@@ -113,7 +113,7 @@ def test_gd_on_linearized_model_equals_closed_form_dynamics():
     eta = 0.5 / float(nt.lambda_max(K))
     traj = nt.gd_trajectory(nt.linearize(net.apply, p0), p0, X, y, eta=eta, steps=30, X_eval=Xt)
     closed = nt.linear_dynamics(K, y, net.apply(p0, X), eta, 30, ntk_test_train=Kt, u0_test=net.apply(p0, Xt))
-    np.testing.assert_allclose(traj.eval_outputs, closed.test, atol=1e-9)
+    np.testing.assert_allclose(traj.records, closed.test, atol=1e-9)
     np.testing.assert_allclose(traj.loss, 0.5 * np.sum((np.asarray(closed.train) - np.asarray(y)) ** 2, 1), rtol=1e-9)
     flow = nt.linear_dynamics(K, y, net.apply(p0, X), eta, 30, flow=True)
     lam, V = np.linalg.eigh(np.asarray(K))  # independent: expm of -eta K t through scipy
@@ -132,7 +132,7 @@ def test_wider_networks_stay_closer_to_their_linearization():
         eta = 0.5 / float(nt.lambda_max(nt.empirical_ntk(net.apply, p0, X)))
         a = nt.gd_trajectory(net.apply, p0, X, y, eta=eta, steps=40)
         b = nt.gd_trajectory(nt.linearize(net.apply, p0), p0, X, y, eta=eta, steps=40)
-        gaps.append(float(jnp.max(jnp.abs(a.eval_outputs - b.eval_outputs))))
+        gaps.append(float(jnp.max(jnp.abs(a.records - b.records))))
     assert gaps[0] > gaps[1] > gaps[2]
     assert nt.loglog_slope([16, 128, 1024], gaps).slope < -0.3
 

@@ -38,13 +38,13 @@ def test_tanh_variance_recursion_matches_a_wide_network():
 def test_descent_lemma_is_an_equality_on_a_quadratic_and_flags_too_small_smoothness():
     A = jnp.diag(jnp.array([3.0, 1.0, 0.5]))
     loss = lambda x: 0.5 * x @ A @ x  # noqa: E731
-    run = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.5, steps=20, every=5, key=jax.random.PRNGKey(0))
-    np.testing.assert_allclose(run.sharpness, 3.0, rtol=1e-10)
-    assert run.first_edge == -1 and run.loss.shape == (21,)
+    run = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.5, steps=20, record_every=5, key=jax.random.PRNGKey(0))
+    np.testing.assert_allclose(run.records, 3.0, rtol=1e-10)
+    assert nt.edge_of_stability_step(run, 0.5) == -1 and run.loss.shape == (21,)
     assert nt.descent_lemma_violations(run.loss, run.grad_norm_sq, 0.5, 3.0).size == 0
     assert nt.descent_lemma_violations(run.loss, run.grad_norm_sq, 0.5, 0.1).size > 0
-    unstable = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.8, steps=10, every=5, key=jax.random.PRNGKey(0))
-    assert unstable.first_edge == 0  # 3 >= 2 / 0.8: GD on the top direction diverges
+    unstable = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.8, steps=10, record_every=5, key=jax.random.PRNGKey(0))
+    assert nt.edge_of_stability_step(unstable, 0.8) == 0  # 3 >= 2 / 0.8: GD on the top direction diverges
     assert unstable.loss[-1] > unstable.loss[0]
 
 

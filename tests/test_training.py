@@ -18,10 +18,11 @@ def test_full_batch_train_with_sgd_equals_gd_trajectory():
     X, y = _task()
     net = nt.MLP((5, 16, 1), bias_var=0.1)
     p0 = net.init(jax.random.PRNGKey(2))
-    a = nt.train(net.apply, p0, X, y, optimizer=optax.sgd(0.1), steps=15)
-    # gd_trajectory minimizes the summed loss: the same path with eta / n
-    b = nt.gd_trajectory(net.apply, p0, X, y, eta=0.1 / X.shape[0], steps=15)
-    np.testing.assert_allclose(a.loss, b.loss / X.shape[0], rtol=1e-10)
+    a = nt.gd_trajectory(net.apply, p0, X, y, optimizer=optax.sgd(0.1), steps=15)
+    # the summed loss 0.5 ||f - y||^2 with eta is the mean loss with eta * n: the same path
+    b = nt.gd_trajectory(lambda p, x: net.apply(p, x) / np.sqrt(X.shape[0]), p0, X, y / np.sqrt(X.shape[0]),
+                         eta=0.1 * X.shape[0], steps=15)
+    np.testing.assert_allclose(a.loss, b.loss * X.shape[0], rtol=1e-10)
 
 
 def test_mask_keeps_pruned_weights_at_zero_and_magnitude_mask_prunes_the_smallest():
@@ -33,7 +34,7 @@ def test_mask_keeps_pruned_weights_at_zero_and_magnitude_mask_prunes_the_smalles
     W, M = np.asarray(p0[0].W), np.asarray(mask[0].W)
     assert np.abs(W[M == 0]).max() <= np.abs(W[M == 1]).min()
     assert float(jnp.min(mask[0].b)) == 1.0  # biases never pruned
-    run = nt.train(net.apply, p0, X, y, optimizer=optax.adam(1e-2), steps=20, mask=mask)
+    run = nt.gd_trajectory(net.apply, p0, X, y, optimizer=optax.adam(1e-2), steps=20, mask=mask)
     assert float(jnp.max(jnp.abs(run.params[0].W * (1 - mask[0].W)))) == 0.0
     again = nt.magnitude_mask(p0, mask, 0.5)
     assert nt.sparsity(again) == pytest.approx(0.75, abs=0.02)

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
+from ntk_proofs.models.two_layer import activation_pattern
 from tests import reference
 from tests.tolerances import F32, F64
 
@@ -72,4 +73,4 @@ def test_dtype_follows_jax_x64_setting():
 
 def test_activation_pattern_matches_definition():
     X, _, p = _setup(5, 7, 4, 9)
-    np.testing.assert_array_equal(nt.activation_pattern(p.W, X), np.asarray(X) @ np.asarray(p.W).T >= 0)
+    np.testing.assert_array_equal(activation_pattern(p.W, X), np.asarray(X) @ np.asarray(p.W).T >= 0)

@@ -17,9 +17,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.dynamics import (TrainHistory, TrainResult, _trajectory, recorded_steps, resolve_lambda_min_method,
-                                 resolve_step_form)
-from ntk_proofs.two_layer import Params
+from ntk_proofs.du2019.training import (TrainHistory, TrainResult, resolve_lambda_min_method, resolve_step_form,
+                                        trajectory)
+from ntk_proofs.gd import check_step_size, recorded_steps
+from ntk_proofs.models.two_layer import Params
 
 Array = jax.Array
 
@@ -44,8 +45,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
         raise ValueError("W, a, X and y must share the leading batch size.")
     for b in range(batch):
         check_inputs(X[b], y[b])
-    if not (np.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
+    check_step_size(eta)
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
     form = resolve_step_form(step_form, X.shape[1], X.shape[2], None)
     devices = list(jax.devices() if devices is None else devices)
@@ -68,6 +68,6 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form"))
 def _batched(W, a, X, y, eta, *, steps, record_every, lambda_method, step_form):
-    run = functools.partial(_trajectory, steps=steps, record_every=record_every, optimizer=None,
+    run = functools.partial(trajectory, steps=steps, record_every=record_every, optimizer=None,
                             lambda_method=lambda_method, step_form=step_form)
     return jax.vmap(lambda W, a, X, y: run(W, a, X, y, eta, jnp.asarray(1e4, W.dtype)))(W, a, X, y)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ntk_proofs.data import _check_positive_int
+from ntk_proofs.data import check_positive_int
 
 Array = jax.Array
 
@@ -40,8 +40,8 @@ def init_params(key: Array, m: int, d: int, kappa: float = 1.0, dtype=None) -> P
     kappa = 1 is the paper's Theorem 4.1 setting; Arora et al. (2019) take kappa small so u(0) ~ 0.
     Returns Params(W (m, d), a (m,)) in dtype (default: JAX's default float).
     """
-    _check_positive_int(m, "m (the width)")
-    _check_positive_int(d, "d")
+    check_positive_int(m, "m (the width)")
+    check_positive_int(d, "d")
     if not (kappa > 0):
         raise ValueError(f"kappa must be positive; got {kappa!r}.")
     kw, ka = jax.random.split(key)

@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ntk_proofs.data import _check_positive_int
+from ntk_proofs.data import check_positive_int
 
 Array = jax.Array
 
@@ -163,7 +163,7 @@ def gram_infinity_mc(key: Array, X: Array, samples: int, *, chunk: int = 4096) -
     Each entry is an average of ``samples`` i.i.d. terms in [-1, 1] with variance at most 1/4, so its
     standard error is at most 1 / (2 sqrt(samples)). Memory is O(n * chunk), whatever ``samples``.
     """
-    _check_positive_int(samples, "samples")
+    check_positive_int(samples, "samples")
     X = jnp.asarray(X)
     n, d = X.shape
     chunk = int(min(chunk, samples))
@@ -187,15 +187,3 @@ def _gram_mc(keys, X, chunk, full, rest):
     if rest:
         acc = acc + counts(keys[full], rest)
     return (X @ X.T) * acc / (full * chunk + rest)
-
-
-@jax.jit
-def lambda_min(H: Array) -> Array:
-    """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. Thm 3.1)."""
-    return jnp.linalg.eigvalsh(H)[0]
-
-
-@jax.jit
-def lambda_max(H: Array) -> Array:
-    """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step."""
-    return jnp.linalg.eigvalsh(H)[-1]

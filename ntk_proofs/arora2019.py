@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import AssumptionError
+from ntk_proofs.linalg import eigh_descending
 
 Array = jax.Array
 
@@ -37,13 +38,6 @@ def eigen_projections(H: Array, y: Array) -> EigenProjections:
     """
     H, y = _check_kernel_and_labels(H, y)
     return _eigen_projections(H, y)
-
-
-@jax.jit
-def eigh_descending(H: Array) -> tuple[Array, Array]:
-    """H = V diag(lambda) V^T with lambda in descending order; returns (lambda (n,), V (n, n), columns v_i)."""
-    lam, V = jnp.linalg.eigh(H)
-    return lam[::-1], V[:, ::-1]
 
 
 @jax.jit

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import AssumptionError
-from ntk_proofs.gram import gram_infinity, lambda_min
+from ntk_proofs.du2019.gram import gram_infinity
+from ntk_proofs.linalg import lambda_min
 
 
 def lambda_zero(X) -> float:

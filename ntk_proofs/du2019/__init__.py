@@ -1,0 +1,7 @@
+"""Du, Zhai, Poczos & Singh (ICLR 2019), "Gradient Descent Provably Optimizes Over-parameterized Neural Networks".
+
+- ``gram``: the Gram matrices H^inf (eq. (6)) and H(k) (eq. (5)), and the incremental update of H(k).
+- ``training``: ``train_gd``, GD with the quantities of Theorem 4.1 recorded along the run (on ``ntk_proofs.gd``).
+- ``bounds``: lambda_0, the theorem's rate, R', step size and width, and the monitor of (C1)-(C3).
+- ``sweep``: many runs at once, batched over seeds and sharded over devices.
+"""

@@ -1,0 +1,290 @@
+"""Full-batch GD on the Du et al. (2019) net, with the quantities its proof tracks, on the one driver ``gd.scan``.
+
+``train_gd`` runs W(k+1) = W(k) - eta dL/dW(k) (Du et al. 2019, eq. (3); Theorem 4.1). The net is the objective
+``DuObjective``; what the proof tracks is the recorder ``DuDiagnostics``, which at each recorded step measures,
+from the same forward pass as the step: lambda_min(H(k)) (Lemma 3.1 / Theorem 4.1 need >= lambda_0 / 2), the
+fraction of activation patterns 1{w_r . x_i >= 0} that differ from initialization (Section 6, Figure 1b), and
+max_r ||w_r(k) - w_r(0)|| (Lemma 3.3 / Theorem 4.1 bound it by R', Figure 1c).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ntk_proofs import gd
+from ntk_proofs.data import check_inputs
+from ntk_proofs.du2019.gram import (coactivation_counts, flip_count, gram_matrix, pack_pattern,
+                                    update_coactivation_counts_packed)
+from ntk_proofs.gd import GradientDescentDiverged, check_count, check_step_size, recorded_steps
+from ntk_proofs.linalg import lambda_max, lambda_min, smallest_ritz_pair
+from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
+
+Array = jax.Array
+
+class TrainHistory(NamedTuple):
+    """Diagnostics at the recorded steps ``step`` (R,) of a run; each field has shape (R,)."""
+
+    step: Array
+    lambda_min: Array  # lambda_min(H(k))
+    flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
+    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+
+
+class TrainResult(NamedTuple):
+    """Outcome of ``train_gd``.
+
+    loss: (steps + 1,) the loss before each step and after the last. params: final Params.
+    flip_fraction, max_drift, lambda_min: their values after the last step. history: the same at every
+    recorded step. diverged_step: first step whose loss was non-finite or above
+    ``divergence_factor * L(0)``, or -1.
+    """
+
+    loss: Array
+    params: Params
+    flip_fraction: Array
+    max_drift: Array
+    lambda_min: Array
+    history: TrainHistory
+    diverged_step: int
+
+
+def resolve_lambda_min_method(method: str, n: int) -> str:
+    """Check ``lambda_min_method`` and resolve "auto": dense eigh for n <= 512 points, warm-started Lanczos above."""
+    if method not in ("auto", "eigh", "lanczos"):
+        raise ValueError(f"lambda_min_method must be 'auto', 'eigh' or 'lanczos'; got {method!r}.")
+    if method == "auto":
+        return "eigh" if n <= 512 else "lanczos"
+    return method
+
+
+def resolve_step_form(form: str, n: int, d: int, optimizer) -> str:
+    """Check ``step_form`` and resolve "auto": the kernel form for plain GD when it takes fewer flops (n < 2 d)."""
+    if form not in ("auto", "weights", "kernel"):
+        raise ValueError(f"step_form must be 'auto', 'weights' or 'kernel'; got {form!r}.")
+    if form == "kernel" and optimizer is not None:
+        raise ValueError("step_form='kernel' runs plain GD only; pass optimizer=None or step_form='weights'.")
+    if form == "auto":
+        return "kernel" if optimizer is None and n < 2 * d else "weights"
+    return form
+
+
+def train_gd(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    eta: float,
+    steps: int,
+    record_every: int = 1,
+    optimizer: optax.GradientTransformation | None = None,
+    divergence_factor: float = 1e4,
+    raise_on_divergence: bool = True,
+    lambda_min_method: str = "auto",
+    flip_budget: int | None = None,
+    step_form: str = "auto",
+) -> TrainResult:
+    """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
+
+    Args:
+      params: initial Params(W (m, d), a (m,)), e.g. from ``init_params``.
+      X: (n, d) inputs of unit norm; y: (n,) labels.
+      eta: constant step size (``optax.sgd(eta)``); must be positive.
+      steps: number of GD steps (>= 0).
+      record_every: steps between recorded diagnostics (lambda_min(H(k)), flip fraction, drift);
+        0 records only the end (densely, with eigvalsh). The loss is recorded at every step regardless.
+      optimizer: an optax transformation to use instead of ``optax.sgd(eta)``.
+      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
+      raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the
+        result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
+      lambda_min_method: "eigh" (dense, exact), "lanczos" (32 Lanczos steps warm-started at the previous
+        Ritz vector: an upper bound on lambda_min, O(n^2) per record), or "auto" = eigh for n <= 512.
+      flip_budget: how many pattern entries may flip between records before H(k) is recomputed densely
+        (O(n^2 m)) instead of updated from the flipped entries (O(n) each; ``update_coactivation_counts``).
+        Default n m / 32.
+      step_form: "weights" (W is the optimized variable; two (n, d, m) products per step), "kernel" (the same
+        GD iteration in the row space of X, W(k) = W(0) + C(k)^T X, with X W^T carried and updated by one
+        (n, n, m) product per step; plain GD only) or "auto" = kernel for plain GD when n < 2 d (fewer flops).
+        The two agree to float round-off (tests/test_dynamics.py).
+    """
+    W0, a = params
+    X, y = check_inputs(X, y)
+    if W0.ndim != 2 or a.shape != (W0.shape[0],):
+        raise ValueError(f"params must hold W of shape (m, d) and a of shape (m,); got {W0.shape} and {a.shape}.")
+    if W0.shape[1] != X.shape[1]:
+        raise ValueError(f"W has d = {W0.shape[1]} columns but X has d = {X.shape[1]}.")
+    check_step_size(eta)
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    if not bool(jnp.all(jnp.isfinite(W0))):
+        raise ValueError("params.W contains NaN or infinite entries.")
+    lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])
+    step_form = resolve_step_form(step_form, X.shape[0], X.shape[1], optimizer)
+    X, y = X.astype(W0.dtype), y.astype(W0.dtype)
+    out = trajectory(
+        W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
+        steps=int(steps), record_every=int(record_every), optimizer=optimizer,
+        lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
+        step_form=step_form,
+    )
+    loss, W, diag, diverged = out
+    diverged = int(diverged)
+    if diverged >= 0 and raise_on_divergence:
+        limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))
+        raise GradientDescentDiverged(
+            f"Gradient descent diverged at step {diverged}: the loss rose from {float(loss[0]):.4g} to "
+            f"{float(loss[diverged]):.4g} with eta = {eta:g}. The step must stay below about "
+            f"2 / lambda_max(H(0)) = {limit:.4g} for GD to be stable; Theorem 4.1 of Du et al. (2019) "
+            "assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).",
+            step=diverged,
+        )
+    history = TrainHistory(jnp.asarray(recorded_steps(steps, record_every)), *diag)
+    return TrainResult(
+        loss=loss,
+        params=Params(W, a),
+        flip_fraction=history.flip_fraction[-1],
+        max_drift=history.max_drift[-1],
+        lambda_min=history.lambda_min[-1],
+        history=history,
+        diverged_step=diverged,
+    )
+
+
+class KernelCoordinates(NamedTuple):
+    """The "kernel" form's GD variable: W = W(0) + C^T X with C (n, m), and shift = X (W - W(0))^T = X X^T C."""
+
+    C: Array
+    shift: Array
+
+
+class DuData(NamedTuple):
+    """What the Du et al. objective and recorder read: the data, the fixed signs, the start and its products."""
+
+    X: Array  # (n, d) unit rows
+    y: Array  # (n,)
+    a: Array  # (m,) fixed output signs
+    W0: Array  # (m, d) initialization
+    XXt: Array  # (n, n) X X^T
+    Z0: Array  # (n, m) X W(0)^T
+    pattern0: Array  # the initial pattern, bit-packed (``pack_pattern``)
+
+
+@dataclass(frozen=True)
+class DuObjective:
+    """L = 0.5 ||u - y||^2 of the Du et al. (2019) net (eq. (2)) with the paper's gradient (eq. (3)).
+
+    Two forms of the same iteration W(k+1) = W(k) - eta D(k)^T X (``gradient_coefficients``):
+    - "weights": the variable is W; each step computes Z = X W^T (n d m flops) and D^T X (n m d).
+    - "kernel": every W(k) - W(0) lies in the row space of X, so the variable is ``KernelCoordinates``
+      (C, X X^T C) with gradient direction (D, X X^T D): the same GD step on W for any optimizer linear in the
+      gradient (plain GD here), with Z(k) = Z(0) + X X^T C(k): one (n n m) product per step instead of two
+      (n d m) ones, half the flops when n = d. ``aux`` is the step's ``Forward`` (pattern, residual, loss).
+    """
+
+    form: str
+
+    def preactivations(self, params, data: DuData) -> Array:
+        return data.Z0 + params.shift if self.form == "kernel" else data.X @ params.T
+
+    def value(self, params, data: DuData):
+        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y)
+        return fwd.loss, fwd
+
+    def value_and_grad(self, params, data: DuData):
+        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y)
+        D = gradient_coefficients(data.a, fwd)
+        grad = KernelCoordinates(D, data.XXt @ D) if self.form == "kernel" else D.T @ data.X
+        return (fwd.loss, fwd), grad
+
+
+class DuRecord(NamedTuple):
+    """What ``DuDiagnostics`` measures at one recorded step."""
+
+    lambda_min: Array  # lambda_min(H(k))
+    flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
+    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+
+
+class _DiagState(NamedTuple):
+    counts: Array  # (n, n) P P^T of the last recorded pattern: co-activation counts, exact integers in float
+    pattern: Array  # the last recorded pattern, bit-packed (``pack_pattern``): (ceil(n / 32), m) uint32
+    vector: Array  # (n,) Ritz vector of lambda_min(H) at the last record (warm start)
+
+
+@dataclass(frozen=True)
+class DuDiagnostics:
+    """Recorder of the quantities of Du et al. (2019), Theorem 4.1, at the recorded steps of a ``DuObjective`` run.
+
+    H(k) = (X X^T) * (P P^T) / m (eq. (5)) is updated from the pattern entries flipped since the last record
+    (``update_coactivation_counts``, O(n) per flip; dense above ``flip_budget`` flips). lambda_min(H(k)) comes
+    from ``eigvalsh`` ("eigh") or from ``lanczos_steps`` Lanczos steps warm-started at the previous Ritz vector
+    ("lanczos": an upper bound on lambda_min). Without a carried state (``record_every = 0``) the single record
+    is dense and exact. The drift reuses the step's own variables: in the kernel form
+    ||w_r - w_r(0)||^2 = c_r^T X X^T c_r, a column sum of C * shift.
+    """
+
+    form: str
+    lambda_method: str = "eigh"
+    lanczos_steps: int = 32
+    flip_budget: int | None = None
+    incremental: bool = True  # False: one dense record at the end (record_every = 0), no state
+
+    def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
+        if not self.incremental:
+            return None
+        n, m = data.Z0.shape
+        counts0 = coactivation_counts(fwd.pattern, data.X.dtype)
+        if self.lambda_method == "eigh":
+            start = jnp.zeros((n,), data.X.dtype)
+        else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
+            start = jnp.linalg.eigh(data.XXt * counts0 / m)[1][:, 0]
+        return _DiagState(counts0, pack_pattern(fwd.pattern), start)
+
+    def max_drift(self, params, data: DuData) -> Array:
+        if self.form == "kernel":
+            return jnp.sqrt(jnp.maximum(jnp.max(jnp.sum(params.C * params.shift, axis=0)), 0))
+        return jnp.max(jnp.linalg.norm(params - data.W0, axis=1))
+
+    def record(self, state, params, fwd, data: DuData):
+        n, m = data.Z0.shape
+        drift = self.max_drift(params, data)
+        packed = pack_pattern(fwd.pattern)
+        flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
+        if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
+            H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
+            return None, DuRecord(lambda_min(H), flips, drift)
+        counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
+        H = data.XXt * counts / m
+        if self.lambda_method == "eigh":
+            lam, vector = lambda_min(H), state.vector
+        else:
+            lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
+        return _DiagState(counts, packed, vector), DuRecord(lam, flips, drift)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
+                                             "flip_budget", "step_form"))
+def trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer=None, lambda_method="eigh",
+               lanczos_steps=32, flip_budget=None, step_form="weights"):
+    """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
+
+    No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
+    (loss (steps + 1,), final W (m, d), ``DuRecord`` of (R,) arrays, diverged step).
+    """
+    tx = optax.sgd(eta) if optimizer is None else optimizer
+    Z0 = X @ W0.T
+    data = DuData(X, y, a, W0, X @ X.T, Z0, pack_pattern(Z0 >= 0))
+    kernel = step_form == "kernel"
+    params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
+    recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0)
+    loss, final, records, _, diverged = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps,
+                                                record_every=record_every, recorder=recorder,
+                                                divergence_factor=divergence_factor)
+    W = W0 + final.C.T @ X if kernel else final
+    return loss, W, records, diverged

@@ -1,0 +1,326 @@
+"""The one gradient-descent driver: every training loop of the suite is ``run`` (or its traceable body ``scan``).
+
+    params(k+1) = params(k) + optimizer.update(grad L(params(k)))        k = 0, ..., steps - 1
+
+run as a single jitted ``lax.scan``, for any loss over any pytree of parameters, with plain GD (``eta``) or any
+optax optimizer (``optimizer``). What a study measures along the way is a *recorder* plugged into the driver,
+never a second loop:
+
+- the loss L(k) is kept at every step k = 0..steps (before each step, and after the last);
+- a recorder runs at the recorded steps 0, r, 2r, ... and at the end (``record_every = r``; 0 = only the end),
+  on the same forward pass as the step it records (its ``aux``), and may carry a state between records
+  (the Du et al. diagnostics carry the last co-activation counts and a Ritz vector);
+- divergence (a non-finite loss, or one above ``divergence_factor * L(0)``) is detected inside the scan and
+  reported as the first step where it happened, never as a NaN three calls later.
+
+The loss convention. Objectives are whatever the caller minimizes; the squared error of the suite is the
+summed one of Du et al. (2019), eq. (2): ``L = 0.5 ||f(X) - y||^2`` (``SquaredError``). A mean-squared loss
+is the same problem with the step divided by n.
+
+Objectives and recorders are small frozen dataclasses (hashable by their fields), so ``jit`` compiles once per
+objective, recorder and shape; arrays travel in ``data`` and are traced. Optimizers get the optax extra
+arguments ``value``, ``grad`` and ``value_fn`` (``optax.GradientTransformationExtraArgs``), so line searches
+and the saddle-escape rules of ``ntk_proofs.saddles`` are optimizers too.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+Array = jax.Array
+
+
+class GradientDescentDiverged(FloatingPointError):
+    """GD's loss became non-finite or grew past ``divergence_factor * L(0)``; ``step`` is where."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+class GDRun(NamedTuple):
+    """The result of every run of the driver.
+
+    loss: (steps + 1,) the loss before each step and after the last. params: the final parameters.
+    record_steps: (R,) the steps recorded (``recorded_steps``). records: the recorder's values, a pytree whose
+    leaves have a leading axis R (None without a recorder). grad_norm_sq: (steps,) ||grad L(k)||^2 of each step
+    taken, when asked for (else None). diverged_step: the first step whose loss was non-finite or above
+    ``divergence_factor * L(0)``, or -1.
+    """
+
+    loss: Array
+    params: Any
+    record_steps: np.ndarray
+    records: Any
+    grad_norm_sq: Array | None
+    diverged_step: int
+
+
+@dataclass(frozen=True)
+class Loss:
+    """An objective from a plain function ``fn(params, *data) -> scalar`` (differentiated by ``jax.grad``)."""
+
+    fn: Callable
+
+    def value(self, params, data):
+        return self.fn(params, *data), None
+
+    def value_and_grad(self, params, data):
+        value, grad = jax.value_and_grad(self.fn)(params, *data)
+        return (value, None), grad
+
+
+class RegressionData(NamedTuple):
+    """Inputs X (n, ...), targets y (n,) or (n, k), and points X_eval where a recorder may evaluate the model."""
+
+    X: Array
+    y: Array
+    X_eval: Array | None = None
+
+
+@dataclass(frozen=True)
+class SquaredError:
+    """L(params) = 0.5 ||f(params, X) - y||^2 on ``RegressionData`` (Du et al. 2019, eq. (2)): the suite's convention."""
+
+    f: Callable
+
+    def value(self, params, data: RegressionData):
+        r = self.f(params, data.X) - data.y
+        return 0.5 * jnp.vdot(r, r), None
+
+    def value_and_grad(self, params, data: RegressionData):
+        (value, _), grad = jax.value_and_grad(lambda p: self.value(p, data), has_aux=True)(params)
+        return (value, None), grad
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Recorder: the model's outputs f(params, X_eval) at each recorded step (``RegressionData.X_eval``)."""
+
+    f: Callable
+
+    def init(self, params, aux, data, key):
+        return None
+
+    def record(self, state, params, aux, data):
+        return state, self.f(params, data.X_eval)
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    """Recorder: ``fn(params, *data)`` at each recorded step (e.g. the full-batch loss of a minibatch run)."""
+
+    fn: Callable
+
+    def init(self, params, aux, data, key):
+        return None
+
+    def record(self, state, params, aux, data):
+        return state, self.fn(params, *data)
+
+
+def minibatches(batch_size: int):
+    """A ``sample`` rule for ``run``: ``batch_size`` rows of ``RegressionData`` drawn without replacement."""
+    return _Minibatch(int(batch_size))
+
+
+@dataclass(frozen=True)
+class _Minibatch:
+    batch_size: int
+
+    def __call__(self, data: RegressionData, key: Array) -> RegressionData:
+        idx = jax.random.choice(key, data.X.shape[0], (self.batch_size,), replace=False)
+        return RegressionData(data.X[idx], data.y[idx], data.X_eval)
+
+
+def recorded_steps(steps: int, record_every: int) -> np.ndarray:
+    """Steps at which the driver records: 0, r, 2r, ... below ``steps``, then ``steps``; r = 0 records only the end."""
+    if record_every == 0:
+        return np.array([steps])
+    return np.unique(np.append(np.arange(0, steps, record_every), steps))
+
+
+def check_step_size(eta) -> None:
+    """A step size must be a positive finite number."""
+    if isinstance(eta, bool) or not (np.isfinite(eta) and eta > 0):
+        raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
+
+
+def check_count(value, name: str) -> None:
+    """A count (steps, record_every) must be a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
+
+
+def run(objective, params, data=(), *, steps: int, eta: float | None = None,
+        optimizer: optax.GradientTransformation | None = None, record_every: int = 0, recorder=None,
+        key: Array | None = None, sample: Callable | None = None, mask=None, grad_norms: bool = False,
+        divergence_factor: float | None = None, raise_on_divergence: bool = True) -> GDRun:
+    """Full-batch GD (``eta``) or an optax ``optimizer`` on ``objective`` for ``steps`` steps; see the module doc.
+
+    Args:
+      objective: a function ``loss(params, *data) -> scalar`` or an objective object with ``value(params, data)``
+        and ``value_and_grad(params, data)`` returning ``(value, aux)`` and ``((value, aux), grad)``.
+      params: any pytree of arrays. data: a pytree of arrays the objective and recorder read (traced).
+      eta: the constant step of plain GD, ``optax.sgd(eta)``; or ``optimizer``, any optax transformation.
+      record_every, recorder: a recorder (``init(params, aux, data, key) -> state``, ``record(state, params, aux,
+        data) -> (state, values)``) run at ``recorded_steps(steps, record_every)``.
+      key: the PRNG key of a stochastic run: with ``sample``, step k differentiates the objective on
+        ``sample(data, fold_in(key, k))`` (e.g. ``minibatches(32)``), while the recorded loss is the full
+        objective on ``data``; a recorder gets its own key split from it (random Lanczos starts).
+      mask: a 0/1 pytree like ``params``; parameters where it is 0 stay at 0 (pruning).
+      grad_norms: also return ||grad L(k)||^2 of every step.
+      divergence_factor: a loss above ``divergence_factor * L(0)`` counts as divergence (a non-finite one always).
+      raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the run with
+        ``diverged_step >= 0`` (its numbers after that step are meaningless).
+    """
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    if (eta is None) == (optimizer is None):
+        raise ValueError("Give exactly one of eta (plain GD) and optimizer (an optax transformation).")
+    if eta is not None:
+        check_step_size(eta)
+    if sample is not None and key is None:
+        raise ValueError("sample needs a key: sample(data, key) draws each step's batch.")
+    if divergence_factor is not None and not divergence_factor > 1:
+        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+    objective = objective if hasattr(objective, "value_and_grad") else Loss(objective)
+    dtype = jnp.result_type(*jax.tree.leaves(params)) if jax.tree.leaves(params) else jnp.result_type(float)
+    factor = jnp.asarray(np.inf if divergence_factor is None else divergence_factor, dtype)
+    step_size = jnp.asarray(0.0 if eta is None else eta, dtype)
+    out = _run(objective, optimizer, recorder, sample, params, data, step_size, factor, key, mask,
+               steps=int(steps), record_every=int(record_every), grad_norms=bool(grad_norms))
+    loss, final, records, gsq, diverged = out
+    diverged = int(diverged)
+    if diverged >= 0 and raise_on_divergence:
+        raise GradientDescentDiverged(
+            f"Gradient descent diverged at step {diverged}: the loss went from {float(loss[0]):.4g} to "
+            f"{float(loss[diverged]):.4g}. Lower the step size.", step=diverged)
+    return GDRun(loss, final, recorded_steps(steps, record_every), records, gsq, diverged)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), static_argnames=("steps", "record_every", "grad_norms"))
+def _run(objective, optimizer, recorder, sample, params, data, eta, divergence_factor, key, mask, *, steps,
+         record_every, grad_norms):
+    tx = optax.sgd(eta) if optimizer is None else optimizer
+    return scan(objective, tx, params, data, steps=steps, record_every=record_every, recorder=recorder, key=key,
+                sample=sample, mask=mask, grad_norms=grad_norms, divergence_factor=divergence_factor)
+
+
+class _Carry(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: Array
+    diverged_step: Array
+    record_state: Any
+
+
+def scan(objective, optimizer, params, data, *, steps: int, record_every: int = 0, recorder=None, key=None,
+         sample=None, mask=None, grad_norms: bool = False, divergence_factor=None):
+    """The traceable driver (for use inside ``jit`` or ``vmap``): ``run`` without the checks.
+
+    Returns (loss (steps + 1,), final params, records (leading axis R) or None, grad_norm_sq (steps,) or None,
+    diverged step (int32 scalar, -1 if none)). The loop is blocks of ``record_every`` steps whose first step is
+    recorded from its own forward pass, a shorter block for the rest, and the final evaluation.
+    """
+    tx = optax.with_extra_args_support(optimizer)
+    value0, aux0 = objective.value(params, data)
+    threshold = (jnp.inf if divergence_factor is None else divergence_factor) * value0
+    key_sample, key_record = (None, None) if key is None else jax.random.split(key)
+    record_state = None if recorder is None else recorder.init(params, aux0, data, key_record)
+    value_fn = lambda p: objective.value(p, data)[0]  # noqa: E731
+
+    def bad(value):
+        return ~jnp.isfinite(value) | (value > threshold)
+
+    def step(carry: _Carry, with_record: bool):
+        p = carry.params
+        if sample is None:
+            (value, aux), grad = objective.value_and_grad(p, data)
+        else:
+            _, grad = objective.value_and_grad(p, sample(data, jax.random.fold_in(key_sample, carry.step)))
+            value, aux = objective.value(p, data)
+        updates, opt_state = tx.update(grad, carry.opt_state, p, value=value, grad=grad, value_fn=value_fn)
+        new = optax.apply_updates(p, updates)
+        if mask is not None:
+            new = jax.tree.map(lambda q, m: q * m, new, mask)
+        diverged = jnp.where((carry.diverged_step < 0) & bad(value), carry.step, carry.diverged_step)
+        record_state, values = carry.record_state, None
+        if with_record and recorder is not None:
+            record_state, values = recorder.record(record_state, p, aux, data)
+        gsq = sum(jnp.vdot(g, g) for g in jax.tree.leaves(grad)) if grad_norms else None
+        return _Carry(new, opt_state, carry.step + 1, diverged, record_state), (value, gsq, values)
+
+    def bare_steps(carry, length):
+        return jax.lax.scan(lambda c, _: (lambda r: (r[0], r[1][:2]))(step(c, False)), carry, None, length=length)
+
+    def block(carry, length):
+        """One recorded step followed by length - 1 bare steps."""
+        carry, (value, gsq, values) = step(carry, True)
+        carry, (values_rest, gsq_rest) = bare_steps(carry, length - 1)
+        gsq = None if gsq is None else jnp.concatenate([gsq[None], gsq_rest])
+        return carry, (jnp.concatenate([value[None], values_rest]), gsq, values)
+
+    start = params if mask is None else jax.tree.map(lambda q, m: q * m, params, mask)
+    carry = _Carry(start, tx.init(start), jnp.asarray(0, jnp.int32), jnp.asarray(-1, jnp.int32), record_state)
+    losses, norms, records = [], [], []
+    if record_every == 0:
+        carry, (block_losses, block_norms) = bare_steps(carry, steps)
+        losses.append(block_losses)
+        norms.append(block_norms)
+    else:
+        full, rest = divmod(steps, record_every)
+        if full:
+            carry, (block_losses, block_norms, block_records) = jax.lax.scan(
+                lambda c, _: block(c, record_every), carry, None, length=full)
+            losses.append(block_losses.reshape(-1))
+            norms.append(None if block_norms is None else block_norms.reshape(-1))
+            records.append(block_records)
+        if rest:
+            carry, (block_losses, block_norms, values) = block(carry, rest)
+            losses.append(block_losses)
+            norms.append(block_norms)
+            records.append(jax.tree.map(lambda v: v[None], values))
+    final_value, final_aux = objective.value(carry.params, data)
+    diverged = jnp.where((carry.diverged_step < 0) & bad(final_value), carry.step, carry.diverged_step)
+    if recorder is not None:
+        _, values = recorder.record(carry.record_state, carry.params, final_aux, data)
+        records.append(jax.tree.map(lambda v: v[None], values))
+        records = jax.tree.map(lambda *parts: jnp.concatenate(parts), *records)
+    else:
+        records = None
+    loss = jnp.concatenate(losses + [final_value[None]])
+    gsq = jnp.concatenate(norms + [jnp.zeros((0,), loss.dtype)]) if grad_norms else None
+    return loss, carry.params, records, gsq, diverged
+
+
+def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: float | None = None,
+                  optimizer: optax.GradientTransformation | None = None, X_eval: Array | None = None,
+                  record_every: int = 1, batch_size: int | None = None, key: Array | None = None,
+                  mask=None) -> GDRun:
+    """GD on the suite's squared error 0.5 ||f(params, X) - y||^2 for any model ``f(params, x)`` (``SquaredError``).
+
+    Plain GD with ``eta``, or any optax ``optimizer``; with ``batch_size`` (and ``key``) each step's gradient
+    comes from a minibatch drawn without replacement, while ``loss`` stays the full-batch loss. ``mask`` keeps
+    pruned parameters at zero. ``records`` holds f on ``X_eval`` (default X) at ``recorded_steps(steps,
+    record_every)``: every step by default, shape (steps + 1, n_eval). The model is any pure function of a
+    parameter pytree (an ``MLP.apply``, a ``linearize``d model, the Du et al. net). Raises
+    ``GradientDescentDiverged`` on a non-finite loss.
+    """
+    sample = None
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not 1 <= batch_size <= X.shape[0]:
+            raise ValueError(f"batch_size must lie in [1, {X.shape[0]}]; got {batch_size}.")
+        if key is None:
+            raise ValueError("batch_size needs a key to draw the minibatches.")
+        sample = minibatches(batch_size)
+    data = RegressionData(X, y, X if X_eval is None else X_eval)
+    return run(SquaredError(f), params, data, steps=steps, eta=eta, optimizer=optimizer, record_every=record_every,
+               recorder=Outputs(f), key=key if sample is not None else None, sample=sample, mask=mask)

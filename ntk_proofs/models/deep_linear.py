@@ -1,0 +1,27 @@
+"""Deep linear networks: x -> W2 W1 x (Baldi & Hornik 1989; Kawaguchi 2016).
+
+The loss sum_i ||W2 W1 x_i - y_i||^2 is convex in the product W2 W1 but not in (W1, W2): the origin is a saddle
+point, every local minimum is global (Kawaguchi 2016, Theorem 2.3), and the critical points of the autoencoder
+are known in closed form (Baldi & Hornik 1989).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+
+Array = jax.Array
+
+
+class DeepLinear(NamedTuple):
+    """Parameters of the two-layer linear net x -> W2 W1 x: W1 (h, d), W2 (k, h)."""
+
+    W1: Array
+    W2: Array
+
+
+def deep_linear_loss(params: DeepLinear, X: Array, Y: Array) -> Array:
+    """sum_i ||W2 W1 x_i - y_i||^2 for X (n, d), Y (n, k). Convex in the product W2 W1, not in (W1, W2)."""
+    R = X @ params.W1.T @ params.W2.T - Y
+    return (R * R).sum()
