@@ -18,7 +18,6 @@ import argparse
 import functools
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -102,10 +101,10 @@ def project_step(X, y, p, lengths=(4, 12), record_every=0, step_form="kernel", l
     so that per-call set-up and the end-of-run diagnostics do not count. Compiles both lengths first."""
     import jax
     import jax.numpy as jnp
-    from ntk_proofs.dynamics import _trajectory
+    from ntk_proofs.du2019.training import trajectory
 
     def run(steps):
-        return lambda: jax.block_until_ready(_trajectory(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype),
+        return lambda: jax.block_until_ready(trajectory(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype),
                                                          jnp.asarray(1e4, X.dtype), steps=steps,
                                                          record_every=record_every, optimizer=None,
                                                          lambda_method=lambda_method, flip_budget=flip_budget,
@@ -119,7 +118,6 @@ def matmul_limit(X, p, lengths=(4, 12)):
     (n, m) and the gradient product Z^T X (m, d), as the marginal per-iteration time of a compiled scan (like
     the project's steps, so call overhead and output allocation do not count)."""
     import jax
-    import jax.numpy as jnp
 
     def run(steps):
         def body(W, _):
@@ -152,9 +150,9 @@ def baseline_steps(X, y, p, use_torch) -> dict:
 def peak_temp_bytes(X, y, p, step_form):
     """XLA's own memory analysis of the compiled 12-step scan with diagnostics every step."""
     import jax.numpy as jnp
-    from ntk_proofs.dynamics import _trajectory
+    from ntk_proofs.du2019.training import trajectory
 
-    lowered = _trajectory.lower(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype), jnp.asarray(1e4, X.dtype), steps=12,
+    lowered = trajectory.lower(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype), jnp.asarray(1e4, X.dtype), steps=12,
                                 record_every=1, optimizer=None, lambda_method="lanczos", step_form=step_form)
     analysis = lowered.compile().memory_analysis()
     return None if analysis is None else int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
@@ -208,11 +206,14 @@ def flips_per_step(X, y, p, steps):
     """Pattern entries that flip at each of the first ``steps`` GD steps (eta = 0.5, as timed)."""
     import ntk_proofs as nt
 
-    W, counts, old = p.W, [], nt.pack_pattern(nt.activation_pattern(p.W, X))
+    from ntk_proofs.du2019.gram import flip_count, pack_pattern
+    from ntk_proofs.models.two_layer import activation_pattern
+
+    W, counts, old = p.W, [], pack_pattern(activation_pattern(p.W, X))
     for _ in range(steps):
         W = W - 0.5 * nt.loss_gradient(nt.Params(W, p.a), X, y)
-        new = nt.pack_pattern(nt.activation_pattern(W, X))
-        counts.append(int(nt.flip_count(old, new)))
+        new = pack_pattern(activation_pattern(W, X))
+        counts.append(int(flip_count(old, new)))
         old = new
     return counts
 
@@ -223,10 +224,9 @@ def main(argv=None) -> dict:
     from tqdm.auto import tqdm
 
     import ntk_proofs as nt
+    from experiments.common import finish, format_table
     from experiments.plotting.bench import plot_bench
-    from experiments.plotting.style import save_figure
-    from experiments.report import format_table, versions, write_json
-    from ntk_proofs.dynamics import resolve_step_form
+    from ntk_proofs.du2019.training import resolve_step_form
 
     repeats = args.repeats or (2 if args.quick else 5)
     lengths = (4, 12) if args.quick else (10, 30)
@@ -276,12 +276,9 @@ def main(argv=None) -> dict:
         repeats=repeats, quick=args.quick, steps=rows, diagnostics=diag,
         memory=dict(shape=[n, d, m], xla_temp_and_output_bytes=memory, nmd_array_bytes=4 * n * m * d,
                     nnm_array_bytes=4 * n * n * m),
-        sweep=sweep, slope_vs_m=slopes, versions=versions(),
+        sweep=sweep, slope_vs_m=slopes,
     )
-    out = Path(args.out)
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
-    json_path = write_json(out / f"{stem}.json", summary)
-    figure_paths = save_figure(plot_bench(summary), out, stem)
 
     print(f"\nOne GD step, float32, on {device} ({os.cpu_count()} CPU cores): medians over {repeats} interleaved "
           "rounds; each ratio is the median of its per-round ratios.")
@@ -316,7 +313,7 @@ def main(argv=None) -> dict:
     sw = summary["sweep"]
     print(f"sweep {sw['config']}: sequential {sw['sequential'][0]:.2f} s, batched over seeds {sw['batched'][0]:.2f} s "
           f"(ratio {sw['sequential'][0] / sw['batched'][0]:.2f})")
-    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    finish(summary, plot_bench, args.out, stem)
     return summary
 
 

@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import check_step_flag, config_values, sorted_unique
+from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
+                                sorted_unique)
 
 NAME = "fine_grained"
+QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=16, steps=5)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,11 @@ def parse_args(argv: list[str] | None = None) -> FineGrainedConfig:
                    "m of order kappa^-2 to stay in the kernel regime")
     p.add_argument("--eta", default=d.eta, help="GD step: a number or 'auto' = 1 / lambda_max(H^inf)")
     p.add_argument("--steps", type=int, default=d.steps, help="GD steps")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for the split, the label noise and the inits")
-    p.add_argument("--x64", action="store_true", help="run in float64")
-    p.add_argument("--out", default=d.out, help="output folder")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="recompute finished runs")
+    add_common_flags(p, d, resume=True)
     args = p.parse_args(argv)
     values = config_values(FineGrainedConfig, args)
+    if args.quick:
+        values = apply_preset(values, QUICK, argv)
     values["widths"] = sorted_unique(values["widths"])
     values["p_grid"] = sorted_unique(values["p_grid"])
     c = FineGrainedConfig(**values)
@@ -106,7 +107,7 @@ def load_task(c: FineGrainedConfig) -> dict:
     H = nt.gram_infinity(Xtr)
     eig = nt.eigen_projections(H, ytr)
     lam_max = float(eig.eigenvalues[0])
-    eta = 1.0 / lam_max if c.eta == "auto" else float(c.eta)
+    eta = nt.gd.half_stable_step(H) if c.eta == "auto" else float(c.eta)
     return dict(X=Xtr, y=ytr, X_test=Xte, y_test=yte, H=H, eta=eta, lambda0=nt.lambda_zero(Xtr),
                 lambda_max=lam_max, source=source, k_noise=k_noise, k_init=k_init, d=X.shape[1])
 
@@ -141,14 +142,12 @@ def run_labels(c: FineGrainedConfig, task: dict, labels, m: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     c = parse_args(argv)
+    set_precision(c.x64)
     import jax
 
-    if c.x64:
-        jax.config.update("jax_enable_x64", True)
     import ntk_proofs as nt
+    from experiments.common import UnitStore, finish, format_table, run_units
     from experiments.plotting.fine_grained import plot_fine_grained
-    from experiments.plotting.style import save_figure
-    from experiments.report import UnitStore, format_table, run_units, versions, write_json
 
     task = load_task(c)
     y_true = task["y"]
@@ -187,10 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
         config=dataclasses.asdict(c), source=task["source"], eta=task["eta"], lambda0=task["lambda0"],
         lambda_max=task["lambda_max"], n_train=int(task["X"].shape[0]), d=task["d"],
         label_runs=label_runs, spectra=spectra, corruption=corruption, gap_fit=gap_fit,
-        versions=versions(), reused_units=reused,
+        reused_units=reused,
     )
-    json_path = write_json(Path(c.out) / f"{NAME}.json", summary)
-    figure_paths = save_figure(plot_fine_grained(summary), c.out, NAME)
 
     print(f"\nArora et al. (2019) on {task['source']}: n_train={summary['n_train']}, d={task['d']}, "
           f"kappa={c.kappa}, eta={task['eta']:.4g}, {c.steps} steps, lambda_0={task['lambda0']:.4g}")
@@ -206,9 +203,27 @@ def main(argv: list[str] | None = None) -> dict:
                        [[r["p"], r["bound"], r["test_error"], r["final_train_loss"]] for r in corruption]))
     if reused:
         print(f"(resumed: {reused} of {len(jobs)} runs read from {Path(c.out) / (NAME + '_runs')})")
-    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    finish(summary, plot_fine_grained, c.out, NAME)
     return summary
 
 
 if __name__ == "__main__":
     main()
+
+
+def claims(summary: dict, command: str) -> list[dict]:
+    """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
+    the generalization bound grows with label noise, like the test error."""
+    from experiments.common import claim, slope_claim
+
+    true, rand = summary["label_runs"]["true"][-1], summary["label_runs"]["random"][-1]
+    rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
+                  f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}", "true < random",
+                  true["residual"][-1] < rand["residual"][-1], command)]
+    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction ~ m^-1/2 (true labels)",
+                            summary["gap_fit"]["true"], -0.5, command))
+    bounds = [r["bound"] for r in summary["corruption"]]
+    rows.append(claim("Arora et al. (2019), Thm 5.1", "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
+                      f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)", "increasing in p",
+                      bounds[-1] > bounds[0], command))
+    return rows

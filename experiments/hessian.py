@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import config_values
+from experiments.common import add_common_flags, apply_preset, config_values, set_precision
 
 NAME = "hessian"
+QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_steps=10, starts=3, escape_steps=10)
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class HessianConfig:
     starts: int = 24
     escape_steps: int = 150
     seed: int = 0
+    x64: bool = True  # always: the curvature checks and the Newton-type searches need float64
     out: str = "figures"
 
 
@@ -55,10 +56,10 @@ def parse_args(argv=None) -> HessianConfig:
     p.add_argument("--lanczos-steps", type=int, default=d.lanczos_steps, help="Lanczos steps per probe")
     p.add_argument("--starts", type=int, default=d.starts, help="starting points per model for the critical-point search")
     p.add_argument("--escape-steps", type=int, default=d.escape_steps, help="steps of each saddle-escape method")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed")
-    p.add_argument("--out", default=d.out, help="output folder")
+    add_common_flags(p, d)
     a = p.parse_args(argv)
-    c = HessianConfig(**config_values(HessianConfig, a))
+    values = dict(config_values(HessianConfig, a), x64=True)
+    c = HessianConfig(**(apply_preset(values, QUICK, argv) if a.quick else values))
     if min(c.width, c.n_train, c.steps, c.checkpoints, c.probes, c.lanczos_steps, c.starts, c.escape_steps) < 1:
         p.error("all sizes and counts must be >= 1.")
     if not c.eta > 0:
@@ -66,30 +67,26 @@ def parse_args(argv=None) -> HessianConfig:
     return c
 
 
-def pca_digits(n: int, dims: int):
-    """The first n digits (odd vs even), centred, projected on their top ``dims`` principal directions."""
+def pca_digits(n: int, dims: int, seed: int):
+    """n digits (odd vs even, drawn with ``seed``), centred, projected on their top ``dims`` principal directions."""
+    import jax
     import jax.numpy as jnp
     import ntk_proofs as nt
 
-    X, y = nt.load_digits_binary("parity")
-    X = np.asarray(X[:n], np.float64)
+    X, y = nt.digits_split(jax.random.PRNGKey(seed), n, 0)[:2]
+    X = np.asarray(X, np.float64)
     _, _, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
     return jnp.asarray(X @ Vt[:dims].T), jnp.asarray(y[:n])
 
 
 def spectra_along_training(c: HessianConfig, bar) -> dict:
     import jax
-    import jax.numpy as jnp
     import ntk_proofs as nt
 
-    X, y = nt.load_digits_binary("parity")
-    X, y = X[: c.n_train], y[: c.n_train]
+    X, y = nt.digits_split(jax.random.PRNGKey(c.seed), c.n_train, 0)[:2]
     net = nt.MLP((X.shape[1], c.width, c.width, 1), bias_var=0.1)
     params = net.init(jax.random.PRNGKey(c.seed))
-
-    def loss(p):
-        r = net.apply(p, X) - y
-        return 0.5 * jnp.mean(r * r)
+    loss = nt.gd.squared_error(net.apply, X, y)
 
     chunk = max(1, c.steps // c.checkpoints)
     key = jax.random.PRNGKey(c.seed + 1)
@@ -106,7 +103,7 @@ def spectra_along_training(c: HessianConfig, bar) -> dict:
             sd = nt.spectral_density(loss, params, key=k3, num_probes=c.probes, num_steps=c.lanczos_steps)
             densities[density_at[i]] = dict(step=steps_done, grid=sd.grid, density=sd.density)
         if i < c.checkpoints:
-            params = nt.gd_trajectory(net.apply, params, X, y, eta=c.eta, steps=chunk).params
+            params = nt.gd_trajectory(net.apply, params, X, y, eta=c.eta, steps=chunk, record_every=0).params
             steps_done += chunk
         bar.update(1)
     for r in records:
@@ -117,16 +114,16 @@ def spectra_along_training(c: HessianConfig, bar) -> dict:
 
 def critical_points(c: HessianConfig, bar) -> dict:
     import jax
-    import jax.numpy as jnp
     import ntk_proofs as nt
+    from ntk_proofs.models.deep_linear import autoencoder_critical_losses
     from scipy.stats import spearmanr
 
-    Z6, _ = pca_digits(200, 6)
-    linear_loss = lambda p: nt.deep_linear_loss(p, Z6, Z6) / Z6.shape[0]  # noqa: E731
-    Z8, y8 = pca_digits(100, 8)
+    Z6, _ = pca_digits(200, 6, c.seed)
+    linear_loss = lambda p: nt.deep_linear_loss(p, Z6, Z6) / Z6.shape[0]  # noqa: E731  Baldi & Hornik's (1/n) form
+    Z8, y8 = pca_digits(100, 8, c.seed)
     Z8 = nt.normalize_rows(Z8)
     net = nt.MLP((8, 4, 1), activation="tanh", weight_var=1.0, bias_var=1.0)
-    tanh_loss = lambda p: 0.5 * jnp.mean((net.apply(p, Z8) - y8) ** 2)  # noqa: E731
+    tanh_loss = nt.gd.squared_error(net.apply, Z8, y8)
     out = {}
     for name, loss, make in (
         ("deep linear autoencoder 6-3-6", linear_loss,
@@ -135,14 +132,15 @@ def critical_points(c: HessianConfig, bar) -> dict:
     ):
         points = []
         for i in range(c.starts):
-            k = jax.random.PRNGKey(1000 + i)
+            k = jax.random.fold_in(jax.random.PRNGKey(c.seed), 1000 + i)
             if make is not None:
                 start = make(k, [1e-2, 0.3, 1.0][i % 3])
             else:  # Dauphin et al.: start from points along GD trajectories of different lengths
                 start = net.init(k)
                 trained = [0, 30, 300, 3000][i % 4]
                 if trained:
-                    start = nt.gd_trajectory(net.apply, start, Z8, y8, eta=0.01, steps=trained).params
+                    start = nt.gd_trajectory(net.apply, start, Z8, y8, eta=0.01 / Z8.shape[0], steps=trained,
+                                             record_every=0).params
             cp = nt.find_critical_point(loss, start, steps=300, rtol=1e-4 if make is None else 1e-6)
             points.append(dict(loss=cp.loss, index=cp.index, grad_norm=cp.grad_norm))
             bar.update(1)
@@ -151,16 +149,8 @@ def critical_points(c: HessianConfig, bar) -> dict:
         out[name] = dict(points=points, converged=len(ok),
                          spearman=None if rho is None else float(rho.statistic),
                          p_value=None if rho is None else float(rho.pvalue))
-    cov = np.linalg.eigvalsh(np.asarray(Z6.T @ Z6 / Z6.shape[0]))
-    out["deep linear autoencoder 6-3-6"]["closed_form_losses"] = sorted(
-        {round(float(cov.sum() - cov[list(s)].sum()), 10) for s in _subsets(6, 3)})
+    out["deep linear autoencoder 6-3-6"]["closed_form_losses"] = autoencoder_critical_losses(Z6, 3).tolist()
     return out
-
-
-def _subsets(n, k):
-    from itertools import combinations
-
-    return [s for r in range(k + 1) for s in combinations(range(n), r)]
 
 
 def saddle_escape(c: HessianConfig, bar) -> dict:
@@ -176,12 +166,13 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
     k1, k2 = jax.random.split(jax.random.PRNGKey(c.seed + 7))
     start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2), X.dtype), 1e-4 * jax.random.normal(k2, (1, 3), X.dtype))
     runs = {}
-    settings = {"gd": dict(lr=0.05), "perturbed_gd": dict(lr=0.05, noise_radius=1e-2, grad_threshold=1e-2),
-                "saddle_free_newton": dict(lr=0.5)}
+    settings = {"gd": dict(eta=0.05), "perturbed_gd": dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2),
+                "saddle_free_newton": dict(eta=0.5)}
     for method, kw in settings.items():
-        r = nt.escape_saddle(loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(3), record_every=2, **kw)
+        r = nt.escape_saddle(loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(c.seed + 3), record_every=2,
+                             **kw)
         below = np.flatnonzero(r.loss < 0.5 * r.loss[0])
-        runs[method] = dict(loss=r.loss, lambda_min=r.lambda_min, recorded=r.recorded,
+        runs[method] = dict(loss=r.loss, lambda_min=r.records, recorded=r.record_steps,
                             escape_step=int(below[0]) if below.size else None, settings=kw)
         bar.update(1)
     return dict(saddle_spectrum=spectrum, start_loss=float(loss(start)), runs=runs)
@@ -190,49 +181,42 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
 def dense_agreement(c: HessianConfig) -> dict:
     """Lanczos, Hutchinson and SLQ against dense jax.hessian + eigh on a small MLP (float64 needs --x64)."""
     import jax
-    import jax.numpy as jnp
     import ntk_proofs as nt
+    from ntk_proofs.curvature import slq_moment
 
-    Z, y = pca_digits(60, 8)
+    Z, y = pca_digits(60, 8, c.seed)
     net = nt.MLP((8, 16, 16, 1), activation="tanh", bias_var=0.1)
     params = net.init(jax.random.PRNGKey(c.seed + 3))
-    loss = lambda p: 0.5 * jnp.mean((net.apply(p, Z) - y) ** 2)  # noqa: E731
+    loss = nt.gd.squared_error(net.apply, Z, y)
     ev = np.linalg.eigvalsh(np.asarray(nt.dense_hessian(loss, params), np.float64))
     top = nt.top_eigenvalues(loss, params, 3, key=jax.random.PRNGKey(1))
     bottom = nt.bottom_eigenvalues(loss, params, 3, key=jax.random.PRNGKey(2))
     trace = nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(3), samples=400)
     sd = nt.spectral_density(loss, params, key=jax.random.PRNGKey(4), num_probes=20, num_steps=80)
-    w, nodes = np.asarray(sd.weights), np.asarray(sd.nodes)
     return dict(
         parameters=int(ev.size), dtype=str(np.asarray(top.eigenvalues).dtype),
         top_dense=ev[::-1][:3], top_lanczos=top.eigenvalues, top_residual=top.residuals,
         bottom_dense=ev[:3], bottom_lanczos=bottom.eigenvalues, bottom_residual=bottom.residuals,
         trace_dense=float(ev.sum()), trace_hutchinson=float(trace.estimate), trace_stderr=float(trace.stderr),
-        moment1_dense=float(ev.mean()), moment1_slq=float((w * nodes).sum(1).mean()),
-        moment2_dense=float((ev**2).mean()), moment2_slq=float((w * nodes**2).sum(1).mean()),
+        moment1_dense=float(ev.mean()), moment1_slq=slq_moment(sd, 1),
+        moment2_dense=float((ev**2).mean()), moment2_slq=slq_moment(sd, 2),
     )
 
 
 def main(argv=None) -> dict:
     c = parse_args(argv)
-    import jax
-    from tqdm.auto import tqdm
-
-    jax.config.update("jax_enable_x64", True)  # curvature checks and Newton-type searches need float64
+    set_precision(c.x64)
+    from experiments.common import finish, format_table, progress
     from experiments.plotting.hessian import plot_hessian
-    from experiments.plotting.style import save_figure
-    from experiments.report import format_table, versions, write_json
 
-    with tqdm(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
+    with progress(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
         training = spectra_along_training(c, bar)
         crit = critical_points(c, bar)
         escape = saddle_escape(c, bar)
     agreement = dense_agreement(c)
     summary = dict(experiment=NAME, paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); "
                    "Li et al. (NeurIPS 2018)", config=dataclasses.asdict(c), training=training,
-                   critical_points=crit, escape=escape, agreement=agreement, versions=versions())
-    json_path = write_json(Path(c.out) / f"{NAME}.json", summary)
-    figure_paths = save_figure(plot_hessian(summary), c.out, NAME)
+                   critical_points=crit, escape=escape, agreement=agreement)
 
     a = agreement
     print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
@@ -253,9 +237,32 @@ def main(argv=None) -> dict:
     rec = training["records"]
     print(f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
           f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} after {rec[-1]['step']} steps")
-    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    finish(summary, plot_hessian, c.out, NAME)
     return summary
 
 
 if __name__ == "__main__":
     main()
+
+
+def claims(summary: dict, command: str) -> list[dict]:
+    """Lanczos extremes within their Ritz error bars of dense eigh; Hutchinson within 3 standard errors; the saddle
+    escape order (Dauphin et al. 2014); loss and index of critical points correlated."""
+    from experiments.common import claim
+
+    a = summary["agreement"]
+    rows = [claim("Parlett (1998), Thm 4.5.1", "Lanczos lambda_max within its Ritz residual of dense eigh",
+                  f"|error| {abs(a['top_dense'][0] - a['top_lanczos'][0]):.2g}", f"residual {a['top_residual'][0]:.2g}",
+                  abs(a["top_dense"][0] - a["top_lanczos"][0]) <= a["top_residual"][0] + 1e-12, command),
+            claim("Hutchinson (1989)", "trace estimate within 3 standard errors of the dense trace",
+                  f"{a['trace_hutchinson']:.4g}", f"{a['trace_dense']:.4g} +- {3 * a['trace_stderr']:.2g}",
+                  abs(a["trace_hutchinson"] - a["trace_dense"]) <= 3 * a["trace_stderr"], command)]
+    steps = {k: r["escape_step"] for k, r in summary["escape"]["runs"].items()}
+    ordered = None not in steps.values() and steps["saddle_free_newton"] < steps["perturbed_gd"] <= steps["gd"]
+    rows.append(claim("Dauphin et al. (2014), Sec. 5", "saddle-free Newton escapes first, then perturbed GD, then GD",
+                      ", ".join(f"{k} {v}" for k, v in steps.items()), "SFN < PGD <= GD", ordered, command))
+    for model, v in summary["critical_points"].items():
+        if v["spearman"] is not None:
+            rows.append(claim("Dauphin et al. (2014), Fig. 1", f"{model}: loss and index of critical points correlate",
+                              f"Spearman {v['spearman']:.3g}", "> 0", v["spearman"] > 0, command))
+    return rows

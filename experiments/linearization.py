@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import check_step_flag, config_values, sorted_unique
+from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
+                                sorted_unique)
 
 NAME = "linearization"
+QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,11 @@ def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
                    help="step: a number or 'auto' = 1 / lambda_max of each width's empirical NTK at init")
     p.add_argument("--kernel-points", type=int, default=d.kernel_points,
                    help="training points on which the kernel change ||Theta_T - Theta_0|| / ||Theta_0|| is measured")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed for the data split and the inits")
-    p.add_argument("--x64", action="store_true", help="run in float64")
-    p.add_argument("--out", default=d.out, help="output folder")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="recompute finished widths")
+    add_common_flags(p, d, resume=True)
     args = p.parse_args(argv)
     values = config_values(LinearizationConfig, args)
+    if args.quick:
+        values = apply_preset(values, QUICK, argv)
     values["widths"] = sorted_unique(values["widths"])
     c = LinearizationConfig(**values)
     if min(c.widths) < 1 or c.depth < 1 or c.steps < 1 or c.n_train < 2 or c.n_test < 1:
@@ -105,7 +106,7 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
     batch = 16
     ntk0 = nt.empirical_ntk(f, params0, Xtr, batch_size=batch)
     ntk0_test = nt.empirical_ntk(f, params0, Xte, Xtr, batch_size=batch)
-    eta = 1.0 / float(nt.lambda_max(ntk0)) if c.eta == "auto" else float(c.eta)
+    eta = nt.gd.half_stable_step(ntk0) if c.eta == "auto" else float(c.eta)
     f_lin = nt.linearize(f, params0)
     net = nt.gd_trajectory(f, params0, Xtr, ytr, eta=eta, steps=c.steps, X_eval=Xte)
     lin = nt.gd_trajectory(f_lin, params0, Xtr, ytr, eta=eta, steps=c.steps, X_eval=Xte)
@@ -123,33 +124,31 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
         loss_net=net.loss,
         loss_lin=lin.loss,
         loss_closed=closed_loss,
-        gap_net_lin=rms(net.eval_outputs, lin.eval_outputs),
-        gap_net_closed=rms(net.eval_outputs, closed.test),
-        gap_lin_closed=rms(lin.eval_outputs, closed.test),
-        max_gap_net_lin=float(np.max(rms(net.eval_outputs, lin.eval_outputs))),
+        gap_net_lin=rms(net.records, lin.records),
+        gap_net_closed=rms(net.records, closed.test),
+        gap_lin_closed=rms(lin.records, closed.test),
+        max_gap_net_lin=float(np.max(rms(net.records, lin.records))),
         kernel_change=float(jnp.linalg.norm(kT - k0) / jnp.linalg.norm(k0)),
-        final_test_net=net.eval_outputs[-1],
+        final_test_net=net.records[-1],
         final_test_closed=closed.test[-1],
     )
 
 
 def main(argv: list[str] | None = None) -> dict:
     c = parse_args(argv)
+    set_precision(c.x64)
     import jax
 
-    if c.x64:
-        jax.config.update("jax_enable_x64", True)
     import ntk_proofs as nt
+    from experiments.common import UnitStore, finish, format_table, run_units
     from experiments.plotting.linearization import plot_linearization
-    from experiments.plotting.style import save_figure
-    from experiments.report import UnitStore, format_table, run_units, versions, write_json
 
-    X, y = nt.load_digits_binary("parity")
-    if c.n_train + c.n_test > X.shape[0]:
-        raise SystemExit(f"--n-train + --n-test exceeds the {X.shape[0]} digits available.")
     k_split, k_init = jax.random.split(jax.random.PRNGKey(c.seed))
-    Xtr, ytr, Xte, _ = nt.train_test_split(k_split, X, y, c.n_test)
-    data = dict(X=Xtr[: c.n_train], y=ytr[: c.n_train], X_test=Xte, k_init=k_init)
+    try:
+        Xtr, ytr, Xte, _ = nt.digits_split(k_split, c.n_train, c.n_test)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    data = dict(X=Xtr, y=ytr, X_test=Xte, k_init=k_init)
     base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume")}
     base["x64"] = bool(jax.config.jax_enable_x64)
     jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
@@ -157,16 +156,13 @@ def main(argv: list[str] | None = None) -> dict:
     widths = [r["m"] for r in runs]
     fits = {key: nt.loglog_slope(widths, [r[key] for r in runs])._asdict()
             for key in ("max_gap_net_lin", "kernel_change")}
-    _, _, description = make_model(c, X.shape[1], 2, jax.random.PRNGKey(0))
+    _, _, description = make_model(c, Xtr.shape[1], 2, jax.random.PRNGKey(0))
     summary = dict(
         experiment=NAME,
         paper="Jacot, Gabriel & Hongler (NeurIPS 2018), Neural Tangent Kernel; Lee et al. (NeurIPS 2019), Wide "
         "Neural Networks of Any Depth Evolve as Linear Models Under Gradient Descent",
-        config=dataclasses.asdict(c), model=description, runs=runs, fits=fits, versions=versions(),
-        reused_units=reused,
+        config=dataclasses.asdict(c), model=description, runs=runs, fits=fits, reused_units=reused,
     )
-    json_path = write_json(Path(c.out) / f"{NAME}.json", summary)
-    figure_paths = save_figure(plot_linearization(summary), c.out, NAME)
 
     print(f"\nLinearization on digits (odd vs even), {description}, n_train={c.n_train}, {c.steps} GD steps")
     rows = [[r["m"], r["parameters"], r["eta"], r["loss_net"][-1], r["loss_lin"][-1], r["max_gap_net_lin"],
@@ -179,9 +175,20 @@ def main(argv: list[str] | None = None) -> dict:
               "theory: -0.5)")
     if reused:
         print(f"(resumed: {reused} of {len(jobs)} widths read from {Path(c.out) / (NAME + '_runs')})")
-    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    finish(summary, plot_linearization, c.out, NAME)
     return summary
 
 
 if __name__ == "__main__":
     main()
+
+
+def claims(summary: dict, command: str) -> list[dict]:
+    """Lee et al. (2019): the network stays within O(m^-1/2) of its linearization, and its kernel moves O(m^-1/2)."""
+    from experiments.common import slope_claim
+
+    paper = "Lee et al. (2019), Thm 2.1"
+    return [slope_claim(paper, "max_k rms |f - f_lin| on test points ~ m^-1/2", summary["fits"]["max_gap_net_lin"],
+                        -0.5, command),
+            slope_claim("Jacot et al. (2018), Thm 2", "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| ~ m^-1/2",
+                        summary["fits"]["kernel_change"], -0.5, command)]

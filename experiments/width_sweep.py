@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import check_step_flag, config_values, sorted_unique
+from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
+                                sorted_unique)
 
 NAME = "width_sweep"
 
@@ -43,6 +43,7 @@ class SweepConfig:
     resume: bool = True
 
 
+QUICK = dict(n=24, d=24, widths=(64, 1024), steps=12, seeds=2)
 PAPER = dict(n=1000, d=1000, widths=(100, 500, 1000, 2000, 4000, 8000, 16000), steps=100, seeds=1)
 
 
@@ -69,24 +70,21 @@ def parse_args(argv: list[str] | None = None) -> SweepConfig:
     p.add_argument("--steps", type=int, default=d.steps, help="number of full-batch GD steps")
     p.add_argument("--seeds", type=int, default=d.seeds, help="seeds per width (new data and init per seed); "
                    "the fitted exponents get a confidence interval over all (width, seed) runs")
-    p.add_argument("--seed", type=int, default=d.seed, help="first seed; seeds used are seed, seed+1, ...")
     p.add_argument("--kappa", type=float, default=d.kappa, help="init scale: w_r(0) ~ N(0, kappa^2 I)")
     p.add_argument("--record-every", type=int, default=d.record_every,
                    help="steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end")
     p.add_argument("--delta", type=float, default=d.delta,
                    help="failure probability used for the theorem's required width")
-    p.add_argument("--x64", action="store_true", help="run in float64 (same as JAX_ENABLE_X64=1)")
-    p.add_argument("--out", default=d.out, help="output folder for the figure, the JSON and the resume cache")
-    p.add_argument("--no-resume", dest="resume", action="store_false",
-                   help="recompute every width even if a finished result with the same config exists")
+    add_common_flags(p, d, resume=True)
     p.add_argument("--paper", action="store_true",
                    help="the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed "
                    "(flags given explicitly still win); tens of minutes on 2 CPU cores")
     args = p.parse_args(argv)
     values = config_values(SweepConfig, args)
     if args.paper:
-        given = {a.lstrip("-").replace("-", "_").split("=")[0] for a in (argv if argv is not None else sys.argv[1:])}
-        values.update({k: v for k, v in PAPER.items() if k not in given})
+        values = apply_preset(values, PAPER, argv)
+    elif args.quick:
+        values = apply_preset(values, QUICK, argv)
     values["widths"] = sorted_unique(int(m) for m in values["widths"])
     config = SweepConfig(**values)
     _validate(p, config)
@@ -117,14 +115,15 @@ def make_problem(config: SweepConfig, seed: int) -> dict:
     X = nt.unit_sphere(kx, config.n, config.d)
     y = nt.gaussian_labels(ky, config.n)
     H = nt.gram_infinity(X)
-    return dict(X=X, y=y, lambda0=nt.lambda_zero(X), lambda_max=float(nt.lambda_max(H)))
+    return dict(X=X, y=y, lambda0=nt.lambda_zero(X), lambda_max=float(nt.lambda_max(H)),
+                eta_auto=nt.gd.half_stable_step(H))
 
 
 def resolve_eta(config: SweepConfig, problem: dict) -> float:
     import ntk_proofs as nt
 
     if config.eta == "auto":
-        return 1.0 / problem["lambda_max"]
+        return problem["eta_auto"]
     if config.eta == "theorem":
         return nt.max_step_size(config.n, problem["lambda0"])
     return float(config.eta)
@@ -226,7 +225,7 @@ def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]
 
 
 def print_summary(summary: dict) -> None:
-    from experiments.report import format_table
+    from experiments.common import format_table
 
     c = summary["config"]
     lam = list(summary["lambda0"].values())
@@ -264,13 +263,11 @@ def _verdict(check: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
+    set_precision(config.x64)
     import jax
 
-    if config.x64:
-        jax.config.update("jax_enable_x64", True)
+    from experiments.common import UnitStore, finish, run_units
     from experiments.plotting.width_sweep import plot_width_sweep
-    from experiments.plotting.style import save_figure
-    from experiments.report import UnitStore, run_units, versions, write_json
 
     out = Path(config.out)
     store = UnitStore(out / f"{NAME}_runs")
@@ -288,16 +285,35 @@ def main(argv: list[str] | None = None) -> dict:
     units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume)
 
     summary = summarize(config, eta, problems, units)
-    summary["versions"] = versions()
     summary["reused_units"] = reused
-    json_path = write_json(out / f"{NAME}.json", summary)
-    figure_paths = save_figure(plot_width_sweep(summary), out, NAME)
     print_summary(summary)
     if reused:
         print(f"(resumed: {reused} of {len(jobs)} runs read from {store.directory})")
-    print("wrote " + ", ".join(str(p) for p in [*figure_paths, json_path]))
+    finish(summary, plot_width_sweep, out, NAME)
     return summary
 
 
 if __name__ == "__main__":
     main()
+
+
+def claims(summary: dict, command: str) -> list[dict]:
+    """The claims this experiment checks, for figures/CLAIMS.md: (C1)-(C3) at the widest width, and the m^-1/2
+    scaling of the drift and of the flip fraction."""
+    from experiments.common import claim, slope_claim
+
+    paper = "Du et al. (2019), Thm 4.1"
+    widest = summary["per_width"][-1]
+    m = widest["m"]
+    rows = []
+    for key, text in (("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0) at every step"),
+                      ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2 at every recorded step"),
+                      ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'")):
+        check = widest["monitor"][key]
+        rows.append(claim(paper, f"{text}, m = {m}, all seeds", f"worst ratio {check['worst_ratio']:.3g}",
+                          "ratio <= 1", check["held"], command))
+    rows.append(slope_claim("Du et al. (2019), Lemma 3.3 / Fig. 1c", "max drift ~ m^-1/2 (fitted exponent, 95% CI)",
+                            summary["fits"]["max_drift"], -0.5, command))
+    rows.append(slope_claim("Du et al. (2019), Lemma 3.2 / Fig. 1b", "flip fraction ~ m^-1/2 (fitted exponent, 95% CI)",
+                            summary["fits"]["flip_fraction"], -0.5, command))
+    return rows

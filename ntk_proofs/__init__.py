@@ -9,7 +9,7 @@ from ntk_proofs import gd
 from ntk_proofs.arora2019 import EigenProjections, eigen_projections, generalization_bound, predicted_residual
 from ntk_proofs.curvature import (SpectralDensity, TraceEstimate, bottom_eigenvalues, dense_hessian, hessian_index,
                                   hessian_spectrum, hutchinson_trace, hvp, spectral_density, top_eigenvalues)
-from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, gaussian_labels, load_digits_binary,
+from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, digits_split, gaussian_labels, load_digits_binary,
                              load_npz, normalize_rows, prepare_inputs, train_test_split, unit_sphere)
 from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, lambda_zero,
                                       linear_rate_envelope, max_step_size, perturbation_radius, required_width,
@@ -38,7 +38,7 @@ from ntk_proofs.stability import (LayerStatistics, descent_lemma_violations, edg
 
 __all__ = [
     # data (inputs on the sphere, labels, the bundled digits, a user's .npz)
-    "AssumptionError", "check_inputs", "corrupt_labels", "gaussian_labels", "load_digits_binary", "load_npz",
+    "AssumptionError", "check_inputs", "corrupt_labels", "digits_split", "gaussian_labels", "load_digits_binary", "load_npz",
     "normalize_rows", "prepare_inputs", "train_test_split", "unit_sphere",
     # models
     "Params", "init_params", "predict", "loss", "loss_gradient", "MLP", "Dense", "DeepLinear", "deep_linear_loss",

@@ -144,6 +144,13 @@ def spectral_density(loss: Callable | None, params, *, key: Array, num_probes: i
     return SpectralDensity(jnp.asarray(grid), jnp.asarray(density), jnp.asarray(nodes), jnp.asarray(weights))
 
 
+def slq_moment(density: SpectralDensity, power: int) -> float:
+    """The SLQ estimate of the normalized moment tr(H^p) / dim: the mean over probes of sum_j tau_j theta_j^p
+    (Ubaru, Chen & Saad 2017, eq. (3.3)); exact in expectation for p < 2 * steps."""
+    w, nodes = np.asarray(density.weights), np.asarray(density.nodes)
+    return float((w * nodes**power).sum(1).mean())
+
+
 def dense_hessian(loss: Callable, params) -> Array:
     """The full Hessian as a (P, P) matrix over the flattened parameters (for small models and for checks)."""
     flat, unravel = ravel_pytree(params)

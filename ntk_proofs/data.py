@@ -238,3 +238,16 @@ def train_test_split(key: Array, X: Array, y: Array, n_test: int) -> tuple[Array
     perm = jax.random.permutation(key, n)
     test, train = perm[:n_test], perm[n_test:]
     return X[train], y[train], X[test], y[test]
+
+
+def digits_split(key: Array, n_train: int, n_test: int, classes="parity", *, dtype=None):
+    """The bundled digits task of the suite's studies (``load_digits_binary``; odd vs even by default), split
+    with ``key`` into (X_train[:n_train], y_train[:n_train], X_test, y_test) with n_test test points."""
+    X, y = load_digits_binary(classes, dtype=dtype)
+    if n_train + n_test > X.shape[0]:
+        raise ValueError(f"n_train + n_test = {n_train + n_test} exceeds the {X.shape[0]} digits available.")
+    if n_test == 0:
+        keep = jax.random.permutation(key, X.shape[0])[:n_train]
+        return X[keep], y[keep], X[:0], y[:0]
+    Xtr, ytr, Xte, yte = train_test_split(key, X, y, n_test)
+    return Xtr[:n_train], ytr[:n_train], Xte, yte

@@ -324,3 +324,20 @@ def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: f
     data = RegressionData(X, y, X if X_eval is None else X_eval)
     return run(SquaredError(f), params, data, steps=steps, eta=eta, optimizer=optimizer, record_every=record_every,
                recorder=Outputs(f), key=key if sample is not None else None, sample=sample, mask=mask)
+
+
+def squared_error(f: Callable, X: Array, y: Array) -> Callable:
+    """The loss ``params -> 0.5 ||f(params, X) - y||^2`` (the suite's convention, Du et al. 2019, eq. (2))."""
+    def loss(params):
+        r = f(params, X) - y
+        return 0.5 * jnp.vdot(r, r)
+
+    return loss
+
+
+def half_stable_step(kernel: Array) -> float:
+    """eta = 1 / lambda_max(K): half the largest stable step 2 / lambda_max(K) of GD on the linearized dynamics
+    u(k+1) = u(k) - eta K (u(k) - y) of a kernel K (H^inf, an empirical NTK); every mode then contracts."""
+    from ntk_proofs.linalg import lambda_max
+
+    return 1.0 / float(lambda_max(kernel))

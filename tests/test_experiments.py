@@ -129,15 +129,35 @@ def test_bench_help_lists_its_flags(capsys):
     assert "--quick" in capsys.readouterr().out
 
 
-def test_dynamics_experiment_writes_each_study(tmp_path):
-    from experiments import dynamics
+def test_deep_training_experiment_writes_each_study(tmp_path):
+    from experiments import deep_training
 
     out = tmp_path / "dyn"
-    dynamics.main(["--depth", "6", "--width", "32", "--seeds", "1", "--skip-depths", "2", "6", "--skip-steps", "5",
-                   "--eos-steps", "20", "--eos-every", "10", "--optim-steps", "5", "--lottery-rounds", "1",
-                   "--lottery-seeds", "1", "--out", str(out)])
+    deep_training.main(["--depth", "6", "--width", "32", "--seeds", "1", "--skip-depths", "2", "6", "--skip-steps",
+                        "5", "--eos-steps", "20", "--eos-every", "10", "--optim-steps", "5", "--lottery-rounds", "1",
+                        "--lottery-seeds", "1", "--out", str(out)])
     for study in ("init", "skip", "norm", "optim", "eos", "lottery"):
         for suffix in ("png", "pdf", "json"):
-            assert (out / f"dynamics_{study}.{suffix}").stat().st_size > 1000
-    saved = json.loads((out / "dynamics_init.json").read_text())
+            assert (out / f"deep_training_{study}.{suffix}").stat().st_size > 1000
+    saved = json.loads((out / "deep_training_init.json").read_text())
     assert len(saved["result"]["rows"]) == 4 and len(saved["result"]["rows"][0]["forward"]) == 6
+    assert saved["git_commit"] is None or len(saved["git_commit"]) == 40
+
+
+def test_dynamics_alias_says_where_the_experiment_moved(tmp_path, capsys):
+    from experiments import dynamics
+
+    out = tmp_path / "alias"
+    dynamics.main(["--study", "init", "--quick", "--out", str(out)])
+    assert "moved to experiments.deep_training" in capsys.readouterr().err
+    assert (out / "deep_training_init.json").exists()
+
+
+def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
+    from experiments import all as run_all
+
+    rows = run_all.main(["--quick", "--out", str(tmp_path), "--only", "width_sweep", "linearization"])
+    text = (tmp_path / "CLAIMS.md").read_text()
+    assert "| paper | claim | measured |" in text and "python -m experiments.width_sweep --quick" in text
+    assert len(rows) == 7 and all(set(r) == {"paper", "statement", "measured", "bound", "held", "command"}
+                                  for r in rows)

@@ -1,0 +1,265 @@
+"""What every experiment shares: the common flags, precision, saving (PNG + PDF + JSON with config, versions and
+the git commit), resume, the progress bar and printed tables. An experiment module only parses its own flags,
+calls the library, and hands its summary and figure to ``finish``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def add_common_flags(parser: argparse.ArgumentParser, defaults, *, resume: bool = False, quick: bool = True) -> None:
+    """The flags every experiment takes: --seed, --x64, --out, --quick (a small preset for tests), and, for
+    experiments made of resumable units, --no-resume. ``defaults`` is the experiment's config dataclass instance."""
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data, labels and initializations")
+    parser.add_argument("--x64", action="store_true", help="run in float64 (same as JAX_ENABLE_X64=1)")
+    parser.add_argument("--out", default=defaults.out, help="output folder for the figure and the JSON")
+    if quick:
+        parser.add_argument("--quick", action="store_true", help="a small preset that finishes in seconds (for tests)")
+    if resume:
+        parser.add_argument("--no-resume", dest="resume", action="store_false",
+                            help="recompute every unit even if a finished result with the same config exists")
+
+
+def flags_given(argv) -> set[str]:
+    """The config field names of the flags given explicitly on the command line (they win over presets)."""
+    args = argv if argv is not None else sys.argv[1:]
+    return {a.lstrip("-").replace("-", "_").split("=")[0] for a in args if a.startswith("--")}
+
+
+def apply_preset(values: dict, preset: dict, argv) -> dict:
+    """``values`` updated with a preset's entries, except those whose flag was given explicitly."""
+    given = flags_given(argv)
+    return dict(values, **{k: v for k, v in preset.items() if k not in given})
+
+
+def set_precision(x64: bool) -> None:
+    """Switch JAX to float64 when asked (must run before any array is created)."""
+    if x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+
+
+def config_values(cls, args: argparse.Namespace) -> dict:
+    """The fields of the config dataclass ``cls`` read from parsed flags; lists become tuples (configs stay hashable)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+
+def sorted_unique(values) -> tuple:
+    """A sweep axis as given on the command line, deduplicated and in increasing order."""
+    return tuple(sorted(set(values)))
+
+
+def check_step_flag(parser: argparse.ArgumentParser, value: str, keywords: tuple[str, ...], flag: str = "--eta") -> None:
+    """A step-size flag is a positive finite number or one of ``keywords``; anything else is a usage error."""
+    if value in keywords:
+        return
+    try:
+        ok = math.isfinite(float(value)) and float(value) > 0
+    except ValueError:
+        ok = False
+    if not ok:
+        choices = " or ".join(repr(k) for k in keywords)
+        parser.error(f"{flag} must be a positive number or {choices}; got {value!r}.")
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the code that made a result, and whether the tree had uncommitted changes (None outside git)."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def progress(iterable=None, **kwargs):
+    """The progress bar of every long loop (tqdm on standard error)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, file=sys.stderr, **kwargs)
+
+
+def finish(summary: dict, plot, out, name: str) -> list[Path]:
+    """Add versions and the git state to ``summary``, write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF.
+
+    Returns the written paths (figure first) after printing them.
+    """
+    from experiments.plotting.style import save_figure
+
+    summary.setdefault("versions", versions())
+    summary.update(git_state())
+    json_path = write_json(Path(out) / f"{name}.json", summary)
+    paths = [*save_figure(plot(summary), out, name), json_path]
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return paths
+
+
+def versions() -> dict[str, Any]:
+    """Versions of Python and the numerical stack, the JAX backend and whether float64 is on."""
+    import jax
+
+    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("ntk_proofs", "jax", "jaxlib", "optax", "numpy", "scipy", "matplotlib"):
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = None
+    info["devices"] = [str(dev) for dev in jax.devices()]
+    info["x64"] = bool(jax.config.jax_enable_x64)
+    return info
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert arrays, NumPy scalars, NamedTuples and dataclasses into plain JSON types."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_asdict"):
+        return to_jsonable(obj._asdict())
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return arr.tolist() if arr.ndim else arr.item()
+    if isinstance(obj, (np.generic,)):
+        return obj.item()
+    return obj
+
+
+def _sanitize(obj: Any) -> Any:
+    """Replace non-finite floats (not valid JSON) by None after conversion."""
+    if isinstance(obj, dict):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_sanitize(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_sanitize(to_jsonable(obj)), indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class UnitStore:
+    """One JSON file per finished unit of work (e.g. one width and seed), for resuming a sweep.
+
+    A stored unit is reused only when the config it was computed under equals the current one.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def load(self, name: str, config: dict) -> dict | None:
+        path = self.path(name)
+        if not path.exists():
+            return None
+        try:
+            stored = read_json(path)
+        except (json.JSONDecodeError, OSError):
+            return None
+        if stored.get("config") != _sanitize(to_jsonable(config)):
+            return None
+        return stored["result"]
+
+    def save(self, name: str, config: dict, result: dict) -> Path:
+        return write_json(self.path(name), {"config": config, "result": result, "versions": versions(),
+                                            **git_state()})
+
+
+def format_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A plain-text table with right-aligned columns."""
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.3e}"
+    return str(value)
+
+
+def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True) -> tuple[list[dict], int]:
+    """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
+
+    A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
+    Every returned result has gone through the JSON round trip, so what is plotted is what is saved.
+    Returns (results in job order, how many were reused).
+    """
+    results, reused = [], 0
+    with progress(jobs, desc=desc, unit="run") as bar:
+        for name, config, compute in bar:
+            bar.set_postfix_str(name)
+            result = store.load(name, config) if resume else None
+            if result is None:
+                store.save(name, config, compute())
+                result = store.load(name, config)
+            else:
+                reused += 1
+            results.append(result)
+    return results, reused
+
+
+def claim(paper: str, statement: str, measured, bound, held: bool, command: str) -> dict:
+    """One row of figures/CLAIMS.md: a claim the suite checks, what was measured, the bound or prediction it is
+    held against, whether it held, and the command that made the number."""
+    return dict(paper=paper, statement=statement, measured=measured, bound=bound, held=bool(held), command=command)
+
+
+def slope_claim(paper: str, statement: str, fit: dict, exponent: float, command: str) -> dict:
+    """A scaling claim y ~ x^exponent: held when the exponent lies in the fit's 95% confidence interval."""
+    held = fit["ci_low"] is not None and fit["ci_low"] <= exponent <= fit["ci_high"]
+    measured = f"{fit['slope']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]" if fit["ci_low"] is not None \
+        else f"{fit['slope']:.3f} (no CI)"
+    return claim(paper, statement, measured, f"{exponent:g}", held, command)
+
+
+def claims_table(rows: list[dict]) -> str:
+    """The claims as a Markdown table (figures/CLAIMS.md)."""
+    def cell(value):
+        text = _fmt(value) if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|")
+
+    lines = ["| paper | claim | measured | bound or prediction | held | command |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(r[k]) for k in ("paper", "statement", "measured", "bound")) + " | "
+                     + ("yes" if r["held"] else "**no**") + f" | `{r['command']}` |")
+    return "\n".join(lines) + "\n"
