@@ -218,13 +218,56 @@ def flips_per_step(X, y, p, steps):
     return counts
 
 
+def print_summary(summary: dict) -> None:
+    """The tables this benchmark prints."""
+    from experiments.common import format_table
+
+    rows, diag, repeats = summary["steps"], summary["diagnostics"], summary["repeats"]
+    memory = summary["memory"]["xla_temp_and_output_bytes"]
+    n, d, m = summary["memory"]["shape"]
+    slopes, device = summary["slope_vs_m"], summary["device"]
+    print(f"\nOne GD step, float32, on {device} ({os.cpu_count()} CPU cores): medians over {repeats} interleaved "
+          "rounds; each ratio is the median of its per-round ratios.")
+    print("kernel = train_gd's default here (X W^T carried and updated by one (n,n)x(n,m) product, 2 n^2 m flops); "
+          "weights = W updated (4 n m d flops, like NumPy and PyTorch).")
+    table = []
+    for r in rows:
+        q = r["ratios"]
+        table.append([f"({r['n']}, {r['d']}, {r['m']})", r["kernel"], r["weights"], r["matmul_limit"]]
+                     + [q.get(f"{a}/{b}", "n/a") for a, b in RATIOS])
+    print(format_table(["(n, d, m)", "kernel s", "weights s", "matmul s"] + [f"{a}/{b}".replace("numpy_float", "NumPy")
+                       .replace("torch_float32", "PyTorch").replace("matmul_limit", "matmul") for a, b in RATIOS], table))
+    if not any("torch_float32" in r for r in rows):
+        print("(PyTorch not installed or --no-torch: its columns are skipped; pip install torch to include them)")
+    o = diag["overhead"]
+    print(f"\nDiagnostics (H(k), lambda_min by warm-started Lanczos, flips, drift) at (n, d, m) = ({n}, {d}, {m}), "
+          f"{np.mean(diag['flips_per_step']):.0f} pattern entries flipping per step ({100 * np.mean(diag['flips_per_step']) / (n * m):.2f}%):")
+    print(f"  kernel form: bare {diag['bare']:.4f} s/step; every step {diag['every_1']:.4f} ({100 * o['every_1']:+.0f}%); "
+          f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%)")
+    if "weights_every_1" in o:
+        print(f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
+              f"({100 * o['weights_every_1']:+.0f}%); dense H(k) + eigvalsh every step "
+              f"{diag['weights_dense_eigh_every_1']:.4f} ({100 * o['weights_dense_eigh_every_1']:+.0f}%)")
+    print(f"  Lanczos lambda_min vs eigvalsh: max relative error {diag['lanczos_vs_eigvalsh_max_relative_error']:.1e}")
+    if slopes:
+        print("step time vs m for m >= 2048: " + "; ".join(
+            f"{form} slope {s['slope']:.3f} (95% CI [{s['ci_low']:.3f}, {s['ci_high']:.3f}])" for form, s in slopes.items()))
+    if memory["kernel"] is not None:
+        print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
+              f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
+              f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
+    sw = summary["sweep"]
+    print(f"sweep {sw['config']}: sequential {sw['sequential'][0]:.2f} s, batched over seeds {sw['batched'][0]:.2f} s "
+          f"(ratio {sw['sequential'][0] / sw['batched'][0]:.2f})")
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import jax
     from tqdm.auto import tqdm
 
     import ntk_proofs as nt
-    from experiments.common import finish, format_table
+    from experiments.common import finish
     from experiments.plotting.bench import plot_bench
     from ntk_proofs.du2019.training import resolve_step_form
 
@@ -280,41 +323,8 @@ def main(argv=None) -> dict:
     )
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
 
-    print(f"\nOne GD step, float32, on {device} ({os.cpu_count()} CPU cores): medians over {repeats} interleaved "
-          "rounds; each ratio is the median of its per-round ratios.")
-    print("kernel = train_gd's default here (X W^T carried and updated by one (n,n)x(n,m) product, 2 n^2 m flops); "
-          "weights = W updated (4 n m d flops, like NumPy and PyTorch).")
-    table = []
-    for r in rows:
-        q = r["ratios"]
-        table.append([f"({r['n']}, {r['d']}, {r['m']})", r["kernel"], r["weights"], r["matmul_limit"]]
-                     + [q.get(f"{a}/{b}", "n/a") for a, b in RATIOS])
-    print(format_table(["(n, d, m)", "kernel s", "weights s", "matmul s"] + [f"{a}/{b}".replace("numpy_float", "NumPy")
-                       .replace("torch_float32", "PyTorch").replace("matmul_limit", "matmul") for a, b in RATIOS], table))
-    if not any("torch_float32" in r for r in rows):
-        print("(PyTorch not installed or --no-torch: its columns are skipped; pip install torch to include them)")
-    o = diag["overhead"]
-    print(f"\nDiagnostics (H(k), lambda_min by warm-started Lanczos, flips, drift) at (n, d, m) = ({n}, {d}, {m}), "
-          f"{np.mean(diag['flips_per_step']):.0f} pattern entries flipping per step ({100 * np.mean(diag['flips_per_step']) / (n * m):.2f}%):")
-    print(f"  kernel form: bare {diag['bare']:.4f} s/step; every step {diag['every_1']:.4f} ({100 * o['every_1']:+.0f}%); "
-          f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%)")
-    if "weights_every_1" in o:
-        print(f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
-              f"({100 * o['weights_every_1']:+.0f}%); dense H(k) + eigvalsh every step "
-              f"{diag['weights_dense_eigh_every_1']:.4f} ({100 * o['weights_dense_eigh_every_1']:+.0f}%)")
-    print(f"  Lanczos lambda_min vs eigvalsh: max relative error {diag['lanczos_vs_eigvalsh_max_relative_error']:.1e}")
-    if slopes:
-        print("step time vs m for m >= 2048: " + "; ".join(
-            f"{form} slope {s['slope']:.3f} (95% CI [{s['ci_low']:.3f}, {s['ci_high']:.3f}])" for form, s in slopes.items()))
-    if memory["kernel"] is not None:
-        print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
-              f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
-              f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
-    sw = summary["sweep"]
-    print(f"sweep {sw['config']}: sequential {sw['sequential'][0]:.2f} s, batched over seeds {sw['batched'][0]:.2f} s "
-          f"(ratio {sw['sequential'][0] / sw['batched'][0]:.2f})")
-    finish(summary, plot_bench, args.out, stem)
-    return summary
+    print_summary(summary)
+    return finish(summary, plot_bench, args.out, stem)
 
 
 if __name__ == "__main__":

@@ -22,17 +22,60 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 
 
-def add_common_flags(parser: argparse.ArgumentParser, defaults, *, resume: bool = False, quick: bool = True) -> None:
-    """The flags every experiment takes: --seed, --x64, --out, --quick (a small preset for tests), and, for
-    experiments made of resumable units, --no-resume. ``defaults`` is the experiment's config dataclass instance."""
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed for data, labels and initializations")
-    parser.add_argument("--x64", action="store_true", help="run in float64 (same as JAX_ENABLE_X64=1)")
-    parser.add_argument("--out", default=defaults.out, help="output folder for the figure and the JSON")
-    if quick:
-        parser.add_argument("--quick", action="store_true", help="a small preset that finishes in seconds (for tests)")
-    if resume:
-        parser.add_argument("--no-resume", dest="resume", action="store_false",
-                            help="recompute every unit even if a finished result with the same config exists")
+def option(default, help: str, **flag):
+    """A config field that is also a command-line flag ``--field-name``, with its help text (and e.g. ``choices``)."""
+    return dataclasses.field(default=default, metadata=dict(help=help, **flag))
+
+
+@dataclasses.dataclass(frozen=True)
+class Common:
+    """The fields every experiment's config shares; each experiment's config dataclass extends it."""
+
+    seed: int = option(0, "seed of the data, the labels and the initializations")
+    x64: bool = option(False, "run in float64 (same as JAX_ENABLE_X64=1)")
+    out: str = option("figures", "output folder for the figure, the JSON and the resume cache")
+    quick: bool = option(False, "a small preset that finishes in seconds (for tests); flags given explicitly win")
+    resume: bool = option(True, "reuse finished units whose config matches")
+
+
+def parse_config(cls, argv, *, prog: str, description: str, presets: dict | None = None, sort: tuple = (),
+                 validate=None, resumable: bool = False):
+    """Parse the flags of the config dataclass ``cls`` (one ``--flag`` per field, from its ``option`` metadata).
+
+    ``presets`` maps a boolean field (``quick``, ``paper``) to the values it sets, except those whose flag was
+    given explicitly. ``sort`` names sweep axes to deduplicate and sort. ``validate(config)`` returns an error
+    message (a usage error, exit code 2) or None. ``resumable`` experiments get ``--no-resume``.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(cls):
+        if f.name == "resume":
+            if resumable:
+                parser.add_argument("--no-resume", dest="resume", action="store_false",
+                                    help="recompute every unit even if a finished result with the same config exists")
+            continue
+        kw = dict(help=f.metadata.get("help", ""), default=f.default)
+        if "choices" in f.metadata:
+            kw["choices"] = f.metadata["choices"]
+        if isinstance(f.default, bool):
+            kw["action"] = "store_true"
+        elif isinstance(f.default, tuple):
+            kw.update(nargs="+", type=type(f.default[0]), default=list(f.default))
+        else:
+            kw["type"] = str if f.default is None else type(f.default)
+        parser.add_argument("--" + f.name.replace("_", "-"), **kw)
+    args = parser.parse_args(argv)
+    values = config_values(cls, args)
+    for flag, preset in (presets or {}).items():
+        if values.get(flag):
+            values = apply_preset(values, preset, argv)
+    for axis in sort:
+        values[axis] = sorted_unique(values[axis])
+    config = cls(**values)
+    message = validate(config) if validate else None
+    if message:
+        parser.error(message)
+    return config
 
 
 def flags_given(argv) -> set[str]:
@@ -66,17 +109,16 @@ def sorted_unique(values) -> tuple:
     return tuple(sorted(set(values)))
 
 
-def check_step_flag(parser: argparse.ArgumentParser, value: str, keywords: tuple[str, ...], flag: str = "--eta") -> None:
-    """A step-size flag is a positive finite number or one of ``keywords``; anything else is a usage error."""
+def step_flag_problem(value: str, keywords: tuple[str, ...], flag: str = "--eta") -> str | None:
+    """A step-size flag is a positive finite number or one of ``keywords``; otherwise the usage error to report."""
     if value in keywords:
-        return
+        return None
     try:
         ok = math.isfinite(float(value)) and float(value) > 0
     except ValueError:
         ok = False
-    if not ok:
-        choices = " or ".join(repr(k) for k in keywords)
-        parser.error(f"{flag} must be a positive number or {choices}; got {value!r}.")
+    choices = " or ".join(repr(k) for k in keywords)
+    return None if ok else f"{flag} must be a positive number or {choices}; got {value!r}."
 
 
 def git_state() -> dict[str, Any]:
@@ -100,11 +142,9 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, file=sys.stderr, **kwargs)
 
 
-def finish(summary: dict, plot, out, name: str) -> list[Path]:
-    """Add versions and the git state to ``summary``, write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF.
-
-    Returns the written paths (figure first) after printing them.
-    """
+def finish(summary: dict, plot, out, name: str) -> dict:
+    """Add versions and the git state to ``summary``, write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF,
+    print the paths written, and return the summary."""
     from experiments.plotting.style import save_figure
 
     summary.setdefault("versions", versions())
@@ -112,7 +152,7 @@ def finish(summary: dict, plot, out, name: str) -> list[Path]:
     json_path = write_json(Path(out) / f"{name}.json", summary)
     paths = [*save_figure(plot(summary), out, name), json_path]
     print("wrote " + ", ".join(str(p) for p in paths))
-    return paths
+    return summary
 
 
 def versions() -> dict[str, Any]:
@@ -235,6 +275,8 @@ def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True) -> tupl
             else:
                 reused += 1
             results.append(result)
+    if reused:
+        print(f"(resumed: {reused} of {len(results)} units read from {store.directory})", file=sys.stderr)
     return results, reused
 
 

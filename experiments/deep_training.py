@@ -16,13 +16,12 @@ and prints its table.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.common import add_common_flags, apply_preset, config_values, set_precision
+from experiments.common import Common, option, parse_config, set_precision
 
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 NAME = "deep_training"
@@ -31,50 +30,32 @@ QUICK = dict(depth=6, width=32, seeds=1, skip_depths=(2, 6), skip_steps=5, eos_s
 
 
 @dataclass(frozen=True)
-class DynamicsConfig:
-    study: str = "all"
-    depth: int = 50
-    width: int = 256
-    seeds: int = 3
-    skip_depths: tuple[int, ...] = (4, 16, 48)
-    skip_steps: int = 300
-    skip_weight_var: float = 1.0
-    eos_eta: float = 0.01  # 2.0 on the mean loss over the 200 points
-    eos_steps: int = 1500
-    eos_every: int = 25
-    optim_steps: int = 300
-    lottery_rounds: int = 5
-    lottery_seeds: int = 3
-    seed: int = 0
-    x64: bool = False
-    out: str = "figures"
+class DynamicsConfig(Common):
+    study: str = option("all", 'which study to run', choices=STUDIES + ("all",))
+    depth: int = option(50, 'hidden layers for the init study')
+    width: int = option(256, 'hidden width for the init study')
+    seeds: int = option(3, 'random inits per configuration (init study)')
+    skip_depths: tuple[int, ...] = option((4, 16, 48), 'depths for the skip study')
+    skip_steps: int = option(300, 'Adam steps per depth in the skip study')
+    skip_weight_var: float = option(1.0,
+        "s_w of the skip study (1 = LeCun: the plain ReLU stack's gradients vanish as 0.5^depth)")
+    eos_eta: float = option(0.01, 'GD step of the edge-of-stability study (summed loss; 2.0 on the mean over 200 points)')
+    eos_steps: int = option(1500, 'GD steps of the edge-of-stability study')
+    eos_every: int = option(25, 'steps between sharpness measurements')
+    optim_steps: int = option(300, 'steps per optimizer run (and norm study)')
+    lottery_rounds: int = option(5, 'pruning rounds (50%% of the rest each)')
+    lottery_seeds: int = option(3, 'seeds of the lottery-ticket study')
 
 
 def parse_args(argv=None) -> DynamicsConfig:
-    d = DynamicsConfig()
-    p = argparse.ArgumentParser(prog="python -m experiments.deep_training", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--study", choices=STUDIES + ("all",), default=d.study, help="which study to run")
-    p.add_argument("--depth", type=int, default=d.depth, help="hidden layers for the init study")
-    p.add_argument("--width", type=int, default=d.width, help="hidden width for the init study")
-    p.add_argument("--seeds", type=int, default=d.seeds, help="random inits per configuration (init study)")
-    p.add_argument("--skip-depths", type=int, nargs="+", default=list(d.skip_depths), help="depths for the skip study")
-    p.add_argument("--skip-steps", type=int, default=d.skip_steps, help="Adam steps per depth in the skip study")
-    p.add_argument("--skip-weight-var", type=float, default=d.skip_weight_var,
-                   help="s_w of the skip study (1 = LeCun: the plain ReLU stack's gradients vanish as 0.5^depth)")
-    p.add_argument("--eos-eta", type=float, default=d.eos_eta, help="GD step of the edge-of-stability study")
-    p.add_argument("--eos-steps", type=int, default=d.eos_steps, help="GD steps of the edge-of-stability study")
-    p.add_argument("--eos-every", type=int, default=d.eos_every, help="steps between sharpness measurements")
-    p.add_argument("--optim-steps", type=int, default=d.optim_steps, help="steps per optimizer run (and norm study)")
-    p.add_argument("--lottery-rounds", type=int, default=d.lottery_rounds, help="pruning rounds (50%% of the rest each)")
-    p.add_argument("--lottery-seeds", type=int, default=d.lottery_seeds, help="seeds of the lottery-ticket study")
-    add_common_flags(p, d)
-    a = p.parse_args(argv)
-    values = config_values(DynamicsConfig, a)
-    c = DynamicsConfig(**(apply_preset(values, QUICK, argv) if a.quick else values))
-    if min(c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths)) < 1 or c.eos_eta <= 0:
-        p.error("sizes, counts and --eos-eta must be positive.")
-    return c
+    return parse_config(DynamicsConfig, argv, prog="python -m experiments.deep_training",
+                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+
+
+def _problems(c: DynamicsConfig) -> str | None:
+    """The first usage error in a config, or None."""
+    sizes = (c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths))
+    return "sizes, counts and --eos-eta must be positive." if min(sizes) < 1 or c.eos_eta <= 0 else None
 
 
 def study_init(c: DynamicsConfig) -> dict:
@@ -260,6 +241,34 @@ def study_lottery(c: DynamicsConfig) -> dict:
     return dict(levels=levels, per_seed=per_seed)
 
 
+def claims(results: dict, command: str) -> list[dict]:
+    """He init keeps the forward variance; the edge of stability is reached; GD on a quadratic contracts at the
+    closed-form rate; the winning ticket is at least as accurate as the same mask from a fresh init."""
+    from experiments.common import claim
+
+    rows = []
+    if "init" in results:
+        he = next(r for r in results["init"]["result"]["rows"] if r["weight_var"] == 2.0 and r["activation"] == "relu")
+        rows.append(claim("He et al. (2015)", "ReLU with s_w = 2: forward variance growth per layer",
+                          f"{he['forward_growth']:.3f}", f"{he['predicted_growth']:.3f} (+-5%)",
+                          abs(he["forward_growth"] / he["predicted_growth"] - 1) <= 0.05, command))
+    if "optim" in results:
+        for q in results["optim"]["result"]["quadratic"]:
+            rows.append(claim("Nesterov (2004), Thm 2.1.15", f"GD rate on a quadratic, kappa = {q['kappa']:g}",
+                              f"{q['measured']:.5f}", f"{q['predicted']:.5f} (+-1%)",
+                              abs(q["measured"] / q["predicted"] - 1) <= 0.01, command))
+    if "eos" in results:
+        r = results["eos"]["result"]
+        rows.append(claim("Cohen et al. (2021)", f"sharpness reaches 2/eta = {2 / r['eta']:.4g} during GD",
+                          f"max sharpness {max(r['sharpness']):.4g}", ">= 2/eta", r["first_edge"] >= 0, command))
+    if "lottery" in results:
+        last = results["lottery"]["result"]["levels"][-1]
+        rows.append(claim("Frankle & Carbin (2019)", f"winning ticket vs random re-init at sparsity {last['sparsity']:.2f}",
+                          f"{last['ticket_mean']:.3f} vs {last['random_mean']:.3f}", "ticket >= random",
+                          last["ticket_mean"] >= last["random_mean"], command))
+    return rows
+
+
 def main(argv=None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
@@ -319,31 +328,3 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     main()
-
-
-def claims(results: dict, command: str) -> list[dict]:
-    """He init keeps the forward variance; the edge of stability is reached; GD on a quadratic contracts at the
-    closed-form rate; the winning ticket is at least as accurate as the same mask from a fresh init."""
-    from experiments.common import claim
-
-    rows = []
-    if "init" in results:
-        he = next(r for r in results["init"]["result"]["rows"] if r["weight_var"] == 2.0 and r["activation"] == "relu")
-        rows.append(claim("He et al. (2015)", "ReLU with s_w = 2: forward variance growth per layer",
-                          f"{he['forward_growth']:.3f}", f"{he['predicted_growth']:.3f} (+-5%)",
-                          abs(he["forward_growth"] / he["predicted_growth"] - 1) <= 0.05, command))
-    if "optim" in results:
-        for q in results["optim"]["result"]["quadratic"]:
-            rows.append(claim("Nesterov (2004), Thm 2.1.15", f"GD rate on a quadratic, kappa = {q['kappa']:g}",
-                              f"{q['measured']:.5f}", f"{q['predicted']:.5f} (+-1%)",
-                              abs(q["measured"] / q["predicted"] - 1) <= 0.01, command))
-    if "eos" in results:
-        r = results["eos"]["result"]
-        rows.append(claim("Cohen et al. (2021)", f"sharpness reaches 2/eta = {2 / r['eta']:.4g} during GD",
-                          f"max sharpness {max(r['sharpness']):.4g}", ">= 2/eta", r["first_edge"] >= 0, command))
-    if "lottery" in results:
-        last = results["lottery"]["result"]["levels"][-1]
-        rows.append(claim("Frankle & Carbin (2019)", f"winning ticket vs random re-init at sparsity {last['sparsity']:.2f}",
-                          f"{last['ticket_mean']:.3f} vs {last['random_mean']:.3f}", "ticket >= random",
-                          last["ticket_mean"] >= last["random_mean"], command))
-    return rows

@@ -12,79 +12,56 @@ Writes <out>/fine_grained.{png,pdf,json}; finished runs are kept in <out>/fine_g
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
-                                sorted_unique)
+from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
 
 NAME = "fine_grained"
 QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=16, steps=5)
 
 
 @dataclass(frozen=True)
-class FineGrainedConfig:
-    classes: str = "parity"
-    npz: str | None = None
-    n_train: int = 300
-    n_test: int = 500
-    widths: tuple[int, ...] = (1024, 4096, 16384)
-    p_grid: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    p_width: int = 4096
-    kappa: float = 0.3
-    eta: str = "auto"
-    steps: int = 1000
-    seed: int = 0
-    x64: bool = False
-    out: str = "figures"
-    resume: bool = True
+class FineGrainedConfig(Common):
+    classes: str = option("parity",
+        "digits task: 'parity' (odd vs even) or two digits like '3,5' (bundled scikit-learn digits)")
+    npz: str | None = option(None, "use your own .npz with arrays 'x' (n, ...) and 'y' (n,), two classes")
+    n_train: int = option(300, 'training points')
+    n_test: int = option(500, 'held-out points for the test error')
+    widths: tuple[int, ...] = option((1024, 4096, 16384),
+        'widths m for the true/random-label runs (the prediction gap is reported per width)')
+    p_grid: tuple[float, ...] = option((0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+        'label-corruption fractions p for the bound vs test-error panel')
+    p_width: int = option(4096, 'width m of the label-corruption runs')
+    kappa: float = option(0.3,
+        'init scale w_r(0) ~ N(0, kappa^2 I); the theorem wants it small (u(0) ~ 0), which needs m of order '
+        'kappa^-2 to stay in the kernel regime')
+    eta: str = option("auto", "GD step: a number or 'auto' = 1 / lambda_max(H^inf)")
+    steps: int = option(1000, 'GD steps')
 
 
 def parse_args(argv: list[str] | None = None) -> FineGrainedConfig:
-    d = FineGrainedConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.fine_grained",
-        description="Arora, Du, Hu, Li & Wang (ICML 2019): GD residual along the eigenvectors of H^inf "
-        "(true vs random labels) and the generalization bound sqrt(2 y^T (H^inf)^-1 y / n) vs test error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--classes", default=d.classes,
-                   help="digits task: 'parity' (odd vs even) or two digits like '3,5' (bundled scikit-learn digits)")
-    p.add_argument("--npz", default=d.npz, help="use your own .npz with arrays 'x' (n, ...) and 'y' (n,), two classes")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="training points")
-    p.add_argument("--n-test", type=int, default=d.n_test, help="held-out points for the test error")
-    p.add_argument("--widths", type=int, nargs="+", default=list(d.widths),
-                   help="widths m for the true/random-label runs (the prediction gap is reported per width)")
-    p.add_argument("--p-grid", type=float, nargs="+", default=list(d.p_grid),
-                   help="label-corruption fractions p for the bound vs test-error panel")
-    p.add_argument("--p-width", type=int, default=d.p_width, help="width m of the label-corruption runs")
-    p.add_argument("--kappa", type=float, default=d.kappa,
-                   help="init scale w_r(0) ~ N(0, kappa^2 I); the theorem wants it small (u(0) ~ 0), which needs "
-                   "m of order kappa^-2 to stay in the kernel regime")
-    p.add_argument("--eta", default=d.eta, help="GD step: a number or 'auto' = 1 / lambda_max(H^inf)")
-    p.add_argument("--steps", type=int, default=d.steps, help="GD steps")
-    add_common_flags(p, d, resume=True)
-    args = p.parse_args(argv)
-    values = config_values(FineGrainedConfig, args)
-    if args.quick:
-        values = apply_preset(values, QUICK, argv)
-    values["widths"] = sorted_unique(values["widths"])
-    values["p_grid"] = sorted_unique(values["p_grid"])
-    c = FineGrainedConfig(**values)
+    return parse_config(
+        FineGrainedConfig, argv, prog="python -m experiments.fine_grained",
+        description="Arora, Du, Hu, Li & Wang (ICML 2019): GD residual along the eigenvectors of H^inf (true vs "
+        "random labels) and the generalization bound sqrt(2 y^T (H^inf)^-1 y / n) vs test error.",
+        presets=dict(quick=QUICK), sort=("widths", "p_grid"), validate=_problems, resumable=True)
+
+
+def _problems(c: FineGrainedConfig) -> str | None:
+    """The first usage error in a config, or None."""
     if c.n_train < 2 or c.n_test < 1:
-        p.error("--n-train must be >= 2 and --n-test >= 1.")
+        return "--n-train must be >= 2 and --n-test >= 1."
     if min(c.widths) < 1 or c.p_width < 1 or c.steps < 1:
-        p.error("--widths, --p-width and --steps must be >= 1.")
+        return "--widths, --p-width and --steps must be >= 1."
     if not all(0.0 <= q <= 1.0 for q in c.p_grid):
-        p.error(f"--p-grid values must lie in [0, 1]; got {list(c.p_grid)}.")
+        return f"--p-grid values must lie in [0, 1]; got {list(c.p_grid)}."
     if not c.kappa > 0:
-        p.error("--kappa must be positive.")
-    check_step_flag(p, c.eta, ("auto",))
-    return c
+        return "--kappa must be positive."
+    return step_flag_problem(c.eta, ("auto",))
 
 
 def load_task(c: FineGrainedConfig) -> dict:
@@ -140,6 +117,24 @@ def run_labels(c: FineGrainedConfig, task: dict, labels, m: int) -> dict:
     )
 
 
+def claims(summary: dict, command: str) -> list[dict]:
+    """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
+    the generalization bound grows with label noise, like the test error."""
+    from experiments.common import claim, slope_claim
+
+    true, rand = summary["label_runs"]["true"][-1], summary["label_runs"]["random"][-1]
+    rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
+                  f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}", "true < random",
+                  true["residual"][-1] < rand["residual"][-1], command)]
+    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction ~ m^-1/2 (true labels)",
+                            summary["gap_fit"]["true"], -0.5, command))
+    bounds = [r["bound"] for r in summary["corruption"]]
+    rows.append(claim("Arora et al. (2019), Thm 5.1", "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
+                      f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)", "increasing in p",
+                      bounds[-1] > bounds[0], command))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
@@ -154,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     y_random = nt.corrupt_labels(task["k_noise"], y_true, 1.0)
     corrupted = {q: nt.corrupt_labels(jax.random.fold_in(task["k_noise"], int(round(1000 * q))), y_true, q)
                  for q in c.p_grid}
-    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "p_grid", "out", "resume", "p_width")}
+    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "p_grid", "out", "resume", "p_width", "quick")}
     base.update(eta=task["eta"], x64=bool(jax.config.jax_enable_x64))
     jobs = []
     for kind, labels in (("true", y_true), ("random", y_random)):
@@ -201,29 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {kind} labels: gap ~ m^{f['slope']:.2f}")
     print(format_table(["p", "bound sqrt(2 y^T H^-1 y / n)", "test error", "final train loss"],
                        [[r["p"], r["bound"], r["test_error"], r["final_train_loss"]] for r in corruption]))
-    if reused:
-        print(f"(resumed: {reused} of {len(jobs)} runs read from {Path(c.out) / (NAME + '_runs')})")
-    finish(summary, plot_fine_grained, c.out, NAME)
-    return summary
+    return finish(summary, plot_fine_grained, c.out, NAME)
 
 
 if __name__ == "__main__":
     main()
-
-
-def claims(summary: dict, command: str) -> list[dict]:
-    """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
-    the generalization bound grows with label noise, like the test error."""
-    from experiments.common import claim, slope_claim
-
-    true, rand = summary["label_runs"]["true"][-1], summary["label_runs"]["random"][-1]
-    rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
-                  f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}", "true < random",
-                  true["residual"][-1] < rand["residual"][-1], command)]
-    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction ~ m^-1/2 (true labels)",
-                            summary["gap_fit"]["true"], -0.5, command))
-    bounds = [r["bound"] for r in summary["corruption"]]
-    rows.append(claim("Arora et al. (2019), Thm 5.1", "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
-                      f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)", "increasing in p",
-                      bounds[-1] > bounds[0], command))
-    return rows

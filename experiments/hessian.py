@@ -15,56 +15,41 @@ Writes <out>/hessian.{png,pdf,json}.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.common import add_common_flags, apply_preset, config_values, set_precision
+from experiments.common import Common, option, parse_config, set_precision
 
 NAME = "hessian"
 QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_steps=10, starts=3, escape_steps=10)
 
 
 @dataclass(frozen=True)
-class HessianConfig:
-    width: int = 32
-    n_train: int = 300
-    steps: int = 600
-    checkpoints: int = 12
-    eta: float = 0.002
-    probes: int = 8
-    lanczos_steps: int = 60
-    starts: int = 24
-    escape_steps: int = 150
-    seed: int = 0
-    x64: bool = True  # always: the curvature checks and the Newton-type searches need float64
-    out: str = "figures"
+class HessianConfig(Common):
+    width: int = option(32, 'hidden width of the digits MLP (two hidden layers)')
+    n_train: int = option(300, 'digits (odd vs even) used for training')
+    steps: int = option(600, 'GD steps on the digits MLP')
+    checkpoints: int = option(12, 'points along training where curvature is measured')
+    eta: float = option(0.002, 'GD step on the summed squared loss')
+    probes: int = option(8, 'SLQ probe vectors')
+    lanczos_steps: int = option(60, 'Lanczos steps per probe')
+    starts: int = option(24, 'starting points per model for the critical-point search')
+    escape_steps: int = option(150, 'steps of each saddle-escape method')
+    x64: bool = option(True, "always on: the curvature checks and the Newton-type searches need float64")
 
 
 def parse_args(argv=None) -> HessianConfig:
-    d = HessianConfig()
-    p = argparse.ArgumentParser(prog="python -m experiments.hessian", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--width", type=int, default=d.width, help="hidden width of the digits MLP (two hidden layers)")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="digits (odd vs even) used for training")
-    p.add_argument("--steps", type=int, default=d.steps, help="GD steps on the digits MLP")
-    p.add_argument("--checkpoints", type=int, default=d.checkpoints, help="points along training where curvature is measured")
-    p.add_argument("--eta", type=float, default=d.eta, help="GD step on the summed squared loss")
-    p.add_argument("--probes", type=int, default=d.probes, help="SLQ probe vectors")
-    p.add_argument("--lanczos-steps", type=int, default=d.lanczos_steps, help="Lanczos steps per probe")
-    p.add_argument("--starts", type=int, default=d.starts, help="starting points per model for the critical-point search")
-    p.add_argument("--escape-steps", type=int, default=d.escape_steps, help="steps of each saddle-escape method")
-    add_common_flags(p, d)
-    a = p.parse_args(argv)
-    values = dict(config_values(HessianConfig, a), x64=True)
-    c = HessianConfig(**(apply_preset(values, QUICK, argv) if a.quick else values))
+    return parse_config(HessianConfig, argv, prog="python -m experiments.hessian",
+                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+
+
+def _problems(c: HessianConfig) -> str | None:
+    """The first usage error in a config, or None."""
     if min(c.width, c.n_train, c.steps, c.checkpoints, c.probes, c.lanczos_steps, c.starts, c.escape_steps) < 1:
-        p.error("all sizes and counts must be >= 1.")
-    if not c.eta > 0:
-        p.error("--eta must be positive.")
-    return c
+        return "all sizes and counts must be >= 1."
+    return None if c.eta > 0 else "--eta must be positive."
 
 
 def pca_digits(n: int, dims: int, seed: int):
@@ -203,48 +188,6 @@ def dense_agreement(c: HessianConfig) -> dict:
     )
 
 
-def main(argv=None) -> dict:
-    c = parse_args(argv)
-    set_precision(c.x64)
-    from experiments.common import finish, format_table, progress
-    from experiments.plotting.hessian import plot_hessian
-
-    with progress(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
-        training = spectra_along_training(c, bar)
-        crit = critical_points(c, bar)
-        escape = saddle_escape(c, bar)
-    agreement = dense_agreement(c)
-    summary = dict(experiment=NAME, paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); "
-                   "Li et al. (NeurIPS 2018)", config=dataclasses.asdict(c), training=training,
-                   critical_points=crit, escape=escape, agreement=agreement)
-
-    a = agreement
-    print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
-    print(format_table(["quantity", "dense", "matrix-free", "error bar"], [
-        ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
-        ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
-        ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
-        ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
-        ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
-    ]))
-    print("\nCritical points (Levenberg-Marquardt on ||grad L||^2; converged = ||grad|| < 1e-8):")
-    print(format_table(["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
-                       [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()]))
-    s = escape["saddle_spectrum"]
-    print(f"\nSaddle of the deep linear net at W = 0: Hessian eigenvalues from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle).")
-    print(format_table(["method", "steps to halve the loss", "final loss", "final lambda_min"],
-                       [[m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])] for m, r in escape["runs"].items()]))
-    rec = training["records"]
-    print(f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
-          f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} after {rec[-1]['step']} steps")
-    finish(summary, plot_hessian, c.out, NAME)
-    return summary
-
-
-if __name__ == "__main__":
-    main()
-
-
 def claims(summary: dict, command: str) -> list[dict]:
     """Lanczos extremes within their Ritz error bars of dense eigh; Hutchinson within 3 standard errors; the saddle
     escape order (Dauphin et al. 2014); loss and index of critical points correlated."""
@@ -266,3 +209,51 @@ def claims(summary: dict, command: str) -> list[dict]:
             rows.append(claim("Dauphin et al. (2014), Fig. 1", f"{model}: loss and index of critical points correlate",
                               f"Spearman {v['spearman']:.3g}", "> 0", v["spearman"] > 0, command))
     return rows
+
+
+def print_summary(summary: dict) -> None:
+    """The tables this experiment prints."""
+    from experiments.common import format_table
+
+    a, crit, escape, training = (summary[k] for k in ("agreement", "critical_points", "escape", "training"))
+    print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
+    print(format_table(["quantity", "dense", "matrix-free", "error bar"], [
+        ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
+        ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
+        ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
+        ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
+        ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
+    ]))
+    print("\nCritical points (Levenberg-Marquardt on ||grad L||^2; converged = ||grad|| < 1e-8):")
+    print(format_table(["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
+                       [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()]))
+    s = escape["saddle_spectrum"]
+    print(f"\nSaddle of the deep linear net at W = 0: Hessian eigenvalues from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle).")
+    print(format_table(["method", "steps to halve the loss", "final loss", "final lambda_min"],
+                       [[m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])] for m, r in escape["runs"].items()]))
+    rec = training["records"]
+    print(f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
+          f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} after {rec[-1]['step']} steps")
+
+
+def main(argv=None) -> dict:
+    c = parse_args(argv)
+    set_precision(c.x64)
+    from experiments.common import finish, progress
+    from experiments.plotting.hessian import plot_hessian
+
+    with progress(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
+        training = spectra_along_training(c, bar)
+        crit = critical_points(c, bar)
+        escape = saddle_escape(c, bar)
+    agreement = dense_agreement(c)
+    summary = dict(experiment=NAME, paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); "
+                   "Li et al. (NeurIPS 2018)", config=dataclasses.asdict(c), training=training,
+                   critical_points=crit, escape=escape, agreement=agreement)
+
+    print_summary(summary)
+    return finish(summary, plot_hessian, c.out, NAME)
+
+
+if __name__ == "__main__":
+    main()

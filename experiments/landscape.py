@@ -14,56 +14,42 @@ Writes <out>/landscape.{png,pdf,json}.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.common import add_common_flags, apply_preset, config_values, set_precision
+from experiments.common import Common, option, parse_config, set_precision
 
 NAME = "landscape"
 QUICK = dict(width=8, depths=(1, 3), n_train=60, train_steps=20, grid=5, bezier_steps=20, grid_points=41)
 
 
 @dataclass(frozen=True)
-class LandscapeConfig:
-    width: int = 32
-    depths: tuple[int, ...] = (2, 8)
-    n_train: int = 500
-    train_steps: int = 400
-    learning_rate: float = 3e-3
-    grid: int = 25
-    span: float = 1.0
-    bezier_steps: int = 600
-    grid_points: int = 401
-    seed: int = 0
-    x64: bool = False
-    out: str = "figures"
+class LandscapeConfig(Common):
+    width: int = option(32, 'hidden width of the digits MLPs')
+    depths: tuple[int, ...] = option((2, 8), 'hidden layers of the MLPs whose surfaces are drawn')
+    n_train: int = option(500, 'digits (odd vs even) used for training')
+    train_steps: int = option(400, 'Adam steps to reach each minimum')
+    learning_rate: float = option(3e-3, 'Adam learning rate')
+    grid: int = option(25, 'points per axis of the 2-D surfaces')
+    span: float = option(1.0, 'surfaces cover [-span, span]^2 in filter-normalized units')
+    bezier_steps: int = option(600, 'Adam steps fitting the Bezier bend')
+    grid_points: int = option(401, 'grid of the certificate search on each slice')
 
 
 def parse_args(argv=None) -> LandscapeConfig:
-    d = LandscapeConfig()
-    p = argparse.ArgumentParser(prog="python -m experiments.landscape", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--width", type=int, default=d.width, help="hidden width of the digits MLPs")
-    p.add_argument("--depths", type=int, nargs="+", default=list(d.depths), help="hidden layers of the MLPs whose surfaces are drawn")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="digits (odd vs even) used for training")
-    p.add_argument("--train-steps", type=int, default=d.train_steps, help="Adam steps to reach each minimum")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam learning rate")
-    p.add_argument("--grid", type=int, default=d.grid, help="points per axis of the 2-D surfaces")
-    p.add_argument("--span", type=float, default=d.span, help="surfaces cover [-span, span]^2 in filter-normalized units")
-    p.add_argument("--bezier-steps", type=int, default=d.bezier_steps, help="Adam steps fitting the Bezier bend")
-    p.add_argument("--grid-points", type=int, default=d.grid_points, help="grid of the certificate search on each slice")
-    add_common_flags(p, d)
-    a = p.parse_args(argv)
-    values = config_values(LandscapeConfig, a)
-    c = LandscapeConfig(**(apply_preset(values, QUICK, argv) if a.quick else values))
+    return parse_config(LandscapeConfig, argv, prog="python -m experiments.landscape",
+                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+
+
+def _problems(c: LandscapeConfig) -> str | None:
+    """The first usage error in a config, or None."""
     if min(c.width, min(c.depths), c.n_train, c.train_steps, c.bezier_steps) < 1 or c.grid < 3 or c.grid_points < 3:
-        p.error("sizes must be >= 1, --grid and --grid-points >= 3.")
+        return "sizes must be >= 1, --grid and --grid-points >= 3."
     if not (c.span > 0 and c.learning_rate > 0):
-        p.error("--span and --learning-rate must be positive.")
-    return c
+        return "--span and --learning-rate must be positive."
+    return None
 
 
 def _digits(c: LandscapeConfig):
@@ -161,6 +147,25 @@ def mode_connectivity(c: LandscapeConfig) -> dict:
                 fit_objective=fit.objective, endpoint_losses=[float(line.losses[0]), float(line.losses[-1])])
 
 
+def claims(summary: dict, command: str) -> list[dict]:
+    """A certificate of non-convexity where the loss is non-convex, none on the convex controls; a Bezier curve
+    between two minima has a lower barrier than the straight line (Garipov et al. 2018)."""
+    from experiments.common import claim
+
+    rows = []
+    for r in summary["certificates"]:
+        found = r["certificate"] is not None
+        gap = r["certificate"]["gap"] if found else r["search"]["best_gap"]
+        rows.append(claim("Goodfellow et al. (2015); Li et al. (2018)", f"{r['example']}: chord violated (float64)",
+                          f"gap {gap:.3g}", "certificate " + r["expected"], found == (r["expected"] == "found"),
+                          command))
+    m = summary["mode_connectivity"]
+    rows.append(claim("Garipov et al. (2018)", "Bezier curve barrier below the straight line's",
+                      f"{m['curve_barrier']:.3g} vs {m['line_barrier']:.3g}", "curve < line",
+                      m["curve_barrier"] < m["line_barrier"], command))
+    return rows
+
+
 def main(argv=None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
@@ -191,28 +196,8 @@ def main(argv=None) -> dict:
     print(f"\nMode connectivity (depth-2 MLPs, endpoint losses {modes['endpoint_losses'][0]:.4g}, "
           f"{modes['endpoint_losses'][1]:.4g}): barrier along the line {modes['line_barrier']:.4g}, "
           f"along the Bezier curve {modes['curve_barrier']:.4g}")
-    finish(summary, plot_landscape, c.out, NAME)
-    return summary
+    return finish(summary, plot_landscape, c.out, NAME)
 
 
 if __name__ == "__main__":
     main()
-
-
-def claims(summary: dict, command: str) -> list[dict]:
-    """A certificate of non-convexity where the loss is non-convex, none on the convex controls; a Bezier curve
-    between two minima has a lower barrier than the straight line (Garipov et al. 2018)."""
-    from experiments.common import claim
-
-    rows = []
-    for r in summary["certificates"]:
-        found = r["certificate"] is not None
-        gap = r["certificate"]["gap"] if found else r["search"]["best_gap"]
-        rows.append(claim("Goodfellow et al. (2015); Li et al. (2018)", f"{r['example']}: chord violated (float64)",
-                          f"gap {gap:.3g}", "certificate " + r["expected"], found == (r["expected"] == "found"),
-                          command))
-    m = summary["mode_connectivity"]
-    rows.append(claim("Garipov et al. (2018)", "Bezier curve barrier below the straight line's",
-                      f"{m['curve_barrier']:.3g} vs {m['line_barrier']:.3g}", "curve < line",
-                      m["curve_barrier"] < m["line_barrier"], command))
-    return rows

@@ -11,76 +11,52 @@ compare both with the closed-form dynamics of the linear model. Writes <out>/lin
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
-                                sorted_unique)
+from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
 
 NAME = "linearization"
 QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
 
 
 @dataclass(frozen=True)
-class LinearizationConfig:
-    model: str = "mlp"
-    depth: int = 3
-    parameterization: str = "ntk"
-    widths: tuple[int, ...] = (16, 64, 256, 1024, 2048)
-    weight_var: float = 2.0
-    bias_var: float = 0.1
-    n_train: int = 64
-    n_test: int = 64
-    steps: int = 200
-    eta: str = "auto"
-    kernel_points: int = 32
-    seed: int = 0
-    x64: bool = False
-    out: str = "figures"
-    resume: bool = True
+class LinearizationConfig(Common):
+    model: str = option("mlp",
+        "'mlp': ReLU MLP with --depth hidden layers (all parameters trained); 'du': the Du et al. two-layer "
+        'net, first layer trained, signs a fixed', choices=["mlp", "du"])
+    depth: int = option(3, 'hidden layers of the MLP')
+    parameterization: str = option("ntk",
+        'MLP parameterization (the Du net is NTK-parameterized by construction)', choices=["ntk", "standard"])
+    widths: tuple[int, ...] = option((16, 64, 256, 1024, 2048), 'hidden widths')
+    weight_var: float = option(2.0, 'sigma_w^2 of the MLP (2 = He init)')
+    bias_var: float = option(0.1, 'sigma_b^2 of the MLP')
+    n_train: int = option(64, 'training points (bundled digits)')
+    n_test: int = option(64, 'held-out points where outputs are compared')
+    steps: int = option(200, 'GD steps')
+    eta: str = option("auto", "step: a number or 'auto' = 1 / lambda_max of each width's empirical NTK at init")
+    kernel_points: int = option(32,
+        'training points on which the kernel change ||Theta_T - Theta_0|| / ||Theta_0|| is measured')
 
 
 def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
-    d = LinearizationConfig()
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.linearization",
-        description="Train networks of growing width and their linearizations with the same GD on digits "
-        "(odd vs even): output gap and kernel change vs width (theory: m^-1/2), closed-form linear dynamics.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--model", choices=["mlp", "du"], default=d.model,
-                   help="'mlp': ReLU MLP with --depth hidden layers (all parameters trained); "
-                   "'du': the Du et al. two-layer net, first layer trained, signs a fixed")
-    p.add_argument("--depth", type=int, default=d.depth, help="hidden layers of the MLP")
-    p.add_argument("--parameterization", choices=["ntk", "standard"], default=d.parameterization,
-                   help="MLP parameterization (the Du net is NTK-parameterized by construction)")
-    p.add_argument("--widths", type=int, nargs="+", default=list(d.widths), help="hidden widths")
-    p.add_argument("--weight-var", type=float, default=d.weight_var, help="sigma_w^2 of the MLP (2 = He init)")
-    p.add_argument("--bias-var", type=float, default=d.bias_var, help="sigma_b^2 of the MLP")
-    p.add_argument("--n-train", type=int, default=d.n_train, help="training points (bundled digits)")
-    p.add_argument("--n-test", type=int, default=d.n_test, help="held-out points where outputs are compared")
-    p.add_argument("--steps", type=int, default=d.steps, help="GD steps")
-    p.add_argument("--eta", default=d.eta,
-                   help="step: a number or 'auto' = 1 / lambda_max of each width's empirical NTK at init")
-    p.add_argument("--kernel-points", type=int, default=d.kernel_points,
-                   help="training points on which the kernel change ||Theta_T - Theta_0|| / ||Theta_0|| is measured")
-    add_common_flags(p, d, resume=True)
-    args = p.parse_args(argv)
-    values = config_values(LinearizationConfig, args)
-    if args.quick:
-        values = apply_preset(values, QUICK, argv)
-    values["widths"] = sorted_unique(values["widths"])
-    c = LinearizationConfig(**values)
+    return parse_config(
+        LinearizationConfig, argv, prog="python -m experiments.linearization",
+        description="Train networks of growing width and their linearizations with the same GD on digits (odd vs "
+        "even): output gap and kernel change vs width (theory: m^-1/2), closed-form linear dynamics.",
+        presets=dict(quick=QUICK), sort=("widths",), validate=_problems, resumable=True)
+
+
+def _problems(c: LinearizationConfig) -> str | None:
+    """The first usage error in a config, or None."""
     if min(c.widths) < 1 or c.depth < 1 or c.steps < 1 or c.n_train < 2 or c.n_test < 1:
-        p.error("--widths, --depth, --steps, --n-test must be >= 1 and --n-train >= 2.")
+        return "--widths, --depth, --steps, --n-test must be >= 1 and --n-train >= 2."
     if not 1 <= c.kernel_points <= c.n_train:
-        p.error("--kernel-points must lie in [1, n_train].")
-    check_step_flag(p, c.eta, ("auto",))
-    return c
+        return "--kernel-points must lie in [1, n_train]."
+    return step_flag_problem(c.eta, ("auto",))
 
 
 def make_model(c: LinearizationConfig, d: int, m: int, key):
@@ -134,6 +110,17 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
     )
 
 
+def claims(summary: dict, command: str) -> list[dict]:
+    """Lee et al. (2019): the network stays within O(m^-1/2) of its linearization, and its kernel moves O(m^-1/2)."""
+    from experiments.common import slope_claim
+
+    paper = "Lee et al. (2019), Thm 2.1"
+    return [slope_claim(paper, "max_k rms |f - f_lin| on test points ~ m^-1/2", summary["fits"]["max_gap_net_lin"],
+                        -0.5, command),
+            slope_claim("Jacot et al. (2018), Thm 2", "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| ~ m^-1/2",
+                        summary["fits"]["kernel_change"], -0.5, command)]
+
+
 def main(argv: list[str] | None = None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
@@ -149,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as error:
         raise SystemExit(str(error)) from None
     data = dict(X=Xtr, y=ytr, X_test=Xte, k_init=k_init)
-    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume")}
+    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume", "quick")}
     base["x64"] = bool(jax.config.jax_enable_x64)
     jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
     runs, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="linearization", resume=c.resume)
@@ -173,22 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
         f = fits[key]
         print(f"fitted slope of {label} vs m: {f['slope']:.3f} (95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}]; "
               "theory: -0.5)")
-    if reused:
-        print(f"(resumed: {reused} of {len(jobs)} widths read from {Path(c.out) / (NAME + '_runs')})")
-    finish(summary, plot_linearization, c.out, NAME)
-    return summary
+    return finish(summary, plot_linearization, c.out, NAME)
 
 
 if __name__ == "__main__":
     main()
-
-
-def claims(summary: dict, command: str) -> list[dict]:
-    """Lee et al. (2019): the network stays within O(m^-1/2) of its linearization, and its kernel moves O(m^-1/2)."""
-    from experiments.common import slope_claim
-
-    paper = "Lee et al. (2019), Thm 2.1"
-    return [slope_claim(paper, "max_k rms |f - f_lin| on test points ~ m^-1/2", summary["fits"]["max_gap_net_lin"],
-                        -0.5, command),
-            slope_claim("Jacot et al. (2018), Thm 2", "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| ~ m^-1/2",
-                        summary["fits"]["kernel_change"], -0.5, command)]

@@ -11,7 +11,6 @@ one JSON per finished (width, seed) in <out>/width_sweep_runs/ so an interrupted
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import time
@@ -20,27 +19,28 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import (add_common_flags, apply_preset, check_step_flag, config_values, set_precision,
-                                sorted_unique)
+from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
 
 NAME = "width_sweep"
 
 
 @dataclass(frozen=True)
-class SweepConfig:
-    n: int = 500
-    d: int = 500
-    widths: tuple[int, ...] = (16, 64, 256, 1024, 4096, 16384)
-    eta: str = "auto"
-    steps: int = 100
-    seeds: int = 3
-    seed: int = 0
-    kappa: float = 1.0
-    record_every: int = 1
-    delta: float = 0.1
-    x64: bool = False
-    out: str = "figures"
-    resume: bool = True
+class SweepConfig(Common):
+    n: int = option(500, 'number of training points, uniform on the unit sphere')
+    d: int = option(500, 'input dimension')
+    widths: tuple[int, ...] = option((16, 64, 256, 1024, 4096, 16384), 'hidden widths m to sweep')
+    eta: str = option("auto",
+        "GD step size: a number, 'auto' = 1 / lambda_max(H^inf) (half the largest stable step of the "
+        "linearized dynamics), or 'theorem' = lambda_0 / (4 n^2), the step Theorem 4.1 allows (tiny)")
+    steps: int = option(100, 'number of full-batch GD steps')
+    seeds: int = option(3,
+        'seeds per width (new data and init per seed); the fitted exponents get a confidence interval over '
+        'all (width, seed) runs')
+    kappa: float = option(1.0, 'init scale: w_r(0) ~ N(0, kappa^2 I)')
+    record_every: int = option(1, 'steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end')
+    delta: float = option(0.1, "failure probability used for the theorem's required width")
+    paper: bool = option(False, "the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed (flags given "
+                                "explicitly still win); tens of minutes on 2 CPU cores")
 
 
 QUICK = dict(n=24, d=24, widths=(64, 1024), steps=12, seeds=2)
@@ -48,63 +48,28 @@ PAPER = dict(n=1000, d=1000, widths=(100, 500, 1000, 2000, 4000, 8000, 16000), s
 
 
 def parse_args(argv: list[str] | None = None) -> SweepConfig:
-    p = argparse.ArgumentParser(
-        prog="python -m experiments.width_sweep",
-        description=(
-            "Reproduce Figure 1 of Du, Zhai, Poczos & Singh (ICLR 2019) and check Theorem 4.1 as the width m "
-            "grows: loss vs the linear-rate envelope, activation-pattern flips, distance from init vs R', "
-            "lambda_min(H(k)) vs lambda_0 / 2, and fitted scaling exponents in m."
-        ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    d = SweepConfig()
-    p.add_argument("--n", type=int, default=d.n, help="number of training points, uniform on the unit sphere")
-    p.add_argument("--d", type=int, default=d.d, help="input dimension")
-    p.add_argument("--widths", type=int, nargs="+", default=list(d.widths), help="hidden widths m to sweep")
-    p.add_argument(
-        "--eta",
-        default=d.eta,
-        help="GD step size: a number, 'auto' = 1 / lambda_max(H^inf) (half the largest stable step of the "
-        "linearized dynamics), or 'theorem' = lambda_0 / (4 n^2), the step Theorem 4.1 allows (tiny)",
-    )
-    p.add_argument("--steps", type=int, default=d.steps, help="number of full-batch GD steps")
-    p.add_argument("--seeds", type=int, default=d.seeds, help="seeds per width (new data and init per seed); "
-                   "the fitted exponents get a confidence interval over all (width, seed) runs")
-    p.add_argument("--kappa", type=float, default=d.kappa, help="init scale: w_r(0) ~ N(0, kappa^2 I)")
-    p.add_argument("--record-every", type=int, default=d.record_every,
-                   help="steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end")
-    p.add_argument("--delta", type=float, default=d.delta,
-                   help="failure probability used for the theorem's required width")
-    add_common_flags(p, d, resume=True)
-    p.add_argument("--paper", action="store_true",
-                   help="the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed "
-                   "(flags given explicitly still win); tens of minutes on 2 CPU cores")
-    args = p.parse_args(argv)
-    values = config_values(SweepConfig, args)
-    if args.paper:
-        values = apply_preset(values, PAPER, argv)
-    elif args.quick:
-        values = apply_preset(values, QUICK, argv)
-    values["widths"] = sorted_unique(int(m) for m in values["widths"])
-    config = SweepConfig(**values)
-    _validate(p, config)
-    return config
+    return parse_config(
+        SweepConfig, argv, prog="python -m experiments.width_sweep",
+        description="Reproduce Figure 1 of Du, Zhai, Poczos & Singh (ICLR 2019) and check Theorem 4.1 as the width "
+        "m grows: loss vs the linear-rate envelope, activation-pattern flips, distance from init vs R', "
+        "lambda_min(H(k)) vs lambda_0 / 2, and fitted scaling exponents in m.",
+        presets=dict(paper=PAPER, quick=QUICK), sort=("widths",), validate=_problems, resumable=True)
 
 
-def _validate(parser: argparse.ArgumentParser, c: SweepConfig) -> None:
+def _problems(c: SweepConfig) -> str | None:
+    """The first usage error in a config, or None."""
     for name in ("n", "d", "seeds"):
         if getattr(c, name) < 1:
-            parser.error(f"--{name} must be at least 1; got {getattr(c, name)}.")
+            return f"--{name} must be at least 1; got {getattr(c, name)}."
     if min(c.widths) < 1:
-        parser.error(f"--widths must all be at least 1; got {list(c.widths)}.")
+        return f"--widths must all be at least 1; got {list(c.widths)}."
     if c.steps < 1:
-        parser.error(f"--steps must be at least 1; got {c.steps}.")
+        return f"--steps must be at least 1; got {c.steps}."
     if c.record_every < 0:
-        parser.error("--record-every must be >= 0.")
+        return "--record-every must be >= 0."
     if not 0 < c.delta < 1:
-        parser.error(f"--delta must lie in (0, 1); got {c.delta}.")
-    check_step_flag(parser, c.eta, ("auto", "theorem"))
-
+        return f"--delta must lie in (0, 1); got {c.delta}."
+    return step_flag_problem(c.eta, ("auto", "theorem"))
 
 def make_problem(config: SweepConfig, seed: int) -> dict:
     """Data, labels and the infinite-width quantities for one seed."""
@@ -261,42 +226,6 @@ def _verdict(check: dict) -> str:
     return f"ok {ratio}" if check["held"] else f"FAIL@{check['first_failure']} {ratio}"
 
 
-def main(argv: list[str] | None = None) -> dict:
-    config = parse_args(argv)
-    set_precision(config.x64)
-    import jax
-
-    from experiments.common import UnitStore, finish, run_units
-    from experiments.plotting.width_sweep import plot_width_sweep
-
-    out = Path(config.out)
-    store = UnitStore(out / f"{NAME}_runs")
-    seeds = [config.seed + s for s in range(config.seeds)]
-    problems = {s: make_problem(config, s) for s in seeds}
-    eta = resolve_eta(config, problems[seeds[0]])
-    unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("widths", "seeds", "out", "resume")}
-    unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
-
-    jobs = [
-        (f"m{m}_seed{s}", dict(unit_config, m=m, seed=s),
-         lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
-        for s in seeds for m in config.widths
-    ]
-    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume)
-
-    summary = summarize(config, eta, problems, units)
-    summary["reused_units"] = reused
-    print_summary(summary)
-    if reused:
-        print(f"(resumed: {reused} of {len(jobs)} runs read from {store.directory})")
-    finish(summary, plot_width_sweep, out, NAME)
-    return summary
-
-
-if __name__ == "__main__":
-    main()
-
-
 def claims(summary: dict, command: str) -> list[dict]:
     """The claims this experiment checks, for figures/CLAIMS.md: (C1)-(C3) at the widest width, and the m^-1/2
     scaling of the drift and of the flip fraction."""
@@ -317,3 +246,37 @@ def claims(summary: dict, command: str) -> list[dict]:
     rows.append(slope_claim("Du et al. (2019), Lemma 3.2 / Fig. 1b", "flip fraction ~ m^-1/2 (fitted exponent, 95% CI)",
                             summary["fits"]["flip_fraction"], -0.5, command))
     return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_args(argv)
+    set_precision(config.x64)
+    import jax
+
+    from experiments.common import UnitStore, finish, run_units
+    from experiments.plotting.width_sweep import plot_width_sweep
+
+    out = Path(config.out)
+    store = UnitStore(out / f"{NAME}_runs")
+    seeds = [config.seed + s for s in range(config.seeds)]
+    problems = {s: make_problem(config, s) for s in seeds}
+    eta = resolve_eta(config, problems[seeds[0]])
+    per_run = set(dataclasses.asdict(config)) - {"widths", "seeds", "out", "resume", "quick", "paper"}
+    unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k in per_run}
+    unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
+
+    jobs = [
+        (f"m{m}_seed{s}", dict(unit_config, m=m, seed=s),
+         lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
+        for s in seeds for m in config.widths
+    ]
+    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume)
+
+    summary = summarize(config, eta, problems, units)
+    summary["reused_units"] = reused
+    print_summary(summary)
+    return finish(summary, plot_width_sweep, out, NAME)
+
+
+if __name__ == "__main__":
+    main()

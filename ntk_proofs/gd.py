@@ -113,19 +113,6 @@ class Outputs:
         return state, self.f(params, data.X_eval)
 
 
-@dataclass(frozen=True)
-class Evaluate:
-    """Recorder: ``fn(params, *data)`` at each recorded step (e.g. the full-batch loss of a minibatch run)."""
-
-    fn: Callable
-
-    def init(self, params, aux, data, key):
-        return None
-
-    def record(self, state, params, aux, data):
-        return state, self.fn(params, *data)
-
-
 def minibatches(batch_size: int):
     """A ``sample`` rule for ``run``: ``batch_size`` rows of ``RegressionData`` drawn without replacement."""
     return _Minibatch(int(batch_size))
