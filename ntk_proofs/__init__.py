@@ -6,7 +6,8 @@ the eigensolvers, ``ntk_proofs.du2019`` the heart of the suite.
 """
 
 from ntk_proofs import gd
-from ntk_proofs.arora2019 import EigenProjections, eigen_projections, generalization_bound, predicted_residual
+from ntk_proofs.arora2019 import (EigenProjections, eigen_projections, generalization_bound, kernel_prediction,
+                                  predicted_residual)
 from ntk_proofs.curvature import (SpectralDensity, TraceEstimate, bottom_eigenvalues, dense_hessian, hessian_index,
                                   hessian_spectrum, hutchinson_trace, hvp, spectral_density, top_eigenvalues)
 from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, digits_split, gaussian_labels, load_digits_binary,
@@ -52,7 +53,7 @@ __all__ = [
     "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",
     "perturbation_radius", "max_step_size", "required_width", "theorem_monitor", "TheoremMonitor", "MonitorCheck",
     # Arora et al. (2019)
-    "eigen_projections", "predicted_residual", "generalization_bound", "EigenProjections",
+    "eigen_projections", "predicted_residual", "kernel_prediction", "generalization_bound", "EigenProjections",
     # NTK (Jacot et al. 2018; Lee et al. 2019)
     "empirical_ntk", "infinite_width_kernels", "infinite_width_ntk", "infinite_width_nngp", "InfiniteWidthKernels",
     "linearize", "linear_dynamics", "LinearDynamics",

@@ -46,21 +46,35 @@ def _eigen_projections(H, y):
     return EigenProjections(lam, (V.T @ y) ** 2)
 
 
-def predicted_residual(H: Array, y: Array, eta: float, steps: int, u0: Array | None = None) -> Array:
-    """Arora et al. (2019), Theorem 4.1: ||y - u(k)|| ~= sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T (y - u(0)))^2).
+def kernel_prediction(H: Array, residual0: Array, *, eta: float, steps: int) -> Array:
+    """The loss of GD on the linear dynamics of a fixed kernel H (n, n), from the residual y - u(0) (n,):
 
-    The exact residual norm of GD on the linearized model u(k+1) = u(k) - eta H (u(k) - y), for
-    k = 0..steps; returns (steps + 1,). ``u0`` defaults to 0, the small-initialization limit of the theorem.
+        L(k) = 0.5 sum_i (1 - eta lambda_i)^(2k) (v_i . (y - u(0)))^2,      k = 0..steps,
+
+    with H = sum_i lambda_i v_i v_i^T (Arora et al. 2019, Theorem 4.1 and its proof: u(k+1) - y =
+    (I - eta H)(u(k) - y); Lee et al. 2019, eq. (8)). With H = H^inf it is what the Du et al. net does in the
+    infinite-width limit. Returns (steps + 1,).
     """
-    H, y = _check_kernel_and_labels(H, y)
+    H, residual0 = _check_kernel_and_labels(H, residual0)
     if not (np.isfinite(eta) and eta > 0):
         raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}.")
-    target = y if u0 is None else y - jnp.asarray(u0, y.dtype)
-    lam, proj = _eigen_projections(H, target)
+    lam, proj = _eigen_projections(H, residual0)
     k = jnp.arange(steps + 1, dtype=H.dtype)[:, None]
-    return jnp.sqrt(jnp.sum(jnp.power(1.0 - eta * lam[None, :], 2.0 * k) * proj[None, :], axis=1))
+    return 0.5 * jnp.sum(jnp.power(1.0 - eta * lam[None, :], 2.0 * k) * proj[None, :], axis=1)
+
+
+def predicted_residual(H: Array, y: Array, eta: float, steps: int, u0: Array | None = None) -> Array:
+    """Arora et al. (2019), Theorem 4.1: ||y - u(k)|| ~= sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T (y - u(0)))^2).
+
+    The exact residual norm of GD on the linearized model u(k+1) = u(k) - eta H (u(k) - y), for
+    k = 0..steps (``kernel_prediction`` is its loss); returns (steps + 1,). ``u0`` defaults to 0, the
+    small-initialization limit of the theorem.
+    """
+    y = jnp.asarray(y)
+    target = y if u0 is None else y - jnp.asarray(u0, y.dtype)
+    return jnp.sqrt(2.0 * kernel_prediction(H, target, eta=eta, steps=steps))
 
 
 def generalization_bound(H: Array, y: Array) -> Array:

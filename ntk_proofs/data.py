@@ -6,7 +6,6 @@ parallel (Assumption 3.1 / Theorem 3.1: this makes lambda_0 = lambda_min(H^inf) 
 
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import jax
@@ -23,24 +22,32 @@ def unit_sphere(key: Array, n: int, d: int, dtype=None) -> Array:
     """n points uniform on the unit sphere S^{d-1} of R^d: normalized standard Gaussians.
 
     Du et al. (2019), Section 6 (Figure 1): "n = 1000 points uniformly generated from a d-dimensional
-    unit sphere". Returns X of shape (n, d) with ||X[i]|| = 1. dtype defaults to JAX's default float
-    (float64 under JAX_ENABLE_X64=1).
+    unit sphere". Returns X of shape (n, d) with ||X[i]|| = 1 in ``dtype`` (default: JAX's default float,
+    float64 under JAX_ENABLE_X64=1). One problem in every precision: the Gaussians are drawn in float32
+    (``standard_normal``) and normalized in float64 whatever ``dtype``, so a float32 run and a float64 run of
+    one seed solve the same problem (the float32 inputs are the rounding of the float64 ones).
     """
     check_positive_int(n, "n")
     check_positive_int(d, "d")
-    return _unit_sphere(key, n, d, dtype)
+    g = np.asarray(standard_normal(key, (n, d)), np.float64)
+    return jnp.asarray(g / np.linalg.norm(g, axis=1, keepdims=True), dtype=float_dtype(dtype))
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _unit_sphere(key, n, d, dtype):
-    g = jax.random.normal(key, (n, d), dtype=dtype)
-    return g / jnp.linalg.norm(g, axis=1, keepdims=True)
+def standard_normal(key: Array, shape, dtype=None) -> Array:
+    """N(0, 1) draws made in float32 and cast to ``dtype``: the same numbers in every precision for one key."""
+    return jax.random.normal(key, shape, dtype=jnp.float32).astype(float_dtype(dtype))
+
+
+def float_dtype(dtype=None):
+    """``dtype``, or JAX's default float (float32, or float64 under JAX_ENABLE_X64=1)."""
+    return jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
 
 
 def gaussian_labels(key: Array, n: int, dtype=None) -> Array:
-    """Labels y_i ~ N(0, 1), as in Du et al. (2019), Section 6. Shape (n,)."""
+    """Labels y_i ~ N(0, 1), as in Du et al. (2019), Section 6. Shape (n,); drawn in float32 and cast to
+    ``dtype`` (``standard_normal``), so every precision gets the same labels."""
     check_positive_int(n, "n")
-    return jax.random.normal(key, (n,), dtype=dtype)
+    return standard_normal(key, (n,), dtype)
 
 
 def normalize_rows(X) -> Array:

@@ -113,6 +113,17 @@ class Outputs:
         return state, self.f(params, data.X_eval)
 
 
+@dataclass(frozen=True)
+class Norm:
+    """Recorder: the Euclidean norm of all parameters, sqrt(sum of squares over every leaf)."""
+
+    def init(self, params, aux, data, key):
+        return None
+
+    def record(self, state, params, aux, data):
+        return state, jnp.sqrt(sum(jnp.vdot(p, p) for p in jax.tree.leaves(params)))
+
+
 def minibatches(batch_size: int):
     """A ``sample`` rule for ``run``: ``batch_size`` rows of ``RegressionData`` drawn without replacement."""
     return _Minibatch(int(batch_size))
@@ -146,22 +157,26 @@ def check_count(value, name: str) -> None:
         raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
 
 
-def run(objective, params, data=(), *, steps: int, eta: float | None = None,
-        optimizer: optax.GradientTransformation | None = None, record_every: int = 0, recorder=None,
-        key: Array | None = None, sample: Callable | None = None, mask=None, grad_norms: bool = False,
+def run(objective: Any, params: Any, data: Any = (), *, steps: int, eta: float | None = None,
+        optimizer: optax.GradientTransformation | None = None, record_every: int = 0, recorder: Any = None,
+        key: Array | None = None, sample: Callable | None = None, mask: Any = None, grad_norms: bool = False,
         divergence_factor: float | None = None, raise_on_divergence: bool = True) -> GDRun:
     """Full-batch GD (``eta``) or an optax ``optimizer`` on ``objective`` for ``steps`` steps; see the module doc.
 
     Args:
       objective: a function ``loss(params, *data) -> scalar`` or an objective object with ``value(params, data)``
         and ``value_and_grad(params, data)`` returning ``(value, aux)`` and ``((value, aux), grad)``.
-      params: any pytree of arrays. data: a pytree of arrays the objective and recorder read (traced).
-      eta: the constant step of plain GD, ``optax.sgd(eta)``; or ``optimizer``, any optax transformation.
-      record_every, recorder: a recorder (``init(params, aux, data, key) -> state``, ``record(state, params, aux,
-        data) -> (state, values)``) run at ``recorded_steps(steps, record_every)``.
-      key: the PRNG key of a stochastic run: with ``sample``, step k differentiates the objective on
-        ``sample(data, fold_in(key, k))`` (e.g. ``minibatches(32)``), while the recorded loss is the full
-        objective on ``data``; a recorder gets its own key split from it (random Lanczos starts).
+      params: any pytree of arrays.
+      data: a pytree of arrays the objective and recorder read (traced).
+      steps: the number of steps.
+      eta: the constant step of plain GD, ``optax.sgd(eta)``.
+      optimizer: instead of ``eta``, any optax transformation.
+      record_every: the recorder runs at ``recorded_steps(steps, record_every)``.
+      recorder: an object with ``init(params, aux, data, key) -> state`` and ``record(state, params, aux, data)
+        -> (state, values)``.
+      key: the PRNG key of a stochastic run; a recorder gets its own key split from it (random Lanczos starts).
+      sample: with ``key``, step k differentiates the objective on ``sample(data, fold_in(key, k))`` (e.g.
+        ``minibatches(32)``), while the recorded loss is the full objective on ``data``.
       mask: a 0/1 pytree like ``params``; parameters where it is 0 stay at 0 (pruning).
       grad_norms: also return ||grad L(k)||^2 of every step.
       divergence_factor: a loss above ``divergence_factor * L(0)`` counts as divergence (a non-finite one always).

@@ -25,17 +25,22 @@ Array = jax.Array
 # ---------------------------------------------------------------------------------------------------------
 
 def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, method: str = "jacobian",
-                  batch_size: int | None = None) -> Array:
+                  batch_size: int | None = None, trace_axes: tuple[int, ...] = (-1,)) -> Array:
     """Theta_ij = sum over parameters of df(x1_i)/dp . df(x2_j)/dp, for any ``f(params, x)`` with pytree params.
 
-    Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs; for k > 1 outputs the
-    kernel is traced over them (summed). Methods:
+    Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs. ``trace_axes`` follows
+    neural-tangents: with the default ``(-1,)`` the output axis is traced out by its *mean*,
+    Theta_ij = (1/k) sum_a df_a(x1_i)/dp . df_a(x2_j)/dp, shape (n1, n2) (for one output this is the plain NTK);
+    with ``()`` the full (n1, n2, k, k) block Theta_ij^{ab} = df_a(x1_i)/dp . df_b(x2_j)/dp is returned. Methods:
       "jacobian": contract the Jacobians J(x1) and J(x2), leaf by leaf;
       "ntvp": NTK-vector products, column j = J(x1) (J(x2)^T e_j) as a jvp of a vjp, never storing J.
-    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters). Returns (n1, n2).
+    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters).
     """
     if method not in ("jacobian", "ntvp"):
         raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
+    trace_axes = tuple(trace_axes)
+    if trace_axes not in ((-1,), (1,), ()):
+        raise ValueError(f"trace_axes must be (-1,) (mean over the outputs) or () (the full block); got {trace_axes!r}.")
     same = x2 is None
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]
@@ -50,7 +55,8 @@ def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, me
         for j in range(0, n2, batch_size):
             cols.append(block(f, params, x1[i:i + batch_size], x2[j:j + batch_size]))
         rows.append(jnp.concatenate(cols, axis=1))
-    return jnp.concatenate(rows, axis=0)
+    full = jnp.concatenate(rows, axis=0)  # (n1, n2, k, k)
+    return jnp.mean(jnp.diagonal(full, axis1=2, axis2=3), axis=-1) if trace_axes else full
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -62,7 +68,7 @@ def _ntk_block_jacobian(f, params, xa, xb):
     def contract(a, b):
         a = a.reshape(a.shape[0], a.shape[1], -1)
         b = b.reshape(b.shape[0], b.shape[1], -1)
-        return jnp.einsum("ikp,jkp->ij", a, b)
+        return jnp.einsum("ikp,jlp->ijkl", a, b)
     return sum(jax.tree.leaves(jax.tree.map(contract, ja, jb)))
 
 
@@ -71,15 +77,14 @@ def _ntk_block_ntvp(f, params, xa, xb):
     out_b, vjp_b = jax.vjp(lambda p: _as_matrix(f(p, xb)), params)
     nb, k = out_b.shape
 
-    def column(cotangent):  # J(xa) J(xb)^T cotangent, traced over the k outputs of xa
+    def column(cotangent):  # J(xa) J(xb)^T cotangent: the kernel against one (point, output) of xb
         (tangent,) = vjp_b(cotangent)
         _, col = jax.jvp(lambda p: _as_matrix(f(p, xa)), (params,), (tangent,))
         return col  # (na, k)
 
     basis = jnp.eye(nb * k, dtype=out_b.dtype).reshape(nb * k, nb, k)
-    cols = jax.lax.map(column, basis)  # (nb * k, na, k)
-    cols = cols.reshape(nb, k, -1, k)
-    return jnp.einsum("jkik->ij", cols)
+    cols = jax.lax.map(column, basis)  # (nb * k, na, k): index (j, l), then (i, k)
+    return jnp.einsum("jlik->ijkl", cols.reshape(nb, k, -1, k))
 
 
 def _as_matrix(out):

@@ -116,6 +116,16 @@ def largest_stable_step(make_run: Callable[[float], Array], lo: float, hi: float
     return lo
 
 
+def quadratic_gd_errors(A: Array, x0: Array, *, eta: float, steps: int) -> np.ndarray:
+    """||x(k)|| for k = 0..steps of GD on the quadratic 0.5 x^T A x from x0 (its minimizer is 0), on the driver.
+
+    With eta = 2 / (L + mu) the error contracts by at most (kappa - 1) / (kappa + 1) per step
+    (``quadratic_gd_rate``; Nesterov 2004, Thm 2.1.15), with equality along the extreme eigenvectors.
+    """
+    run = gd.run(lambda x: 0.5 * x @ (A @ x), x0, steps=steps, eta=eta, record_every=1, recorder=gd.Norm())
+    return np.asarray(run.records)
+
+
 def quadratic_gd_rate(kappa: float) -> float:
     """(kappa - 1) / (kappa + 1): the contraction of GD with eta = 2 / (L + mu) on a kappa-conditioned quadratic."""
     return (kappa - 1.0) / (kappa + 1.0)

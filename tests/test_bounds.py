@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
-from ntk_proofs.du2019.bounds import check_upper_bound
+from ntk_proofs.du2019.bounds import check_upper_bound, loss_floor
 from tests.tolerances import F64
 
 
@@ -15,16 +15,35 @@ def test_envelope_is_the_closed_form(loss0, eta, lam, steps):
     assert env.shape == (steps + 1,)
     k = np.arange(steps + 1)
     np.testing.assert_allclose(env, loss0 * (1 - eta * lam / 2) ** k, rtol=F64)
-    assert steps == 0 or nt.empirical_rate(env) == pytest.approx(nt.theorem_rate(eta, lam), rel=1e-12)
+    if steps > 0 and env[-1] > env[0] * 1e-20:  # a geometric envelope is its own rate, above the floor
+        rate = nt.empirical_rate(env)
+        assert rate.envelope == pytest.approx(nt.theorem_rate(eta, lam), rel=1e-12)
+        assert steps < 2 or rate.geometric == pytest.approx(nt.theorem_rate(eta, lam), rel=1e-9)
 
 
 def test_empirical_rate_is_the_tightest_envelope():
     loss = np.array([10.0, 5.0, 4.0, 0.1])
-    rho = nt.empirical_rate(loss)
+    rho = nt.empirical_rate(loss).envelope
     assert rho == pytest.approx(max(0.5, (0.4) ** 0.5, (0.01) ** (1 / 3)))
     assert np.all(loss <= 10.0 * rho ** np.arange(4) * (1 + F64))
     with pytest.raises(ValueError):
         nt.empirical_rate([1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_rate_ignores_the_round_off_floor_of_its_dtype(dtype):
+    """floor = L(0) (100 eps)^2: a geometric loss that hits a plateau at round-off keeps its true rate."""
+    eps = np.finfo(dtype).eps
+    assert loss_floor(3.0, dtype) == pytest.approx(3.0 * (100 * eps) ** 2, rel=1e-12)
+    true = 0.6 ** np.arange(200) * 3.0
+    plateau = np.maximum(true, 3.0 * eps**2).astype(dtype)  # what a float32 run prints once the loss is resolved
+    rate = nt.empirical_rate(plateau)
+    last = int(np.flatnonzero(true <= loss_floor(3.0, dtype))[0]) - 1
+    assert (rate.first_step, rate.last_step) == (0, last)
+    assert rate.envelope == pytest.approx(0.6, rel=1e-5) and rate.geometric == pytest.approx(0.6, rel=1e-5)
+    # the old definition over every step is set by the plateau, not by the dynamics
+    k = np.arange(1, plateau.size)
+    assert np.max((plateau[1:].astype(np.float64) / plateau[0]) ** (1 / k)) > 0.65
 
 
 def test_drift_radius_and_perturbation_radius_formulas():
@@ -56,6 +75,16 @@ def test_theorem_monitor_flags_each_conclusion():
                          history=hist, diverged_step=-1)
     mon = nt.theorem_monitor(res, eta=0.4, lambda0=0.5, drift_bound=1.0)  # rate 0.9
     assert mon.loss_envelope.first_failure == 3  # 0.79 > 0.9^3 = 0.729; 0.8 <= 0.81 at k = 2
+    assert mon.loss_envelope.worst_ratio == pytest.approx(0.79 / 0.729)
     assert mon.lambda_min_floor.first_failure == 4  # 0.1 < 0.25
     assert mon.drift_radius.first_failure == 4
     assert not mon.held
+    # (C1) at k = 0 holds by definition: a run that beats the envelope reports its worst ratio over k >= 1 only
+    fast = res._replace(loss=np.array([1.0, 0.5, 0.2, 0.1, 0.05]))
+    assert nt.theorem_monitor(fast, eta=0.4, lambda0=0.5, drift_bound=9.0).loss_envelope.worst_ratio == \
+        pytest.approx(max(0.5 / 0.9, 0.2 / 0.81, 0.1 / 0.729, 0.05 / 0.9**4))
+    # a Cholesky certificate overrides lambda_min: a failed certificate is a failure, whatever the Ritz value
+    certified = res._replace(history=hist._replace(lambda_min=np.array([0.5, 0.5, 0.5]),
+                                                    certified=np.array([True, False, True])))
+    floor = nt.theorem_monitor(certified, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor
+    assert not floor.held and floor.first_failure == 2

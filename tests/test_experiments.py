@@ -117,7 +117,11 @@ def test_landscape_experiment_writes_figure_and_json(tmp_path):
     assert found["convex control: linear least squares"] is False and found["convex control: logistic regression"] is False
     assert found["sigmoid MLP 784-100-1"] and found["deep linear 2-3-1 (identity activations)"]
     assert len(saved["surfaces"]) == 4 and np.asarray(saved["surfaces"][0]["loss"]).shape == (5, 5)
-    assert summary["mode_connectivity"]["line_barrier"] >= 0
+    # the barrier is the largest excess of the saved line losses over the chord of their endpoints
+    mc = saved["mode_connectivity"]
+    ts, line = np.asarray(mc["ts"]), np.asarray(mc["line"])
+    chord = (1 - ts) * line[0] + ts * line[-1]
+    assert summary["mode_connectivity"]["line_barrier"] == pytest.approx(np.max(line - chord), rel=1e-12, abs=1e-15)
 
 
 def test_bench_help_lists_its_flags(capsys):

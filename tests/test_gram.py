@@ -7,15 +7,16 @@ from hypothesis import given, strategies as st
 import ntk_proofs as nt
 from ntk_proofs.du2019.gram import coactivation_counts, update_coactivation_counts
 from tests import reference
-from tests.tolerances import F64, QUADRATURE, SLOPE, mc_tolerance
+from ntk_proofs.du2019.gram import gram_infinity_float64
+from tests.tolerances import F64, QUADRATURE, RTOL_F32, RTOL_F64, SLOPE, mc_tolerance
 
 
 @given(seed=st.integers(0, 10**6), n=st.sampled_from([1, 2, 17, 30]), d=st.sampled_from([2, 3, 30]))
 def test_h_infinity_is_symmetric_psd_with_diagonal_one_half(seed, n, d):
     """E[1{w.x >= 0}] = 1/2 on the sphere gives diag 1/2; H^inf is a Gram matrix in feature space."""
     H = np.asarray(nt.gram_infinity(nt.unit_sphere(jax.random.PRNGKey(seed), n, d)))
-    np.testing.assert_allclose(H, H.T, atol=0)
-    np.testing.assert_allclose(np.diag(H), 0.5, atol=F64)
+    np.testing.assert_allclose(H, H.T, rtol=0, atol=0)
+    np.testing.assert_allclose(np.diag(H), 0.5, rtol=RTOL_F64, atol=F64)
     assert np.linalg.eigvalsh(H)[0] >= -F64
 
 
@@ -24,7 +25,7 @@ def test_h_infinity_is_permutation_equivariant(seed, n):
     X = nt.unit_sphere(jax.random.PRNGKey(seed), n, 4)
     perm = np.asarray(jax.random.permutation(jax.random.PRNGKey(seed + 1), n))
     H = np.asarray(nt.gram_infinity(X))
-    np.testing.assert_allclose(np.asarray(nt.gram_infinity(X[perm])), H[np.ix_(perm, perm)], atol=F64)
+    np.testing.assert_allclose(np.asarray(nt.gram_infinity(X[perm])), H[np.ix_(perm, perm)], rtol=RTOL_F64, atol=F64)
     assert abs(float(nt.lambda_min(nt.gram_infinity(X[perm]))) - float(nt.lambda_min(H))) < F64
 
 
@@ -35,7 +36,7 @@ def test_h_infinity_against_angular_quadrature_in_two_dimensions():
     phi = (np.arange(2**16) + 0.5) * 2 * np.pi / 2**16
     on = (np.cos(phi[None, :] - theta[:, None]) >= 0).astype(float)
     quad = (X @ X.T) * (on @ on.T) / phi.size
-    np.testing.assert_allclose(np.asarray(nt.gram_infinity(jnp.asarray(X))), quad, atol=QUADRATURE)
+    np.testing.assert_allclose(np.asarray(nt.gram_infinity(jnp.asarray(X))), quad, rtol=0, atol=QUADRATURE)
 
 
 def test_monte_carlo_estimate_within_error_bar_and_converges_at_rate_one_half():
@@ -61,15 +62,15 @@ def test_gram_matrix_is_jacobian_outer_product_and_matches_reference(seed, n, m)
     p = nt.init_params(jax.random.PRNGKey(seed + 1), m, 4)
     J = jax.jacobian(lambda W: nt.predict(nt.Params(W, p.a), X))(p.W).reshape(n, -1)
     H = np.asarray(nt.gram_matrix(p.W, X))
-    np.testing.assert_allclose(H, np.asarray(J @ J.T), atol=F64)
-    np.testing.assert_allclose(H, reference.gram(p.W, X), atol=F64)
+    np.testing.assert_allclose(H, np.asarray(J @ J.T), rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(H, reference.gram(p.W, X), rtol=RTOL_F64, atol=F64)
     assert np.linalg.eigvalsh(H)[0] >= -F64
 
 
 def test_finite_width_gram_concentrates_on_h_infinity():
     X = nt.unit_sphere(jax.random.PRNGKey(0), 10, 6)
     W = nt.init_params(jax.random.PRNGKey(1), 200_000, 6).W
-    np.testing.assert_allclose(nt.gram_matrix(W, X), nt.gram_infinity(X), atol=mc_tolerance(200_000))
+    np.testing.assert_allclose(nt.gram_matrix(W, X), nt.gram_infinity(X), rtol=0, atol=mc_tolerance(200_000))
 
 
 def test_lambda_min_and_max_match_numpy():
@@ -104,3 +105,43 @@ def test_coactivation_update_is_exact_in_float32_and_refuses_bad_shapes():
     np.testing.assert_array_equal(np.asarray(got), np.asarray(new, np.float64) @ np.asarray(new, np.float64).T)
     with pytest.raises(ValueError, match="one shape"):
         update_coactivation_counts(counts, old, new[:, :10])
+
+
+@given(seed=st.integers(0, 10**6), scale=st.floats(0.01, 100.0))
+def test_h_infinity_is_exact_for_any_nonzero_rows(seed, scale):
+    """The angle form: H^inf(c X) = c^2 H^inf(X), diagonal exactly ||x_i||^2 / 2, rows of any norm."""
+    rng = np.random.default_rng(seed)
+    X = jnp.asarray(rng.normal(size=(9, 4)) * rng.uniform(0.2, 5.0, size=(9, 1)))
+    H = np.asarray(nt.gram_infinity(X))
+    np.testing.assert_allclose(np.asarray(nt.gram_infinity(scale * X)), scale**2 * H, rtol=RTOL_F64, atol=0)
+    np.testing.assert_allclose(np.diag(H), np.sum(np.asarray(X) ** 2, axis=1) / 2, rtol=1e-15, atol=0)
+    # the definition, on the normalized rows: x_i.x_j (pi - angle) / (2 pi)
+    U = np.asarray(X) / np.linalg.norm(np.asarray(X), axis=1, keepdims=True)
+    angle = np.arccos(np.clip(U @ U.T, -1, 1))
+    np.fill_diagonal(angle, 0.0)
+    np.testing.assert_allclose(H, np.asarray(X) @ np.asarray(X).T * (np.pi - angle) / (2 * np.pi), rtol=RTOL_F64,
+                               atol=F64)
+
+
+def test_h_infinity_in_float32_agrees_with_float64_and_zero_rows_are_refused():
+    X64 = np.asarray(nt.unit_sphere(jax.random.PRNGKey(3), 200, 200), np.float64)
+    H64 = gram_infinity_float64(X64)
+    H32 = np.asarray(nt.gram_infinity(jnp.asarray(X64, jnp.float32)))
+    assert H32.dtype == np.float32
+    np.testing.assert_allclose(H32, H64, rtol=0, atol=1e-6)  # the issue's float32 target, entry by entry
+    np.testing.assert_allclose(np.diag(H32), 0.5, rtol=RTOL_F32, atol=0)  # arccos(1 - eps) no longer bites
+    with pytest.raises(ValueError, match="zero vector"):
+        nt.gram_infinity(jnp.asarray(X64).at[3].set(0.0))
+
+
+def test_one_problem_in_two_precisions_shares_lambda_0():
+    """Data and init are drawn in float32 and cast: the float64 run of a seed solves the float32 run's problem."""
+    key = jax.random.PRNGKey(11)
+    X32, X64 = (nt.unit_sphere(key, 120, 120, dtype=dt) for dt in (jnp.float32, jnp.float64))
+    np.testing.assert_allclose(X32, X64, rtol=0, atol=1e-7)
+    lam32, lam64 = nt.lambda_zero(X32), nt.lambda_zero(X64)
+    assert lam32 == pytest.approx(lam64, rel=1e-6)
+    p32, p64 = (nt.init_params(key, 64, 120, dtype=dt) for dt in (jnp.float32, jnp.float64))
+    np.testing.assert_array_equal(np.asarray(p32.W, np.float64), p64.W)
+    np.testing.assert_array_equal(np.asarray(nt.gaussian_labels(key, 5, jnp.float32), np.float64),
+                                  nt.gaussian_labels(key, 5, jnp.float64))

@@ -10,6 +10,8 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 
 import ntk_proofs as nt
+from ntk_proofs.du2019.bounds import infinite_width_spectrum
+from ntk_proofs.du2019.gram import gram_infinity_float64
 from tests.tolerances import SLOPE
 
 
@@ -26,7 +28,8 @@ def test_wide_net_obeys_linear_rate_lambda_floor_and_drift_radius(seed):
     X, y, kw = _problem(seed, n, d)
     lam0 = nt.lambda_zero(X)
     eta = 1.0 / float(nt.lambda_max(nt.gram_infinity(X)))
-    res = nt.train_gd(nt.init_params(kw, m, d), X, y, eta=eta, steps=steps)
+    res = nt.train_gd(nt.init_params(kw, m, d), X, y, eta=eta, steps=steps, certify_lambda0=lam0)
+    assert bool(np.all(res.history.certified))  # (C2) proved by Cholesky at every step
     r_prime = nt.drift_radius(n, np.sqrt(2 * float(res.loss[0])), m, lam0)
     mon = nt.theorem_monitor(res, eta=eta, lambda0=lam0, drift_bound=r_prime)
     # (C1) L(k) <= (1 - eta lambda_0 / 2)^k L(0) at every step, (C2) lambda_min(H(k)) >= lambda_0 / 2,
@@ -65,7 +68,33 @@ def test_narrow_net_breaks_the_lambda_floor_and_the_monitor_says_where():
     n, d, m = 20, 20, 4
     X, y, kw = _problem(0, n, d)
     lam0 = nt.lambda_zero(X)
-    res = nt.train_gd(nt.init_params(kw, m, d), X, y, eta=0.5, steps=5)
+    res = nt.train_gd(nt.init_params(kw, m, d), X, y, eta=0.5, steps=5, certify_lambda0=lam0,
+                      lambda_min_method="lanczos")
     mon = nt.theorem_monitor(res, eta=0.5, lambda0=lam0, drift_bound=1e9)
     assert float(res.history.lambda_min[0]) < lam0 / 2
+    assert not bool(np.any(res.history.certified))  # H(k) has rank <= m < n: every certificate fails
+    np.testing.assert_allclose(res.history.lambda_min_residual, 0.0, rtol=0, atol=1e-8)  # converged Ritz pairs
     assert not mon.lambda_min_floor.held and mon.lambda_min_floor.first_failure == 0
+
+
+RATE_TOLERANCE = 0.03  # a wide net's kernel drifts by O(m^-1/2): its late rate may exceed H^inf's slightly
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 10**6), n=st.sampled_from([8, 16, 24]), dtype=st.sampled_from(["float32", "float64"]))
+def test_a_wide_nets_rate_lies_between_the_kernel_prediction_and_the_theorem(seed, n, dtype):
+    """Measured above the round-off floor of its dtype, the late rate of a wide net is the H^inf kernel's
+    (measured the same way on the kernel's predicted loss), within RATE_TOLERANCE, and below Theorem 4.1's."""
+    X, y, kw = _problem(seed, n, n)
+    spectrum = infinite_width_spectrum(X)
+    lam0, eta = spectrum[0], 1.0 / spectrum[-1]
+    params = nt.init_params(kw, 8192, n, dtype=dtype)
+    X, y = X.astype(dtype), y.astype(dtype)
+    res = nt.train_gd(params, X, y, eta=eta, steps=200, record_every=0)
+    rate = nt.empirical_rate(res.loss)
+    assert np.asarray(res.loss).dtype == np.dtype(dtype) and rate.last_step >= 20
+    predicted = nt.kernel_prediction(gram_infinity_float64(X), np.asarray(y - nt.predict(params, X), np.float64),
+                                     eta=eta, steps=200)
+    rate_kernel = nt.empirical_rate(np.asarray(predicted), floor=rate.floor)
+    assert rate_kernel.geometric - RATE_TOLERANCE <= rate.geometric <= nt.theorem_rate(eta, lam0), (rate, rate_kernel)
+    assert rate.envelope <= nt.theorem_rate(eta, lam0)  # (C1) as a rate

@@ -2,7 +2,13 @@
 
 import numpy as np
 
-# float64 round-off on O(1) quantities built from a few hundred terms: a few hundred ulps.
+# The per-dtype table: every assert_allclose states rtol and atol. rtol bounds the relative error of a
+# quantity computed in that dtype from a few hundred terms (a few hundred ulps); atol only guards entries
+# that are exactly zero in exact arithmetic (a few hundred ulps of the O(1) scale of the problem).
+TOLERANCES = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+RTOL_F64 = TOLERANCES["float64"]["rtol"]
+RTOL_F32 = TOLERANCES["float32"]["rtol"]
+# float64 round-off on O(1) quantities built from a few hundred terms, as an absolute bound: a few hundred ulps.
 F64 = 1e-10
 # The stated agreement of train_gd (x64) with an independent float64 reference.
 REFERENCE_F64 = 1e-8

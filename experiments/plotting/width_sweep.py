@@ -21,7 +21,7 @@ def _by_width(summary: dict, key: str):
     out = []
     for w in summary["per_width"]:
         runs = [u for u in summary["units"] if u["m"] == w["m"]]
-        steps = np.asarray(runs[0]["recorded_steps"] if key != "loss" and key != "envelope"
+        steps = np.asarray(runs[0]["recorded_steps"] if key not in ("loss", "envelope", "predicted_loss")
                            else np.arange(len(runs[0]["loss"])))
         values = np.asarray([u[key] for u in runs], dtype=float)
         out.append((w["m"], steps, np.median(values, 0), values.min(0), values.max(0)))
@@ -38,17 +38,20 @@ def plot_width_sweep(summary: dict):
     (ax_loss, ax_flip, ax_drift), (ax_lam, ax_scale, ax_mon) = axes
     band = dict(alpha=0.15, lw=0)
 
-    for (m, k, med, lo, hi), (_, _, env, _, _) in zip(_by_width(summary, "loss"), _by_width(summary, "envelope")):
+    series = zip(_by_width(summary, "loss"), _by_width(summary, "envelope"), _by_width(summary, "predicted_loss"))
+    for (m, k, med, lo, hi), (_, _, env, _, _), (_, _, pred, _, _) in series:
         ax_loss.plot(k, med, color=colors[m], lw=1.6, label=f"m = {m}")
         ax_loss.fill_between(k, lo, hi, color=colors[m], **band)
         ax_loss.plot(k, env, color=colors[m], lw=1, ls="--")
+        ax_loss.plot(k, pred, color=colors[m], lw=1, ls=":")
+    floor = float(np.median([u["loss_floor"] for u in summary["units"]]))
+    ax_loss.axhline(floor, color="0.4", lw=0.8, ls="-.")
     ax_loss.plot([], [], "k--", lw=1, label="Thm 4.1 envelope\n(1-ηλ₀/2)ᵏ L(0)")
+    ax_loss.plot([], [], "k:", lw=1, label="H^∞ kernel prediction\n½Σ(1-ηλᵢ)²ᵏ(vᵢ·(y-u(0)))²")
+    ax_loss.plot([], [], color="0.4", lw=0.8, ls="-.", label="round-off floor L(0)(100ε)²:\nrates use the steps above it")
     ax_loss.set(yscale="log", xlabel="GD step k", ylabel="training loss L(k) = ½‖u(k) − y‖²",
-                title="(a) loss vs step, with the theorem's linear rate")
-    ax_loss.legend(ncol=2, loc="lower left")
-    if not summary["versions"].get("x64", False):
-        ax_loss.text(0.98, 0.98, "float32 run: losses flatten at round-off\n(~1e-10 here); --x64 goes lower",
-                     transform=ax_loss.transAxes, ha="right", va="top", fontsize=8, color="0.35")
+                title="(a) loss vs step: theorem's rate (--) and kernel prediction (:)")
+    ax_loss.legend(ncol=2, loc="lower left", fontsize=7)
 
     for m, k, med, lo, hi in _by_width(summary, "flip_fraction"):
         pos = k > 0

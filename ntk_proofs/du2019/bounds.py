@@ -16,30 +16,36 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import AssumptionError
-from ntk_proofs.du2019.gram import gram_infinity
-from ntk_proofs.linalg import lambda_min
+from ntk_proofs.du2019.gram import gram_infinity_float64
 
 
 def lambda_zero(X) -> float:
-    """lambda_0 = lambda_min(H^inf) for unit rows X (Du et al. 2019, Theorem 3.1), checked to be > 0.
+    """lambda_0 = lambda_min(H^inf) of Du et al. (2019), Theorem 3.1, checked to be > 0.
 
-    Raises AssumptionError when lambda_0 is within round-off of 0 (e.g. duplicate inputs), since then
-    Theorem 4.1 promises nothing.
+    Computed in float64 on the host (``gram_infinity_float64`` and one ``eigvalsh``) whatever the dtype of X, so
+    that the float32 and float64 runs of one problem share lambda_0 and every constant of the theorem. Raises
+    AssumptionError when lambda_0 is within round-off of 0 (e.g. duplicate inputs), since then Theorem 4.1
+    promises nothing.
     """
-    H = gram_infinity(X)
-    lam = float(lambda_min(H))
+    H = gram_infinity_float64(X)
+    lam = float(np.linalg.eigvalsh(H)[0])
     n = H.shape[0]
-    tol = 100 * n * float(jnp.finfo(H.dtype).eps) * float(jnp.max(jnp.abs(H)))
+    tol = 100 * n * float(np.finfo(np.asarray(X).dtype).eps) * float(np.max(np.abs(H)))
     if not lam > tol:
         raise AssumptionError(
             f"lambda_0 = lambda_min(H^inf) = {lam:.3g} is not positive beyond round-off ({tol:.1e}): "
             "some inputs are (nearly) parallel, so the assumption of Du et al. (2019, Theorem 3.1) fails."
         )
     return lam
+
+
+def infinite_width_spectrum(X) -> np.ndarray:
+    """All eigenvalues of H^inf, ascending, in float64 (``gram_infinity_float64``): lambda_0 is the first,
+    lambda_max the last (the step eta = 1 / lambda_max of the width sweep)."""
+    return np.linalg.eigvalsh(gram_infinity_float64(X))
 
 
 def linear_rate_envelope(loss0, eta, lambda0, steps: int) -> np.ndarray:
@@ -56,20 +62,69 @@ def theorem_rate(eta, lambda0) -> float:
     return 1.0 - float(eta) * float(lambda0) / 2.0
 
 
-def empirical_rate(loss) -> float:
-    """The tightest rate of Theorem 4.1's form that a run obeys: max_{k >= 1} (L(k) / L(0))^(1/k).
+FLOOR_ULPS = 100.0
 
-    L(k) <= rho^k L(0) holds at every step exactly when rho >= this value, so comparing it with
-    ``theorem_rate`` (1 - eta lambda_0 / 2) says how loose conclusion (C1) is on this run.
-    ``loss`` is a history of K + 1 >= 2 values.
+
+def loss_floor(loss0, dtype, ulps: float = FLOOR_ULPS) -> float:
+    """The round-off floor of a loss L = 0.5 ||u - y||^2 computed in ``dtype``, from its start L(0).
+
+    The residual r = u - y is a difference of numbers of the size of the labels, so each entry carries an
+    absolute rounding error of a few ulps of that size, and ||r|| cannot be resolved below about
+    eps ||y - u(0)||. The floor puts a margin of ``ulps`` (100) such errors on the residual norm:
+
+        floor = L(0) (ulps * eps)^2,      eps = the machine epsilon of ``dtype``,
+
+    about 1.4e-10 L(0) in float32 and 4.9e-28 L(0) in float64. Below it a loss history measures round-off, not
+    the dynamics (the float32 width sweep flattens near 1e-11 L(0)).
     """
-    loss = np.asarray(loss, dtype=np.float64)
-    if loss.size < 2:
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    return float(loss0) * (ulps * eps) ** 2
+
+
+class RateEstimate(NamedTuple):
+    """The linear rate of a loss history, measured on the steps 0..last_step whose loss is above the floor.
+
+    envelope: the tightest rho with L(k) <= rho^k L(0) on that range, max_{1 <= k <= last} (L(k) / L(0))^(1/k)
+    (the form of Theorem 4.1's conclusion (C1)). geometric: exp of the least-squares slope of log L(k) on k over
+    the second half of the range, [last / 2, last]: the late, slowest-mode contraction per step, which the
+    kernel picture predicts to be (1 - eta lambda_0)^2. first_step, last_step: the range used. floor: the
+    round-off floor (``loss_floor``).
+    """
+
+    envelope: float
+    geometric: float
+    first_step: int
+    last_step: int
+    floor: float
+
+
+def empirical_rate(loss, *, dtype=None, floor: float | None = None) -> RateEstimate:
+    """The linear rate of a loss history of K + 1 >= 2 values, measured above its round-off floor.
+
+    The range is the steps 0..last before the loss first falls to ``floor`` (default ``loss_floor(L(0),
+    dtype)``, dtype that of ``loss`` unless given). Comparing ``envelope`` with ``theorem_rate``
+    (1 - eta lambda_0 / 2) says how loose conclusion (C1) is; ``geometric`` is the late per-step contraction.
+    With fewer than two steps above the floor both are NaN.
+    """
+    raw = np.asarray(loss)
+    if raw.ndim != 1 or raw.size < 2:
         raise ValueError("A rate needs a loss history of at least two values.")
-    if not loss[0] > 0:
-        return 0.0
-    k = np.arange(1, loss.size)
-    return float(np.max((np.maximum(loss[1:], 0.0) / loss[0]) ** (1.0 / k)))
+    values = raw.astype(np.float64)
+    if not values[0] > 0:
+        raise ValueError(f"A rate needs a positive initial loss; got L(0) = {values[0]!r}.")
+    dtype = raw.dtype if dtype is None else dtype
+    if floor is None:
+        floor = loss_floor(values[0], dtype if np.issubdtype(np.dtype(dtype), np.floating) else np.float64)
+    below = np.flatnonzero(~(values > floor))
+    last = (int(below[0]) if below.size else values.size) - 1
+    if last < 1:
+        nan = float("nan")
+        return RateEstimate(nan, nan, 0, last, float(floor))
+    k = np.arange(1, last + 1)
+    envelope = float(np.max((values[1: last + 1] / values[0]) ** (1.0 / k)))
+    tail = np.arange(last // 2, last + 1)
+    slope = np.polyfit(tail, np.log(values[tail]), 1)[0] if tail.size >= 2 else np.log(values[last] / values[0])
+    return RateEstimate(envelope, float(np.exp(slope)), 0, last, float(floor))
 
 
 def drift_radius(n: int, residual0, m: int, lambda0) -> float:
@@ -159,9 +214,12 @@ def check_upper_bound(steps, measured, bound, rtol: float = 0.0) -> MonitorCheck
 def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = None) -> TheoremMonitor:
     """Check (C1)-(C3) of Du et al. (2019), Theorem 4.1, on a ``TrainResult`` of ``train_gd``.
 
-    (C1) on the loss at every step, (C2) and (C3) at the recorded steps. ``drift_bound`` is R'
-    (``drift_radius``). ``rtol`` (default: 10 machine epsilons of the run's dtype) absorbs round-off in
-    the comparison, not in the theorem.
+    (C1) on the loss at every step k >= 1 (at k = 0 it holds by definition, so it enters neither the verdict nor
+    the worst ratio); (C2) and (C3) at the recorded steps. ``drift_bound`` is R' (``drift_radius``). When the run
+    carries Cholesky certificates (``train_gd(..., certify_lambda0=lambda0)``), (C2) holds exactly where they
+    succeeded, whatever the (possibly Lanczos, hence optimistic) lambda_min says; its worst ratio is still
+    (lambda_0 / 2) / lambda_min(H(k)). ``rtol`` (default: 10 machine epsilons of the run's dtype) absorbs
+    round-off in the comparison, not in the theorem.
     """
     loss = np.asarray(result.loss)
     if rtol is None:
@@ -171,8 +229,13 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
     h = result.history
     lam = np.asarray(h.lambda_min, dtype=np.float64)
     floor = check_upper_bound(h.step, np.full_like(lam, float(lambda0) / 2.0), lam, rtol)
+    if h.certified is not None:
+        failed = np.flatnonzero(~np.asarray(h.certified, bool))
+        floor = MonitorCheck(held=bool(failed.size == 0),
+                             first_failure=int(np.asarray(h.step)[failed[0]]) if failed.size else -1,
+                             worst_ratio=floor.worst_ratio)
     return TheoremMonitor(
-        loss_envelope=check_upper_bound(steps, loss, envelope, rtol),
+        loss_envelope=check_upper_bound(steps[1:], loss[1:], envelope[1:], rtol),
         lambda_min_floor=floor,
         drift_radius=check_upper_bound(h.step, h.max_drift, drift_bound, rtol),
     )

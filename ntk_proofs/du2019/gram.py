@@ -13,22 +13,63 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ntk_proofs.data import check_positive_int
 
 Array = jax.Array
 
 
-@jax.jit
 def gram_infinity(X: Array) -> Array:
-    """Closed form of H^inf for unit-norm rows X (n, d): x_i.x_j (pi - arccos(x_i.x_j)) / (2 pi).
+    """H^inf of Du et al. (2019), eq. (6), for any nonzero rows X (n, d): (n, n).
 
-    Du et al. (2019), eq. (6); the angular identity P(w.x_i >= 0, w.x_j >= 0) = (pi - theta_ij) / (2 pi)
-    for Gaussian w (Cho & Saul 2009, arc-cosine kernel of degree 0). Returns (n, n), diagonal 1/2.
+        H^inf_ij = E_w[x_i . x_j 1{w . x_i >= 0, w . x_j >= 0}] = x_i . x_j (pi - theta_ij) / (2 pi),
+
+    with theta_ij the angle between x_i and x_j: for Gaussian w, P(w . x_i >= 0, w . x_j >= 0) =
+    (pi - theta_ij) / (2 pi) depends on the directions only (Cho & Saul 2009, arc-cosine kernel of degree 0).
+    The cosine is taken between normalized rows and the diagonal angle is exactly 0, so
+    gram_infinity(c X) = c^2 gram_infinity(X) and H^inf_ii = ||x_i||^2 / 2 exactly (arccos near 1 would lose half
+    the digits there). Pairs whose cosine is within ``PARALLEL_ULPS`` ulps of +-1 are parallel to round-off
+    (their angle, below sqrt(2 * 64 eps), cannot be resolved from a Gram matrix) and get angle 0 or pi exactly,
+    so duplicate inputs give exactly equal rows. A zero row has no direction: ValueError.
     """
+    X = jnp.asarray(X)
+    norms = jnp.linalg.norm(X, axis=1)
+    if not bool(jnp.all(norms > 0)):
+        bad = int(np.flatnonzero(np.asarray(norms) == 0)[0])
+        raise ValueError(f"X[{bad}] is the zero vector: H^inf needs a direction for every input (Du et al. 2019, eq. (6)).")
+    return _gram_infinity(X, norms)
+
+
+PARALLEL_ULPS = 64
+
+
+@jax.jit
+def _gram_infinity(X, norms):
     G = X @ X.T
-    cos = jnp.clip(G, -1.0, 1.0)
-    return G * (jnp.pi - jnp.arccos(cos)) / (2 * jnp.pi)
+    cos = jnp.clip(G / (norms[:, None] * norms[None, :]), -1.0, 1.0)
+    edge = 1.0 - PARALLEL_ULPS * jnp.finfo(X.dtype).eps
+    cos = jnp.where(cos >= edge, 1.0, jnp.where(cos <= -edge, -1.0, cos))
+    theta = jnp.where(jnp.eye(X.shape[0], dtype=bool), 0.0, jnp.arccos(cos))
+    H = G * (jnp.pi - theta) / (2 * jnp.pi)
+    return jnp.where(jnp.eye(X.shape[0], dtype=bool), norms[:, None] ** 2 / 2, H)
+
+
+def gram_infinity_float64(X) -> np.ndarray:
+    """``gram_infinity`` in float64 on the host (NumPy), whatever the dtype of X: the matrix whose spectrum the
+    theorem's constants use (lambda_0, lambda_max), so that float32 and float64 runs of one problem share them."""
+    X = np.asarray(X, np.float64)
+    norms = np.linalg.norm(X, axis=1)
+    if not np.all(norms > 0):
+        raise ValueError(f"X[{int(np.flatnonzero(norms == 0)[0])}] is the zero vector: H^inf needs a direction.")
+    G = X @ X.T
+    cos = np.clip(G / np.outer(norms, norms), -1.0, 1.0)
+    edge = 1.0 - PARALLEL_ULPS * np.finfo(np.float64).eps
+    theta = np.arccos(np.where(cos >= edge, 1.0, np.where(cos <= -edge, -1.0, cos)))
+    np.fill_diagonal(theta, 0.0)
+    H = G * (np.pi - theta) / (2 * np.pi)
+    np.fill_diagonal(H, norms**2 / 2)
+    return H
 
 
 def gram_from_pattern(pattern: Array, inputs_gram: Array) -> Array:

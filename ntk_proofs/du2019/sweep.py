@@ -17,8 +17,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.du2019.training import (TrainHistory, TrainResult, resolve_lambda_min_method, resolve_step_form,
-                                        trajectory)
+from ntk_proofs.du2019.training import (TrainResult, history_from_records, resolve_lambda_min_method,
+                                        resolve_step_form, trajectory)
 from ntk_proofs.gd import check_step_size, recorded_steps
 from ntk_proofs.models.two_layer import Params
 
@@ -26,7 +26,8 @@ Array = jax.Array
 
 
 def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: int, record_every: int = 1,
-                     lambda_min_method: str = "auto", step_form: str = "auto", devices=None) -> TrainResult:
+                     lambda_min_method: str = "auto", step_form: str = "auto", devices=None,
+                     certify_lambda0=None) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
@@ -35,6 +36,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget choice of
     ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
     flipped entries and the dense P P^T product: with large batches, record every few steps.
+    ``certify_lambda0`` (a number, or one per run) certifies (C2) at every record as in ``train_gd``.
     """
     W, a = params
     if W.ndim != 3 or a.ndim != 2 or X.ndim != 3 or y.ndim != 2:
@@ -51,23 +53,26 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     devices = list(jax.devices() if devices is None else devices)
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731
-    W, a, X, y = (stack(v.astype(params.W.dtype)) for v in (W, a, X, y))
+    certify = certify_lambda0 is not None
+    floor = jnp.broadcast_to(jnp.asarray(0.0 if not certify else np.asarray(certify_lambda0) / 2, params.W.dtype),
+                             (batch,))
+    W, a, X, y, floor = (stack(v.astype(params.W.dtype)) for v in (W, a, X, y, floor))
     if len(devices) > 1:
         sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
-        W, a, X, y = (jax.device_put(v, sharding) for v in (W, a, X, y))
-    loss, W_final, diag, diverged = _batched(W, a, X, y, jnp.asarray(eta, W.dtype), steps=int(steps),
-                                             record_every=int(record_every), lambda_method=method, step_form=form)
+        W, a, X, y, floor = (jax.device_put(v, sharding) for v in (W, a, X, y, floor))
+    loss, W_final, diag, diverged = _batched(W, a, X, y, floor, jnp.asarray(eta, W.dtype), steps=int(steps),
+                                             record_every=int(record_every), lambda_method=method, step_form=form,
+                                             certify=certify)
     loss, W_final, diverged = loss[:batch], W_final[:batch], diverged[:batch]
-    diag = tuple(v[:batch] for v in diag)
-    steps_axis = jnp.broadcast_to(jnp.asarray(recorded_steps(steps, record_every)), (batch, diag[0].shape[1]))
-    history = TrainHistory(steps_axis, *diag)
+    diag = jax.tree.map(lambda v: v[:batch], diag)
+    history = history_from_records(recorded_steps(steps, record_every), diag, certify)
     return TrainResult(loss=loss, params=Params(W_final, a[:batch]), flip_fraction=history.flip_fraction[:, -1],
                        max_drift=history.max_drift[:, -1], lambda_min=history.lambda_min[:, -1], history=history,
                        diverged_step=diverged)
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form"))
-def _batched(W, a, X, y, eta, *, steps, record_every, lambda_method, step_form):
+@functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify"))
+def _batched(W, a, X, y, floor, eta, *, steps, record_every, lambda_method, step_form, certify):
     run = functools.partial(trajectory, steps=steps, record_every=record_every, optimizer=None,
-                            lambda_method=lambda_method, step_form=step_form)
-    return jax.vmap(lambda W, a, X, y: run(W, a, X, y, eta, jnp.asarray(1e4, W.dtype)))(W, a, X, y)
+                            lambda_method=lambda_method, step_form=step_form, certify=certify)
+    return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, jnp.asarray(1e4, W.dtype), f))(W, a, X, y, floor)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ntk_proofs import gd
@@ -28,12 +29,19 @@ from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gra
 Array = jax.Array
 
 class TrainHistory(NamedTuple):
-    """Diagnostics at the recorded steps ``step`` (R,) of a run; each field has shape (R,)."""
+    """Diagnostics at the recorded steps ``step`` (R,) of a run; each field has shape (R,).
+
+    ``lambda_min`` is exact (eigh) or a Lanczos Ritz value, an upper bound on lambda_min(H(k)) within
+    ``lambda_min_residual`` of an eigenvalue. ``certified`` (when ``train_gd`` got ``certify_lambda0``): the
+    Cholesky certificate that lambda_min(H(k)) > lambda_0 / 2 (``DuDiagnostics``).
+    """
 
     step: Array
-    lambda_min: Array  # lambda_min(H(k))
+    lambda_min: Array  # lambda_min(H(k)), or its Lanczos upper bound
     flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
     max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+    lambda_min_residual: Array | None = None  # ||H v - theta v|| of the Ritz pair (0 for eigh)
+    certified: Array | None = None  # Cholesky of H(k) - (lambda_0 / 2) I succeeded
 
 
 class TrainResult(NamedTuple):
@@ -88,6 +96,7 @@ def train_gd(
     lambda_min_method: str = "auto",
     flip_budget: int | None = None,
     step_form: str = "auto",
+    certify_lambda0: float | None = None,
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -111,6 +120,8 @@ def train_gd(
         GD iteration in the row space of X, W(k) = W(0) + C(k)^T X, with X W^T carried and updated by one
         (n, n, m) product per step; plain GD only) or "auto" = kernel for plain GD when n < 2 d (fewer flops).
         The two agree to float round-off (tests/test_dynamics.py).
+      certify_lambda0: lambda_0 of the data; at every recorded step conclusion (C2) lambda_min(H(k)) >= lambda_0 / 2
+        is then certified by a Cholesky factorization of H(k) - (lambda_0 / 2) I (``history.certified``).
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -126,11 +137,13 @@ def train_gd(
     lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])
     step_form = resolve_step_form(step_form, X.shape[0], X.shape[1], optimizer)
     X, y = X.astype(W0.dtype), y.astype(W0.dtype)
+    certify = certify_lambda0 is not None
+    floor = jnp.asarray(float(certify_lambda0) / 2 if certify else 0.0, W0.dtype)
     out = trajectory(
-        W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype),
+        W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype), floor,
         steps=int(steps), record_every=int(record_every), optimizer=optimizer,
         lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
-        step_form=step_form,
+        step_form=step_form, certify=certify,
     )
     loss, W, diag, diverged = out
     diverged = int(diverged)
@@ -143,7 +156,7 @@ def train_gd(
             "assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).",
             step=diverged,
         )
-    history = TrainHistory(jnp.asarray(recorded_steps(steps, record_every)), *diag)
+    history = history_from_records(recorded_steps(steps, record_every), diag, certify)
     return TrainResult(
         loss=loss,
         params=Params(W, a),
@@ -172,6 +185,7 @@ class DuData(NamedTuple):
     XXt: Array  # (n, n) X X^T
     Z0: Array  # (n, m) X W(0)^T
     pattern0: Array  # the initial pattern, bit-packed (``pack_pattern``)
+    floor: Array | float = 0.0  # lambda_0 / 2, the level the Cholesky certificate of (C2) checks
 
 
 @dataclass(frozen=True)
@@ -205,9 +219,18 @@ class DuObjective:
 class DuRecord(NamedTuple):
     """What ``DuDiagnostics`` measures at one recorded step."""
 
-    lambda_min: Array  # lambda_min(H(k))
+    lambda_min: Array  # lambda_min(H(k)), or its Lanczos upper bound
     flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
     max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+    lambda_min_residual: Array  # ||H v - theta v|| of the Ritz pair (0 for eigh)
+    certified: Array  # the Cholesky factorization of H(k) - floor I succeeded (False when not asked)
+
+
+def history_from_records(steps, records: DuRecord, certify: bool) -> TrainHistory:
+    """The ``TrainHistory`` of a run's ``DuRecord``s (leading axis: the recorded steps, or (batch, steps))."""
+    steps = jnp.broadcast_to(jnp.asarray(steps), records.lambda_min.shape)
+    return TrainHistory(steps, records.lambda_min, records.flip_fraction, records.max_drift,
+                        records.lambda_min_residual, records.certified if certify else None)
 
 
 class _DiagState(NamedTuple):
@@ -226,6 +249,13 @@ class DuDiagnostics:
     ("lanczos": an upper bound on lambda_min). Without a carried state (``record_every = 0``) the single record
     is dense and exact. The drift reuses the step's own variables: in the kernel form
     ||w_r - w_r(0)||^2 = c_r^T X X^T c_r, a column sum of C * shift.
+
+    With ``certify``, each record also factors A = H(k) - floor I by Cholesky (floor = lambda_0 / 2). Success
+    proves lambda_min(H(k)) > lambda_0 / 2 - delta, where delta bounds the factorization's backward error:
+    the computed factor is exact for A + E with ||E||_2 <= n gamma_{n+1} ||A||_2, gamma_j = j eps / (1 - j eps)
+    (Higham, Accuracy and Stability of Numerical Algorithms, Thm 10.3 and eq. (10.8)); in float64 delta is
+    below 1e-10 ||A||_2 for n <= 1000. Failure proves lambda_min(H(k)) < lambda_0 / 2 + delta: a violation of
+    (C2) up to the same delta. Unlike a Ritz value, the certificate cannot err on the optimistic side.
     """
 
     form: str
@@ -233,6 +263,7 @@ class DuDiagnostics:
     lanczos_steps: int = 32
     flip_budget: int | None = None
     incremental: bool = True  # False: one dense record at the end (record_every = 0), no state
+    certify: bool = False
 
     def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
         if not self.incremental:
@@ -257,20 +288,30 @@ class DuDiagnostics:
         flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
             H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
-            return None, DuRecord(lambda_min(H), flips, drift)
+            zero = jnp.zeros((), H.dtype)
+            return None, DuRecord(lambda_min(H), flips, drift, zero, self.certificate(H, data))
         counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
         if self.lambda_method == "eigh":
-            lam, vector = lambda_min(H), state.vector
+            lam, vector, residual = lambda_min(H), state.vector, jnp.zeros((), H.dtype)
         else:
             lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
-        return _DiagState(counts, packed, vector), DuRecord(lam, flips, drift)
+            residual = jnp.linalg.norm(H @ vector - lam * vector)
+        record = DuRecord(lam, flips, drift, residual, self.certificate(H, data))
+        return _DiagState(counts, packed, vector), record
+
+    def certificate(self, H, data: DuData) -> Array:
+        """True when the Cholesky factorization of H - floor I succeeds (all entries finite)."""
+        if not self.certify:
+            return jnp.asarray(False)
+        factor = jnp.linalg.cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype))
+        return jnp.all(jnp.isfinite(factor))
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
-                                             "flip_budget", "step_form"))
-def trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, optimizer=None, lambda_method="eigh",
-               lanczos_steps=32, flip_budget=None, step_form="weights"):
+                                             "flip_budget", "step_form", "certify"))
+def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_every, optimizer=None,
+               lambda_method="eigh", lanczos_steps=32, flip_budget=None, step_form="weights", certify=False):
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
     No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
@@ -278,12 +319,37 @@ def trajectory(W0, a, X, y, eta, divergence_factor, *, steps, record_every, opti
     """
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
-    data = DuData(X, y, a, W0, X @ X.T, Z0, pack_pattern(Z0 >= 0))
+    data = DuData(X, y, a, W0, X @ X.T, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype))
     kernel = step_form == "kernel"
     params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
-    recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0)
+    recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0,
+                             certify=certify)
     loss, final, records, _, diverged = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps,
                                                 record_every=record_every, recorder=recorder,
                                                 divergence_factor=divergence_factor)
     W = W0 + final.C.T @ X if kernel else final
     return loss, W, records, diverged
+
+
+@dataclass(frozen=True)
+class PatternChanges:
+    """Recorder: how many entries of the activation pattern flipped since the previous record (Du et al. 2019,
+    Lemma 3.2 bounds the flips; the incremental H(k) update costs O(n) per flip)."""
+
+    def init(self, params, fwd, data: DuData, key=None):
+        return pack_pattern(fwd.pattern)
+
+    def record(self, previous, params, fwd, data: DuData):
+        packed = pack_pattern(fwd.pattern)
+        return packed, flip_count(packed, previous)
+
+
+def flips_per_step(params: Params, X: Array, y: Array, *, eta: float, steps: int) -> np.ndarray:
+    """The number of activation-pattern entries that flip at each GD step of the Du et al. net, (steps,)."""
+    W0, a = params
+    X, y = check_inputs(X, y)
+    check_step_size(eta)
+    Z0 = X @ W0.T
+    data = DuData(X, y, a, W0, X @ X.T, Z0, pack_pattern(Z0 >= 0))
+    run = gd.run(DuObjective("weights"), W0, data, steps=steps, eta=eta, record_every=1, recorder=PatternChanges())
+    return np.asarray(run.records)[1:]

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ntk_proofs.data import standard_normal
+
 Array = jax.Array
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "identity": lambda z: z, "erf": jax.scipy.special.erf}
@@ -65,8 +67,8 @@ class MLP:
         layers = []
         for k, (fan_in, fan_out) in zip(jax.random.split(key, len(self.sizes) - 1), zip(self.sizes[:-1], self.sizes[1:])):
             kw, kb = jax.random.split(k)
-            W = jax.random.normal(kw, (fan_out, fan_in), dtype=dtype)
-            b = jax.random.normal(kb, (fan_out,), dtype=dtype)
+            W = standard_normal(kw, (fan_out, fan_in), dtype)  # float32 draws: one init in every precision
+            b = standard_normal(kb, (fan_out,), dtype)
             if self.parameterization == "standard":
                 W = W * jnp.sqrt(self.weight_var / fan_in).astype(W.dtype)
                 b = b * jnp.sqrt(self.bias_var).astype(b.dtype)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ntk_proofs.data import check_positive_int
+from ntk_proofs.data import check_positive_int, standard_normal
 
 Array = jax.Array
 
@@ -45,7 +45,7 @@ def init_params(key: Array, m: int, d: int, kappa: float = 1.0, dtype=None) -> P
     if not (kappa > 0):
         raise ValueError(f"kappa must be positive; got {kappa!r}.")
     kw, ka = jax.random.split(key)
-    W = kappa * jax.random.normal(kw, (m, d), dtype=dtype)
+    W = kappa * standard_normal(kw, (m, d), dtype)  # drawn in float32: the same init in every precision
     a = jax.random.rademacher(ka, (m,), dtype=W.dtype)
     return Params(W=W, a=a)
 

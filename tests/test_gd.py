@@ -1,0 +1,106 @@
+"""The one gradient-descent driver (ntk_proofs.gd): against explicit loops, and its recorders, minibatches,
+masks, divergence detection and optax extra arguments."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, strategies as st
+
+import ntk_proofs as nt
+from ntk_proofs import gd
+from ntk_proofs.du2019.training import flips_per_step
+from ntk_proofs.models.two_layer import activation_pattern
+from tests.tolerances import F64
+
+
+def _quadratic(seed, dim=5):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    A = jnp.asarray(Q @ np.diag(rng.uniform(0.5, 3.0, dim)) @ Q.T)
+    b = jnp.asarray(rng.normal(size=dim))
+    return A, b, lambda x: 0.5 * x @ (A @ x) - b @ x
+
+
+@given(seed=st.integers(0, 10**6), steps=st.integers(0, 9), every=st.integers(0, 4))
+def test_driver_equals_an_explicit_loop_and_records_at_the_stated_steps(seed, steps, every):
+    A, b, loss = _quadratic(seed)
+    x0 = jnp.zeros(5)
+    run = gd.run(loss, x0, steps=steps, eta=0.2, record_every=every, recorder=gd.Norm(), grad_norms=True)
+    x, losses, norms, gsq = x0, [], [], []
+    for _ in range(steps):
+        g = A @ x - b
+        losses.append(float(loss(x)))
+        norms.append(float(jnp.linalg.norm(x)))
+        gsq.append(float(g @ g))
+        x = x - 0.2 * g
+    losses.append(float(loss(x)))
+    norms.append(float(jnp.linalg.norm(x)))
+    np.testing.assert_allclose(run.loss, losses, rtol=F64, atol=F64)
+    np.testing.assert_allclose(run.params, x, rtol=F64, atol=F64)
+    np.testing.assert_allclose(run.grad_norm_sq, gsq, rtol=F64, atol=F64)
+    expected = [0, *range(every, steps, every), steps] if every else [steps]
+    np.testing.assert_array_equal(run.record_steps, sorted(set(expected)))
+    np.testing.assert_allclose(run.records, np.asarray(norms)[run.record_steps], rtol=F64, atol=F64)
+    assert run.diverged_step == -1
+
+
+def test_a_minibatch_of_every_point_is_full_batch_gd_and_smaller_batches_differ():
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 24, 4)
+    y = nt.gaussian_labels(jax.random.PRNGKey(1), 24)
+    net = nt.MLP((4, 8, 1))
+    p0 = net.init(jax.random.PRNGKey(2))
+    full = nt.gd_trajectory(net.apply, p0, X, y, eta=0.05, steps=10)
+    every = nt.gd_trajectory(net.apply, p0, X, y, eta=0.05, steps=10, batch_size=24, key=jax.random.PRNGKey(3))
+    half = nt.gd_trajectory(net.apply, p0, X, y, eta=0.05, steps=10, batch_size=12, key=jax.random.PRNGKey(3))
+    np.testing.assert_allclose(every.loss, full.loss, rtol=F64, atol=F64)  # a permutation of the same sum
+    assert not np.allclose(half.loss[1:], full.loss[1:], rtol=1e-6)
+    # the recorded loss is the full-batch loss of the minibatch iterate
+    np.testing.assert_allclose(half.loss[-1], nt.gd.squared_error(net.apply, X, y)(half.params), rtol=F64, atol=F64)
+    with pytest.raises(ValueError, match="key"):
+        nt.gd_trajectory(net.apply, p0, X, y, eta=0.05, steps=1, batch_size=12)
+
+
+def test_divergence_is_reported_with_its_step_never_as_nan():
+    loss = lambda x: 2.0 * x @ x  # noqa: E731  curvature 4: GD is stable iff eta < 0.5
+    with pytest.raises(nt.GradientDescentDiverged) as info:
+        gd.run(loss, jnp.ones(3), steps=2000, eta=0.6)
+    assert info.value.step > 0
+    run = gd.run(loss, jnp.ones(3), steps=30, eta=0.6, divergence_factor=100.0, raise_on_divergence=False)
+    # |1 - 4 eta| = 1.4 per step, loss x 1.96: above 100 L(0) first at k = 7 (1.96^7 = 111)
+    assert run.diverged_step == 7
+    assert gd.run(loss, jnp.ones(3), steps=30, eta=0.4).diverged_step == -1
+
+
+def test_optax_extra_arguments_reach_the_optimizer_so_a_line_search_works():
+    A, b, loss = _quadratic(7)
+    tx = optax.chain(optax.sgd(1.0), optax.scale_by_backtracking_linesearch(max_backtracking_steps=30))
+    run = gd.run(loss, jnp.zeros(5), steps=200, optimizer=tx)
+    assert np.all(np.diff(np.asarray(run.loss)) <= 1e-12)  # Armijo: never up
+    np.testing.assert_allclose(run.params, jnp.linalg.solve(A, b), rtol=1e-6, atol=1e-6)
+
+
+def test_bad_arguments_say_what_to_fix():
+    with pytest.raises(ValueError, match="exactly one"):
+        gd.run(lambda x: x @ x, jnp.ones(2), steps=1)
+    with pytest.raises(ValueError, match="eta"):
+        gd.run(lambda x: x @ x, jnp.ones(2), steps=1, eta=-1.0)
+    with pytest.raises(ValueError, match="steps"):
+        gd.run(lambda x: x @ x, jnp.ones(2), steps=-1, eta=0.1)
+    with pytest.raises(ValueError, match="sample needs a key"):
+        gd.run(lambda x: x @ x, jnp.ones(2), steps=1, eta=0.1, sample=gd.minibatches(1))
+
+
+def test_flips_per_step_counts_the_pattern_changes_of_an_explicit_gd_loop():
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 20, 10)
+    y = nt.gaussian_labels(jax.random.PRNGKey(1), 20)
+    p = nt.init_params(jax.random.PRNGKey(2), 64, 10)
+    W, old, expected = p.W, np.asarray(activation_pattern(p.W, X)), []
+    for _ in range(6):
+        W = W - 0.5 * nt.loss_gradient(nt.Params(W, p.a), X, y)
+        new = np.asarray(activation_pattern(W, X))
+        expected.append(int((new != old).sum()))
+        old = new
+    np.testing.assert_array_equal(flips_per_step(p, X, y, eta=0.5, steps=6), expected)
+    assert sum(expected) > 0
