@@ -163,5 +163,5 @@ def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
     rows = run_all.main(["--quick", "--out", str(tmp_path), "--only", "width_sweep", "linearization"])
     text = (tmp_path / "CLAIMS.md").read_text()
     assert "| paper | claim | measured |" in text and "python -m experiments.width_sweep --quick" in text
-    assert len(rows) == 7 and all(set(r) == {"paper", "statement", "measured", "bound", "held", "command"}
+    assert len(rows) == 10 and all(set(r) == {"paper", "statement", "measured", "bound", "held", "command"}
                                   for r in rows)
