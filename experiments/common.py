@@ -131,7 +131,8 @@ def git_state() -> dict[str, Any]:
             return None
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
+    # outputs that the experiments themselves rewrite do not make the code dirty
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks")
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
@@ -286,12 +287,19 @@ def claim(paper: str, statement: str, measured, bound, held: bool, command: str)
     return dict(paper=paper, statement=statement, measured=measured, bound=bound, held=bool(held), command=command)
 
 
-def slope_claim(paper: str, statement: str, fit: dict, exponent: float, command: str) -> dict:
-    """A scaling claim y ~ x^exponent: held when the exponent lies in the fit's 95% confidence interval."""
-    held = fit["ci_low"] is not None and fit["ci_low"] <= exponent <= fit["ci_high"]
-    measured = f"{fit['slope']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]" if fit["ci_low"] is not None \
-        else f"{fit['slope']:.3f} (no CI)"
-    return claim(paper, statement, measured, f"{exponent:g}", held, command)
+def slope_claim(paper: str, statement: str, fit: dict, exponent: float, command: str, *,
+                upper_bound: bool = False) -> dict:
+    """A scaling claim y ~ x^exponent from a log-log fit with a 95% confidence interval.
+
+    A predicted exponent (``upper_bound=False``) holds when it lies in the interval. An O(x^exponent) bound
+    (``upper_bound=True``: y decays at least that fast) holds unless the interval lies entirely above it.
+    """
+    if fit["ci_low"] is None:
+        return claim(paper, statement, f"{fit['slope']:.3f} (no CI)", f"{exponent:g}", False, command)
+    held = fit["ci_low"] <= exponent if upper_bound else fit["ci_low"] <= exponent <= fit["ci_high"]
+    measured = f"{fit['slope']:.3f} [{fit['ci_low']:.3f}, {fit['ci_high']:.3f}]"
+    return claim(paper, statement, measured, f"<= {exponent:g} (O bound)" if upper_bound else f"{exponent:g}", held,
+                 command)
 
 
 def claims_table(rows: list[dict]) -> str:

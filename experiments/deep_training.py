@@ -296,7 +296,7 @@ def main(argv=None) -> dict:
                                [[r["depth"], r["skip"], r["grad_ratio_first_last"], r["final_relative_loss"]]
                                 for r in result["rows"]]))
         elif name == "norm":
-            print("\nnorm: depth-6 ReLU MLP on digits, GD eta = 0.05")
+            print(f"\nnorm: depth-6 ReLU MLP on digits, GD eta = {result['eta']:.4g} (0.05 on the mean loss)")
             print(format_table(["normalization", "sharpness start", "sharpness end", "grad norm start", "grad norm end",
                                 "largest stable step (bisection)", "2 / sharpness at init"],
                                [[r["normalization"], float(r["sharpness"][0]), float(r["sharpness"][-1]),

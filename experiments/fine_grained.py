@@ -126,8 +126,8 @@ def claims(summary: dict, command: str) -> list[dict]:
     rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
                   f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}", "true < random",
                   true["residual"][-1] < rand["residual"][-1], command)]
-    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction ~ m^-1/2 (true labels)",
-                            summary["gap_fit"]["true"], -0.5, command))
+    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction = O(m^-1/2) (true labels)",
+                            summary["gap_fit"]["true"], -0.5, command, upper_bound=True))
     bounds = [r["bound"] for r in summary["corruption"]]
     rows.append(claim("Arora et al. (2019), Thm 5.1", "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
                       f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)", "increasing in p",
