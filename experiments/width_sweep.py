@@ -157,6 +157,11 @@ def run_unit(config: SweepConfig, problem: dict, m: int, seed: int, eta: float) 
     )
 
 
+MEDIAN_OVER_SEEDS = ("final_loss", "rate", "rate_envelope", "rate_kernel", "rate_kernel_slowest", "rate_theorem",
+                     "kernel_gap", "final_flip_fraction", "final_max_drift", "drift_radius", "final_lambda_min",
+                     "required_width")
+
+
 def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]) -> dict:
     """Aggregate the units per width (median over seeds; monitor: held on every seed, earliest failure)."""
     import ntk_proofs as nt
@@ -176,25 +181,9 @@ def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]
                 first_failure=min(failures) if failures else -1,
                 worst_ratio=float(np.max(ratios)),
             )
-        per_width.append(
-            dict(
-                m=m,
-                final_loss=med("final_loss"),
-                rate=med("rate"),
-                rate_envelope=med("rate_envelope"),
-                rate_kernel=med("rate_kernel"),
-                rate_kernel_slowest=med("rate_kernel_slowest"),
-                rate_theorem=med("rate_theorem"),
-                rate_steps=[int(min(u["rate_steps"][0] for u in runs)), int(min(u["rate_steps"][1] for u in runs))],
-                kernel_gap=med("kernel_gap"),
-                final_flip_fraction=med("final_flip_fraction"),
-                final_max_drift=med("final_max_drift"),
-                drift_radius=med("drift_radius"),
-                final_lambda_min=med("final_lambda_min"),
-                required_width=med("required_width"),
-                monitor=checks,
-            )
-        )
+        medians = {key: med(key) for key in MEDIAN_OVER_SEEDS}
+        rate_steps = [int(min(u["rate_steps"][0] for u in runs)), int(min(u["rate_steps"][1] for u in runs))]
+        per_width.append(dict(m=m, **medians, rate_steps=rate_steps, monitor=checks))
     ms = [u["m"] for u in units]
     fits = {
         "max_drift": nt.loglog_slope(ms, [u["final_max_drift"] for u in units])._asdict(),

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import ntk_proofs as nt
-from ntk_proofs.models.two_layer import activation_pattern
+from ntk_proofs.models.two_layer import activation_pattern, forward_from_preactivations, gradient_coefficients
 from tests import reference
-from tests.tolerances import F32, F64
+from tests.tolerances import F32, F64, RTOL_F64
 
 # A few shapes (n, d, m), edge cases included; every shape costs one compilation, seeds are free.
 SHAPES = [(1, 1, 1), (1, 5, 3), (7, 3, 1), (9, 4, 33), (12, 8, 64)]
@@ -74,3 +74,23 @@ def test_dtype_follows_jax_x64_setting():
 def test_activation_pattern_matches_definition():
     X, _, p = _setup(5, 7, 4, 9)
     np.testing.assert_array_equal(activation_pattern(p.W, X), np.asarray(X) @ np.asarray(p.W).T >= 0)
+
+
+@given(seed=st.integers(0, 10**6))
+def test_forward_pass_and_gradient_coefficients_match_numpy_with_exact_zeros(seed):
+    """Every field of the forward pass (eqs. (1)-(2) of Du et al. 2019) and D of eq. (3), against NumPy, on
+    pre-activations with exact zeros: the paper's pattern is 1{w_r . x_i >= 0}, so a zero counts as active."""
+    rng = np.random.default_rng(seed)
+    n, m = 7, 12
+    Z = rng.normal(size=(n, m))
+    Z[rng.random(size=(n, m)) < 0.2] = 0.0
+    a = rng.choice([-1.0, 1.0], size=m)
+    y = rng.normal(size=n)
+    fwd = forward_from_preactivations(jnp.asarray(Z), jnp.asarray(a), jnp.asarray(y))
+    u = np.maximum(Z, 0.0) @ a / np.sqrt(m)
+    np.testing.assert_array_equal(fwd.pattern, Z >= 0)
+    np.testing.assert_allclose(fwd.u, u, rtol=RTOL_F64, atol=1e-14)
+    np.testing.assert_allclose(fwd.residual, u - y, rtol=RTOL_F64, atol=1e-14)
+    np.testing.assert_allclose(fwd.loss, 0.5 * np.sum((u - y) ** 2), rtol=RTOL_F64, atol=1e-14)
+    D = gradient_coefficients(jnp.asarray(a), fwd)
+    np.testing.assert_allclose(D, (u - y)[:, None] * a[None, :] * (Z >= 0) / np.sqrt(m), rtol=RTOL_F64, atol=1e-14)
