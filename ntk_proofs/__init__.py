@@ -15,6 +15,7 @@ from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, digi
 from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, lambda_zero,
                                       linear_rate_envelope, max_step_size, perturbation_radius, required_width,
                                       theorem_monitor, theorem_rate)
+from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width
 from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
 from ntk_proofs.du2019.sweep import train_gd_batched
 from ntk_proofs.du2019.training import TrainHistory, TrainResult, train_gd
@@ -52,6 +53,7 @@ __all__ = [
     "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "TrainResult",
     "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",
     "perturbation_radius", "max_step_size", "required_width", "theorem_monitor", "TheoremMonitor", "MonitorCheck",
+    "critical_width", "CriticalWidth", "CRITERIA",
     # Arora et al. (2019)
     "eigen_projections", "predicted_residual", "kernel_prediction", "generalization_bound", "EigenProjections",
     # NTK (Jacot et al. 2018; Lee et al. 2019)

@@ -13,6 +13,7 @@ LINES = (("kernel", "ntk_proofs, kernel form (default here)", "o-"),
          ("numpy_float64", "NumPy float64", "s-."),
          ("torch_float32", "PyTorch float32", "^-."))
 BARS = (("bare", "kernel\nbare"), ("every_10", "kernel\nevery 10"), ("every_1", "kernel\nevery step"),
+        ("every_1_certified", "kernel, every\nstep + Cholesky"),
         ("weights_bare", "weights\nbare"), ("weights_every_1", "weights\nevery step"),
         ("weights_dense_eigh_every_1", "weights, dense\nH(k) + eigvalsh"))
 

@@ -4,4 +4,5 @@
 - ``training``: ``train_gd``, GD with the quantities of Theorem 4.1 recorded along the run (on ``ntk_proofs.gd``).
 - ``bounds``: lambda_0, the theorem's rate, R', step size and width, and the monitor of (C1)-(C3).
 - ``sweep``: many runs at once, batched over seeds and sharded over devices.
+- ``critical_width``: the smallest width at which a conclusion holds on a fraction 1 - delta of initializations.
 """
