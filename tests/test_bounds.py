@@ -88,3 +88,13 @@ def test_theorem_monitor_flags_each_conclusion():
                                                     certified=np.array([True, False, True])))
     floor = nt.theorem_monitor(certified, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor
     assert not floor.held and floor.first_failure == 2
+    assert mon.lambda_min_floor.worst_ratio == pytest.approx(0.25 / 0.1)  # (lambda_0 / 2) / lambda_min
+    every = res._replace(history=hist._replace(certified=np.array([True, True, True])))
+    assert nt.theorem_monitor(every, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor == nt.MonitorCheck(
+        held=True, first_failure=-1, worst_ratio=pytest.approx(0.25 / 0.1))
+    # the comparison absorbs round-off (10 ulps), not more: a loss 2 ulps above the envelope holds, 1e-12 fails
+    envelope = nt.linear_rate_envelope(1.0, 0.4, 0.5, 4)
+    for excess, held in ((2 * np.finfo(float).eps, True), (1e-12, False)):
+        loss = np.concatenate([envelope[:1], envelope[1:] * (1 + excess)])
+        check = nt.theorem_monitor(res._replace(loss=loss), eta=0.4, lambda0=0.5, drift_bound=9.0).loss_envelope
+        assert check.held == held and check.first_failure == (-1 if held else 1)
