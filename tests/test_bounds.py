@@ -98,3 +98,33 @@ def test_theorem_monitor_flags_each_conclusion():
         loss = np.concatenate([envelope[:1], envelope[1:] * (1 + excess)])
         check = nt.theorem_monitor(res._replace(loss=loss), eta=0.4, lambda0=0.5, drift_bound=9.0).loss_envelope
         assert check.held == held and check.first_failure == (-1 if held else 1)
+
+
+def test_required_width_is_the_larger_of_its_two_terms():
+    """Lemma 3.1's concentration width and the width at which R' < R, each against its formula."""
+    n, lam, delta = 50, 0.2, 0.1
+    m_init = 8 * n**2 * math.log(2 * n**2 / delta) / lam**2
+    assert nt.required_width(n, lam, 1e-9, delta) == pytest.approx(m_init, rel=1e-12)  # tiny residual: m_init wins
+    m_drift = (64 * n**2.5 * 3.0 / (math.sqrt(2 * math.pi) * delta * lam**2)) ** 2
+    assert nt.required_width(n, lam, 3.0, delta) == pytest.approx(m_drift, rel=1e-12)
+
+
+def test_empirical_rate_window_floor_and_degenerate_histories():
+    # fast (0.3) for 15 steps, then slow (0.6): the geometric rate fits the second half of the range, [20, 40]
+    k = np.arange(41)
+    loss = np.where(k <= 15, 0.3**k, 0.3**15 * 0.6 ** (k - 15))
+    rate = nt.empirical_rate(loss)
+    assert (rate.first_step, rate.last_step) == (0, 40)
+    assert rate.geometric == pytest.approx(0.6, rel=1e-12)
+    assert rate.envelope == pytest.approx(max((loss[1:] / loss[0]) ** (1 / k[1:])), rel=1e-12)
+    # a loss exactly at the floor is not above it; the floor follows the dtype given
+    floor = loss_floor(1.0, np.float64)
+    assert nt.empirical_rate(np.array([1.0, 0.5, floor, floor / 2])).last_step == 1
+    assert nt.empirical_rate(np.array([1.0, 0.5]), dtype=np.float32).floor == pytest.approx(loss_floor(1.0, np.float32))
+    # fewer than two steps above the floor: no rate, and it says so
+    none = nt.empirical_rate(np.array([1.0, 0.0]))
+    assert np.isnan(none.envelope) and np.isnan(none.geometric) and none.last_step == 0 and none.floor == floor
+    with pytest.raises(ValueError, match="positive initial loss"):
+        nt.empirical_rate(np.array([0.0, 0.0]))
+    with pytest.raises(ValueError, match="at least two values"):
+        nt.empirical_rate(np.array([1.0]))
