@@ -63,6 +63,10 @@ def test_required_width_makes_r_prime_below_r(n, lam, res, delta):
 def test_check_upper_bound_reports_first_failure_and_worst_ratio():
     chk = check_upper_bound([0, 2, 4, 6], [1.0, 2.0, 5.0, 9.0], [1.0, 3.0, 4.0, 10.0])
     assert chk == nt.MonitorCheck(held=False, first_failure=4, worst_ratio=1.25)
+    # a zero bound: 0 <= 0 holds with ratio 0; anything above it fails with ratio infinity
+    assert check_upper_bound([0, 1], [0.0, 0.0], [0.0, 0.0]) == nt.MonitorCheck(True, -1, 0.0)
+    assert check_upper_bound([0, 1], [0.0, 0.5], [0.0, 0.0]) == nt.MonitorCheck(False, 1, np.inf)
+    assert np.isnan(check_upper_bound([], [], []).worst_ratio) and check_upper_bound([], [], []).held
     ok = check_upper_bound([0, 1], [1.0, 1.0 + 1e-14], [1.0, 1.0], rtol=1e-12)
     assert ok.held and ok.first_failure == -1
 
@@ -89,6 +93,11 @@ def test_theorem_monitor_flags_each_conclusion():
     floor = nt.theorem_monitor(certified, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor
     assert not floor.held and floor.first_failure == 2
     assert mon.lambda_min_floor.worst_ratio == pytest.approx(0.25 / 0.1)  # (lambda_0 / 2) / lambda_min
+    # (C3) and (C2) absorb the same 10 ulps of round-off as (C1)
+    at_radius = res._replace(history=hist._replace(max_drift=np.array([0.0, 0.5, 1.0 + 2 * np.finfo(float).eps])))
+    assert nt.theorem_monitor(at_radius, eta=0.4, lambda0=0.5, drift_bound=1.0).drift_radius.held
+    at_floor = res._replace(history=hist._replace(lambda_min=np.array([0.5, 0.3, 0.25 * (1 - 2 * np.finfo(float).eps)])))
+    assert nt.theorem_monitor(at_floor, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor.held
     every = res._replace(history=hist._replace(certified=np.array([True, True, True])))
     assert nt.theorem_monitor(every, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor == nt.MonitorCheck(
         held=True, first_failure=-1, worst_ratio=pytest.approx(0.25 / 0.1))
@@ -123,7 +132,10 @@ def test_empirical_rate_window_floor_and_degenerate_histories():
     assert nt.empirical_rate(np.array([1.0, 0.5]), dtype=np.float32).floor == pytest.approx(loss_floor(1.0, np.float32))
     # fewer than two steps above the floor: no rate, and it says so
     none = nt.empirical_rate(np.array([1.0, 0.0]))
-    assert np.isnan(none.envelope) and np.isnan(none.geometric) and none.last_step == 0 and none.floor == floor
+    assert np.isnan(none.envelope) and np.isnan(none.geometric) and (none.first_step, none.last_step) == (0, 0)
+    assert none.floor == floor
+    # two steps above the floor: the late rate is the last step's contraction
+    assert nt.empirical_rate(np.array([1.0, 0.5, 0.1, 0.0])).geometric == pytest.approx(0.2, rel=1e-12)
     with pytest.raises(ValueError, match="positive initial loss"):
         nt.empirical_rate(np.array([0.0, 0.0]))
     with pytest.raises(ValueError, match="at least two values"):

@@ -122,8 +122,8 @@ def empirical_rate(loss, *, dtype=None, floor: float | None = None) -> RateEstim
         return RateEstimate(nan, nan, 0, last, float(floor))
     k = np.arange(1, last + 1)
     envelope = float(np.max((values[1: last + 1] / values[0]) ** (1.0 / k)))
-    tail = np.arange(last // 2, last + 1)
-    slope = np.polyfit(tail, np.log(values[tail]), 1)[0] if tail.size >= 2 else np.log(values[last] / values[0])
+    tail = np.arange(last // 2, last + 1)  # at least two steps, since last >= 1
+    slope = np.polyfit(tail, np.log(values[tail]), 1)[0]
     return RateEstimate(envelope, float(np.exp(slope)), 0, last, float(floor))
 
 
