@@ -330,11 +330,8 @@ def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: f
 
 def squared_error(f: Callable, X: Array, y: Array) -> Callable:
     """The loss ``params -> 0.5 ||f(params, X) - y||^2`` (the suite's convention, Du et al. 2019, eq. (2))."""
-    def loss(params):
-        r = f(params, X) - y
-        return 0.5 * jnp.vdot(r, r)
-
-    return loss
+    objective, data = SquaredError(f), RegressionData(X, y)
+    return lambda params: objective.value(params, data)[0]
 
 
 def half_stable_step(kernel: Array) -> float:

@@ -29,7 +29,8 @@ import numpy as np
 
 from ntk_proofs.arora2019 import kernel_prediction
 from ntk_proofs.data import check_inputs, check_positive_int
-from ntk_proofs.du2019.bounds import infinite_width_spectrum, loss_floor, theorem_rate
+from ntk_proofs.du2019.bounds import (check_upper_bound, infinite_width_spectrum, linear_rate_envelope,
+                                      loss_floor)
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
 from ntk_proofs.models.two_layer import Params, init_params, predict
@@ -74,8 +75,10 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
                            lambda_min_method="eigh")
     loss = np.asarray(run.loss, np.float64)
     certified = np.asarray(run.history.certified, bool)
-    H = gram_infinity_float64(X)
-    envelope = theorem_rate(eta, lambda0) ** np.arange(max_steps + 1)
+    dtype = np.asarray(run.loss).dtype
+    H = jnp.asarray(gram_infinity_float64(X), X.dtype)
+    steps = np.arange(max_steps + 1)
+    rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
     out = {name: np.zeros(seeds, bool) for name in CRITERIA}
     for s in range(seeds):
         below = np.flatnonzero(loss[s] <= tol * loss[s, 0])
@@ -83,12 +86,11 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
         end = int(below[0]) if below.size else max_steps
         out["init"][s] = certified[s, 0]
         out["trajectory"][s] = converged and bool(np.all(certified[s, : end + 1]))
-        rtol = 10 * float(np.finfo(np.asarray(run.loss).dtype).eps)
-        out["linear"][s] = converged and bool(np.all(loss[s, : end + 1] <= envelope[: end + 1] * loss[s, 0] * (1 + rtol)))
-        residual0 = np.asarray(y, np.float64) - np.asarray(predict(params[s], X), np.float64)
-        predicted = np.asarray(kernel_prediction(jnp.asarray(H, X.dtype), jnp.asarray(residual0, X.dtype), eta=eta,
-                                                 steps=max_steps), np.float64)
-        floor = loss_floor(loss[s, 0], np.asarray(run.loss).dtype)
+        envelope = linear_rate_envelope(loss[s, 0], eta, lambda0, end)  # (C1)
+        out["linear"][s] = converged and check_upper_bound(steps[: end + 1], loss[s, : end + 1], envelope, rtol).held
+        residual0 = y - predict(params[s], X)
+        predicted = np.asarray(kernel_prediction(H, residual0, eta=eta, steps=max_steps), np.float64)
+        floor = loss_floor(loss[s, 0], dtype)
         clean = np.flatnonzero(~(loss[s] > floor))
         last = min(end + 1, int(clean[0]) if clean.size else max_steps + 1)  # the run's own steps, above the floor
         gap = np.abs(loss[s, :last] - predicted[:last]) <= KERNEL_TOLERANCE * predicted[:last]
