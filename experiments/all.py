@@ -14,7 +14,8 @@ import argparse
 import importlib
 from pathlib import Path
 
-EXPERIMENTS = ("width_sweep", "fine_grained", "linearization", "landscape", "hessian", "deep_training")
+EXPERIMENTS = ("width_sweep", "critical_width", "fine_grained", "linearization", "landscape", "hessian",
+               "deep_training")
 
 
 def parse_args(argv=None):

@@ -258,11 +258,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True) -> tuple[list[dict], int]:
+def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_result=None) -> tuple[list[dict], int]:
     """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
 
     A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
     Every returned result has gone through the JSON round trip, so what is plotted is what is saved.
+    ``on_result(name, result)`` sees each result as it arrives (a later job may use an earlier one's result).
     Returns (results in job order, how many were reused).
     """
     results, reused = [], 0
@@ -276,6 +277,8 @@ def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True) -> tupl
             else:
                 reused += 1
             results.append(result)
+            if on_result is not None:
+                on_result(name, result)
     if reused:
         print(f"(resumed: {reused} of {len(results)} units read from {store.directory})", file=sys.stderr)
     return results, reused

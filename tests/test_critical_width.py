@@ -85,3 +85,99 @@ def test_wide_nets_hold_every_criterion_and_narrow_ones_fail_the_trajectory():
     assert all(np.all(v) for v in wide.values()), wide
     narrow = criterion_outcomes(X, y, 2, key=jax.random.PRNGKey(5), **kw)
     assert not np.any(narrow["trajectory"]) and not np.any(narrow["init"])
+
+
+def test_any_start_gives_the_same_bracket_on_a_monotone_curve():
+    """The search may start anywhere (a guess from a smaller n): halving or doubling, it brackets the same m*."""
+    for threshold in (9, 100, 777):
+        base = critical_width(None, None, criterion="linear", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
+                              hold=_curve(threshold))
+        for start in (8, 50, 300, 5000, 10**6):
+            found = critical_widths_from(start, threshold)
+            assert (found.m_star, found.bracket) == (base.m_star, base.bracket), (threshold, start)
+
+
+def critical_widths_from(start, threshold):
+    from ntk_proofs.du2019.critical_width import _search
+
+    return _search(lambda m: {"linear": _curve(threshold)(m)}, "linear", delta=0.1, m_min=8, m_max=2**20,
+                   resolution=2**0.25, start=start)
+
+
+def test_a_criterion_failing_up_to_m_max_has_no_critical_width():
+    res = critical_width(None, None, criterion="kernel", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8, m_max=100,
+                         hold=lambda m: np.zeros(SEEDS, bool))
+    assert res.m_star is None and res.bracket[1] is None and max(res.widths) <= 100
+    assert max(res.widths) > 100 / 2  # it tried the last grid point below m_max
+
+
+def test_bootstrap_of_m_star_resamples_the_initializations():
+    from ntk_proofs.du2019.critical_width import CriticalWidth, bootstrap_m_star
+
+    widths = np.array([8, 16, 32])
+    holds = np.array([[False] * 20, [True] * 17 + [False] * 3, [True] * 20])
+    res = CriticalWidth(16, widths, holds.mean(1), holds, True, [], (8, 16), "linear", 0.1, 20)
+    draws = bootstrap_m_star(res, draws=4000, seed=1)
+    assert set(np.unique(draws)) <= {16.0, 32.0}
+    # a resample holds at 16 iff it draws at most 2 of the 3 failing seeds: P = Binomial(20, 3/20) <= 2
+    p = sum(math.comb(20, k) * 0.15**k * 0.85 ** (20 - k) for k in range(3))
+    assert np.mean(draws == 16) == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / 4000))
+    censored = res._replace(holds=holds[:2], widths=widths[:2], hold_fraction=holds[:2].mean(1))
+    assert np.isinf(bootstrap_m_star(censored, draws=500, seed=1)).mean() > 0.3
+
+
+def test_fit_exponent_recovers_a_power_law_and_its_bootstrap_interval():
+    from ntk_proofs.du2019.critical_width import fit_exponent
+
+    rng = np.random.default_rng(0)
+    n = np.array([8.0, 16, 32, 64])
+    draws = 3.0 * n[:, None] ** 1.5 * np.exp(0.1 * rng.standard_normal((4, 500)))
+    fit = fit_exponent(n, list(3.0 * n**1.5), draws)
+    assert fit.slope == pytest.approx(1.5, rel=1e-12, abs=1e-12) and fit.points == 4
+    assert fit.ci_low < 1.5 < fit.ci_high and fit.ci_high - fit.ci_low < 0.3
+    left_out = fit_exponent(n, [24, None, 100, 400], draws)
+    assert left_out.points == 3 and left_out.slope == pytest.approx(np.polyfit(np.log(n[[0, 2, 3]]),
+                                                                               np.log([24, 100, 400]), 1)[0])
+    assert fit_exponent(n, [None, None, None, 5]).slope is None
+
+
+def test_batched_kernel_losses_equal_the_kernel_prediction_of_each_run():
+    from ntk_proofs.du2019.critical_width import kernel_losses
+
+    X = nt.unit_sphere(jax.random.PRNGKey(1), 7, 5)
+    R = np.asarray(jax.random.normal(jax.random.PRNGKey(2), (3, 7)))
+    H = nt.gram_infinity(X)
+    got = kernel_losses(X, R, eta=0.4, steps=9)
+    for b in range(3):
+        np.testing.assert_allclose(got[b], nt.kernel_prediction(H, R[b], eta=0.4, steps=9), rtol=1e-10, atol=1e-14)
+
+
+def test_envelope_steps_is_where_the_linear_envelope_reaches_tol():
+    from ntk_proofs.du2019.critical_width import envelope_steps
+
+    K = envelope_steps(0.5, 0.2, 1e-4)
+    assert 0.95**K <= 1e-4 < 0.95 ** (K - 1)
+    with pytest.raises(ValueError):
+        envelope_steps(20.0, 0.2, 1e-4)
+
+
+def test_shared_runs_give_every_criterion_and_record_how_runs_ended():
+    from ntk_proofs.du2019.critical_width import critical_widths
+
+    X = nt.unit_sphere(jax.random.PRNGKey(1), 6, 6)
+    y = nt.gaussian_labels(jax.random.PRNGKey(2), 6)
+    seen = []
+    res = critical_widths(X, y, criteria=("init", "linear"), key=jax.random.PRNGKey(3), seeds=6, m_min=4,
+                          m_max=256, on_width=seen.append)
+    assert set(res) == {"init", "linear"} and len(seen) == len(set(seen))  # each width ran once, for both
+    assert set(res["init"].widths) | set(res["linear"].widths) == set(seen)
+    for r in res.values():
+        assert r.converged.shape == r.end_step.shape == r.holds.shape and np.all(r.end_step <= r.steps)
+        assert np.all(r.end_step[r.converged] < r.steps + 1)
+    alone = critical_width(X, y, criterion="linear", key=jax.random.PRNGKey(3), seeds=6, m_min=4, m_max=256)
+    shared = res["linear"]
+    common = set(alone.widths) & set(shared.widths)
+    assert common  # the same initializations, so the same outcomes, at every width both searches tried
+    for w in common:
+        np.testing.assert_array_equal(alone.holds[list(alone.widths).index(w)],
+                                      shared.holds[list(shared.widths).index(w)])

@@ -167,3 +167,41 @@ def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
     assert run_all.main(["--quick", "--out", str(tmp_path), "--only", "width_sweep", "--claims-only"]) == rows
     assert len(rows) == 8 and all(set(r) == {"paper", "statement", "measured", "bound", "held", "command"}
                                   for r in rows)
+
+
+def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, capsys):
+    from experiments import critical_width
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "mine.npz"
+    np.savez(data, x=rng.standard_normal((40, 5)), y=rng.integers(0, 2, 40))
+    flags = ["--quick", "--families", "sphere", "npz", "--npz", str(data), "--ns", "6", "9", "--criteria", "init",
+             "linear", "--m-max", "32", "--grid", "2", "--out", str(tmp_path / "cw")]
+    summary = critical_width.main(flags)
+    for suffix in ("png", "pdf", "json"):
+        assert (tmp_path / "cw" / f"critical_width.{suffix}").stat().st_size > 1000
+    saved = json.loads((tmp_path / "cw" / "critical_width.json").read_text())
+    assert set(saved["families"]) == {"sphere", "npz"} and len(saved["units"]) == 4
+    for family in saved["families"].values():
+        assert set(family["criteria"]) == {"init", "linear"} and len(family["lambda0"]) == 2
+        for entry in family["criteria"].values():
+            assert set(entry["ratio_to_m_star"]) == {"n^2/λ0^2", "n^4/λ0^4", "n^6/λ0^4", "Du et al. explicit"}
+            assert len(entry["m_star"]) == len(entry["band"]) == 2
+    for unit in saved["units"]:
+        for c in unit["criteria"].values():
+            assert c["m_star"] is None or c["m_star"] in c["widths"]
+            assert len(c["bootstrap"]) == 200 and len(c["holds"]) == len(c["widths"])
+    assert "exponent p [95% CI]" in capsys.readouterr().out
+    again = critical_width.main(flags)
+    assert again["reused_units"] == 4 and again["units"] == summary["units"]
+    assert critical_width.claims(again, "cmd")  # rows for figures/CLAIMS.md
+
+
+def test_critical_width_flag_errors(tmp_path):
+    from experiments import critical_width
+
+    for bad in (["--families", "npz"], ["--npz", str(tmp_path / "missing.npz")], ["--ns", "1"],
+                ["--delta", "1"], ["--m-max", "2"], ["--criteria", "fast"], ["--eta", "-1"]):
+        with pytest.raises(SystemExit) as info:
+            critical_width.parse_args(bad)
+        assert info.value.code == 2, bad

@@ -55,7 +55,9 @@ def test_sharded_sweep_on_four_cpu_devices_gives_the_single_device_numbers(tmp_p
     np.testing.assert_allclose(out["lam"], np.asarray(here.history.lambda_min), rtol=1e-10)
 
 
-def test_lanczos_lambda_min_tracks_eigvalsh_and_dense_fallback_is_exact():
+def test_lanczos_lambda_min_tracks_eigvalsh_and_dense_fallback_is_exact(monkeypatch):
+    from ntk_proofs.du2019 import training
+
     n, d, m = 40, 20, 256
     X = nt.unit_sphere(jax.random.PRNGKey(0), n, d)
     y = nt.gaussian_labels(jax.random.PRNGKey(1), n)
@@ -65,10 +67,14 @@ def test_lanczos_lambda_min_tracks_eigvalsh_and_dense_fallback_is_exact():
     # a Ritz value bounds lambda_min from above; warm-started it stays within 1e-6 relative here
     lam_e, lam_f = np.asarray(exact.history.lambda_min), np.asarray(fast.history.lambda_min)
     assert np.all(lam_f >= lam_e - 1e-10) and np.max((lam_f - lam_e) / lam_e) < 1e-6
-    # H(k) updated from the flipped entries (budget n m) vs recomputed densely every record (budget 0)
+    # H(k) recomputed densely at every record (n <= DENSE_COUNTS_MAX_N), vs updated from the flipped entries
+    # (budget n m) or densely past the budget (budget 0) when that shortcut is off
+    dense_small_n = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh")
+    monkeypatch.setattr(training, "DENSE_COUNTS_MAX_N", 0)
     sparse = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=n * m)
     dense = nt.train_gd(p, X, y, eta=0.5, steps=30, lambda_min_method="eigh", flip_budget=0)
     np.testing.assert_allclose(sparse.history.lambda_min, dense.history.lambda_min, rtol=1e-12)
+    np.testing.assert_allclose(dense_small_n.history.lambda_min, dense.history.lambda_min, rtol=1e-12)
     assert float(dense.history.lambda_min[0]) == pytest.approx(float(nt.lambda_min(nt.gram_matrix(p.W, X))), rel=1e-12)
     with pytest.raises(ValueError, match="lambda_min_method"):
         nt.train_gd(p, X, y, eta=0.5, steps=3, lambda_min_method="power")

@@ -27,13 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_proofs.arora2019 import kernel_prediction
 from ntk_proofs.data import check_inputs, check_positive_int
+from ntk_proofs.gd import check_step_size
 from ntk_proofs.du2019.bounds import (check_upper_bound, infinite_width_spectrum, linear_rate_envelope,
                                       loss_floor)
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
-from ntk_proofs.models.two_layer import Params, init_params, predict
+from ntk_proofs.models.two_layer import init_params, predict
 
 Array = jax.Array
 CRITERIA = ("init", "trajectory", "linear", "kernel")
@@ -48,6 +48,9 @@ class CriticalWidth(NamedTuple):
     holds: (widths, seeds) the yes/no outcome of every run. monotone: whether the hold fraction never falls as
     m grows over the widths tried; violations: the (smaller, larger) width pairs where it fell.
     bracket: the last failing and the first holding width of the search (their ratio is the resolution met).
+    eta, lambda0, steps: the step size, lambda_0 = lambda_min(H^inf) and the step cap of the runs; converged and
+    end_step: (widths, seeds) whether each run reached L(k) <= tol L(0) and the step its criteria stop at (the
+    first such step, or the cap). These five are None when a user's ``hold`` replaced the runs.
     """
 
     m_star: int | None
@@ -60,42 +63,66 @@ class CriticalWidth(NamedTuple):
     criterion: str
     delta: float
     seeds: int
+    eta: float | None = None
+    lambda0: float | None = None
+    steps: int | None = None
+    converged: np.ndarray | None = None
+    end_step: np.ndarray | None = None
+
+
+def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
+    """``kernel_prediction`` with H = H^inf (in float64) for a batch of initial residuals y - u(0) (B, n), from one
+    eigendecomposition: L_b(k) = 0.5 sum_i (1 - eta lambda_i)^(2k) (v_i . r_b)^2. Returns (B, steps + 1) float64."""
+    lam, V = np.linalg.eigh(gram_infinity_float64(X))
+    decay = (1.0 - eta * lam)[None, :] ** (2.0 * np.arange(steps + 1)[:, None])  # (steps + 1, n)
+    return 0.5 * ((np.asarray(residual0, np.float64) @ V) ** 2) @ decay.T
 
 
 def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, eta: float, lambda0: float,
                        max_steps: int = 2000, tol: float = 1e-4) -> dict[str, np.ndarray]:
     """Every criterion of ``CRITERIA`` on ``seeds`` initializations of width m, run as one batched program
-    (``train_gd_batched``: vmapped, sharded over the local devices). Returns criterion -> (seeds,) bool."""
+    (``train_gd_batched``: vmapped, sharded over the local devices) for ``max_steps`` steps. Returns
+    criterion -> (seeds,) bool, plus "converged" (L(k) <= tol L(0) within the run, without divergence) and
+    "end_step" (the first such step, else ``max_steps``): which of convergence and the cap ended each run."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
-    params = [init_params(k, m, d, dtype=X.dtype) for k in keys]
-    batch = Params(jnp.stack([p.W for p in params]), jnp.stack([p.a for p in params]))
+    batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
     run = train_gd_batched(batch, Xs, ys, eta=eta, steps=max_steps, record_every=1, certify_lambda0=lambda0,
                            lambda_min_method="eigh")
     loss = np.asarray(run.loss, np.float64)
     certified = np.asarray(run.history.certified, bool)
     dtype = np.asarray(run.loss).dtype
-    H = jnp.asarray(gram_infinity_float64(X), X.dtype)
     steps = np.arange(max_steps + 1)
+    predicted = kernel_losses(X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)),
+                              eta=eta, steps=max_steps)
     rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
     out = {name: np.zeros(seeds, bool) for name in CRITERIA}
+    out["converged"], out["end_step"] = np.zeros(seeds, bool), np.zeros(seeds, int)
     for s in range(seeds):
         below = np.flatnonzero(loss[s] <= tol * loss[s, 0])
         converged = below.size > 0 and int(run.diverged_step[s]) < 0
         end = int(below[0]) if below.size else max_steps
+        out["converged"][s], out["end_step"][s] = converged, end
         out["init"][s] = certified[s, 0]
         out["trajectory"][s] = converged and bool(np.all(certified[s, : end + 1]))
         envelope = linear_rate_envelope(loss[s, 0], eta, lambda0, end)  # (C1)
         out["linear"][s] = converged and check_upper_bound(steps[: end + 1], loss[s, : end + 1], envelope, rtol).held
-        residual0 = y - predict(params[s], X)
-        predicted = np.asarray(kernel_prediction(H, residual0, eta=eta, steps=max_steps), np.float64)
         floor = loss_floor(loss[s, 0], dtype)
         clean = np.flatnonzero(~(loss[s] > floor))
         last = min(end + 1, int(clean[0]) if clean.size else max_steps + 1)  # the run's own steps, above the floor
-        gap = np.abs(loss[s, :last] - predicted[:last]) <= KERNEL_TOLERANCE * predicted[:last]
+        gap = np.abs(loss[s, :last] - predicted[s, :last]) <= KERNEL_TOLERANCE * predicted[s, :last]
         out["kernel"][s] = bool(np.all(gap))
     return out
+
+
+def envelope_steps(eta: float, lambda0: float, tol: float) -> int:
+    """The first step K at which the (C1) envelope (1 - eta lambda_0 / 2)^K falls to ``tol``: a run that has not
+    reached L(K) <= tol L(0) by then has broken (C1), so a longer run cannot change the "linear" outcome."""
+    rate = 1.0 - eta * lambda0 / 2.0
+    if not 0.0 < rate < 1.0:
+        raise ValueError(f"Need 0 < eta lambda_0 / 2 < 1; got eta = {eta!r}, lambda_0 = {lambda0!r}.")
+    return int(math.ceil(math.log(tol) / math.log(rate)))
 
 
 def critical_width(X: Array, y: Array, *, criterion: str, delta: float = 0.1, seeds: int = 20, eta="auto",
@@ -107,49 +134,123 @@ def critical_width(X: Array, y: Array, *, criterion: str, delta: float = 0.1, se
 
     The search doubles m from ``m_min`` until the criterion holds (a geometric bracket), then bisects in log m
     between the last failing and the first holding width until their ratio is at most ``resolution``
-    (2^(1/4) by default). ``eta="auto"`` is 1 / lambda_max(H^inf). Every width's initializations run as one
+    (2^(1/4) by default), on the grid m_min 2^(j/q) (see ``_search``). ``eta="auto"`` is 1 / lambda_max(H^inf). Every width's initializations run as one
     batched program (``criterion_outcomes``); the initializations of width m come from ``fold_in(key, m)``.
-    ``hold(m) -> (seeds,) bool`` replaces the GD runs (for tests, or a user's own criterion). The hold fraction
-    is checked for monotonicity over all the widths tried; violations are returned, not hidden.
+    A run is cut at min(``max_steps``, ``envelope_steps``). ``hold(m) -> (seeds,) bool`` replaces the GD runs
+    (for tests, or a user's own criterion). The hold fraction is checked for monotonicity over all the widths
+    tried; violations are returned, not hidden. ``critical_widths`` measures several criteria on shared runs.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}.")
+    if hold is not None:
+        _check_search(delta, seeds, m_min, m_max, resolution)
+        return _search(lambda m: {criterion: hold(m)}, criterion, delta=delta, m_min=m_min, m_max=m_max,
+                       resolution=resolution)
+    return critical_widths(X, y, criteria=(criterion,), delta=delta, seeds=seeds, eta=eta, key=key, m_min=m_min,
+                           m_max=m_max, resolution=resolution, max_steps=max_steps, tol=tol)[criterion]
+
+
+def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1, seeds: int = 20, eta="auto",
+                    key: Array, m_min: int = 8, m_max: int = 2**20, resolution: float = 2**0.25,
+                    max_steps: int = 2000, tol: float = 1e-4,
+                    start: dict[str, int] | None = None,
+                    on_width: Callable[[int], None] | None = None) -> dict[str, CriticalWidth]:
+    """``critical_width`` for each of ``criteria`` on the same data, sharing the GD runs: a width that one
+    criterion's search has run is reused by the others (the initializations of width m are the same for all,
+    ``fold_in(key, m)``). Every run is cut at min(``max_steps``, ``envelope_steps(eta, lambda_0, tol)``): a run
+    that has not converged by the step where the (C1) envelope reaches ``tol`` has broken (C1), and a run that
+    follows the kernel converges about four times sooner. ``start`` maps a criterion to the width its search
+    starts from (a guess: any start gives a valid bracket); a criterion without one starts from the largest m*
+    found so far, the searches running in ``CRITERIA`` order. ``on_width(m)`` is called before each new width
+    (a progress hook). Returns criterion -> ``CriticalWidth``, each with the steps and convergence of its runs.
+    """
+    criteria = tuple(criteria)
+    unknown = [c for c in criteria if c not in CRITERIA]
+    if unknown or not criteria:
+        raise ValueError(f"criteria must be a non-empty subset of {CRITERIA}; got {criteria!r}.")
+    _check_search(delta, seeds, m_min, m_max, resolution)
+    check_positive_int(max_steps, "max_steps")
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must lie in (0, 1); got {tol!r}.")
+    X, y = check_inputs(X, y)
+    spectrum = infinite_width_spectrum(X)
+    lambda0 = float(spectrum[0])
+    step = 1.0 / float(spectrum[-1]) if eta == "auto" else float(eta)
+    check_step_size(step)
+    steps = 0 if criteria == ("init",) else min(max_steps, envelope_steps(step, lambda0, tol))
+    cache: dict[int, dict[str, np.ndarray]] = {}
+
+    def outcomes(m):
+        if m not in cache:
+            if on_width is not None:
+                on_width(m)
+            cache[m] = criterion_outcomes(X, y, m, key=jax.random.fold_in(key, m), seeds=seeds, eta=step,
+                                          lambda0=lambda0, max_steps=steps, tol=tol)
+        return cache[m]
+
+    start = start or {}
+    found = {}
+    for c in sorted(criteria, key=CRITERIA.index):  # "kernel", the strictest in practice, last
+        known = [r.m_star for r in found.values() if r.m_star is not None]
+        found[c] = _search(outcomes, c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution,
+                           start=start.get(c, max(known, default=None)))
+    found = {c: found[c] for c in criteria}
+    return {c: r._replace(eta=step, lambda0=lambda0, steps=steps,
+                          converged=np.stack([cache[w]["converged"] for w in r.widths]),
+                          end_step=np.stack([cache[w]["end_step"] for w in r.widths]))
+            for c, r in found.items()}
+
+
+def _check_search(delta, seeds, m_min, m_max, resolution):
     if not 0 < delta < 1:
         raise ValueError(f"delta must lie in (0, 1); got {delta!r}.")
     check_positive_int(seeds, "seeds")
     check_positive_int(m_min, "m_min")
     if not (m_max >= m_min and resolution > 1):
         raise ValueError(f"Need m_max >= m_min and resolution > 1; got {m_max}, {m_min} and {resolution}.")
-    if hold is None:
-        X, y = check_inputs(X, y)
-        spectrum = infinite_width_spectrum(X)
-        lambda0 = float(spectrum[0])
-        step = 1.0 / float(spectrum[-1]) if eta == "auto" else float(eta)
 
-        steps = 0 if criterion == "init" else max_steps  # the concentration step needs no training
 
-        def hold(m):
-            return criterion_outcomes(X, y, m, key=jax.random.fold_in(key, m), seeds=seeds, eta=step,
-                                      lambda0=lambda0, max_steps=steps, tol=tol)[criterion]
-
+def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None) -> CriticalWidth:
+    """The search of ``critical_width`` over ``outcomes(m)[criterion]``, on the log grid
+    m_j = round(m_min 2^(j/q)), q = ceil(log 2 / log resolution), so that searches for different criteria share
+    widths. From ``start`` (default m_min) it doubles m (j += q) until the criterion holds, or halves it until it
+    fails: a geometric bracket; then it bisects in j until the bracket is one grid step (ratio 2^(1/q) <=
+    ``resolution``). Any start gives a valid bracket; a good guess (e.g. m* at a smaller n) saves widths."""
+    q = max(1, math.ceil(math.log(2) / math.log(resolution) - 1e-9))
+    j_max = int(math.floor(q * math.log2(m_max / m_min) + 1e-9))
     tried: dict[int, np.ndarray] = {}
 
-    def holds_at(m):
+    def width(j):
+        return int(round(m_min * 2 ** (j / q)))
+
+    def holds_at(j):
+        m = width(j)
         if m not in tried:
-            tried[m] = np.asarray(hold(m), bool).reshape(-1)
+            tried[m] = np.asarray(outcomes(m)[criterion], bool).reshape(-1)
         return tried[m].mean() >= 1 - delta
 
-    low, high, m = None, None, m_min
-    while m <= m_max:
-        if holds_at(m):
-            high = m
-            break
-        low, m = m, 2 * m
-    if high is not None and low is not None:
-        while high / low > resolution:
-            mid = int(round(math.sqrt(low * high)))
-            if mid in (low, high):
+    j = 0 if start is None else min(max(int(round(q * math.log2(max(start, 1) / m_min))), 0), j_max)
+    low = high = None
+    if holds_at(j):
+        high = j
+        while high > 0:  # halve until it fails (or m_min holds)
+            j = max(high - q, 0)
+            if holds_at(j):
+                high = j
+            else:
+                low = j
                 break
+    else:
+        low = j
+        while low < j_max:  # double until it holds (the last try is m_max's grid point)
+            j = min(low + q, j_max)
+            if holds_at(j):
+                high = j
+                break
+            low = j
+    if high is not None and low is not None:
+        while high - low > 1:
+            mid = (low + high) // 2
             if holds_at(mid):
                 high = mid
             else:
@@ -157,6 +258,61 @@ def critical_width(X: Array, y: Array, *, criterion: str, delta: float = 0.1, se
     widths = np.array(sorted(tried))
     fraction = np.array([tried[w].mean() for w in widths])
     violations = [(int(widths[i]), int(widths[i + 1])) for i in range(len(widths) - 1) if fraction[i + 1] < fraction[i]]
-    return CriticalWidth(m_star=high, widths=widths, hold_fraction=fraction,
+    bracket = (None if low is None else width(low), None if high is None else width(high))
+    return CriticalWidth(m_star=bracket[1], widths=widths, hold_fraction=fraction,
                          holds=np.stack([tried[w] for w in widths]), monotone=not violations, violations=violations,
-                         bracket=(low, high), criterion=criterion, delta=delta, seeds=seeds)
+                         bracket=bracket, criterion=criterion, delta=delta, seeds=len(next(iter(tried.values()))))
+
+
+def bootstrap_m_star(result: CriticalWidth, *, draws: int = 1000, seed: int = 0) -> np.ndarray:
+    """The sampling distribution of m* over initializations: ``draws`` resamples (with replacement) of the seeds
+    of ``result.holds``, applied to every width tried. A resample's m* is the smallest tried width from which on
+    every tried width holds on a fraction >= 1 - delta of the resampled seeds (robust to a non-monotone dip);
+    it is ``inf`` where the largest width tried fails (the search's bracket cannot say). Returns (draws,)."""
+    check_positive_int(draws, "draws")
+    holds = np.asarray(result.holds, bool)  # (widths, seeds)
+    picks = np.random.default_rng(seed).integers(0, holds.shape[1], size=(draws, holds.shape[1]))
+    fraction = holds[:, picks].mean(axis=2)  # (widths, draws)
+    ok = fraction >= 1 - result.delta
+    from_here = np.flip(np.logical_and.accumulate(np.flip(ok, 0), axis=0), 0)  # every wider width holds too
+    first = np.argmax(from_here, axis=0)
+    widths = np.asarray(result.widths, np.float64)
+    return np.where(from_here.any(axis=0), widths[first], np.inf)
+
+
+class ExponentFit(NamedTuple):
+    """log m* = slope log x + intercept by least squares over the x with a measured m*; ci_low, ci_high: the
+    2.5% and 97.5% quantiles of the slope over bootstrap draws (None when fewer than 2 points, or when over 5%
+    of the draws are censored at some x); points: how many x entered; censored_draws: the fraction of draws
+    left out because some x had no m* in them."""
+
+    slope: float | None
+    intercept: float | None
+    ci_low: float | None
+    ci_high: float | None
+    points: int
+    censored_draws: float
+
+
+def fit_exponent(x, m_star, draws=None) -> ExponentFit:
+    """The exponent p of m* ~ x^p (x = n, or a published bound's expression of n and lambda_0): ``m_star`` (k,)
+    with None/inf for an x where no width up to m_max held (left out of the fit), ``draws`` (k, B) the
+    ``bootstrap_m_star`` draws at each x, which give the confidence interval."""
+    x = np.asarray(x, np.float64)
+    m = np.array([np.inf if v is None else v for v in m_star], np.float64)
+    keep = np.isfinite(m)
+    if keep.sum() < 2 or np.unique(x[keep]).size < 2:
+        return ExponentFit(None, None, None, None, int(keep.sum()), 1.0)
+    lx = np.log(x[keep])
+    slope, intercept = np.polyfit(lx, np.log(m[keep]), 1)
+    lo = hi = None
+    censored = 0.0
+    if draws is not None:
+        boot = np.asarray(draws, np.float64)[keep]  # (k, B)
+        usable = np.all(np.isfinite(boot), axis=0)
+        censored = float(1.0 - usable.mean())
+        if usable.sum() >= 20 and censored <= 0.05:
+            centered = lx - lx.mean()
+            slopes = centered @ np.log(boot[:, usable]) / (centered @ centered)
+            lo, hi = (float(v) for v in np.quantile(slopes, [0.025, 0.975]))
+    return ExponentFit(float(slope), float(intercept), lo, hi, int(keep.sum()), censored)

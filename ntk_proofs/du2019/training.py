@@ -239,12 +239,16 @@ class _DiagState(NamedTuple):
     vector: Array  # (n,) Ritz vector of lambda_min(H) at the last record (warm start)
 
 
+DENSE_COUNTS_MAX_N = 64  # up to this many points, H(k)'s counts P P^T are recomputed at each record
+
+
 @dataclass(frozen=True)
 class DuDiagnostics:
     """Recorder of the quantities of Du et al. (2019), Theorem 4.1, at the recorded steps of a ``DuObjective`` run.
 
     H(k) = (X X^T) * (P P^T) / m (eq. (5)) is updated from the pattern entries flipped since the last record
-    (``update_coactivation_counts``, O(n) per flip; dense above ``flip_budget`` flips). lambda_min(H(k)) comes
+    (``update_coactivation_counts``, O(n) per flip; dense above ``flip_budget`` flips, and always for n <=
+    ``DENSE_COUNTS_MAX_N``, where the dense P P^T is cheaper and compiles in half the time). lambda_min(H(k)) comes
     from ``eigvalsh`` ("eigh") or from ``lanczos_steps`` Lanczos steps warm-started at the previous Ritz vector
     ("lanczos": an upper bound on lambda_min). Without a carried state (``record_every = 0``) the single record
     is dense and exact. The drift reuses the step's own variables: in the kernel form
@@ -290,7 +294,10 @@ class DuDiagnostics:
             H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
             zero = jnp.zeros((), H.dtype)
             return None, DuRecord(lambda_min(H), flips, drift, zero, self.certificate(H, data))
-        counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
+        if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
+            counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile (half the time) and to run
+        else:
+            counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
         if self.lambda_method == "eigh":
             lam, vector, residual = lambda_min(H), state.vector, jnp.zeros((), H.dtype)
