@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
+from experiments.common import Cluster, cluster_problem, option, parse_config, set_precision, step_flag_problem
 
 NAME = "critical_width"
 FAMILIES = ("sphere", "sphere_fixed_d", "digits", "npz")
@@ -36,7 +36,7 @@ BOUNDS = {
 
 
 @dataclass(frozen=True)
-class CriticalConfig(Common):
+class CriticalConfig(Cluster):
     families: tuple[str, ...] = option(("sphere", "sphere_fixed_d", "digits"),
         "data families: 'sphere' (unit sphere, d = n: Du et al.'s Figure 1), 'sphere_fixed_d' (unit sphere, "
         "d = --fixed-d), 'digits' (scikit-learn's bundled digits, odd vs even, nested random subsets), 'npz' "
@@ -86,7 +86,7 @@ def _problems(c: CriticalConfig) -> str | None:
         return "the 'npz' family needs --npz PATH."
     if c.npz and not Path(c.npz).is_file():
         return f"--npz {c.npz!r} is not a file."
-    return step_flag_problem(c.eta, ("auto",))
+    return cluster_problem(c) or step_flag_problem(c.eta, ("auto",))
 
 
 def make_data(config: CriticalConfig, family: str, n: int):
@@ -262,20 +262,27 @@ def main(argv: list[str] | None = None) -> dict:
     set_precision(config.x64)
     import jax
 
-    from experiments.common import UnitStore, finish, run_units
+    from experiments.common import CLUSTER_FIELDS, UnitStore, finish, run_units, start_processes
     from experiments.plotting.critical_width import plot_critical_width
 
+    process = start_processes(config)
     out = Path(config.out)
     store = UnitStore(out / f"{NAME}_runs")
-    per_unit = set(dataclasses.asdict(config)) - {"families", "ns", "out", "resume", "quick", "full", "bootstrap"}
+    per_unit = set(dataclasses.asdict(config)) - {"families", "ns", "out", "resume", "quick", "full", "bootstrap",
+                                                   *CLUSTER_FIELDS}
     unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k in per_unit}
     unit_config.update(x64=bool(jax.config.jax_enable_x64))
     done: list[dict] = []
     jobs = [(f"{family}_n{n}", dict(unit_config, family=family, n=n, bootstrap=config.bootstrap),
              lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)))
             for family in config.families for n in config.ns]
-    units, reused = run_units(store, jobs, desc="critical width", resume=config.resume,
+    # a family's sizes run in order on one process (each search starts from m* at the smaller n)
+    units, reused = run_units(store, jobs, desc="critical width", resume=config.resume, process=process,
+                              groups=[family for family in config.families for _ in config.ns],
                               on_result=lambda name, result: done.append(result))
+    if units is None:  # a process other than 0 of a run across processes: its units are saved
+        print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
+        return {"process": process[0], "reused_units": reused}
     summary = summarize(config, units)
     summary["reused_units"] = reused
     print_summary(summary)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
+from experiments.common import Cluster, cluster_problem, option, parse_config, set_precision, step_flag_problem
 
 NAME = "width_sweep"
 
 
 @dataclass(frozen=True)
-class SweepConfig(Common):
+class SweepConfig(Cluster):
     n: int = option(500, 'number of training points, uniform on the unit sphere')
     d: int = option(500, 'input dimension')
     widths: tuple[int, ...] = option((16, 64, 256, 1024, 4096, 16384), 'hidden widths m to sweep')
@@ -69,7 +69,7 @@ def _problems(c: SweepConfig) -> str | None:
         return "--record-every must be >= 0."
     if not 0 < c.delta < 1:
         return f"--delta must lie in (0, 1); got {c.delta}."
-    return step_flag_problem(c.eta, ("auto", "theorem"))
+    return cluster_problem(c) or step_flag_problem(c.eta, ("auto", "theorem"))
 
 def make_problem(config: SweepConfig, seed: int) -> dict:
     """Data, labels and the infinite-width quantities for one seed."""
@@ -286,15 +286,16 @@ def main(argv: list[str] | None = None) -> dict:
     set_precision(config.x64)
     import jax
 
-    from experiments.common import UnitStore, finish, run_units
+    from experiments.common import CLUSTER_FIELDS, UnitStore, finish, run_units, start_processes
     from experiments.plotting.width_sweep import plot_width_sweep
 
+    process = start_processes(config)
     out = Path(config.out)
     store = UnitStore(out / f"{NAME}_runs")
     seeds = [config.seed + s for s in range(config.seeds)]
     problems = {s: make_problem(config, s) for s in seeds}
     eta = resolve_eta(config, problems[seeds[0]])
-    per_run = set(dataclasses.asdict(config)) - {"widths", "seeds", "out", "resume", "quick", "paper"}
+    per_run = set(dataclasses.asdict(config)) - {"widths", "seeds", "out", "resume", "quick", "paper", *CLUSTER_FIELDS}
     unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k in per_run}
     unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
 
@@ -303,7 +304,10 @@ def main(argv: list[str] | None = None) -> dict:
          lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
         for s in seeds for m in config.widths
     ]
-    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume)
+    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume, process=process)
+    if units is None:  # a process other than 0 of a run across processes: its units are saved
+        print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
+        return {"process": process[0], "reused_units": reused}
 
     summary = summarize(config, eta, problems, units)
     summary["reused_units"] = reused

@@ -205,3 +205,77 @@ def test_critical_width_flag_errors(tmp_path):
         with pytest.raises(SystemExit) as info:
             critical_width.parse_args(bad)
         assert info.value.code == 2, bad
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sweep_process(out, i, port, count=2):
+    """One process of ``experiments.width_sweep`` run across ``count`` local CPU processes (jax.distributed)."""
+    import os
+    import subprocess
+    import sys
+
+    extra = [] if i is None else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count),
+                                  "--process-id", str(i)]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "experiments.width_sweep", *TINY, "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+
+
+def _per_unit_numbers(path):
+    units = json.loads(path.read_text())["units"]
+    keep = lambda u: {k: v for k, v in u.items() if k != "seconds"}  # noqa: E731
+    return sorted((keep(u) for u in units), key=lambda u: (u["m"], u["seed"]))
+
+
+def _assert_same_numbers(a, b):
+    assert len(a) == len(b)
+    for ua, ub in zip(a, b):
+        assert ua.keys() == ub.keys()
+        for key in ua:
+            va, vb = ua[key], ub[key]
+            if isinstance(va, dict):
+                assert va == vb, key
+            else:
+                np.testing.assert_allclose(np.asarray(va, float), np.asarray(vb, float), rtol=1e-6, atol=1e-12,
+                                           err_msg=key)
+
+
+def test_a_sweep_across_two_processes_merges_to_the_single_process_result_and_survives_a_kill(tmp_path):
+    """Two local CPU processes joined by jax.distributed split the width sweep's units; process 0 merges. Killing a
+    process and rerunning recomputes no unit that was finished before the kill."""
+    import time
+
+    single = _sweep_process(tmp_path / "single", None, None)
+    assert single.wait(timeout=300) == 0, single.stdout.read()
+    reference = _per_unit_numbers(tmp_path / "single" / "width_sweep.json")
+
+    out, port = tmp_path / "pair", _free_port()
+    procs = [_sweep_process(out, i, port) for i in (0, 1)]
+    runs = out / "width_sweep_runs"
+    deadline = time.monotonic() + 300
+    while not (runs / "m64_seed0.json").exists() and time.monotonic() < deadline:  # process 1's first unit
+        time.sleep(0.05)
+    procs[1].kill()
+    while not (runs / "m8_seed1.json").exists() and time.monotonic() < deadline:  # process 0's own units
+        time.sleep(0.05)
+    procs[0].kill()
+    for p in procs:
+        p.wait(timeout=60)
+    finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert {"m8_seed0.json", "m64_seed0.json", "m8_seed1.json"} <= set(finished)
+
+    port = _free_port()
+    procs = [_sweep_process(out, i, port) for i in (0, 1)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "process 0 merges" in logs[1]
+    for name, mtime in finished.items():  # every unit finished before the kill was reused, not recomputed
+        assert (runs / name).stat().st_mtime_ns == mtime, name
+    _assert_same_numbers(_per_unit_numbers(out / "width_sweep.json"), reference)

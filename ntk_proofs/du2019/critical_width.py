@@ -82,8 +82,9 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
                        max_steps: int = 2000, tol: float = 1e-4) -> dict[str, np.ndarray]:
     """Every criterion of ``CRITERIA`` on ``seeds`` initializations of width m, run as one batched program
     (``train_gd_batched``: vmapped, sharded over the local devices) for ``max_steps`` steps. Returns
-    criterion -> (seeds,) bool, plus "converged" (L(k) <= tol L(0) within the run, without divergence) and
-    "end_step" (the first such step, else ``max_steps``): which of convergence and the cap ended each run."""
+    criterion -> (seeds,) bool, plus "converged" (L(k) <= tol L(0) within the run, without divergence),
+    "end_step" (the first such step, else ``max_steps``: which of convergence and the cap ended each run) and
+    "kernel_gap" (max |L(k) - L_kernel(k)| / L_kernel(k) over the steps the "kernel" criterion checks)."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
     batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
@@ -99,6 +100,7 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
     rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
     out = {name: np.zeros(seeds, bool) for name in CRITERIA}
     out["converged"], out["end_step"] = np.zeros(seeds, bool), np.zeros(seeds, int)
+    out["kernel_gap"] = np.zeros(seeds)
     for s in range(seeds):
         below = np.flatnonzero(loss[s] <= tol * loss[s, 0])
         converged = below.size > 0 and int(run.diverged_step[s]) < 0
@@ -111,8 +113,9 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
         floor = loss_floor(loss[s, 0], dtype)
         clean = np.flatnonzero(~(loss[s] > floor))
         last = min(end + 1, int(clean[0]) if clean.size else max_steps + 1)  # the run's own steps, above the floor
-        gap = np.abs(loss[s, :last] - predicted[s, :last]) <= KERNEL_TOLERANCE * predicted[s, :last]
-        out["kernel"][s] = bool(np.all(gap))
+        gap = np.abs(loss[s, :last] - predicted[s, :last]) / predicted[s, :last]
+        out["kernel_gap"][s] = float(np.max(gap, initial=0.0))
+        out["kernel"][s] = bool(np.all(gap <= KERNEL_TOLERANCE))
     return out
 
 
@@ -161,7 +164,7 @@ def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1
     that has not converged by the step where the (C1) envelope reaches ``tol`` has broken (C1), and a run that
     follows the kernel converges about four times sooner. ``start`` maps a criterion to the width its search
     starts from (a guess: any start gives a valid bracket); a criterion without one starts from the largest m*
-    found so far, the searches running in ``CRITERIA`` order. ``on_width(m)`` is called before each new width
+    found so far, the searches running in ``CRITERIA`` order ("kernel": from ``_kernel_width_guess``). ``on_width(m)`` is called before each new width
     (a progress hook). Returns criterion -> ``CriticalWidth``, each with the steps and convergence of its runs.
     """
     criteria = tuple(criteria)
@@ -192,13 +195,27 @@ def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1
     found = {}
     for c in sorted(criteria, key=CRITERIA.index):  # "kernel", the strictest in practice, last
         known = [r.m_star for r in found.values() if r.m_star is not None]
-        found[c] = _search(outcomes, c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution,
-                           start=start.get(c, max(known, default=None)))
+        guess = start.get(c, max(known, default=None))
+        if c == "kernel" and c not in start and cache:
+            guess = _kernel_width_guess(cache, delta) or guess
+        found[c] = _search(outcomes, c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution, start=guess)
     found = {c: found[c] for c in criteria}
     return {c: r._replace(eta=step, lambda0=lambda0, steps=steps,
                           converged=np.stack([cache[w]["converged"] for w in r.widths]),
                           end_step=np.stack([cache[w]["end_step"] for w in r.widths]))
             for c, r in found.items()}
+
+
+def _kernel_width_guess(cache: dict, delta: float) -> int | None:
+    """Where the "kernel" search starts when other criteria ran first: the widest run so far, scaled by the square
+    of its (1 - delta)-quantile kernel gap over the 10% tolerance, since a width-m net's deviation from the H^inf
+    dynamics falls like m^(-1/2) (Arora et al. 2019, Thm 3.1 and 4.1; Lee et al. 2019, Thm 2.1). Only a start:
+    the search brackets m* from there whatever the guess."""
+    m = max(cache)
+    gap = float(np.quantile(cache[m]["kernel_gap"], 1 - delta))
+    if not (np.isfinite(gap) and gap > 0):
+        return None
+    return int(m * (gap / KERNEL_TOLERANCE) ** 2)
 
 
 def _check_search(delta, seeds, m_min, m_max, resolution):

@@ -1,10 +1,10 @@
 """Many GD runs of the Du et al. net at once: vmapped over a batch (seeds, or same-shape problems), and spread
-over every local device with JAX's own sharding (a 1-D mesh over ``jax.devices()``). The same code runs on one
-CPU, on several CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``) and on several GPUs.
+over this process's devices with JAX's own sharding (a 1-D mesh over ``jax.local_devices()``). The same code runs
+on one CPU, on several CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``) and on several GPUs.
 
-Multi-host: call ``jax.distributed.initialize()`` on every host first; ``jax.devices()`` then lists the devices
-of all hosts, the mesh spans them, and each host passes the full batch (or builds it with
-``jax.make_array_from_process_local_data``). The arithmetic per run is unchanged.
+Across processes and hosts (``jax.distributed``), the experiments split their units of work among the processes
+(``experiments.common.run_units``), and each process batches its own runs over its local devices; pass
+``devices`` to span another set.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
 
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
     (``diverged_step`` is a (B,) array; no exception is raised, check it). The batch is split across ``devices``
-    (default: all of ``jax.devices()``), padded to a multiple of their number. Each run gives the same numbers as
+    (default: ``jax.local_devices()``), padded to a multiple of their number. Each run gives the same numbers as
     ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget choice of
     ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
     flipped entries and the dense P P^T product: with large batches, record every few steps.
@@ -50,7 +50,7 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     check_step_size(eta)
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
     form = resolve_step_form(step_form, X.shape[1], X.shape[2], None)
-    devices = list(jax.devices() if devices is None else devices)
+    devices = list(jax.local_devices() if devices is None else devices)
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731
     certify = certify_lambda0 is not None
