@@ -1,7 +1,7 @@
 """How wide is wide enough? The critical width m*(n) of each conclusion of Du et al. (2019), and its exponent.
 
-    python -m experiments.critical_width            # default: 3 data families, n = 8, 16, 32, a few minutes
-    python -m experiments.critical_width --full     # n up to 64, 40 seeds (see --help for its cost)
+    python -m experiments.critical_width            # default: 3 data families, n = 8, 16, 32, ~5 minutes
+    python -m experiments.critical_width --full     # the "kernel" criterion too (widths to 2^18; see --help)
     python -m experiments.critical_width --npz my_data.npz --families npz   # a user's own data (keys x, y)
 
 For each data family and size n, ``critical_widths`` finds, for every criterion ("init", "trajectory", "linear",
@@ -44,7 +44,9 @@ class CriticalConfig(Cluster):
     ns: tuple[int, ...] = option((8, 16, 32), "numbers of training points n")
     fixed_d: int = option(8, "input dimension of the 'sphere_fixed_d' family")
     npz: str = option("", "a user's .npz with arrays x (n, ...) and y (n,) of two classes, for the 'npz' family")
-    criteria: tuple[str, ...] = option(CRITERIA, "criteria whose critical width is measured", choices=CRITERIA)
+    criteria: tuple[str, ...] = option(("init", "trajectory", "linear"),
+        "criteria whose critical width is measured; 'kernel' needs widths of 10^4-10^5 already at n = 8-16 "
+        "(it is in --full)", choices=CRITERIA)
     seeds: int = option(20, "random initializations per width")
     delta: float = option(0.1, "m* is the smallest width at which a criterion holds on a fraction 1 - delta of them")
     eta: str = option("auto", "GD step size: a number or 'auto' = 1 / lambda_max(H^inf)")
@@ -54,11 +56,12 @@ class CriticalConfig(Cluster):
     max_steps: int = option(2000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
     tol: float = option(1e-4, "a run has converged once L(k) <= tol L(0)")
     bootstrap: int = option(1000, "bootstrap resamples of the initializations, for the confidence intervals")
-    full: bool = option(False, "a larger preset: n = 8..64, 40 seeds (about 30 minutes on 2 CPU cores)")
+    full: bool = option(False, "every criterion, 'kernel' included, with m <= 2^18 (about 40 minutes on 2 CPU "
+                               "cores: the kernel runs need 10^4-10^5 neurons)")
 
 
 QUICK = dict(families=("sphere", "digits"), ns=(6, 10), seeds=8, m_max=64, bootstrap=200, max_steps=300)
-FULL = dict(ns=(8, 16, 32, 64), seeds=40)
+FULL = dict(criteria=CRITERIA, m_max=2**18)
 
 
 def parse_args(argv: list[str] | None = None) -> CriticalConfig:

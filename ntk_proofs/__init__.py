@@ -15,10 +15,10 @@ from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, digi
 from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, lambda_zero,
                                       linear_rate_envelope, max_step_size, perturbation_radius, required_width,
                                       theorem_monitor, theorem_rate)
-from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width
+from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width, critical_widths
 from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
 from ntk_proofs.du2019.sweep import train_gd_batched
-from ntk_proofs.du2019.training import TrainHistory, TrainResult, train_gd
+from ntk_proofs.du2019.training import TrainHistory, TrainResult, train_gd, width_mesh
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.gd import GDRun, GradientDescentDiverged, gd_trajectory
 from ntk_proofs.landscape import (Barrier, BezierFit, Certificate, CertificateSearch, bezier_point,
@@ -50,10 +50,10 @@ __all__ = [
     # the gradient-descent driver
     "gd", "gd_trajectory", "GDRun", "GradientDescentDiverged",
     # Du et al. (2019)
-    "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "TrainResult",
+    "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "width_mesh", "TrainResult",
     "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",
     "perturbation_radius", "max_step_size", "required_width", "theorem_monitor", "TheoremMonitor", "MonitorCheck",
-    "critical_width", "CriticalWidth", "CRITERIA",
+    "critical_width", "critical_widths", "CriticalWidth", "CRITERIA",
     # Arora et al. (2019)
     "eigen_projections", "predicted_residual", "kernel_prediction", "generalization_bound", "EigenProjections",
     # NTK (Jacot et al. 2018; Lee et al. 2019)

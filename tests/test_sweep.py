@@ -86,3 +86,49 @@ def test_batched_input_errors():
         nt.train_gd_batched(P, X[:2], y, eta=0.5, steps=3)
     with pytest.raises(ValueError, match="Expected"):
         nt.train_gd_batched(ps[0], X, y, eta=0.5, steps=3)
+
+
+SHARDED = r"""
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax, numpy as np, ntk_proofs as nt
+assert len(jax.devices()) == 4
+n, d, m = 12, 8, 128
+X = nt.unit_sphere(jax.random.PRNGKey(0), n, d)
+y = nt.gaussian_labels(jax.random.PRNGKey(1), n)
+p = nt.init_params(jax.random.PRNGKey(2), m, d)
+lam0 = nt.lambda_zero(X)
+for form in ("weights", "kernel"):
+    kw = dict(eta=0.5, steps=15, certify_lambda0=lam0, step_form=form)
+    one = nt.train_gd(p, X, y, **kw)
+    four = nt.train_gd(p, X, y, mesh=nt.width_mesh(), **kw)
+    assert four.params.W.sharding.shard_shape((m, d)) == (m // 4, d), four.params.W.sharding
+    # float32 rtol 1e-6 on the loss; the others with atol on their own scale (sums in another order)
+    np.testing.assert_allclose(four.loss, one.loss, rtol=1e-6, atol=1e-7 * float(one.loss[0]))
+    W1 = np.asarray(one.params.W)
+    np.testing.assert_allclose(four.params.W, W1, rtol=1e-6, atol=1e-6 * np.abs(W1).max())
+    h1, h4 = one.history, four.history
+    np.testing.assert_allclose(h4.lambda_min, h1.lambda_min, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h4.flip_fraction, h1.flip_fraction, rtol=0, atol=0)
+    np.testing.assert_allclose(h4.max_drift, h1.max_drift, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(h4.certified, h1.certified)
+try:
+    nt.train_gd(nt.init_params(jax.random.PRNGKey(2), 130, d), X, y, eta=0.5, steps=2, mesh=nt.width_mesh())
+except ValueError as e:
+    assert "multiple of the 4 devices" in str(e)
+else:
+    raise AssertionError("an uneven width was accepted")
+print("ok")
+"""
+
+
+def test_one_wide_net_sharded_over_four_devices_matches_the_single_device_run():
+    """train_gd with the neurons split over 4 CPU devices (a subprocess: the device count is fixed at start-up)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("JAX_ENABLE_X64", None)  # float32, the precision the tolerance is stated for
+    done = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr

@@ -97,6 +97,7 @@ def train_gd(
     flip_budget: int | None = None,
     step_form: str = "auto",
     certify_lambda0: float | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -122,6 +123,11 @@ def train_gd(
         The two agree to float round-off (tests/test_dynamics.py).
       certify_lambda0: lambda_0 of the data; at every recorded step conclusion (C2) lambda_min(H(k)) >= lambda_0 / 2
         is then certified by a Cholesky factorization of H(k) - (lambda_0 / 2) I (``history.certified``).
+      mesh: a ``jax.sharding.Mesh`` (e.g. ``width_mesh()``) whose first axis shards the neurons: W, a, the
+        preactivations, the activation patterns and the per-neuron drift are split along the width over its
+        devices, X and y are replicated, and XLA's collectives reduce the outputs u, the gradient's products and
+        H(k) across them. One wide net then spans several devices' memory; the numbers are those of the
+        unsharded run up to the order of float sums. m must be a multiple of the axis size.
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -137,6 +143,8 @@ def train_gd(
     lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])
     step_form = resolve_step_form(step_form, X.shape[0], X.shape[1], optimizer)
     X, y = X.astype(W0.dtype), y.astype(W0.dtype)
+    if mesh is not None:
+        W0, a, X, y = shard_over_width(mesh, W0, a, X, y)
     certify = certify_lambda0 is not None
     floor = jnp.asarray(float(certify_lambda0) / 2 if certify else 0.0, W0.dtype)
     out = trajectory(
@@ -166,6 +174,26 @@ def train_gd(
         history=history,
         diverged_step=diverged,
     )
+
+
+def width_mesh(devices=None, axis: str = "width") -> jax.sharding.Mesh:
+    """A 1-D mesh over ``devices`` (default: this process's devices) whose axis shards a net's neurons."""
+    devices = jax.local_devices() if devices is None else list(devices)
+    return jax.sharding.Mesh(np.array(devices), (axis,))
+
+
+def shard_over_width(mesh: jax.sharding.Mesh, W: Array, a: Array, X: Array, y: Array):
+    """Place W (m, d) and a (m,) split along the width over the first axis of ``mesh``, X and y replicated."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    axis = mesh.axis_names[0]
+    size = mesh.shape[axis]
+    if W.shape[0] % size:
+        raise ValueError(f"the width m = {W.shape[0]} must be a multiple of the {size} devices of mesh axis "
+                         f"{axis!r} to shard the neurons evenly.")
+    rows, replicated = NamedSharding(mesh, PartitionSpec(axis)), NamedSharding(mesh, PartitionSpec())
+    return (jax.device_put(W, rows), jax.device_put(a, rows), jax.device_put(X, replicated),
+            jax.device_put(y, replicated))
 
 
 class KernelCoordinates(NamedTuple):
