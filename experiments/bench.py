@@ -33,6 +33,10 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per measurement (default 5, quick 2)")
     p.add_argument("--out", default="benchmarks", help="output folder")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline even if installed")
+    p.add_argument("--ntk-n", type=int, default=None,
+                   help="inputs of the empirical-NTK benchmark (default 2000 on GPU, 500 on CPU, 200 with --quick)")
+    p.add_argument("--ntk-hidden", type=int, default=None,
+                   help="hidden width of its MLP (default 1000 on GPU: about 1M parameters; 300 on CPU; 100 quick)")
     return p.parse_args(argv)
 
 
@@ -204,6 +208,93 @@ DIAGNOSTIC_SETTINGS = {
 }
 
 
+def ntk_memory(n: int, hidden: int, outputs: int = 10, budget: int | None = None) -> dict:
+    """The empirical NTK of an MLP (64 -> hidden -> hidden -> outputs: about 1M parameters at hidden = 1000) on n
+    digits-sized inputs, by both methods, with the block size chosen by ``ntk_batch_size`` from the memory budget
+    (default: half the device's memory, or 2 GiB on CPU): time, XLA's memory estimate of one block, and the
+    device's own peak where JAX reports it."""
+    import jax
+    import ntk_proofs as nt
+    from ntk_proofs.ntk import ntk_batch_size
+
+    net = nt.MLP((64, hidden, hidden, outputs), bias_var=0.1)
+    params = net.init(jax.random.PRNGKey(0))
+    x = nt.unit_sphere(jax.random.PRNGKey(1), n, 64)
+    out = dict(n=n, sizes=list(net.sizes), parameters=int(sum(v.size for v in jax.tree.leaves(params))),
+               full_jacobian_bytes=4 * n * outputs * int(sum(v.size for v in jax.tree.leaves(params))))
+    kernels = {}
+    for method in ("jacobian", "ntvp"):
+        t = time.perf_counter()
+        b = ntk_batch_size(net.apply, params, x, method=method, memory_budget=budget)
+        chosen = time.perf_counter() - t
+        t = time.perf_counter()
+        K = jax.block_until_ready(nt.empirical_ntk(net.apply, params, x, method=method, batch_size=b))
+        seconds = time.perf_counter() - t
+        stats = jax.local_devices()[0].memory_stats() or {}
+        kernels[method] = K
+        out[method] = dict(batch_size=b, seconds=seconds, choose_seconds=chosen,
+                           device_peak_bytes=stats.get("peak_bytes_in_use"))
+    out["max_relative_difference"] = float(abs(kernels["jacobian"] - kernels["ntvp"]).max()
+                                           / abs(kernels["jacobian"]).max())
+    return out
+
+
+def hessian_methods(k: int = 5, tols=(1e-5, 1e-7)) -> dict:
+    """Top-k Hessian eigenvalues (largest magnitude, which is what power iteration finds) of a digits MLP
+    (64 -> 32 -> 32 -> 1, 3,169 parameters) by power iteration with deflation (PyHessian's method) and by
+    Lanczos, counted in Hessian-vector products: the smallest Lanczos run whose top-k error (max relative, against
+    the dense Hessian's eigenvalues) is no larger than power iteration's."""
+    import jax
+    import ntk_proofs as nt
+    from jax.flatten_util import ravel_pytree
+
+    from ntk_proofs.curvature import HessianOperator, hessian_spectrum, power_iteration_eigenvalues
+    from ntk_proofs.linalg import krylov, tridiagonal_eigh
+
+    if True:  # the active precision (float32 unless JAX_ENABLE_X64=1): both methods see the same operator
+        X, y = nt.digits_split(jax.random.PRNGKey(0), 300, 0)[:2]
+        net = nt.MLP((64, 32, 32, 1), bias_var=0.1)
+        params = net.init(jax.random.PRNGKey(0))
+        loss = nt.gd.squared_error(net.apply, X, y)
+        spectrum = hessian_spectrum(loss, params)
+        exact = spectrum[np.argsort(-np.abs(spectrum))][:k]  # power iteration finds the largest |lambda|
+
+        def error(values):
+            values = np.asarray(values, np.float64)
+            if values.size < k:
+                return float("inf")
+            return float(np.max(np.abs(values[np.argsort(-np.abs(values))][:k] - exact) / np.abs(exact)))
+
+        tried = {}
+        family = HessianOperator(loss)
+        v0 = jax.random.normal(jax.random.PRNGKey(2), ravel_pytree(params)[0].shape, ravel_pytree(params)[0].dtype)
+
+        def lanczos_error(steps):  # the Ritz values of largest magnitude, from both ends of the spectrum
+            if steps not in tried:
+                alphas, betas, _, done = krylov(family, params, v0, steps)
+                theta = tridiagonal_eigh(alphas[: int(done)], betas[: int(done) - 1])[0]
+                tried[steps] = error(theta)
+            return tried[steps]
+
+        rows = []
+        for tol in tols:
+            power = power_iteration_eigenvalues(loss, params, k, key=jax.random.PRNGKey(1), tol=tol,
+                                                max_iterations=5000)
+            target = error(power.eigenvalues)
+            low, high = k - 1, k
+            while lanczos_error(high) > target and high < 3169:
+                low, high = high, min(2 * high, 3169)
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (low, mid) if lanczos_error(mid) <= target else (mid, high)
+            rows.append(dict(tol=tol, power_eigenvalues=power.eigenvalues.tolist(),
+                             power_iterations=power.iterations.tolist(), power_products=power.matvecs,
+                             power_error=target, lanczos_products=high, lanczos_error=tried[high],
+                             lanczos_over_power=high / power.matvecs))
+    # one product per Krylov step (the Ritz residual error bars would add k more)
+    return dict(k=k, exact_top=exact.tolist(), runs=rows)
+
+
 def flips_per_step(X, y, p, steps):
     """Pattern entries that flip at each of the first ``steps`` GD steps (eta = 0.5, as timed), on the driver."""
     from ntk_proofs.du2019.training import flips_per_step as count
@@ -250,6 +341,16 @@ def print_summary(summary: dict) -> None:
         print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
               f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
               f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
+    nk = summary["ntk"]
+    print(f"\nEmpirical NTK, n = {nk['n']} inputs, MLP {nk['sizes']} ({nk['parameters']:,} parameters; the full "
+          f"Jacobian would take {nk['full_jacobian_bytes'] / 2**30:.1f} GiB): " + "; ".join(
+              f"{m}: block {nk[m]['batch_size']} (auto), {nk[m]['seconds']:.2f} s"
+              + ("" if nk[m]['device_peak_bytes'] is None else f", device peak {nk[m]['device_peak_bytes'] / 2**30:.2f} GiB")
+              for m in ("jacobian", "ntvp")) + f"; methods agree to {nk['max_relative_difference']:.1e}")
+    he = summary["hessian_eigenvalues"]
+    print(f"Top-{he['k']} Hessian eigenvalues by magnitude (3,169 parameters), in Hessian-vector products: " + "; ".join(
+        f"power iteration (tol {r['tol']:g}) {r['power_products']} (max relative error {r['power_error']:.1e}), "
+        f"Lanczos to that accuracy {r['lanczos_products']} ({r['lanczos_over_power']:.3f} of it)" for r in he["runs"]))
     sw = summary["sweep"]
     print(f"sweep {sw['config']}: sequential {sw['sequential'][0]:.2f} s, batched over seeds {sw['batched'][0]:.2f} s "
           f"(ratio {sw['sequential'][0] / sw['batched'][0]:.2f})")
@@ -304,6 +405,10 @@ def main(argv=None) -> dict:
         / np.asarray(ref.history.lambda_min)))
     memory = {form: peak_temp_bytes(X, y, p, form) for form in ("kernel", "weights")}
     sweep = sweep_comparison(repeats)
+    on_cpu = jax.devices()[0].platform == "cpu"
+    ntk = ntk_memory(args.ntk_n or (200 if args.quick else 500 if on_cpu else 2000),
+                     args.ntk_hidden or (100 if args.quick else 300 if on_cpu else 1000))
+    hessian = hessian_methods()
     big = [r for r in rows if r["n"] == max(q["n"] for q in rows) and r["m"] >= 2048]
     slopes = {form: nt.loglog_slope([r["m"] for r in big], [r[form] for r in big])._asdict()
               for form in ("kernel", "weights")} if len(big) >= 2 else None
@@ -314,7 +419,7 @@ def main(argv=None) -> dict:
         repeats=repeats, quick=args.quick, steps=rows, diagnostics=diag,
         memory=dict(shape=[n, d, m], xla_temp_and_output_bytes=memory, nmd_array_bytes=4 * n * m * d,
                     nnm_array_bytes=4 * n * n * m),
-        sweep=sweep, slope_vs_m=slopes,
+        sweep=sweep, slope_vs_m=slopes, ntk=ntk, hessian_eigenvalues=hessian,
     )
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
 

@@ -51,7 +51,7 @@ class CriticalConfig(Cluster):
     delta: float = option(0.1, "m* is the smallest width at which a criterion holds on a fraction 1 - delta of them")
     eta: str = option("auto", "GD step size: a number or 'auto' = 1 / lambda_max(H^inf)")
     m_min: int = option(4, "smallest width of the search")
-    m_max: int = option(65536, "largest width of the search; a criterion that fails there has m* > m_max")
+    m_max: int = option(8192, "largest width of the search; a criterion that fails there has m* > m_max")
     grid: int = option(4, "widths per doubling of the search grid (resolution 2^(1/grid))")
     max_steps: int = option(2000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
     tol: float = option(1e-4, "a run has converged once L(k) <= tol L(0)")

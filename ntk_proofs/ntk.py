@@ -25,7 +25,8 @@ Array = jax.Array
 # ---------------------------------------------------------------------------------------------------------
 
 def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, method: str = "jacobian",
-                  batch_size: int | None = None, trace_axes: tuple[int, ...] = (-1,)) -> Array:
+                  batch_size: int | str | None = None, trace_axes: tuple[int, ...] = (-1,),
+                  memory_budget: int | None = None) -> Array:
     """Theta_ij = sum over parameters of df(x1_i)/dp . df(x2_j)/dp, for any ``f(params, x)`` with pytree params.
 
     Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs. ``trace_axes`` follows
@@ -34,7 +35,10 @@ def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, me
     with ``()`` the full (n1, n2, k, k) block Theta_ij^{ab} = df_a(x1_i)/dp . df_b(x2_j)/dp is returned. Methods:
       "jacobian": contract the Jacobians J(x1) and J(x2), leaf by leaf;
       "ntvp": NTK-vector products, column j = J(x1) (J(x2)^T e_j) as a jvp of a vjp, never storing J.
-    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters).
+    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters); ``"auto"`` picks the
+    largest block whose compiled program XLA says fits ``memory_budget`` bytes (``ntk_batch_size``). Each block
+    is reduced over ``trace_axes`` as soon as it is computed, so the full (n1, n2, k, k) array is never held
+    unless asked for.
     """
     if method not in ("jacobian", "ntvp"):
         raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
@@ -44,36 +48,71 @@ def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, me
     same = x2 is None
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]
-    if batch_size is None:
+    if batch_size == "auto":
+        batch_size = ntk_batch_size(f, params, x1, method=method, memory_budget=memory_budget)
+    elif batch_size is None:
         batch_size = max(n1, n2)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or 'auto'; got {batch_size!r}.")
     block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
     rows = []
     for i in range(0, n1, batch_size):
         cols = []
         for j in range(0, n2, batch_size):
-            cols.append(block(f, params, x1[i:i + batch_size], x2[j:j + batch_size]))
+            cols.append(block(f, params, x1[i:i + batch_size], x2[j:j + batch_size], bool(trace_axes)))
         rows.append(jnp.concatenate(cols, axis=1))
-    full = jnp.concatenate(rows, axis=0)  # (n1, n2, k, k)
-    return jnp.mean(jnp.diagonal(full, axis1=2, axis2=3), axis=-1) if trace_axes else full
+    return jnp.concatenate(rows, axis=0)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _ntk_block_jacobian(f, params, xa, xb):
+def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", memory_budget: int | None = None,
+                   traced: bool = True) -> int:
+    """The largest block size b (at most len(x)) whose compiled ``empirical_ntk`` block program needs at most
+    ``memory_budget`` bytes by XLA's own memory analysis (arguments + temporaries + output), found by bisection
+    over b (one compile per probe, nothing is run). The default budget is half the device memory that JAX reports
+    (``memory_stats()["bytes_limit"]``), or 2 GiB where it reports none (CPU)."""
+    if memory_budget is None:
+        stats = jax.local_devices()[0].memory_stats() or {}
+        memory_budget = int(stats["bytes_limit"]) // 2 if "bytes_limit" in stats else 2 * 2**30
+    block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
+
+    def needed(b):
+        spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
+        analysis = block.lower(f, params, spec, spec, traced).compile().memory_analysis()
+        if analysis is None:  # a backend without the analysis: count the Jacobians and the block themselves
+            leaves = sum(np.size(v) for v in jax.tree.leaves(params))
+            return 4 * b * leaves * 10 + 4 * b * b * 100
+        return analysis.argument_size_in_bytes + analysis.temp_size_in_bytes + analysis.output_size_in_bytes
+
+    low, high = 1, x.shape[0]
+    if needed(high) <= memory_budget:
+        return high
+    if needed(low) > memory_budget:
+        raise MemoryError(f"even one input per block needs {needed(low)} bytes, over the budget of {memory_budget}.")
+    while high - low > 1:  # needed(low) fits, needed(high) does not
+        mid = (low + high) // 2
+        if needed(mid) <= memory_budget:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _ntk_block_jacobian(f, params, xa, xb, traced):
     def jac(x):
         return jax.jacrev(lambda p: _as_matrix(f(p, x)))(params)  # leaves: (n, k, *param_shape)
 
     ja, jb = jac(xa), jac(xb)
+
     def contract(a, b):
         a = a.reshape(a.shape[0], a.shape[1], -1)
         b = b.reshape(b.shape[0], b.shape[1], -1)
-        return jnp.einsum("ikp,jlp->ijkl", a, b)
+        return jnp.einsum("ikp,jkp->ij", a, b) / a.shape[1] if traced else jnp.einsum("ikp,jlp->ijkl", a, b)
     return sum(jax.tree.leaves(jax.tree.map(contract, ja, jb)))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _ntk_block_ntvp(f, params, xa, xb):
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _ntk_block_ntvp(f, params, xa, xb, traced):
     out_b, vjp_b = jax.vjp(lambda p: _as_matrix(f(p, xb)), params)
     nb, k = out_b.shape
 
@@ -83,8 +122,10 @@ def _ntk_block_ntvp(f, params, xa, xb):
         return col  # (na, k)
 
     basis = jnp.eye(nb * k, dtype=out_b.dtype).reshape(nb * k, nb, k)
-    cols = jax.lax.map(column, basis)  # (nb * k, na, k): index (j, l), then (i, k)
-    return jnp.einsum("jlik->ijkl", cols.reshape(nb, k, -1, k))
+    cols = jax.lax.map(column, basis).reshape(nb, k, -1, k)  # index (j, l), then (i, k)
+    if traced:
+        return jnp.einsum("jkik->ij", cols) / k
+    return jnp.einsum("jlik->ijkl", cols)
 
 
 def _as_matrix(out):

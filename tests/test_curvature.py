@@ -175,3 +175,22 @@ def test_bad_arguments():
         nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(0), samples=1)
     with pytest.raises(ValueError, match="method"):
         nt.escape_saddle(loss, params, method="adam", eta=0.1, steps=1, key=jax.random.PRNGKey(0))
+
+
+def test_power_iteration_with_deflation_finds_the_largest_magnitude_eigenvalues_and_counts_its_products():
+    """PyHessian's method on an operator with a known spectrum (a rotated diagonal with well separated top values)."""
+    from ntk_proofs.curvature import power_iteration_eigenvalues
+
+    Q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((40, 40)))
+    lam = np.concatenate([[10.0, -7.0, 5.0], np.linspace(-1.0, 1.0, 37)])
+    A = jnp.asarray(Q @ np.diag(lam) @ Q.T)
+
+    def matvec(v):
+        return A @ v
+
+    res = power_iteration_eigenvalues(None, jnp.zeros(40), 3, key=jax.random.PRNGKey(1), tol=1e-10,
+                                      max_iterations=500, matvec=matvec)
+    np.testing.assert_allclose(res.eigenvalues, [10.0, -7.0, 5.0], rtol=1e-6, atol=1e-9)
+    assert res.matvecs == int(res.iterations.sum()) and np.all(res.iterations >= 2)
+    with pytest.raises(ValueError):
+        power_iteration_eigenvalues(None, jnp.zeros(40), 0, key=jax.random.PRNGKey(1), matvec=matvec)

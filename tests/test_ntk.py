@@ -49,6 +49,30 @@ def test_methods_agree_on_mlp_with_vector_outputs_and_cross_kernels(parameteriza
         np.testing.assert_allclose(block, full, rtol=1e-10, atol=F64)
     with pytest.raises(ValueError, match="trace_axes"):
         nt.empirical_ntk(net.apply, params, x1, trace_axes=(0,))
+    traced_blocks = nt.empirical_ntk(net.apply, params, x1, x2, method="ntvp", batch_size=2)
+    np.testing.assert_allclose(traced_blocks, a, rtol=1e-10, atol=F64)
+
+
+@pytest.mark.parametrize("method", ["jacobian", "ntvp"])
+def test_automatic_batch_size_fits_the_memory_budget_and_changes_nothing(method):
+    from ntk_proofs.ntk import ntk_batch_size
+
+    net = nt.MLP((5, 64, 64, 4), bias_var=0.1)
+    params = net.init(jax.random.PRNGKey(0))
+    x = nt.unit_sphere(jax.random.PRNGKey(1), 24, 5)
+    whole = nt.empirical_ntk(net.apply, params, x, method=method)
+    assert ntk_batch_size(net.apply, params, x, method=method, memory_budget=2**40) == 24
+    budget = 2**22 if method == "jacobian" else 2**18  # a few inputs a block (XLA: 15.6 MB and 0.35 MB for all 24)
+    small = ntk_batch_size(net.apply, params, x, method=method, memory_budget=budget)
+    assert 1 <= small < 24
+    over = ntk_batch_size(net.apply, params, x[: small + 1], method=method, memory_budget=2**40)
+    assert over == small + 1  # (the search is over block sizes; the budget, not the data, limits it)
+    auto = nt.empirical_ntk(net.apply, params, x, method=method, batch_size="auto", memory_budget=budget)
+    np.testing.assert_allclose(auto, whole, rtol=1e-10, atol=F64)
+    with pytest.raises(MemoryError):
+        ntk_batch_size(net.apply, params, x, method=method, memory_budget=1000)
+    with pytest.raises(ValueError, match="batch_size"):
+        nt.empirical_ntk(net.apply, params, x, batch_size=0)
 
 
 def test_first_layer_term_of_infinite_ntk_is_h_infinity():
