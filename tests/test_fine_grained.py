@@ -159,3 +159,15 @@ def test_kernel_prediction_is_the_loss_of_gd_on_the_fixed_kernel_dynamics(seed, 
     pred = np.asarray(nt.kernel_prediction(jnp.asarray(H), jnp.asarray(np.asarray(y) - u0), eta=eta, steps=30))
     np.testing.assert_allclose(pred, losses, rtol=1e-9, atol=1e-14)
     np.testing.assert_allclose(np.sqrt(2 * pred), nt.predicted_residual(H, y, eta, 30, u0=u0), rtol=RTOL_F64, atol=1e-14)
+
+
+def test_generalization_bound_refuses_singular_and_indefinite_kernels_at_the_round_off_scale():
+    """The tolerance is n eps max|lambda|: a least eigenvalue 1e-12 next to 1e6 is singular (tol 6.7e-10), the
+    same 1e-12 next to 1 is not; an indefinite H names its least eigenvalue."""
+    y = jnp.ones(3)
+    with pytest.raises(nt.AssumptionError, match="singular.*Remove duplicates"):
+        nt.generalization_bound(jnp.diag(jnp.array([1e6, 1.0, 1e-12])), y)
+    value = nt.generalization_bound(jnp.diag(jnp.array([1.0, 1.0, 1e-12])), y)
+    np.testing.assert_allclose(value, np.sqrt(2 * (2 + 1e12) / 3), rtol=RTOL_F64, atol=0)
+    with pytest.raises(nt.AssumptionError, match=r"least eigenvalue -1\b.*Theorem 5.1"):
+        nt.generalization_bound(jnp.diag(jnp.array([1.0, 0.5, -1.0])), y)

@@ -145,3 +145,58 @@ def test_one_problem_in_two_precisions_shares_lambda_0():
     np.testing.assert_array_equal(np.asarray(p32.W, np.float64), p64.W)
     np.testing.assert_array_equal(np.asarray(nt.gaussian_labels(key, 5, jnp.float32), np.float64),
                                   nt.gaussian_labels(key, 5, jnp.float64))
+
+
+@given(seed=st.integers(0, 10**6))
+def test_h_infinity_float64_is_the_same_formula_for_any_rows_in_any_input_precision(seed):
+    """gram_infinity_float64 (host NumPy) against the traced gram_infinity, on rows of any norm with parallel and
+    antiparallel pairs (the cosine's clip and the snap to +-1), from float32 and float64 input."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(8, 5)) * rng.uniform(0.2, 5.0, size=(8, 1))
+    X[6] = 3.0 * X[0]  # parallel: angle 0, H = x.x' / 2
+    X[7] = -0.5 * X[1]  # antiparallel: angle pi, H = 0
+    H = gram_infinity_float64(X)
+    assert H.dtype == np.float64
+    np.testing.assert_allclose(H, np.asarray(nt.gram_infinity(jnp.asarray(X))), rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(H[0, 6], X[0] @ X[6] / 2, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(H[1, 7], 0.0, rtol=0, atol=F64)
+    np.testing.assert_allclose(np.diag(H), np.sum(X**2, axis=1) / 2, rtol=1e-15, atol=0)
+    X32 = X.astype(np.float32)
+    H32in = gram_infinity_float64(X32)  # float32 data, float64 arithmetic
+    assert H32in.dtype == np.float64
+    np.testing.assert_array_equal(H32in, gram_infinity_float64(X32.astype(np.float64)))
+    with pytest.raises(ValueError, match=r"X\[2\] is the zero vector"):
+        gram_infinity_float64(np.where(np.arange(8)[:, None] == 2, 0.0, X))
+
+
+def test_near_parallel_rows_snap_to_the_parallel_limit():
+    """Rows parallel up to round-off are treated as parallel (cos within PARALLEL_ULPS of 1 counts as 1)."""
+    from ntk_proofs.du2019.gram import PARALLEL_ULPS
+
+    x = np.array([0.6, 0.8, 1e-3])
+    bent = x + np.array([0.0, 0.0, 4 * np.finfo(np.float64).eps])  # cos = 1 - O(eps)
+    X = np.stack([x, bent, -bent])
+    cos = (x @ bent) / np.linalg.norm(x) / np.linalg.norm(bent)
+    assert 1 - cos <= PARALLEL_ULPS * np.finfo(np.float64).eps
+    H = gram_infinity_float64(X)
+    assert H[0, 1] == (x @ bent) / 2 and H[0, 2] == 0.0
+
+
+def test_flip_count_counts_differing_entries_and_gram_keeps_the_dtype():
+    from ntk_proofs.du2019.gram import flip_count, gram_from_pattern, pack_pattern
+
+    rng = np.random.default_rng(0)
+    P, Q = rng.random((40, 30)) < 0.5, rng.random((40, 30)) < 0.5
+    got = flip_count(pack_pattern(jnp.asarray(P)), pack_pattern(jnp.asarray(Q)))
+    assert int(got) == int(np.sum(P != Q))
+    G = jnp.asarray(rng.normal(size=(40, 40)), jnp.float32)
+    H = gram_from_pattern(jnp.asarray(P), G)
+    assert H.dtype == jnp.float32
+    np.testing.assert_allclose(H, np.asarray(G) * (P.astype(float) @ P.T.astype(float)) / 30, rtol=RTOL_F32, atol=0)
+
+
+def test_monte_carlo_h_infinity_refuses_a_bad_sample_count():
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 4, 3)
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="samples"):
+            nt.gram_infinity_mc(jax.random.PRNGKey(1), X, bad)
