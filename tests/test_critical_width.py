@@ -25,7 +25,7 @@ def _curve(threshold):
 def test_a_criterion_that_always_holds_gives_the_smallest_width():
     res = critical_width(None, None, criterion="linear", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=16,
                          hold=lambda m: np.ones(SEEDS, bool))
-    assert res.m_star == 16 and list(res.widths) == [16] and res.monotone
+    assert res.m_star == 16 and list(res.widths) == [16, 32] and res.monotone  # m*, and its confirmation 2 m*
 
 
 @pytest.mark.parametrize("threshold", [9, 100, 777, 5000])
@@ -47,7 +47,7 @@ def test_a_non_monotone_hold_curve_is_reported():
     assert res.m_star == 16
     res = critical_width(None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
                          hold=lambda m: np.arange(SEEDS) < (SEEDS if m in (8, 32) else 0))
-    assert res.m_star == 8 and res.monotone  # one width tried
+    assert res.m_star == 8 and not res.monotone and res.violations == [(8, 16)]  # the confirmation at 16 fails
     curve = {8: 0, 16: 20, 32: 3, 64: 20}
     res = critical_width(None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
                          resolution=1.01, hold=lambda m: np.arange(SEEDS) < curve.get(m, 20 if m > 16 else 0))

@@ -33,7 +33,7 @@ from ntk_proofs.du2019.bounds import (check_upper_bound, infinite_width_spectrum
                                       loss_floor)
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
-from ntk_proofs.models.two_layer import init_params, predict
+from ntk_proofs.models.two_layer import Params, init_params, predict
 
 Array = jax.Array
 CRITERIA = ("init", "trajectory", "linear", "kernel")
@@ -78,6 +78,47 @@ def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
     return 0.5 * ((np.asarray(residual0, np.float64) @ V) ** 2) @ decay.T
 
 
+CHUNK = 64  # steps per compiled piece of a criterion run
+
+
+def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, lambda0: float, max_steps: int,
+                          tol: float, divergence_factor: float = 1e4):
+    """The batched runs of ``criterion_outcomes``, in pieces of ``CHUNK`` steps (one compiled program), until every
+    run has converged (L(k) <= tol L(0)) or diverged (non-finite, or above divergence_factor L(0)), or max_steps.
+
+    Every criterion reads a run only up to its first converged step, so stopping there changes no outcome; and it
+    matters: a converged run left going drives its residual into float subnormals, which slow a CPU a
+    hundredfold. A finished run restarts from its initialization (finite numbers, ignored) while others go on.
+    Returns loss (seeds, max_steps + 1) float64, certified (seeds, max_steps + 1) bool, diverged (seeds,) bool.
+    """
+    seeds = batch.W.shape[0]
+    W0, W = batch.W, batch.W
+    loss = np.full((seeds, max_steps + 1), np.nan)
+    certified = np.zeros((seeds, max_steps + 1), bool)
+    finished = np.zeros(seeds, bool)
+    diverged = np.zeros(seeds, bool)
+    done = 0
+    while True:
+        run = train_gd_batched(Params(W, batch.a), Xs, ys, eta=eta, steps=min(CHUNK, max_steps), record_every=1,
+                               certify_lambda0=lambda0, lambda_min_method="lanczos")
+        piece, cert = np.asarray(run.loss, np.float64), np.asarray(run.history.certified, bool)
+        take = min(piece.shape[1], max_steps + 1 - done)
+        live = ~finished
+        loss[live, done:done + take] = piece[live, :take]
+        certified[live, done:done + take] = cert[live, :take]
+        if done == 0:
+            limit = divergence_factor * loss[:, 0]
+        window = loss[:, done:done + take]
+        bad = ~np.isfinite(window) | (window > limit[:, None])
+        diverged |= live & bad.any(axis=1)
+        converged = live & (window <= tol * loss[:, :1]).any(axis=1)
+        finished |= diverged | converged
+        done += take - 1
+        if done >= max_steps or finished.all():
+            return loss, certified, diverged
+        W = jnp.where(jnp.asarray(finished)[:, None, None], W0, run.params.W)
+
+
 def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, eta: float, lambda0: float,
                        max_steps: int = 2000, tol: float = 1e-4) -> dict[str, np.ndarray]:
     """Every criterion of ``CRITERIA`` on ``seeds`` initializations of width m, run as one batched program
@@ -89,11 +130,9 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
     keys = jax.random.split(key, seeds)
     batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
-    run = train_gd_batched(batch, Xs, ys, eta=eta, steps=max_steps, record_every=1, certify_lambda0=lambda0,
-                           lambda_min_method="eigh")
-    loss = np.asarray(run.loss, np.float64)
-    certified = np.asarray(run.history.certified, bool)
-    dtype = np.asarray(run.loss).dtype
+    loss, certified, diverged = _runs_until_converged(batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps,
+                                                      tol=tol)
+    dtype = np.dtype(X.dtype)
     steps = np.arange(max_steps + 1)
     predicted = kernel_losses(X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)),
                               eta=eta, steps=max_steps)
@@ -103,7 +142,7 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
     out["kernel_gap"] = np.zeros(seeds)
     for s in range(seeds):
         below = np.flatnonzero(loss[s] <= tol * loss[s, 0])
-        converged = below.size > 0 and int(run.diverged_step[s]) < 0
+        converged = below.size > 0 and not diverged[s]
         end = int(below[0]) if below.size else max_steps
         out["converged"][s], out["end_step"][s] = converged, end
         out["init"][s] = certified[s, 0]
@@ -232,7 +271,9 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
     m_j = round(m_min 2^(j/q)), q = ceil(log 2 / log resolution), so that searches for different criteria share
     widths. From ``start`` (default m_min) it doubles m (j += q) until the criterion holds, or halves it until it
     fails: a geometric bracket; then it bisects in j until the bracket is one grid step (ratio 2^(1/q) <=
-    ``resolution``). Any start gives a valid bracket; a good guess (e.g. m* at a smaller n) saves widths."""
+    ``resolution``), and runs one confirmation width, 2 m* (if <= m_max), which does not move m* but shows a
+    non-monotone hold curve above it and gives ``bootstrap_m_star`` a width to fall back on. Any start gives a
+    valid bracket; a good guess (e.g. m* at a smaller n) saves widths."""
     q = max(1, math.ceil(math.log(2) / math.log(resolution) - 1e-9))
     j_max = int(math.floor(q * math.log2(m_max / m_min) + 1e-9))
     tried: dict[int, np.ndarray] = {}
@@ -272,6 +313,8 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
                 high = mid
             else:
                 low = mid
+    if high is not None and high + q <= j_max:
+        holds_at(high + q)  # a confirmation at 2 m*: checks monotonicity above m*, anchors the bootstrap
     widths = np.array(sorted(tried))
     fraction = np.array([tried[w].mean() for w in widths])
     violations = [(int(widths[i]), int(widths[i + 1])) for i in range(len(widths) - 1) if fraction[i + 1] < fraction[i]]
