@@ -77,7 +77,12 @@ def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", m
 
     def needed(b):
         spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
-        analysis = block.lower(f, params, spec, spec, traced).compile().memory_analysis()
+        try:
+            analysis = block.lower(f, params, spec, spec, traced).compile().memory_analysis()
+        except jax.errors.JaxRuntimeError as error:  # a GPU compiler may run candidates: too big to even compile
+            if "RESOURCE_EXHAUSTED" in str(error) or "out of memory" in str(error).lower():
+                return float("inf")
+            raise
         if analysis is None:  # a backend without the analysis: count the Jacobians and the block themselves
             leaves = sum(np.size(v) for v in jax.tree.leaves(params))
             return 4 * b * leaves * 10 + 4 * b * b * 100
