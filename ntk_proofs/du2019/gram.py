@@ -63,11 +63,10 @@ def gram_infinity_float64(X) -> np.ndarray:
     if not np.all(norms > 0):
         raise ValueError(f"X[{int(np.flatnonzero(norms == 0)[0])}] is the zero vector: H^inf needs a direction.")
     G = X @ X.T
-    cos = np.clip(G / np.outer(norms, norms), -1.0, 1.0)
-    edge = 1.0 - PARALLEL_ULPS * np.finfo(np.float64).eps
+    cos = G / np.outer(norms, norms)
+    edge = 1.0 - PARALLEL_ULPS * np.finfo(np.float64).eps  # within a few ulps of +-1 (or beyond, by round-off): +-1
     theta = np.arccos(np.where(cos >= edge, 1.0, np.where(cos <= -edge, -1.0, cos)))
-    np.fill_diagonal(theta, 0.0)
-    H = G * (np.pi - theta) / (2 * np.pi)
+    H = G * (np.pi - theta) / (2 * np.pi)  # the diagonal is set exactly below
     np.fill_diagonal(H, norms**2 / 2)
     return H
 
