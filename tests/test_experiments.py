@@ -224,8 +224,10 @@ def _sweep_process(out, i, port, count=2):
     extra = [] if i is None else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count),
                                   "--process-id", str(i)]
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    # a session of its own: a signal the JAX runtime sends to its process group cannot reach the test worker
     return subprocess.Popen([sys.executable, "-m", "experiments.width_sweep", *TINY, "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True)
 
 
 def _per_unit_numbers(path):
