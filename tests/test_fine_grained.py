@@ -165,9 +165,30 @@ def test_generalization_bound_refuses_singular_and_indefinite_kernels_at_the_rou
     """The tolerance is n eps max|lambda|: a least eigenvalue 1e-12 next to 1e6 is singular (tol 6.7e-10), the
     same 1e-12 next to 1 is not; an indefinite H names its least eigenvalue."""
     y = jnp.ones(3)
-    with pytest.raises(nt.AssumptionError, match="singular.*Remove duplicates"):
+    with pytest.raises(nt.AssumptionError, match=r"^H is singular \(least eigenvalue 1e-12 within round-off 6\.7e-10\)"
+                                                 r".*distinct inputs\.$"):
         nt.generalization_bound(jnp.diag(jnp.array([1e6, 1.0, 1e-12])), y)
     value = nt.generalization_bound(jnp.diag(jnp.array([1.0, 1.0, 1e-12])), y)
     np.testing.assert_allclose(value, np.sqrt(2 * (2 + 1e12) / 3), rtol=RTOL_F64, atol=0)
-    with pytest.raises(nt.AssumptionError, match=r"least eigenvalue -1\b.*Theorem 5.1"):
+    with pytest.raises(nt.AssumptionError, match=r"^H is not positive semi-definite \(least eigenvalue -1\);.*of the data\.$"):
         nt.generalization_bound(jnp.diag(jnp.array([1.0, 0.5, -1.0])), y)
+
+
+def test_kernel_prediction_checks_its_arguments_and_keeps_the_kernel_dtype():
+    H32 = jnp.asarray(np.diag([2.0, 1.0, 0.5]), jnp.float32)
+    y64 = jnp.asarray([1.0, -1.0, 0.5], jnp.float64)
+    pred = nt.kernel_prediction(H32, y64, eta=0.3, steps=4)
+    assert pred.dtype == jnp.float32 and pred.shape == (5,)
+    np.testing.assert_allclose(pred, 0.5 * np.sum(np.array([1.0, 1.0, 0.25])[None, :] * (
+        1 - 0.3 * np.array([2.0, 1.0, 0.5])[None, :]) ** (2 * np.arange(5)[:, None]), axis=1), rtol=1e-6, atol=0)
+    residual = nt.predicted_residual(H32, jnp.asarray(y64, jnp.float32), 0.3, 4, u0=jnp.zeros(3, jnp.float64))
+    assert residual.dtype == jnp.float32
+    for bad in (dict(eta=0.0), dict(eta=-1.0), dict(eta=float("nan"))):
+        with pytest.raises(ValueError, match="^eta must be a positive finite step size"):
+            nt.kernel_prediction(H32, y64, steps=3, **bad)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="^steps must be a non-negative integer"):
+            nt.kernel_prediction(H32, y64, eta=0.3, steps=bad)
+    for H in (jnp.ones((3, 4)), jnp.ones(3), jnp.ones((0, 0))):
+        with pytest.raises(ValueError, match=r"^H must be a square \(n, n\) matrix"):
+            nt.kernel_prediction(H, y64[: H.shape[0]] if H.ndim == 2 else y64, eta=0.3, steps=3)
