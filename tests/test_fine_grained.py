@@ -192,3 +192,14 @@ def test_kernel_prediction_checks_its_arguments_and_keeps_the_kernel_dtype():
     for H in (jnp.ones((3, 4)), jnp.ones(3), jnp.ones((0, 0))):
         with pytest.raises(ValueError, match=r"^H must be a square \(n, n\) matrix"):
             nt.kernel_prediction(H, y64[: H.shape[0]] if H.ndim == 2 else y64, eta=0.3, steps=3)
+
+
+def test_kernels_must_be_finite_and_symmetric_to_round_off_at_their_own_scale():
+    y = jnp.ones(2)
+    with pytest.raises(ValueError, match=r"^H or y contains NaN or infinite entries\.$"):
+        nt.kernel_prediction(jnp.array([[1.0, jnp.nan], [jnp.nan, 1.0]]), y, eta=0.1, steps=2)
+    with pytest.raises(ValueError, match=r"^H must be symmetric\.$"):
+        nt.kernel_prediction(jnp.array([[1.0, 0.5], [0.4, 1.0]]), y, eta=0.1, steps=2)
+    # an asymmetry of 1e-13 relative on a kernel of scale 1e6 is round-off (tolerance 1e3 eps max(scale, 1))
+    big = 1e6 * jnp.array([[2.0, 1.0], [1.0 + 1e-13, 2.0]])
+    np.testing.assert_allclose(nt.kernel_prediction(big, y, eta=1e-7, steps=1)[0], 1.0, rtol=RTOL_F64, atol=0)
