@@ -296,6 +296,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def unit_config(config, sweep_axes: set[str]) -> dict:
+    """The config a stored unit is matched on for resume: every field except the sweep axes (which name the unit),
+    the output and preset switches, and the process flags; plus whether float64 is on."""
+    import jax
+
+    skip = {"out", "resume", "quick", *sweep_axes, *CLUSTER_FIELDS}
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
+    return dict(values, x64=bool(jax.config.jax_enable_x64))
+
+
+def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) -> dict:
+    """What a process other than 0 of a run across processes returns once its units are saved (process 0 merges)."""
+    print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
+    return {"process": process[0], "reused_units": reused}
+
+
 def owners(groups: list, count: int) -> list[int]:
     """The process that runs each job: groups (e.g. a data family whose units run in order) go round-robin to the
     ``count`` processes in the order they first appear; every job of one group goes to the same process."""

@@ -264,29 +264,24 @@ def claims(summary: dict, command: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
-    import jax
 
-    from experiments.common import CLUSTER_FIELDS, UnitStore, finish, run_units, start_processes
+    from experiments.common import UnitStore, finish, run_units, saved_not_merged, start_processes, unit_config
     from experiments.plotting.critical_width import plot_critical_width
 
     process = start_processes(config)
     out = Path(config.out)
     store = UnitStore(out / f"{NAME}_runs")
-    per_unit = set(dataclasses.asdict(config)) - {"families", "ns", "out", "resume", "quick", "full", "bootstrap",
-                                                   *CLUSTER_FIELDS}
-    unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k in per_unit}
-    unit_config.update(x64=bool(jax.config.jax_enable_x64))
+    per_unit = unit_config(config, {"families", "ns", "full", "bootstrap"})
     done: list[dict] = []
-    jobs = [(f"{family}_n{n}", dict(unit_config, family=family, n=n, bootstrap=config.bootstrap),
+    jobs = [(f"{family}_n{n}", dict(per_unit, family=family, n=n, bootstrap=config.bootstrap),
              lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)))
             for family in config.families for n in config.ns]
     # a family's sizes run in order on one process (each search starts from m* at the smaller n)
     units, reused = run_units(store, jobs, desc="critical width", resume=config.resume, process=process,
                               groups=[family for family in config.families for _ in config.ns],
                               on_result=lambda name, result: done.append(result))
-    if units is None:  # a process other than 0 of a run across processes: its units are saved
-        print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
-        return {"process": process[0], "reused_units": reused}
+    if units is None:  # a process other than 0 of a run across processes
+        return saved_not_merged(process, store, reused)
     summary = summarize(config, units)
     summary["reused_units"] = reused
     print_summary(summary)

@@ -284,9 +284,8 @@ def claims(summary: dict, command: str) -> list[dict]:
 def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
-    import jax
 
-    from experiments.common import CLUSTER_FIELDS, UnitStore, finish, run_units, start_processes
+    from experiments.common import UnitStore, finish, run_units, saved_not_merged, start_processes, unit_config
     from experiments.plotting.width_sweep import plot_width_sweep
 
     process = start_processes(config)
@@ -295,19 +294,16 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [config.seed + s for s in range(config.seeds)]
     problems = {s: make_problem(config, s) for s in seeds}
     eta = resolve_eta(config, problems[seeds[0]])
-    per_run = set(dataclasses.asdict(config)) - {"widths", "seeds", "out", "resume", "quick", "paper", *CLUSTER_FIELDS}
-    unit_config = {k: v for k, v in dataclasses.asdict(config).items() if k in per_run}
-    unit_config.update(eta=eta, x64=bool(jax.config.jax_enable_x64))
+    per_run = dict(unit_config(config, {"widths", "seeds", "paper"}), eta=eta)
 
     jobs = [
-        (f"m{m}_seed{s}", dict(unit_config, m=m, seed=s),
+        (f"m{m}_seed{s}", dict(per_run, m=m, seed=s),
          lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
         for s in seeds for m in config.widths
     ]
     units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume, process=process)
-    if units is None:  # a process other than 0 of a run across processes: its units are saved
-        print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
-        return {"process": process[0], "reused_units": reused}
+    if units is None:  # a process other than 0 of a run across processes
+        return saved_not_merged(process, store, reused)
 
     summary = summarize(config, eta, problems, units)
     summary["reused_units"] = reused
