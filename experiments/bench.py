@@ -251,46 +251,47 @@ def hessian_methods(k: int = 5, tols=(1e-5, 1e-7)) -> dict:
     from ntk_proofs.curvature import HessianOperator, hessian_spectrum, power_iteration_eigenvalues
     from ntk_proofs.linalg import krylov, tridiagonal_eigh
 
-    if True:  # the active precision (float32 unless JAX_ENABLE_X64=1): both methods see the same operator
-        X, y = nt.digits_split(jax.random.PRNGKey(0), 300, 0)[:2]
-        net = nt.MLP((64, 32, 32, 1), bias_var=0.1)
-        params = net.init(jax.random.PRNGKey(0))
-        loss = nt.gd.squared_error(net.apply, X, y)
-        spectrum = hessian_spectrum(loss, params)
-        exact = spectrum[np.argsort(-np.abs(spectrum))][:k]  # power iteration finds the largest |lambda|
+    # the active precision (float32 unless JAX_ENABLE_X64=1): both methods see the same operator
+    X, y = nt.digits_split(jax.random.PRNGKey(0), 300, 0)[:2]
+    net = nt.MLP((64, 32, 32, 1), bias_var=0.1)
+    params = net.init(jax.random.PRNGKey(0))
+    loss = nt.gd.squared_error(net.apply, X, y)
+    spectrum = hessian_spectrum(loss, params)
+    exact = spectrum[np.argsort(-np.abs(spectrum))][:k]  # power iteration finds the largest |lambda|
 
-        def error(values):
-            values = np.asarray(values, np.float64)
-            if values.size < k:
-                return float("inf")
-            return float(np.max(np.abs(values[np.argsort(-np.abs(values))][:k] - exact) / np.abs(exact)))
+    def error(values):
+        values = np.asarray(values, np.float64)
+        if values.size < k:
+            return float("inf")
+        return float(np.max(np.abs(values[np.argsort(-np.abs(values))][:k] - exact) / np.abs(exact)))
 
-        tried = {}
-        family = HessianOperator(loss)
-        v0 = jax.random.normal(jax.random.PRNGKey(2), ravel_pytree(params)[0].shape, ravel_pytree(params)[0].dtype)
+    tried = {}
+    family = HessianOperator(loss)
+    flat = ravel_pytree(params)[0]
+    v0 = jax.random.normal(jax.random.PRNGKey(2), flat.shape, flat.dtype)
 
-        def lanczos_error(steps):  # the Ritz values of largest magnitude, from both ends of the spectrum
-            if steps not in tried:
-                alphas, betas, _, done = krylov(family, params, v0, steps)
-                theta = tridiagonal_eigh(alphas[: int(done)], betas[: int(done) - 1])[0]
-                tried[steps] = error(theta)
-            return tried[steps]
+    def lanczos_error(steps):  # the Ritz values of largest magnitude, from both ends of the spectrum
+        if steps not in tried:
+            alphas, betas, _, done = krylov(family, params, v0, steps)
+            theta = tridiagonal_eigh(alphas[: int(done)], betas[: int(done) - 1])[0]
+            tried[steps] = error(theta)
+        return tried[steps]
 
-        rows = []
-        for tol in tols:
-            power = power_iteration_eigenvalues(loss, params, k, key=jax.random.PRNGKey(1), tol=tol,
-                                                max_iterations=5000)
-            target = error(power.eigenvalues)
-            low, high = k - 1, k
-            while lanczos_error(high) > target and high < 3169:
-                low, high = high, min(2 * high, 3169)
-            while high - low > 1:
-                mid = (low + high) // 2
-                low, high = (low, mid) if lanczos_error(mid) <= target else (mid, high)
-            rows.append(dict(tol=tol, power_eigenvalues=power.eigenvalues.tolist(),
-                             power_iterations=power.iterations.tolist(), power_products=power.matvecs,
-                             power_error=target, lanczos_products=high, lanczos_error=tried[high],
-                             lanczos_over_power=high / power.matvecs))
+    rows = []
+    for tol in tols:
+        power = power_iteration_eigenvalues(loss, params, k, key=jax.random.PRNGKey(1), tol=tol,
+                                            max_iterations=5000)
+        target = error(power.eigenvalues)
+        low, high = k - 1, k
+        while lanczos_error(high) > target and high < flat.size:
+            low, high = high, min(2 * high, flat.size)
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if lanczos_error(mid) <= target else (mid, high)
+        rows.append(dict(tol=tol, power_eigenvalues=power.eigenvalues.tolist(),
+                         power_iterations=power.iterations.tolist(), power_products=power.matvecs,
+                         power_error=target, lanczos_products=high, lanczos_error=tried[high],
+                         lanczos_over_power=high / power.matvecs))
     # one product per Krylov step (the Ritz residual error bars would add k more)
     return dict(k=k, exact_top=exact.tolist(), runs=rows)
 
