@@ -14,7 +14,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-EXPERIMENTS = ("width_sweep", "critical_width", "fine_grained", "linearization", "landscape", "hessian",
+EXPERIMENTS = ("width_sweep", "critical_width", "regimes", "fine_grained", "linearization", "landscape", "hessian",
                "deep_training")
 
 

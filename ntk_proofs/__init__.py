@@ -12,9 +12,9 @@ from ntk_proofs.curvature import (SpectralDensity, TraceEstimate, bottom_eigenva
                                   hessian_spectrum, hutchinson_trace, hvp, spectral_density, top_eigenvalues)
 from ntk_proofs.data import (AssumptionError, check_inputs, corrupt_labels, digits_split, gaussian_labels, load_digits_binary,
                              load_npz, normalize_rows, prepare_inputs, train_test_split, unit_sphere)
-from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, lambda_zero,
-                                      linear_rate_envelope, max_step_size, perturbation_radius, required_width,
-                                      theorem_monitor, theorem_rate)
+from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, drift_radius, empirical_rate, flow_drift_radius,
+                                      flow_envelope, lambda_zero, linear_rate_envelope, max_step_size,
+                                      perturbation_radius, required_width, theorem_monitor, theorem_rate)
 from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width, critical_widths
 from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
 from ntk_proofs.du2019.sweep import train_gd_batched
@@ -30,8 +30,15 @@ from ntk_proofs.linalg import (Eigenpairs, LanczosResult, eigh_descending, extre
 from ntk_proofs.models.deep_linear import DeepLinear, deep_linear_loss
 from ntk_proofs.models.mlp import MLP, Dense
 from ntk_proofs.models.two_layer import Params, init_params, loss, loss_gradient, predict
+from ntk_proofs.models.two_layer_family import TwoLayerFamily, init_family
 from ntk_proofs.ntk import (InfiniteWidthKernels, LinearDynamics, empirical_ntk, infinite_width_kernels,
                             infinite_width_nngp, infinite_width_ntk, linear_dynamics, linearize)
+from ntk_proofs.regimes.flow import FlowConvergence, FlowResult, flow_monitor, gd_flow_distance, gradient_flow
+from ntk_proofs.regimes.kernels import MonteCarloGram, gram_infinity_family, gram_infinity_family_mc, lambda_zero_family
+from ntk_proofs.regimes.lazy import Laziness, laziness
+from ntk_proofs.regimes.phases import (REGIMES, Boundaries, Boundary, PhaseGrid, Thresholds, classify_runs,
+                                       phase_boundaries, phase_grid, tangent_sharpness)
+from ntk_proofs.regimes.training import FamilyRun, KernelRecord, train_family, train_family_batched
 from ntk_proofs.pruning import Ticket, lottery_ticket, magnitude_mask, sparsity
 from ntk_proofs.saddles import CriticalPoint, escape_saddle, find_critical_point
 from ntk_proofs.stability import (LayerStatistics, descent_lemma_violations, edge_of_stability_step, growth_factor,
@@ -53,7 +60,13 @@ __all__ = [
     "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "width_mesh", "TrainResult",
     "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",
     "perturbation_radius", "max_step_size", "required_width", "theorem_monitor", "TheoremMonitor", "MonitorCheck",
-    "critical_width", "critical_widths", "CriticalWidth", "CRITERIA",
+    "critical_width", "critical_widths", "CriticalWidth", "CRITERIA", "flow_drift_radius", "flow_envelope",
+    # regimes: the two-layer family, gradient flow, the catapult, lazy vs rich
+    "TwoLayerFamily", "init_family", "gram_infinity_family", "gram_infinity_family_mc", "lambda_zero_family",
+    "MonteCarloGram", "train_family", "train_family_batched", "FamilyRun", "KernelRecord", "gradient_flow",
+    "FlowResult", "flow_monitor", "gd_flow_distance", "FlowConvergence", "phase_grid", "phase_boundaries",
+    "classify_runs", "tangent_sharpness", "REGIMES", "PhaseGrid", "Boundaries", "Boundary", "Thresholds",
+    "laziness", "Laziness",
     # Arora et al. (2019)
     "eigen_projections", "predicted_residual", "kernel_prediction", "generalization_bound", "EigenProjections",
     # NTK (Jacot et al. 2018; Lee et al. 2019)

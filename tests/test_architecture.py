@@ -8,6 +8,7 @@ import ntk_proofs as nt
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER_1 = {"ntk_proofs.data", "ntk_proofs.fit", "ntk_proofs.models", "ntk_proofs.models.two_layer",
+           "ntk_proofs.models.two_layer_family",
            "ntk_proofs.models.mlp", "ntk_proofs.models.deep_linear"}
 LAYER_2 = {"ntk_proofs.linalg", "ntk_proofs.gd"}
 
@@ -68,7 +69,7 @@ def test_public_api_is_all_and_keeps_the_names_independent_checks_call():
     assert len(nt.__all__) == len(set(nt.__all__))
     exported = {k for k, v in vars(nt).items() if not k.startswith("_") and k not in ("annotations",)}
     subpackages = {"arora2019", "curvature", "data", "du2019", "fit", "landscape", "linalg", "models", "ntk",
-                   "pruning", "saddles", "stability"}
+                   "pruning", "regimes", "saddles", "stability"}
     assert exported - subpackages == set(nt.__all__)
 
 

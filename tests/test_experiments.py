@@ -207,6 +207,37 @@ def test_critical_width_flag_errors(tmp_path):
         assert info.value.code == 2, bad
 
 
+def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
+    from experiments import regimes
+
+    flags = ["--quick", "--phase-widths", "64", "--lazy-alphas", "1", "8", "--lazy-widths", "32", "64",
+             "--out", str(tmp_path / "rg")]
+    summary = regimes.main(flags)
+    for suffix in ("png", "pdf", "json"):
+        assert (tmp_path / "rg" / f"regimes.{suffix}").stat().st_size > 1000
+    saved = json.loads((tmp_path / "rg" / "regimes.json").read_text())
+    assert set(saved) >= {"flow", "phases", "boundary", "catapult", "lazy", "config", "git_commit"}
+    assert saved["flow"]["solver"]["accepted_steps"] > 0 and saved["flow"]["monitor"]["loss_envelope"]["held"]
+    assert len(saved["phases"]) == 1 and np.asarray(saved["phases"][0]["regime"]).shape == (5, 2)
+    assert set(saved["lazy"]) == {"erf_g0.5", "erf_g1"}
+    assert saved["boundary"]["rise"]["mean"] is not None
+    out = capsys.readouterr().out
+    assert "lazy / catapult" in out and "GD -> flow" in out
+    again = regimes.main(flags)
+    assert again["reused_units"] == 6 and again["boundary"] == summary["boundary"]
+    assert regimes.claims(again, "cmd")
+
+
+def test_regimes_flag_errors():
+    from experiments import regimes
+
+    for bad in (["--flow-etas", "0.1", "0.15"], ["--lazy-widths", "63"], ["--ratio-min", "4", "--ratio-max", "2"],
+                ["--activations", "tanh"], ["--n", "1"], ["--flow-rtol", "2"]):
+        with pytest.raises(SystemExit) as info:
+            regimes.parse_args(bad)
+        assert info.value.code == 2, bad
+
+
 def _free_port() -> int:
     import socket
 

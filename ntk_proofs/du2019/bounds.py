@@ -135,6 +135,20 @@ def drift_radius(n: int, residual0, m: int, lambda0) -> float:
     return 4.0 * math.sqrt(n) * float(residual0) / (math.sqrt(m) * float(lambda0))
 
 
+def flow_drift_radius(n: int, residual0, m: int, lambda0) -> float:
+    """R' = 2 sqrt(n) ||y - u(0)|| / (sqrt(m) lambda_0): Du et al. (2019), Lemma 3.3 (gradient flow, Theorem 3.2).
+
+    ||dw_r/dt|| <= sqrt(n / m) ||y - u(t)|| <= sqrt(n / m) exp(-lambda_0 t / 2) ||y - u(0)||; integrated over t >= 0
+    this is R'. Half the discrete-time radius of ``drift_radius``.
+    """
+    return 2.0 * math.sqrt(n) * float(residual0) / (math.sqrt(m) * float(lambda0))
+
+
+def flow_envelope(loss0, lambda0, t) -> np.ndarray:
+    """Theorem 3.2 of Du et al. (2019): under gradient flow L(t) <= exp(-lambda_0 t) L(0), at the times t."""
+    return float(loss0) * np.exp(-float(lambda0) * np.asarray(t, dtype=np.float64))
+
+
 def perturbation_radius(n: int, lambda0, delta: float) -> float:
     """R = sqrt(2 pi) delta lambda_0 / (16 n^2): Du et al. (2019), Lemma 3.1 (R = c delta lambda_0 / n^2).
 

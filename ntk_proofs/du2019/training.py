@@ -33,7 +33,8 @@ class TrainHistory(NamedTuple):
 
     ``lambda_min`` is exact (eigh) or a Lanczos Ritz value, an upper bound on lambda_min(H(k)) within
     ``lambda_min_residual`` of an eigenvalue. ``certified`` (when ``train_gd`` got ``certify_lambda0``): the
-    Cholesky certificate that lambda_min(H(k)) > lambda_0 / 2 (``DuDiagnostics``).
+    Cholesky certificate that lambda_min(H(k)) > lambda_0 / 2 (``DuDiagnostics``). ``lambda_max`` and
+    ``kernel_change`` (when ``train_gd`` got ``track_kernel=True``): the kernel tracked as it moves.
     """
 
     step: Array
@@ -42,6 +43,8 @@ class TrainHistory(NamedTuple):
     max_drift: Array  # max_r ||w_r(k) - w_r(0)||
     lambda_min_residual: Array | None = None  # ||H v - theta v|| of the Ritz pair (0 for eigh)
     certified: Array | None = None  # Cholesky of H(k) - (lambda_0 / 2) I succeeded
+    lambda_max: Array | None = None  # lambda_max(H(k)), the kernel's sharpness (with track_kernel)
+    kernel_change: Array | None = None  # ||H(k) - H(0)||_F / ||H(0)||_F (with track_kernel)
 
 
 class TrainResult(NamedTuple):
@@ -98,6 +101,7 @@ def train_gd(
     step_form: str = "auto",
     certify_lambda0: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    track_kernel: bool = False,
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -128,6 +132,10 @@ def train_gd(
         devices, X and y are replicated, and XLA's collectives reduce the outputs u, the gradient's products and
         H(k) across them. One wide net then spans several devices' memory; the numbers are those of the
         unsharded run up to the order of float sums. m must be a multiple of the axis size.
+      track_kernel: also record lambda_max(H(k)) (the kernel's sharpness, against 2 / eta) and the relative kernel
+        change ||H(k) - H(0)||_F / ||H(0)||_F at every recorded step (``history.lambda_max``,
+        ``history.kernel_change``), from the same H(k) as lambda_min: the lazy picture's own measurements
+        (``ntk_proofs.regimes`` tracks the same for the whole two-layer family).
     """
     W0, a = params
     X, y = check_inputs(X, y)
@@ -151,7 +159,7 @@ def train_gd(
         W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype), floor,
         steps=int(steps), record_every=int(record_every), optimizer=optimizer,
         lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
-        step_form=step_form, certify=certify,
+        step_form=step_form, certify=certify, track_kernel=bool(track_kernel),
     )
     loss, W, diag, diverged = out
     diverged = int(diverged)
@@ -164,7 +172,7 @@ def train_gd(
             "assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).",
             step=diverged,
         )
-    history = history_from_records(recorded_steps(steps, record_every), diag, certify)
+    history = history_from_records(recorded_steps(steps, record_every), diag, certify, bool(track_kernel))
     return TrainResult(
         loss=loss,
         params=Params(W, a),
@@ -214,6 +222,7 @@ class DuData(NamedTuple):
     Z0: Array  # (n, m) X W(0)^T
     pattern0: Array  # the initial pattern, bit-packed (``pack_pattern``)
     floor: Array | float = 0.0  # lambda_0 / 2, the level the Cholesky certificate of (C2) checks
+    H0: Array | None = None  # H(0), when the recorder tracks the kernel's change
 
 
 @dataclass(frozen=True)
@@ -252,13 +261,17 @@ class DuRecord(NamedTuple):
     max_drift: Array  # max_r ||w_r(k) - w_r(0)||
     lambda_min_residual: Array  # ||H v - theta v|| of the Ritz pair (0 for eigh)
     certified: Array  # the Cholesky factorization of H(k) - floor I succeeded (False when not asked)
+    lambda_max: Array  # lambda_max(H(k)) (0 when the kernel is not tracked)
+    kernel_change: Array  # ||H(k) - H(0)||_F / ||H(0)||_F (0 when the kernel is not tracked)
 
 
-def history_from_records(steps, records: DuRecord, certify: bool) -> TrainHistory:
+def history_from_records(steps, records: DuRecord, certify: bool, track_kernel: bool = False) -> TrainHistory:
     """The ``TrainHistory`` of a run's ``DuRecord``s (leading axis: the recorded steps, or (batch, steps))."""
     steps = jnp.broadcast_to(jnp.asarray(steps), records.lambda_min.shape)
     return TrainHistory(steps, records.lambda_min, records.flip_fraction, records.max_drift,
-                        records.lambda_min_residual, records.certified if certify else None)
+                        records.lambda_min_residual, records.certified if certify else None,
+                        records.lambda_max if track_kernel else None,
+                        records.kernel_change if track_kernel else None)
 
 
 class _DiagState(NamedTuple):
@@ -288,6 +301,10 @@ class DuDiagnostics:
     (Higham, Accuracy and Stability of Numerical Algorithms, Thm 10.3 and eq. (10.8)); in float64 delta is
     below 1e-10 ||A||_2 for n <= 1000. Failure proves lambda_min(H(k)) < lambda_0 / 2 + delta: a violation of
     (C2) up to the same delta. Unlike a Ritz value, the certificate cannot err on the optimistic side.
+
+    With ``track_kernel``, each record also measures the kernel as it moves, from the same H(k): lambda_max(H(k))
+    (its sharpness; GD on the linearized dynamics is stable while eta < 2 / lambda_max, Lewkowycz et al. 2020) and
+    ||H(k) - H(0)||_F / ||H(0)||_F (small in the lazy regime; Chizat, Oyallon & Bach 2019).
     """
 
     form: str
@@ -296,6 +313,7 @@ class DuDiagnostics:
     flip_budget: int | None = None
     incremental: bool = True  # False: one dense record at the end (record_every = 0), no state
     certify: bool = False
+    track_kernel: bool = False
 
     def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
         if not self.incremental:
@@ -321,7 +339,7 @@ class DuDiagnostics:
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
             H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
             zero = jnp.zeros((), H.dtype)
-            return None, DuRecord(lambda_min(H), flips, drift, zero, self.certificate(H, data))
+            return None, DuRecord(lambda_min(H), flips, drift, zero, self.certificate(H, data), *self.kernel(H, data))
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
             counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile (half the time) and to run
         else:
@@ -332,8 +350,15 @@ class DuDiagnostics:
         else:
             lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
             residual = jnp.linalg.norm(H @ vector - lam * vector)
-        record = DuRecord(lam, flips, drift, residual, self.certificate(H, data))
+        record = DuRecord(lam, flips, drift, residual, self.certificate(H, data), *self.kernel(H, data))
         return _DiagState(counts, packed, vector), record
+
+    def kernel(self, H, data: DuData) -> tuple[Array, Array]:
+        """(lambda_max(H(k)), ||H(k) - H(0)||_F / ||H(0)||_F) with ``track_kernel``, else zeros."""
+        if not self.track_kernel:
+            zero = jnp.zeros((), H.dtype)
+            return zero, zero
+        return lambda_max(H), jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
 
     def certificate(self, H, data: DuData) -> Array:
         """True when the Cholesky factorization of H - floor I succeeds (all entries finite)."""
@@ -344,9 +369,10 @@ class DuDiagnostics:
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
-                                             "flip_budget", "step_form", "certify"))
+                                             "flip_budget", "step_form", "certify", "track_kernel"))
 def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_every, optimizer=None,
-               lambda_method="eigh", lanczos_steps=32, flip_budget=None, step_form="weights", certify=False):
+               lambda_method="eigh", lanczos_steps=32, flip_budget=None, step_form="weights", certify=False,
+               track_kernel=False):
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
     No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
@@ -354,11 +380,13 @@ def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_
     """
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
-    data = DuData(X, y, a, W0, X @ X.T, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype))
+    XXt = X @ X.T
+    H0 = XXt * coactivation_counts(Z0 >= 0, X.dtype) / W0.shape[0] if track_kernel else None
+    data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype), H0)
     kernel = step_form == "kernel"
     params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
     recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0,
-                             certify=certify)
+                             certify=certify, track_kernel=track_kernel)
     loss, final, records, _, diverged = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps,
                                                 record_every=record_every, recorder=recorder,
                                                 divergence_factor=divergence_factor)

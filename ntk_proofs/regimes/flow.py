@@ -1,0 +1,214 @@
+"""Gradient flow dW/dt = -grad L(W) of the Du et al. (2019) net (and its family), integrated with diffrax.
+
+Du et al. (2019), Section 3, prove the continuous-time result first. Theorem 3.2: if lambda_0 > 0 and m is large
+enough, then with probability 1 - delta, under gradient flow
+
+    (F1) L(t) <= exp(-lambda_0 t) L(0),
+    (F2) lambda_min(H(t)) >= lambda_0 / 2                   (Lemma 3.2),
+    (F3) ||w_r(t) - w_r(0)|| <= R' = 2 sqrt(n) ||y - u(0)|| / (sqrt(m) lambda_0)   (Lemma 3.3).
+
+``gradient_flow`` integrates the flow with an adaptive Runge-Kutta solver (Tsitouras 5(4) with a PID step-size
+controller, diffrax). The ReLU field is discontinuous across the surfaces w_r . x_i = 0, where the solver's
+error estimate rejects steps until they are short enough; the result reports the tolerances and the accepted
+and rejected step counts. ``flow_monitor`` checks (F1)-(F3) along the solution with the monitor of the GD runs
+(``ntk_proofs.du2019.bounds.check_upper_bound``).
+
+GD is the explicit Euler method of this ODE with step eta, so max_k ||u_GD(k) - u_flow(k eta)|| = O(eta) over a
+fixed time span (global error of a first-order method; p = 1). ``gd_flow_distance`` measures it and fits p.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntk_proofs import gd
+from ntk_proofs.data import check_positive_int
+from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, check_upper_bound, flow_drift_radius,
+                                      flow_envelope)
+from ntk_proofs.fit import SlopeFit, loglog_slope
+from ntk_proofs.models.two_layer import Params
+from ntk_proofs.models.two_layer_family import TwoLayerFamily
+from ntk_proofs.regimes.training import FamilyData, FamilyObjective, check_run_inputs, gram_from_preactivations
+
+Array = jax.Array
+
+
+class FlowResult(NamedTuple):
+    """The solution of ``gradient_flow`` at the saved times ``t`` (T,).
+
+    u (T, n), loss (T,) = 0.5 ||u - y||^2 / alpha^2, lambda_min (T,) of H(t), max_drift (T,) = max_r ||w_r(t) -
+    w_r(0)||. Solver report: the tolerances, accepted and rejected steps.
+    """
+
+    t: np.ndarray
+    u: Array
+    loss: Array
+    lambda_min: Array
+    max_drift: Array
+    rtol: float
+    atol: float
+    accepted_steps: int
+    rejected_steps: int
+
+
+def gradient_flow(params: Params, X: Array, y: Array, *, t_max: float, saves: int = 101, ts=None,
+                  family: TwoLayerFamily = TwoLayerFamily(), rtol: float = 1e-6, atol: float = 1e-8,
+                  max_steps: int = 200_000) -> FlowResult:
+    """Integrate dW/dt = -grad (L / alpha^2) from ``params`` over [0, t_max] (module doc).
+
+    Saves at ``ts`` (ascending times in [0, t_max]) or at ``saves`` equally spaced times. ``rtol``/``atol`` are the
+    step-size controller's tolerances on every parameter. Raises RuntimeError if the solver stops before t_max
+    (``max_steps`` reached), naming the step count.
+    """
+    X, y = check_run_inputs(params, X, y)
+    if not (np.isfinite(t_max) and t_max > 0):
+        raise ValueError(f"t_max must be a positive finite time; got {t_max!r}.")
+    if not (0 < rtol < 1 and atol > 0):
+        raise ValueError(f"need 0 < rtol < 1 and atol > 0; got rtol={rtol!r}, atol={atol!r}.")
+    if ts is None:
+        check_positive_int(saves, "saves")
+        ts = np.linspace(0.0, float(t_max), saves)
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.size < 1 or np.any(np.diff(ts) < 0) or ts[0] < 0 or ts[-1] > t_max:
+        raise ValueError("ts must be ascending times within [0, t_max].")
+    dtype = params.W.dtype
+    X, y = X.astype(dtype), y.astype(dtype)
+    out = _solve(params, X, y, jnp.asarray(ts, dtype), jnp.asarray(t_max, dtype), family=family, rtol=float(rtol),
+                 atol=float(atol), max_steps=int(max_steps))
+    (u, loss, lam, drift), ok, accepted, rejected = out
+    if not bool(ok):
+        raise RuntimeError(f"the flow solver stopped before t_max = {t_max:g} after {int(accepted) + int(rejected)} "
+                           f"steps (max_steps = {max_steps}); loosen rtol/atol or raise max_steps.")
+    return FlowResult(ts, u, loss, lam, drift, float(rtol), float(atol), int(accepted), int(rejected))
+
+
+@functools.partial(jax.jit, static_argnames=("family", "rtol", "atol", "max_steps"))
+def _solve(params, X, y, ts, t_max, *, family, rtol, atol, max_steps):
+    XXt = X @ X.T
+    W0 = params.W
+
+    def field(t, p, args):
+        _, grad = family.value_and_grad(p, X, y)
+        return jax.tree.map(lambda g: -g, grad)
+
+    def observe(t, p, args):
+        Z = X @ p.W.T
+        u = family.outputs(Z, p.a)
+        r = u - y
+        loss = 0.5 * jnp.vdot(r, r) / family.alpha**2
+        lam = jnp.linalg.eigvalsh(gram_from_preactivations(family, Z, p.a, XXt))[0]
+        drift = jnp.max(jnp.linalg.norm(p.W - W0, axis=1))
+        return u, loss, lam, drift
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(field), diffrax.Tsit5(), t0=jnp.zeros((), ts.dtype), t1=t_max, dt0=None, y0=params,
+        saveat=diffrax.SaveAt(ts=ts, fn=observe), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps, throw=False)
+    ok = sol.result == diffrax.RESULTS.successful
+    return sol.ys, ok, sol.stats["num_accepted_steps"], sol.stats["num_rejected_steps"]
+
+
+def flow_monitor(flow: FlowResult, *, lambda0: float, n: int, m: int, rtol: float | None = None) -> TheoremMonitor:
+    """Check Theorem 3.2's (F1)-(F3) of Du et al. (2019) along a ``FlowResult`` (module doc), with the bound
+    R' of ``flow_drift_radius`` from the flow's own ||y - u(0)||. ``rtol`` (default: the solver's rtol plus 10
+    machine epsilons) absorbs the integration and round-off error in the comparison, not in the theorem.
+    (F1) is checked at every saved t > 0."""
+    loss = np.asarray(flow.loss, dtype=np.float64)
+    if rtol is None:
+        rtol = flow.rtol + 10 * float(np.finfo(np.asarray(flow.loss).dtype).eps)
+    t = np.asarray(flow.t)
+    residual0 = float(np.sqrt(2.0 * loss[0]))
+    lam = np.asarray(flow.lambda_min, dtype=np.float64)
+    later = t > 0
+    return TheoremMonitor(
+        loss_envelope=check_upper_bound(t[later], loss[later], flow_envelope(loss[0], lambda0, t[later]), rtol),
+        lambda_min_floor=check_upper_bound(t, np.full_like(lam, float(lambda0) / 2.0), lam, rtol),
+        drift_radius=check_upper_bound(t, flow.max_drift, flow_drift_radius(n, residual0, m, lambda0), rtol),
+    )
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Recorder: the family's outputs u(k) on the training inputs, from the step's own pre-activations."""
+
+    family: TwoLayerFamily
+
+    def init(self, params, Z, data, key=None):
+        return None
+
+    def record(self, state, params, Z, data):
+        return state, self.family.outputs(Z, params.a)
+
+
+def gd_outputs(params: Params, X: Array, y: Array, *, eta: float, steps: int,
+               family: TwoLayerFamily = TwoLayerFamily()) -> Array:
+    """u(k) of GD with step eta for k = 0..steps, shape (steps + 1, n), on the one driver (``Predictions``)."""
+    X, y = check_run_inputs(params, X, y)
+    dtype = params.W.dtype
+    X, y = X.astype(dtype), y.astype(dtype)
+    XXt = X @ X.T
+    data = FamilyData(X, y, params.W, params.a, XXt, XXt)
+    run = gd.run(FamilyObjective(family), params, data, steps=steps, eta=eta, record_every=1,
+                 recorder=Predictions(family), raise_on_divergence=True)
+    return run.records
+
+
+class FlowConvergence(NamedTuple):
+    """max_k ||u_GD(k) - u_flow(k eta)||_2 over k eta <= t_max, for each eta; the fitted order p (error ~ eta^p).
+
+    flow_error: the flow's own error at the saved times (the distance between solutions at rtol and rtol / 10):
+    the floor below which a GD-to-flow distance cannot be resolved; only errors above ``FLOOR_FACTOR`` floors enter
+    the fit (``fitted``)."""
+
+    etas: np.ndarray  # (E,)
+    errors: np.ndarray  # (S, E): one row per initialization
+    flow_error: float
+    fitted: np.ndarray  # (S, E) bool
+    fit: SlopeFit
+
+
+FLOOR_FACTOR = 10.0
+
+
+def gd_flow_distance(params_list, X: Array, y: Array, *, etas, t_max: float,
+                     family: TwoLayerFamily = TwoLayerFamily(), rtol: float = 1e-6, atol: float = 1e-8,
+                     confidence: float = 0.95) -> FlowConvergence:
+    """How fast GD converges to the flow as eta shrinks (module doc): for each initialization in ``params_list``
+    and each step ``eta`` (every eta must divide t_max into a whole number of steps up to 1e-9), the largest
+    distance between u_GD(k) and u_flow(k eta) for k eta <= t_max; then the log-log slope p with its interval."""
+    etas = np.sort(np.asarray(etas, dtype=np.float64))
+    if etas.size < 2 or np.any(etas <= 0):
+        raise ValueError(f"need at least two positive step sizes; got {etas}.")
+    steps = np.rint(t_max / etas).astype(int)
+    strides = np.rint(etas / etas[0]).astype(int)
+    if np.any(np.abs(steps * etas - t_max) > 1e-9 * t_max) or np.any(np.abs(strides * etas[0] - etas) > 1e-9 * etas):
+        raise ValueError("every eta must be a whole multiple of the smallest and divide t_max into whole steps.")
+    errors, floors = [], []
+    for params in params_list:
+        ts = etas[0] * np.arange(steps[0] + 1)  # one solve serves every eta: k eta_j = (k stride_j) eta_0
+        flow = gradient_flow(params, X, y, t_max=t_max, ts=ts, family=family, rtol=rtol, atol=atol)
+        tight = gradient_flow(params, X, y, t_max=t_max, ts=ts, family=family, rtol=rtol / 10, atol=atol / 10)
+        floors.append(float(jnp.max(jnp.linalg.norm(tight.u - flow.u, axis=1))))
+        row = []
+        for eta, k, stride in zip(etas, steps, strides):
+            u_gd = gd_outputs(params, X, y, eta=float(eta), steps=int(k), family=family)
+            row.append(float(jnp.max(jnp.linalg.norm(u_gd - tight.u[::stride], axis=1))))
+        errors.append(row)
+    errors = np.asarray(errors)
+    floor = max(floors)
+    fitted = errors > FLOOR_FACTOR * max(floor, np.finfo(np.asarray(params_list[0].W).dtype).eps)
+    x = np.broadcast_to(etas, errors.shape)
+    fit = loglog_slope(x[fitted], errors[fitted], confidence) if fitted.sum() >= 2 else loglog_slope([1, 2], [np.nan] * 2)
+    return FlowConvergence(etas, errors, floor, fitted, fit)
+
+
+def monitor_summary(check: MonitorCheck) -> dict:
+    """A MonitorCheck as a JSON-ready dict."""
+    return {"held": check.held, "first_failure": check.first_failure, "worst_ratio": check.worst_ratio}

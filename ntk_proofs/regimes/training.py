@@ -1,0 +1,204 @@
+"""GD on the two-layer family with the kernel tracked as it moves, on the one driver ``gd.scan``.
+
+The objective is ``FamilyObjective`` (L / alpha^2 with its closed-form gradient); what is tracked is the
+recorder ``KernelTracking``, which at each recorded step measures from the step's own forward pass:
+
+- lambda_max(H(k)) and lambda_min(H(k)) of the width-normalized Gram matrix (``TwoLayerFamily.gram``); the
+  tangent kernel GD sees is ``kernel_scale(m) H(k)``, whose top eigenvalue against 2 / eta decides stability
+  (Lewkowycz et al. 2020; Cohen et al. 2021);
+- the relative kernel change ||H(k) - H(0)||_F / ||H(0)||_F (Chizat, Oyallon & Bach 2019: small in the lazy regime);
+- max_r ||w_r(k) - w_r(0)|| (Du et al. 2019, Lemma 3.3's R') and max_r |a_r(k) - a_r(0)|;
+- the fraction of activation signs 1{w_r . x_i >= 0} that differ from initialization (Du et al. 2019, Figure 1b).
+
+The loss itself is kept at every step by the driver. ``train_family`` runs one net; ``train_family_batched`` runs
+a batch of (initialization, step size) pairs as one vmapped program.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ntk_proofs import gd
+from ntk_proofs.data import check_inputs
+from ntk_proofs.gd import check_count, check_step_size, recorded_steps
+from ntk_proofs.models.two_layer import Params
+from ntk_proofs.models.two_layer_family import TwoLayerFamily
+
+Array = jax.Array
+
+
+class FamilyData(NamedTuple):
+    """What the family's objective and recorder read: data, the initialization and its Gram matrix H(0)."""
+
+    X: Array  # (n, d)
+    y: Array  # (n,)
+    W0: Array  # (m, d)
+    a0: Array  # (m,)
+    XXt: Array  # (n, n)
+    H0: Array  # (n, n) H(0), width-normalized
+
+
+@dataclass(frozen=True)
+class FamilyObjective:
+    """L / alpha^2 = 0.5 ||u - y||^2 / alpha^2 of a ``TwoLayerFamily`` member; aux is the pre-activation X W^T."""
+
+    family: TwoLayerFamily
+
+    def value(self, params, data: FamilyData):
+        Z = data.X @ params.W.T
+        r = self.family.outputs(Z, params.a) - data.y
+        value = 0.5 * jnp.vdot(r, r)
+        return (value if self.family.alpha == 1 else value / self.family.alpha**2), Z
+
+    def value_and_grad(self, params, data: FamilyData):
+        Z = data.X @ params.W.T
+        value, grad = self.family.value_and_grad(params, data.X, data.y, Z)
+        return (value, Z), grad
+
+
+class KernelRecord(NamedTuple):
+    """What ``KernelTracking`` measures at one recorded step (leading axes: the recorded steps, batch first)."""
+
+    lambda_max: Array  # lambda_max(H(k)), width-normalized
+    lambda_min: Array  # lambda_min(H(k))
+    kernel_change: Array  # ||H(k) - H(0)||_F / ||H(0)||_F
+    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
+    output_drift: Array  # max_r |a_r(k) - a_r(0)| (0 when a is fixed)
+    flip_fraction: Array  # fraction of (i, r) with 1{w_r . x_i >= 0} != its value at k = 0
+
+
+def gram_from_preactivations(family: TwoLayerFamily, Z: Array, a: Array, XXt: Array) -> Array:
+    """``TwoLayerFamily.gram`` from the pre-activations Z = X W^T of the step (no second product with X)."""
+    m = Z.shape[1]
+    S = family.sigma_prime(Z) * a[None, :]
+    H = XXt * (S @ S.T) / m
+    if family.train_a:
+        F = family.sigma(Z)
+        H = H + F @ F.T / m
+    return H
+
+
+@dataclass(frozen=True)
+class KernelTracking:
+    """Recorder: the kernel's sharpness, its relative change, the weight drift and the sign flips (module doc).
+
+    A diverged run's non-finite Gram matrix is replaced by zeros before the eigensolver (its numbers are then
+    meaningless and flagged by the driver's ``diverged_step``), so that no NaN reaches LAPACK.
+    """
+
+    family: TwoLayerFamily
+
+    def init(self, params, Z, data: FamilyData, key=None):
+        return None
+
+    def record(self, state, params, Z, data: FamilyData):
+        H = gram_from_preactivations(self.family, Z, params.a, data.XXt)
+        H = jnp.where(jnp.isfinite(H), H, 0.0)
+        eig = jnp.linalg.eigvalsh(H)
+        change = jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+        drift = jnp.max(jnp.linalg.norm(params.W - data.W0, axis=1))
+        out = jnp.max(jnp.abs(params.a - data.a0))
+        flips = jnp.mean((Z >= 0) != (data.X @ data.W0.T >= 0)).astype(Z.dtype)
+        return state, KernelRecord(eig[-1], eig[0], change, drift, out, flips)
+
+
+class FamilyRun(NamedTuple):
+    """One run of ``train_family`` (or a batch of them: every array gains a leading batch axis).
+
+    loss: (steps + 1,) the objective L / alpha^2 before each step and after the last. params: final Params.
+    record_steps: (R,) the recorded steps. records: ``KernelRecord`` of (R,) arrays. diverged_step: the first step
+    whose loss was non-finite or above ``divergence_factor * L(0)``, or -1 (an int, or an (B,) array for a batch).
+    """
+
+    loss: Array
+    params: Params
+    record_steps: np.ndarray
+    records: KernelRecord
+    diverged_step: int | np.ndarray
+
+
+def train_family(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), eta: float,
+                 steps: int, record_every: int = 1, divergence_factor: float = 1e6) -> FamilyRun:
+    """Full-batch GD with step ``eta`` on L / alpha^2 of a ``TwoLayerFamily`` member, kernel tracked (module doc).
+
+    Never raises on divergence: a run whose loss becomes non-finite or exceeds ``divergence_factor * L(0)`` is
+    returned with ``diverged_step >= 0`` (the catapult phase lets the loss grow by orders of magnitude before it
+    falls, so the factor is large). X: (n, d) inputs of unit norm, y: (n,) labels.
+    """
+    X, y = check_run_inputs(params, X, y)
+    check_step_size(eta)
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    if not divergence_factor > 1:
+        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+    dtype = params.W.dtype
+    X, y = X.astype(dtype), y.astype(dtype)
+    loss, W, a, records, diverged = _single(params.W, params.a, X, y, jnp.asarray(eta, dtype),
+                                            jnp.asarray(divergence_factor, dtype), family=family, steps=int(steps),
+                                            record_every=int(record_every))
+    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, int(diverged))
+
+
+def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), etas,
+                         steps: int, record_every: int = 1, divergence_factor: float = 1e6) -> FamilyRun:
+    """``train_family`` for a batch: params with W (B, m, d) and a (B, m), and one step size per member (B,)
+    (a scalar is broadcast). One vmapped, jitted program; returns a ``FamilyRun`` with a leading batch axis."""
+    if params.W.ndim != 3 or params.a.shape != params.W.shape[:2]:
+        raise ValueError(f"batched params need W (B, m, d) and a (B, m); got {params.W.shape} and {params.a.shape}.")
+    X, y = check_inputs(X, y, distinct=False)
+    if params.W.shape[2] != X.shape[1]:
+        raise ValueError(f"W has d = {params.W.shape[2]} columns but X has d = {X.shape[1]}.")
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    etas = np.broadcast_to(np.asarray(etas, np.float64), (params.W.shape[0],))
+    if not np.all(np.isfinite(etas) & (etas > 0)):
+        raise ValueError(f"every step size must be positive and finite; got {etas}.")
+    if not divergence_factor > 1:
+        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+    dtype = params.W.dtype
+    X, y = X.astype(dtype), y.astype(dtype)
+    loss, W, a, records, diverged = _batched(params.W, params.a, X, y, jnp.asarray(etas, dtype),
+                                             jnp.asarray(divergence_factor, dtype), family=family, steps=int(steps),
+                                             record_every=int(record_every))
+    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, np.asarray(diverged))
+
+
+def trajectory(W, a, X, y, eta, divergence_factor, *, family, steps, record_every):
+    """The traceable run (no checks): ``gd.scan`` of ``FamilyObjective`` with the ``KernelTracking`` recorder.
+    Returns (loss, final W, final a, ``KernelRecord``, diverged step)."""
+    XXt = X @ X.T
+    H0 = gram_from_preactivations(family, X @ W.T, a, XXt)
+    data = FamilyData(X, y, W, a, XXt, H0)
+    loss, final, records, _, diverged = gd.scan(
+        FamilyObjective(family), optax.sgd(eta), Params(W, a), data, steps=steps, record_every=record_every,
+        recorder=KernelTracking(family), divergence_factor=divergence_factor)
+    return loss, final.W, final.a, records, diverged
+
+
+_STATIC = ("family", "steps", "record_every")
+_single = jax.jit(trajectory, static_argnames=_STATIC)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _batched(W, a, X, y, etas, divergence_factor, *, family, steps, record_every):
+    one = functools.partial(trajectory, family=family, steps=steps, record_every=record_every)
+    return jax.vmap(one, in_axes=(0, 0, None, None, 0, None))(W, a, X, y, etas, divergence_factor)
+
+
+def check_run_inputs(params: Params, X, y):
+    """Check one net's params (W (m, d), a (m,), finite) against unit-norm inputs X (n, d) and labels y (n,)."""
+    X, y = check_inputs(X, y, distinct=False)
+    if params.W.ndim != 2 or params.a.shape != (params.W.shape[0],):
+        raise ValueError(f"params must hold W (m, d) and a (m,); got {params.W.shape} and {params.a.shape}.")
+    if params.W.shape[1] != X.shape[1]:
+        raise ValueError(f"W has d = {params.W.shape[1]} columns but X has d = {X.shape[1]}.")
+    if not bool(jnp.all(jnp.isfinite(params.W))):
+        raise ValueError("params.W contains NaN or infinite entries.")
+    return X, y
