@@ -223,26 +223,14 @@ def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
                 by_width=[point(1.0, m) for m in config.lazy_widths])
 
 
-# the exponents that lazy-training theory predicts, with the symmetric initialization (u(0) = 0); see
-# ntk_proofs.regimes.lazy: the drift is first order in the motion, the kernel change of a smooth activation second
-# order (the neuron pairs' first-order changes cancel), and ReLU's kernel changes through random-sign pattern flips
-PREDICTED = {
-    ("drift", "alpha"): {0.5: -1.0, 1.0: -1.0},
-    ("drift", "width"): {0.5: -0.5, 1.0: 0.0},
-    ("kernel_change", "alpha", "erf"): {0.5: -2.0, 1.0: -2.0},
-    ("kernel_change", "width", "erf"): {0.5: -1.0, 1.0: 0.0},
-    ("kernel_change", "alpha", "relu"): {0.5: -0.5, 1.0: -0.5},
-    ("kernel_change", "width", "relu"): {0.5: -0.75, 1.0: 0.0},
-}
-
-
-def predicted(quantity: str, axis: str, activation: str, gamma: float):
-    key = (quantity, axis) if quantity == "drift" else (quantity, axis, activation)
-    return PREDICTED[key][gamma]
-
-
 def lazy_fits(config: RegimesConfig, unit: dict) -> dict:
+    """Log-log fits of the drift and the kernel change against alpha (alpha >= --alpha-fit-min) and against m, each
+    beside the exponent ``ntk_proofs.regimes.lazy.predicted_exponent`` gives."""
     import ntk_proofs as nt
+    from ntk_proofs.models.two_layer_family import TwoLayerFamily
+    from ntk_proofs.regimes.lazy import predicted_exponent
+
+    family = TwoLayerFamily(gamma=unit["gamma"], activation=unit["activation"])
 
     fits = {}
     for quantity in ("drift", "kernel_change"):
@@ -255,8 +243,7 @@ def lazy_fits(config: RegimesConfig, unit: dict) -> dict:
         ym = np.concatenate([p[quantity] for p in unit["by_width"]])
         for axis, x, yv in (("alpha", xa, ya), ("width", xm, ym)):
             fit = nt.loglog_slope(x, yv)._asdict() if len(x) >= 3 else None
-            fits[f"{quantity}_vs_{axis}"] = dict(fit=fit, predicted=predicted(quantity, axis, unit["activation"],
-                                                                              unit["gamma"]))
+            fits[f"{quantity}_vs_{axis}"] = dict(fit=fit, predicted=predicted_exponent(quantity, axis, family))
     return fits
 
 
@@ -337,10 +324,12 @@ def claims(summary: dict, command: str) -> list[dict]:
                       "model's 4/lambda_max", f"x = {b['divergence']['mean']:.3f} [{b['divergence']['ci_low']:.3f}, "
                       f"{b['divergence']['ci_high']:.3f}]", "x >= 2", b["divergence"]["ci_low"] >= 2 * 0.95, command))
     for name, e in summary["lazy"].items():
-        fit = e["fits"]["drift_vs_alpha"]
-        if fit["fit"] is not None:
-            rows.append(slope_claim("Chizat, Oyallon & Bach (2019), Thm 2.3", f"weight drift ~ alpha^-1 ({name})",
-                                    fit["fit"], fit["predicted"], command))
+        for key, paper, what in (("drift_vs_alpha", "Chizat, Oyallon & Bach (2019), Thm 2.3", "alpha"),
+                                 ("drift_vs_width", "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)", "m")):
+            fit = e["fits"][key]
+            if fit["fit"] is not None:
+                rows.append(slope_claim(paper, f"weight drift ~ {what}^{fit['predicted']:g} ({name})", fit["fit"],
+                                        fit["predicted"], command))
     return rows
 
 

@@ -10,6 +10,18 @@ linearization. For the two-layer family this gives, at a step eta = 2 x / lambda
 - mean-field scaling (gamma = 1): Theta = H / m, so eta grows like m and each step moves w_r by O(1 / alpha):
   the drift and the kernel change scale as alpha^{-1} m^0 (the features move at every width: rich training).
 
+The relative kernel change is not first order in the drift here (our derivation, checked by the regimes
+experiment, not a published theorem). With the symmetric initialization the neurons come in pairs (w, a) and
+(w, -a) whose gradients are opposite, so a pair moves to w +- delta:
+
+- a smooth activation (erf): the pair's kernel terms sigma'(w + delta) sigma'(w + delta) + sigma'(w - delta)
+  sigma'(w - delta) change at second order, so the kernel change scales as drift^2: alpha^-2, and m^-1 (NTK) or
+  m^0 (mean-field);
+- ReLU: the kernel changes only where a pattern flips. A neuron flips on x_i when |w . x_i| < |delta . x_i|, a
+  fraction p ~ drift / ||w|| of them, each changing entries by +-1/m with the sign of its initial activation
+  (+ and - equally likely near the boundary), so ||H - H(0)||_F ~ sqrt(p / m): alpha^-1/2 m^-3/4 (NTK). In the
+  mean-field runs the drift is O(1) at alpha = 1 (rich training), and the kernel change does not shrink with m.
+
 ``laziness`` measures them, with the test accuracy (the sign of u on held-out points) and the distance
 between the trained net and its linearization (``kernel_gap``), for one (family, width) over initializations.
 """
@@ -28,9 +40,24 @@ from ntk_proofs.regimes.training import gram_from_preactivations, train_family_b
 
 Array = jax.Array
 
-# predicted exponents of the drift and the relative kernel change: in alpha (both scalings) and in m (per gamma)
-PREDICTED_ALPHA_EXPONENT = -1.0
-PREDICTED_WIDTH_EXPONENT = {0.5: -0.5, 1.0: 0.0}
+# the exponents of the module doc: (quantity, axis, activation) -> {gamma: exponent}; the drift's hold for both
+# activations (Chizat et al. 2019; Du et al. 2019), the kernel change's are the derivation above
+PREDICTED_EXPONENTS = {
+    ("drift", "alpha", "relu"): {0.5: -1.0, 1.0: -1.0},
+    ("drift", "alpha", "erf"): {0.5: -1.0, 1.0: -1.0},
+    ("drift", "width", "relu"): {0.5: -0.5, 1.0: 0.0},
+    ("drift", "width", "erf"): {0.5: -0.5, 1.0: 0.0},
+    ("kernel_change", "alpha", "erf"): {0.5: -2.0, 1.0: -2.0},
+    ("kernel_change", "width", "erf"): {0.5: -1.0, 1.0: 0.0},
+    ("kernel_change", "alpha", "relu"): {0.5: -0.5, 1.0: -0.5},
+    ("kernel_change", "width", "relu"): {0.5: -0.75, 1.0: 0.0},
+}
+
+
+def predicted_exponent(quantity: str, axis: str, family: TwoLayerFamily) -> float:
+    """The predicted exponent of ``quantity`` ("drift" or "kernel_change") against ``axis`` ("alpha" or "width")
+    for a family member (module doc)."""
+    return PREDICTED_EXPONENTS[(quantity, axis, family.activation)][family.gamma]
 
 
 class Laziness(NamedTuple):
