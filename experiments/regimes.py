@@ -52,9 +52,10 @@ class RegimesConfig(Cluster):
     ratio_max: float = option(8.0, "largest ratio x of the phase diagram")
     phase_seeds: int = option(4, "initializations per cell of the phase diagram")
     phase_steps: int = option(300, "GD steps of each phase-diagram run")
-    train_a: bool = option(True, "train the output layer a too in the phase study (Lewkowycz et al.'s setting); "
-                                 "the flow and lazy studies keep a fixed as Du et al.")
-    boundary_seeds: int = option(8, "initializations whose boundaries are bisected (widest width)")
+    fixed_a: bool = option(False, "keep the output layer a fixed in the phase study (the Du et al. net); by default "
+                                  "both layers are trained, Lewkowycz et al.'s setting (the flow and lazy studies "
+                                  "keep a fixed as Du et al.)")
+    boundary_seeds: int = option(8, "initializations whose boundaries are bisected, at every phase width")
     boundary_iterations: int = option(10, "bisection steps in log x")
     catapult_ratios: tuple[float, ...] = option((0.8, 1.2, 1.6, 2.0, 2.4), "ratios x of the catapult trajectories")
     lazy_alphas: tuple[float, ...] = option((0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0), "output scales alpha")
@@ -121,7 +122,7 @@ def sphere_data(config: RegimesConfig):
 def phase_family(config: RegimesConfig):
     from ntk_proofs.models.two_layer_family import TwoLayerFamily
 
-    return TwoLayerFamily(train_a=config.train_a)
+    return TwoLayerFamily(train_a=not config.fixed_a)
 
 
 def flow_unit(config: RegimesConfig) -> dict:
@@ -167,13 +168,12 @@ def phase_unit(config: RegimesConfig, m: int) -> dict:
                 sharpness_end=grid.sharpness_end[0], kernel_change=grid.kernel_change[0])
 
 
-def boundary_unit(config: RegimesConfig) -> dict:
+def boundary_unit(config: RegimesConfig, m: int) -> dict:
     import jax
 
     from ntk_proofs.regimes.phases import phase_boundaries
 
     X, y = sphere_data(config)
-    m = max(config.phase_widths)
     b = phase_boundaries(X, y, m=m, seeds=config.boundary_seeds, steps=config.phase_steps,
                          key=jax.random.PRNGKey(config.seed + 2), family=phase_family(config),
                          lo=config.ratio_min, hi=config.ratio_max * 2, iterations=config.boundary_iterations)
@@ -253,7 +253,8 @@ def summarize(config: RegimesConfig, units: dict) -> dict:
     phases = [units[f"phase_m{m}"] for m in config.phase_widths]
     counts = {REGIMES[c]: int(sum(int(np.sum(np.asarray(p["regime"]) == c)) for p in phases))
               for c in range(len(REGIMES))}
-    boundary = units["boundary"]
+    boundaries = [units[f"boundary_m{m}"] for m in config.phase_widths]
+    boundary = boundaries[-1]  # the widest net
     lazy = {}
     for act in config.activations:
         for gamma in (0.5, 1.0):
@@ -265,6 +266,7 @@ def summarize(config: RegimesConfig, units: dict) -> dict:
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorem 3.2; Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari "
               "(2020); Chizat, Oyallon & Bach (NeurIPS 2019)",
         config=dataclasses.asdict(config), flow=flow, phases=phases, regime_counts=counts, regimes=list(REGIMES),
+        boundaries=boundaries,
         boundary=dict(boundary, predicted_rise=1.0, predicted_divergence_linear_model=2.0,
                       reported_divergence_relu=6.0),
         catapult=units["catapult"], lazy=lazy)
@@ -284,14 +286,12 @@ def print_summary(summary: dict) -> None:
                        [[k, v["held"], v["worst_ratio"]] for k, v in mon.items()]))
     print(f"GD -> flow: max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p, p = {o['slope']:.3f} "
           f"[{o['ci_low']:.3f}, {o['ci_high']:.3f}] (theory 1); flow's own error {f['flow_error']:.2e}")
-    b = summary["boundary"]
-    r, dv = b["rise"], b["divergence"]
-    print(f"\nPhase boundaries at m = {b['m']} (x = eta lambda_max(Theta(0)) / 2; {summary['config']['boundary_seeds']} "
-          "initializations, 95% CI):")
-    print(format_table(["boundary", "measured x", "95% CI", "predicted"], [
-        ["lazy / catapult (loss rises)", r["mean"], f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]", "1 (eta = 2/lambda_max)"],
-        ["divergence", dv["mean"], f"[{dv['ci_low']:.3f}, {dv['ci_high']:.3f}]",
-         "2 (linear model, eta = 4/lambda_max); ~6 for ReLU nets (Lewkowycz et al.)"]]))
+    print(f"\nPhase boundaries (x = eta lambda_max(Theta(0)) / 2; {summary['config']['boundary_seeds']} "
+          "initializations per width, mean and 95% CI); predicted: the loss rises from x = 1 (eta = 2/lambda_max), "
+          "divergence from x = 2 (linear model, eta = 4/lambda_max), about 6 for ReLU nets (Lewkowycz et al.)")
+    print(format_table(["width m", "loss rises at x", "95% CI", "diverges at x", "95% CI"], [
+        [e["m"], e["rise"]["mean"], _ci(e["rise"]), e["divergence"]["mean"], _ci(e["divergence"])]
+        for e in summary["boundaries"]]))
     print("runs per phase:", summary["regime_counts"])
     rows = []
     for name, e in summary["lazy"].items():
@@ -302,6 +302,10 @@ def print_summary(summary: dict) -> None:
     print("\nLazy vs rich: fitted exponents (alpha >= "
           f"{summary['config']['alpha_fit_min']:g}; widths at alpha = 1) beside the predicted ones")
     print(format_table(["family", "quantity vs axis", "exponent [95% CI]", "predicted"], rows))
+
+
+def _ci(e: dict) -> str:
+    return "n/a" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
 
 def claims(summary: dict, command: str) -> list[dict]:
@@ -317,7 +321,8 @@ def claims(summary: dict, command: str) -> list[dict]:
     rows.append(slope_claim("Euler's method (GD) on the flow", "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p",
                             f["order"], 1.0, command))
     b = summary["boundary"]
-    rows.append(claim("Lewkowycz et al. (2020)", "the loss starts to rise at eta = 2/lambda_max(Theta(0)) (within 10%)",
+    rows.append(claim("Lewkowycz et al. (2020)", f"the loss starts to rise at eta = 2/lambda_max(Theta(0)) (within 10%; "
+                      f"m = {b['m']})",
                       f"x = {b['rise']['mean']:.3f} [{b['rise']['ci_low']:.3f}, {b['rise']['ci_high']:.3f}]", "x = 1",
                       0.9 <= b["rise"]["ci_low"] and b["rise"]["ci_high"] <= 1.1, command))
     rows.append(claim("Lewkowycz et al. (2020)", "GD converges beyond 2/lambda_max, up to at least the linear "
@@ -346,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
     base = unit_config(config, set())
     jobs = [("flow", base, lambda: flow_unit(config))]
     jobs += [(f"phase_m{m}", base, lambda m=m: phase_unit(config, m)) for m in config.phase_widths]
-    jobs += [("boundary", base, lambda: boundary_unit(config)), ("catapult", base, lambda: catapult_unit(config))]
+    jobs += [(f"boundary_m{m}", base, lambda m=m: boundary_unit(config, m)) for m in config.phase_widths]
+    jobs += [("catapult", base, lambda: catapult_unit(config))]
     jobs += [(f"lazy_{act}_g{gamma:g}", base, lambda act=act, gamma=gamma: lazy_unit(config, act, gamma))
              for act in config.activations for gamma in (0.5, 1.0)]
     results, reused = run_units(store, jobs, desc="regimes", resume=config.resume, process=process)

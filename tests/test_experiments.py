@@ -224,7 +224,7 @@ def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "lazy / catapult" in out and "GD -> flow" in out
     again = regimes.main(flags)
-    assert again["reused_units"] == 6 and again["boundary"] == summary["boundary"]
+    assert again["reused_units"] == 6 and again["boundaries"] == summary["boundaries"]
     assert regimes.claims(again, "cmd")
 
 

@@ -75,6 +75,67 @@ def test_automatic_batch_size_fits_the_memory_budget_and_changes_nothing(method)
         nt.empirical_ntk(net.apply, params, x, batch_size=0)
 
 
+def _block_bytes(f, params, x, b, method):
+    """XLA's memory analysis of one (b x b) NTK block program, computed here independently of ntk_batch_size."""
+    from ntk_proofs import ntk
+
+    block = getattr(ntk, "_ntk_block_" + method)  # noqa: SLF001 (the test reads the program it sizes)
+    spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
+    a = block.lower(f, params, spec, spec, True).compile().memory_analysis()
+    return a.argument_size_in_bytes + a.temp_size_in_bytes + a.output_size_in_bytes
+
+
+@pytest.mark.parametrize("method", ["jacobian", "ntvp"])
+def test_automatic_batch_size_is_the_largest_block_within_the_budget(method, monkeypatch):
+    """For budgets between consecutive block sizes' needs, the answer is exactly the largest block that fits."""
+    from ntk_proofs.ntk import ntk_batch_size
+
+    net = nt.MLP((3, 16, 2))
+    params = net.init(jax.random.PRNGKey(0))
+    x = nt.unit_sphere(jax.random.PRNGKey(1), 9, 3)
+    need = {b: _block_bytes(net.apply, params, x, b, method) for b in range(1, 10)}
+    assert all(need[b] <= need[b + 1] for b in range(1, 9))
+    for b in (1, 2, 4, 7, 8):
+        assert ntk_batch_size(net.apply, params, x, method=method, memory_budget=need[b]) == max(
+            c for c in need if need[c] <= need[b])
+    # the default budget on a device that reports no limit is 2 GiB: everything fits at this size
+    assert ntk_batch_size(net.apply, params, x, method=method) == 9
+    with pytest.raises(MemoryError, match=f"needs {need[1]} bytes, over the budget of {need[1] - 1}"):
+        ntk_batch_size(net.apply, params, x, method=method, memory_budget=need[1] - 1)
+    # a backend without a memory analysis: the count of Jacobian entries and of the block, 4 bytes each
+    monkeypatch.setattr(jax.stages.Compiled, "memory_analysis", lambda self: None)
+    leaves = sum(np.size(v) for v in jax.tree.leaves(params))
+    fallback = {b: 40 * b * leaves + 400 * b * b for b in range(1, 10)}
+    assert ntk_batch_size(net.apply, params, x, method=method, memory_budget=fallback[5]) == 5
+    assert ntk_batch_size(net.apply, params, x, method=method, memory_budget=fallback[5] - 1) == 4
+
+
+def test_automatic_batch_size_treats_a_compile_out_of_memory_as_not_fitting(monkeypatch):
+    from ntk_proofs import ntk
+
+    net = nt.MLP((3, 8, 1))
+    params = net.init(jax.random.PRNGKey(0))
+    x = nt.unit_sphere(jax.random.PRNGKey(1), 12, 3)
+    real = ntk._ntk_block_jacobian.lower  # noqa: SLF001
+
+    class Refusing:
+        def __init__(self, message):
+            self.message = message
+
+        def lower(self, f, params, xa, xb, traced):
+            if xa.shape[0] > 5:
+                raise jax.errors.JaxRuntimeError(self.message)
+            return real(f, params, xa, xb, traced)
+
+    monkeypatch.setattr(ntk, "_ntk_block_jacobian", Refusing("RESOURCE_EXHAUSTED: too big"))
+    assert ntk.ntk_batch_size(net.apply, params, x, memory_budget=2**40) == 5
+    monkeypatch.setattr(ntk, "_ntk_block_jacobian", Refusing("Out of memory while compiling"))
+    assert ntk.ntk_batch_size(net.apply, params, x, memory_budget=2**40) == 5
+    monkeypatch.setattr(ntk, "_ntk_block_jacobian", Refusing("INTERNAL: something else"))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="something else"):
+        ntk.ntk_batch_size(net.apply, params, x, memory_budget=2**40)
+
+
 def test_first_layer_term_of_infinite_ntk_is_h_infinity():
     """Depth 1, no bias, w ~ N(0, I) (weight_var d for layer 1, 1 for the output): layer-1 term = H^inf.
 

@@ -85,19 +85,22 @@ def _phases(row, summary):
     ticks = [t for t in (0.25, 0.5, 1, 2, 4, 8, 16, 32) if xedges[0] <= t <= xedges[-1]]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_yticks(range(len(widths)), [str(m) for m in widths])
-    b = summary["boundary"]
-    top = len(widths) - 1
     for key, color, pred, label in (("rise", "k", 1.0, "lazy/catapult"), ("divergence", "darkred", 2.0, "divergence")):
-        e = b[key]
         ax.axvline(pred, color=color, ls=":", lw=1.5, label=f"predicted {label}: x = {pred:g}")
-        if np.isfinite(e["mean"]):
-            ax.errorbar([e["mean"]], [top + 0.3], xerr=[[e["mean"] - e["ci_low"]], [e["ci_high"] - e["mean"]]],
-                        fmt="D", color=color, capsize=3, label=f"measured {label}: x = {e['mean']:.2f} "
-                                                               f"[{e['ci_low']:.2f}, {e['ci_high']:.2f}]")
+        for row_index, e in enumerate(summary["boundaries"]):
+            e = e[key]
+            if e["mean"] is None or e["ci_low"] is None:
+                continue
+            widest = row_index == len(summary["boundaries"]) - 1
+            ax.errorbar([e["mean"]], [row_index + 0.25], xerr=[[e["mean"] - e["ci_low"]], [e["ci_high"] - e["mean"]]],
+                        fmt="D", color=color, capsize=3, ms=5,
+                        label=(f"measured {label} (95% CI; m = {widths[-1]}: {e['mean']:.3f} "
+                               f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}])") if widest else None)
     for r, name in enumerate(regimes):
         ax.plot([], [], "s", color=REGIME_COLORS[name], label=name)
     ax.set(xlabel="x = η λ_max(Θ(0)) / 2  (x = 1: η = 2/λ_max)", ylabel="width m",
-           title=f"(d) Step-size phase diagram (majority of {summary['config']['phase_seeds']} inits per cell)")
+           title=f"(d) Step-size phase diagram (majority of {summary['config']['phase_seeds']} inits per cell;\n"
+                 f"{'a fixed: the Du et al. net' if summary['config']['fixed_a'] else 'both layers trained'})")
     ax.grid(False)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     cat = summary["catapult"]
