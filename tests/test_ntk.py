@@ -261,3 +261,52 @@ def test_bad_arguments():
         nt.infinite_width_ntk(X, depth=2, weight_var=(1.0, 2.0))
     with pytest.raises(ValueError, match="parameterization"):
         nt.MLP((2, 3, 1), parameterization="mean-field")
+
+
+def test_infinite_width_defaults_cross_kernels_and_argument_checks():
+    x1 = nt.unit_sphere(jax.random.PRNGKey(0), 4, 3)
+    x2 = nt.unit_sphere(jax.random.PRNGKey(1), 3, 3)
+    both = jnp.concatenate([x1, x2])
+    explicit = nt.infinite_width_kernels(x1, x1, 1, weight_var=2.0, bias_var=0.0)
+    default = nt.infinite_width_kernels(x1)
+    np.testing.assert_array_equal(default.ntk, explicit.ntk)
+    np.testing.assert_array_equal(default.nngp, explicit.nngp)
+    joint = nt.infinite_width_kernels(both, depth=2, bias_var=0.1)
+    cross = nt.infinite_width_kernels(x1, x2, 2, bias_var=0.1)  # the off-diagonal block of the joint kernel
+    np.testing.assert_allclose(cross.ntk, joint.ntk[:4, 4:], rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(cross.nngp, joint.nngp[:4, 4:], rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(nt.infinite_width_ntk(x1, x2), nt.infinite_width_kernels(x1, x2).ntk, rtol=RTOL_F64,
+                               atol=F64)
+    np.testing.assert_allclose(nt.infinite_width_nngp(x1, x2, 2, bias_var=0.1), cross.nngp, rtol=RTOL_F64, atol=F64)
+    assert nt.infinite_width_ntk(x1, x2).shape == (4, 3) and nt.infinite_width_nngp(x1).shape == (4, 4)
+    for depth in (True, 2.0, 0):
+        with pytest.raises(ValueError, match="depth must be a positive integer"):
+            nt.infinite_width_kernels(x1, depth=depth)
+    with pytest.raises(ValueError, match=r"depth \+ 1 = 3 values"):
+        nt.infinite_width_kernels(x1, depth=2, weight_var=(1.0, 2.0))
+    with pytest.raises(ValueError, match="weight_var must be positive"):
+        nt.infinite_width_kernels(x1, weight_var=0.0)
+    with pytest.raises(ValueError, match="bias_var must be non-negative"):
+        nt.infinite_width_kernels(x1, bias_var=-0.1)
+    for a, b in ((x1[0], x2), (x1, x2[:, :2]), (x1, x2[0])):
+        with pytest.raises(ValueError, match="the same d"):
+            nt.infinite_width_kernels(a, b)
+
+
+def test_linear_dynamics_equals_iterated_gd_even_with_a_zero_eigenvalue():
+    """u(k+1) = u(k) - eta K (u(k) - y), u_test(k+1) = u_test(k) - eta K_test (u(k) - y), iterated directly, with a
+    singular K (a mode with lambda = 0, where the closed form's (1 - decay) / lambda has the limit eta k)."""
+    K = jnp.diag(jnp.array([0.0, 1.0, 2.5]))
+    Kt = jnp.array([[0.3, 0.2, 0.1], [-0.4, 0.5, 0.2]])
+    y, u0, u0t = jnp.array([1.0, -1.0, 0.5]), jnp.array([0.2, 0.1, -0.3]), jnp.array([0.05, -0.1])
+    eta, steps = 0.3, 6
+    closed = nt.linear_dynamics(K, y, u0, eta, steps, ntk_test_train=Kt, u0_test=u0t)
+    u, ut = np.asarray(u0), np.asarray(u0t)
+    for k in range(steps + 1):
+        np.testing.assert_allclose(closed.train[k], u, rtol=RTOL_F64, atol=F64)
+        np.testing.assert_allclose(closed.test[k], ut, rtol=RTOL_F64, atol=F64)
+        r = u - np.asarray(y)
+        u, ut = u - eta * np.asarray(K) @ r, ut - eta * np.asarray(Kt) @ r
+    assert nt.linear_dynamics(K, y, u0, eta, steps).test is None
+    with pytest.raises(ValueError, match="u0_test is needed with ntk_test_train"):
+        nt.linear_dynamics(K, y, u0, eta, steps, ntk_test_train=Kt)

@@ -94,3 +94,21 @@ def test_forward_pass_and_gradient_coefficients_match_numpy_with_exact_zeros(see
     np.testing.assert_allclose(fwd.loss, 0.5 * np.sum((u - y) ** 2), rtol=RTOL_F64, atol=1e-14)
     D = gradient_coefficients(jnp.asarray(a), fwd)
     np.testing.assert_allclose(D, (u - y)[:, None] * a[None, :] * (Z >= 0) / np.sqrt(m), rtol=RTOL_F64, atol=1e-14)
+
+
+def test_float32_parameters_keep_float32_under_x64_and_the_defaults_are_the_papers():
+    """init_params(dtype=float32) under x64 gives float32 W and a; the forward pass and the gradient coefficients
+    of float32 arrays stay float32 (the width's square root is taken in the arrays' dtype); kappa = 1 by default."""
+    key = jax.random.PRNGKey(3)
+    p = nt.init_params(key, 6, 4, dtype=jnp.float32)
+    assert p.W.dtype == jnp.float32 and p.a.dtype == jnp.float32
+    assert set(np.unique(np.asarray(p.a))) <= {-1.0, 1.0}
+    np.testing.assert_array_equal(nt.init_params(key, 6, 4).W, nt.init_params(key, 6, 4, kappa=1.0).W)
+    X = nt.unit_sphere(jax.random.PRNGKey(4), 5, 4).astype(jnp.float32)
+    fwd = forward_from_preactivations(X @ p.W.T, p.a, jnp.zeros(5, jnp.float32))
+    assert fwd.u.dtype == jnp.float32 and fwd.loss.dtype == jnp.float32
+    assert gradient_coefficients(p.a, fwd).dtype == jnp.float32
+    with pytest.raises(ValueError, match=r"^m \(the width\) must be a positive integer"):
+        nt.init_params(key, 0, 3)
+    with pytest.raises(ValueError, match=r"^d must be a positive integer; got 0"):
+        nt.init_params(key, 3, 0)
