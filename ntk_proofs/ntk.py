@@ -102,8 +102,8 @@ def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", m
     return low
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _ntk_block_jacobian(f, params, xa, xb, traced):
+def ntk_block_jacobian(f, params, xa, xb, traced):
+    """One NTK block J(xa) J(xb)^T by contracting Jacobians (traceable; ``empirical_ntk`` with "jacobian")."""
     def jac(x):
         return jax.jacrev(lambda p: _as_matrix(f(p, x)))(params)  # leaves: (n, k, *param_shape)
 
@@ -116,8 +116,8 @@ def _ntk_block_jacobian(f, params, xa, xb, traced):
     return sum(jax.tree.leaves(jax.tree.map(contract, ja, jb)))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
-def _ntk_block_ntvp(f, params, xa, xb, traced):
+def ntk_block_ntvp(f, params, xa, xb, traced):
+    """One NTK block as NTK-vector products, a jvp of a vjp per column (traceable; ``empirical_ntk`` "ntvp")."""
     out_b, vjp_b = jax.vjp(lambda p: _as_matrix(f(p, xb)), params)
     nb, k = out_b.shape
 
@@ -176,8 +176,9 @@ def infinite_width_kernels(x1: Array, x2: Array | None = None, depth: int = 1, *
     return _infinite_width(x1, x2, variances, float(bias_var))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
-def _infinite_width(x1, x2, variances, bias_var):
+def infinite_width_recursion(x1, x2, variances, bias_var):
+    """The NNGP / NTK recursion of ``infinite_width_kernels`` (Jacot et al. 2018, Thm 1; Lee et al. 2019, eq. (4)),
+    traceable, with the arguments already checked."""
     d = x1.shape[1]
     s = variances[0] / d
     cross = s * (x1 @ x2.T) + bias_var
@@ -257,3 +258,10 @@ def linear_dynamics(ntk_train: Array, y: Array, u0: Array, eta: float, steps: in
         growth = jnp.where(lam[None, :] > 0, (1.0 - decay) / safe[None, :], eta * k)  # limit lambda -> 0
         test = u0_test[None, :] + (growth * (-coeff)[None, :]) @ (ntk_test_train @ V).T
     return LinearDynamics(train, test)
+
+
+# Compiled here rather than with a decorator: mutation testing (mutmut) does not reach decorated functions,
+# and these hold the formulas its runs must mutate.
+_ntk_block_jacobian = jax.jit(ntk_block_jacobian, static_argnums=(0, 4))
+_ntk_block_ntvp = jax.jit(ntk_block_ntvp, static_argnums=(0, 4))
+_infinite_width = jax.jit(infinite_width_recursion, static_argnums=(2, 3))

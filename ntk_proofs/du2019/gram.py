@@ -44,8 +44,8 @@ def gram_infinity(X: Array) -> Array:
 PARALLEL_ULPS = 64
 
 
-@jax.jit
-def _gram_infinity(X, norms):
+def gram_infinity_of_rows(X, norms):
+    """The traceable core of ``gram_infinity``: H^inf of Du et al. (2019), eq. (6), from X and its row norms."""
     G = X @ X.T
     cos = jnp.clip(G / (norms[:, None] * norms[None, :]), -1.0, 1.0)
     edge = 1.0 - PARALLEL_ULPS * jnp.finfo(X.dtype).eps
@@ -188,7 +188,6 @@ def _unpack(words: Array, n: int) -> Array:
     return bits.reshape(*words.shape[:-1], -1)[..., :n].astype(jnp.int32)
 
 
-@jax.jit
 def gram_matrix(W: Array, X: Array) -> Array:
     """Finite-width Gram matrix H(W) of Du et al. (2019), eq. (5), for W (m, d) and X (n, d); (n, n).
 
@@ -212,8 +211,8 @@ def gram_infinity_mc(key: Array, X: Array, samples: int, *, chunk: int = 4096) -
     return _gram_mc(keys, X, chunk, full, rest)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _gram_mc(keys, X, chunk, full, rest):
+def gram_mc_sum(keys, X, chunk, full, rest):
+    """The traceable core of ``gram_infinity_mc``: (X X^T) * P P^T averaged over the sampled neurons."""
     n, d = X.shape
 
     def counts(key, size):
@@ -227,3 +226,10 @@ def _gram_mc(keys, X, chunk, full, rest):
     if rest:
         acc = acc + counts(keys[full], rest)
     return (X @ X.T) * acc / (full * chunk + rest)
+
+
+# Compiled here rather than with a decorator: mutation testing (mutmut) does not reach decorated functions,
+# and these hold the formulas its runs must mutate.
+_gram_infinity = jax.jit(gram_infinity_of_rows)
+gram_matrix = jax.jit(gram_matrix)
+_gram_mc = jax.jit(gram_mc_sum, static_argnums=(2, 3, 4))
