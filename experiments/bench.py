@@ -163,6 +163,46 @@ def peak_temp_bytes(X, y, p, step_form):
     return None if analysis is None else int(analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
 
 
+def sharded_memory(n: int, d: int, m: int, device_counts=(1, 2, 4)) -> dict:
+    """Memory per device of one wide net sharded over its neurons (``train_gd(..., mesh=width_mesh(devices))``): XLA's
+    memory analysis (arguments + temporaries + output, per device) of the compiled 12-step run with diagnostics
+    every step, for the first 1, 2, 4 ... local devices. Where this process has fewer devices than asked (a CPU),
+    the measurement runs in a child process with ``--xla_force_host_platform_device_count`` set, so that the
+    split is measured on any machine; the per-device numbers are XLA's plan, the same on every backend."""
+    import jax
+
+    counts = [c for c in device_counts if c <= len(jax.local_devices())]
+    if len(counts) < len(device_counts) and jax.devices()[0].platform == "cpu":
+        import json
+        import subprocess
+        import sys
+
+        code = (f"import json; from experiments.bench import sharded_memory; "
+                f"print('JSON' + json.dumps(sharded_memory({n}, {d}, {m}, {tuple(device_counts)!r})))")
+        env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count="
+                                          f"{max(device_counts)}").strip())
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        result = json.loads(out.stdout.split("JSON", 1)[1])
+        result["forced_host_devices"] = max(device_counts)
+        return result
+    import jax.numpy as jnp
+
+    from ntk_proofs.du2019.training import shard_over_width, trajectory, width_mesh
+
+    X, y, p = problem(n, d, m)
+    per_device = {}
+    for count in counts:
+        mesh = width_mesh(jax.local_devices()[:count])
+        W, a, Xs, ys = shard_over_width(mesh, p.W, p.a, X, y)
+        lowered = trajectory.lower(W, a, Xs, ys, jnp.asarray(0.5, X.dtype), jnp.asarray(1e4, X.dtype), steps=12,
+                                   record_every=1, optimizer=None, lambda_method="lanczos", step_form="kernel")
+        analysis = lowered.compile().memory_analysis()
+        per_device[str(count)] = None if analysis is None else int(
+            analysis.argument_size_in_bytes + analysis.temp_size_in_bytes + analysis.output_size_in_bytes)
+    return dict(shape=[n, d, m], bytes_per_device=per_device, nm_array_bytes=4 * n * m)
+
+
 def sweep_comparison(repeats):
     """A small width sweep (3 widths x 3 seeds), sequential train_gd calls vs one train_gd_batched per width."""
     import jax
@@ -342,6 +382,11 @@ def print_summary(summary: dict) -> None:
         print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
               f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
               f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
+    sh = summary.get("sharded_memory")
+    if sh and all(v is not None for v in sh["bytes_per_device"].values()):
+        forced = f" (host devices forced to {sh['forced_host_devices']})" if "forced_host_devices" in sh else ""
+        print(f"One net sharded over its neurons, (n, d, m) = {tuple(sh['shape'])}, memory per device{forced}: " + ", ".join(
+            f"{c} device{'s' if c != '1' else ''} {b / 2**20:.1f} MiB" for c, b in sh["bytes_per_device"].items()))
     nk = summary["ntk"]
     print(f"\nEmpirical NTK, n = {nk['n']} inputs, MLP {nk['sizes']} ({nk['parameters']:,} parameters; the full "
           f"Jacobian would take {nk['full_jacobian_bytes'] / 2**30:.1f} GiB): " + "; ".join(
@@ -406,6 +451,7 @@ def main(argv=None) -> dict:
         / np.asarray(ref.history.lambda_min)))
     memory = {form: peak_temp_bytes(X, y, p, form) for form in ("kernel", "weights")}
     sweep = sweep_comparison(repeats)
+    sharded = sharded_memory(n, d, m)
     on_cpu = jax.devices()[0].platform == "cpu"
     ntk = ntk_memory(args.ntk_n or (200 if args.quick else 500 if on_cpu else 2000),
                      args.ntk_hidden or (100 if args.quick else 300 if on_cpu else 1000))
@@ -420,7 +466,7 @@ def main(argv=None) -> dict:
         repeats=repeats, quick=args.quick, steps=rows, diagnostics=diag,
         memory=dict(shape=[n, d, m], xla_temp_and_output_bytes=memory, nmd_array_bytes=4 * n * m * d,
                     nnm_array_bytes=4 * n * n * m),
-        sweep=sweep, slope_vs_m=slopes, ntk=ntk, hessian_eigenvalues=hessian,
+        sweep=sweep, sharded_memory=sharded, slope_vs_m=slopes, ntk=ntk, hessian_eigenvalues=hessian,
     )
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
 
