@@ -203,6 +203,85 @@ def sharded_memory(n: int, d: int, m: int, device_counts=(1, 2, 4)) -> dict:
     return dict(shape=[n, d, m], bytes_per_device=per_device, nm_array_bytes=4 * n * m)
 
 
+def kernel_product(n: int, m: int, lengths=(4, 12)):
+    """A measurement of the kernel-form step's one product, (n, n) @ (n, m), as the marginal per-iteration time of a
+    compiled scan (the "products" a width sweep cannot avoid)."""
+    import jax
+    import jax.numpy as jnp
+
+    K = jnp.eye(n, dtype=jnp.float32) * 0.5
+    C0 = jnp.ones((n, m), jnp.float32)
+
+    def run(steps):
+        scan = jax.jit(lambda C: jax.lax.scan(lambda C, _: (C - 1e-9 * (K @ C), None), C, None, length=steps)[0])
+        return lambda: jax.block_until_ready(scan(C0))
+
+    return marginal(run, lengths)
+
+
+def paper_profile(quick: bool = False, override: dict | None = None) -> dict:
+    """The ``--paper`` width sweep (``experiments.width_sweep``; widths and steps read from its PAPER preset, the
+    quick bench a smaller copy) against the time of its products, with the parts of its time.
+
+    Per width: ``total``, the sweep's own unit (``width_sweep.run_unit``: train_gd with diagnostics every
+    ``record_every`` steps and the Cholesky certificate, then the kernel prediction and the monitor), cold as in a
+    fresh sweep; ``compile``, compiling that train_gd program; ``steps``, running the same program without
+    diagnostics; ``diagnostics``, running it with them, minus ``steps``; ``rest`` = total - compile - steps -
+    diagnostics (host work: the kernel prediction, the rates, the monitor, transfers). ``products``: steps x the
+    marginal time of one (n, n) @ (n, m) product. The sweep's set-up (data, H^inf and its spectrum) is reported
+    once as ``setup``."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import ntk_proofs as nt
+
+    from experiments import width_sweep
+    from ntk_proofs.du2019.training import resolve_lambda_min_method, resolve_step_form, trajectory
+
+    preset = dict(width_sweep.PAPER)
+    if quick:
+        preset.update(n=300, d=300, widths=(100, 1000, 4000))
+    preset.update(override or {})
+    config = dataclasses.replace(width_sweep.parse_args([]), **preset)
+    t = time.perf_counter()
+    prob = width_sweep.make_problem(config, 0)
+    eta = width_sweep.resolve_eta(config, prob)
+    setup = time.perf_counter() - t
+    X, y, lambda0 = prob["X"], prob["y"], prob["lambda0"]
+    n = config.n
+    static = dict(steps=config.steps, optimizer=None, lambda_method=resolve_lambda_min_method("auto", n),
+                  step_form=resolve_step_form("auto", n, config.d, None))
+    rows = []
+    for m in config.widths:
+        t = time.perf_counter()
+        width_sweep.run_unit(config, prob, m, 0, eta)
+        total = time.perf_counter() - t
+        _, _, kw = jax.random.split(jax.random.PRNGKey(0), 3)
+        p = nt.init_params(jax.random.fold_in(kw, m), m, config.d, kappa=config.kappa)
+        args = (p.W, p.a, X.astype(p.W.dtype), y.astype(p.W.dtype), jnp.asarray(eta, p.W.dtype),
+                jnp.asarray(1e4, p.W.dtype), jnp.asarray(lambda0 / 2, p.W.dtype))
+        t = time.perf_counter()
+        full = trajectory.lower(*args, record_every=config.record_every, certify=True, **static).compile()
+        compile_s = time.perf_counter() - t
+        bare = trajectory.lower(*args, record_every=0, certify=False, **static).compile()
+        runs = {}
+        for name, program in (("full", full), ("bare", bare)):
+            jax.block_until_ready(program(*args))  # warm
+            t = time.perf_counter()
+            jax.block_until_ready(program(*args))
+            runs[name] = time.perf_counter() - t
+        product = float(np.median([kernel_product(n, m)() for _ in range(3)])) * config.steps
+        rows.append(dict(m=m, total=total, compile=compile_s, steps=runs["bare"],
+                         diagnostics=runs["full"] - runs["bare"], rest=total - compile_s - runs["full"],
+                         products=product))
+    sums = {k: float(sum(r[k] for r in rows)) for k in ("total", "compile", "steps", "diagnostics", "rest", "products")}
+    return dict(config=dict(n=config.n, d=config.d, widths=list(config.widths), steps=config.steps,
+                            record_every=config.record_every), setup=setup, widths=rows, sums=sums,
+                ratio=(sums["total"] + setup) / sums["products"],
+                parts_over_products={k: sums[k] / sums["products"] for k in ("compile", "steps", "diagnostics", "rest")})
+
+
 def sweep_comparison(repeats):
     """A small width sweep (3 widths x 3 seeds), sequential train_gd calls vs one train_gd_batched per width."""
     import jax
@@ -382,6 +461,14 @@ def print_summary(summary: dict) -> None:
         print(f"XLA temp + output memory of a 12-step scan with diagnostics every step: kernel {memory['kernel'] / 2**20:.0f} MiB, "
               f"weights {memory['weights'] / 2**20:.0f} MiB; an (n, m, d) float32 array would take "
               f"{4 * n * m * d / 2**30:.1f} GiB, an (n, n, m) one {4 * n * n * m / 2**30:.1f} GiB")
+    pp = summary.get("paper_profile")
+    if pp:
+        c, q = pp["config"], pp["parts_over_products"]
+        print(f"\nThe --paper width sweep (n = d = {c['n']}, widths {c['widths']}, {c['steps']} steps, diagnostics every "
+              f"{c['record_every']} step(s) with the Cholesky certificate): {pp['sums']['total'] + pp['setup']:.1f} s, "
+              f"{pp['ratio']:.2f} x the {pp['sums']['products']:.1f} s of its (n, n) @ (n, m) products; in units of the "
+              f"products: compile {q['compile']:.2f}, steps {q['steps']:.2f}, diagnostics {q['diagnostics']:.2f}, "
+              f"rest {q['rest']:.2f}, set-up {pp['setup'] / pp['sums']['products']:.2f}")
     sh = summary.get("sharded_memory")
     if sh and all(v is not None for v in sh["bytes_per_device"].values()):
         forced = f" (host devices forced to {sh['forced_host_devices']})" if "forced_host_devices" in sh else ""
@@ -452,6 +539,7 @@ def main(argv=None) -> dict:
     memory = {form: peak_temp_bytes(X, y, p, form) for form in ("kernel", "weights")}
     sweep = sweep_comparison(repeats)
     sharded = sharded_memory(n, d, m)
+    paper = paper_profile(quick=args.quick)
     on_cpu = jax.devices()[0].platform == "cpu"
     ntk = ntk_memory(args.ntk_n or (200 if args.quick else 500 if on_cpu else 2000),
                      args.ntk_hidden or (100 if args.quick else 300 if on_cpu else 1000))
@@ -466,7 +554,7 @@ def main(argv=None) -> dict:
         repeats=repeats, quick=args.quick, steps=rows, diagnostics=diag,
         memory=dict(shape=[n, d, m], xla_temp_and_output_bytes=memory, nmd_array_bytes=4 * n * m * d,
                     nnm_array_bytes=4 * n * n * m),
-        sweep=sweep, sharded_memory=sharded, slope_vs_m=slopes, ntk=ntk, hessian_eigenvalues=hessian,
+        sweep=sweep, paper_profile=paper, sharded_memory=sharded, slope_vs_m=slopes, ntk=ntk, hessian_eigenvalues=hessian,
     )
     stem = f"bench_{device.platform}" + ("_quick" if args.quick else "")
 

@@ -143,3 +143,14 @@ def test_bench_reports_the_memory_per_device_of_a_net_sharded_over_its_neurons()
     b = r["bytes_per_device"]
     assert b["1"] > b["2"] > b["4"]
     assert b["1"] - b["4"] >= 0.75 * r["nm_array_bytes"]
+
+
+def test_bench_profiles_the_paper_sweep_into_parts_that_add_up():
+    from experiments.bench import paper_profile
+
+    r = paper_profile(override=dict(n=12, d=12, widths=(16, 32), steps=5))
+    assert [w["m"] for w in r["widths"]] == [16, 32] and r["config"]["steps"] == 5
+    for w in r["widths"]:
+        parts = w["compile"] + w["steps"] + w["diagnostics"] + w["rest"]
+        assert abs(parts - w["total"]) < 1e-9 and w["compile"] > 0 and np.isfinite(w["products"])
+    assert r["ratio"] == pytest.approx((r["sums"]["total"] + r["setup"]) / r["sums"]["products"])
