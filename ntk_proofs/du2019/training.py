@@ -364,7 +364,9 @@ class DuDiagnostics:
         """True when the Cholesky factorization of H - floor I succeeds (all entries finite)."""
         if not self.certify:
             return jnp.asarray(False)
-        factor = jnp.linalg.cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype))
+        # H(k) is exactly symmetric (``trajectory`` symmetrizes X X^T once; the counts are integers), so the
+        # factorization skips jnp's (A + A^T) / 2, whose transpose inside the scan made it 4.5x slower on CPU
+        factor = jnp.linalg.cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype), symmetrize_input=False)
         return jnp.all(jnp.isfinite(factor))
 
 
@@ -381,6 +383,7 @@ def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
     XXt = X @ X.T
+    XXt = (XXt + XXt.T) / 2  # exactly symmetric, so that every H(k) is (a matmul's (i, j) and (j, i) may differ in an ulp)
     H0 = XXt * coactivation_counts(Z0 >= 0, X.dtype) / W0.shape[0] if track_kernel else None
     data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype), H0)
     kernel = step_form == "kernel"
