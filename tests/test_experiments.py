@@ -222,7 +222,7 @@ def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
     assert set(saved["lazy"]) == {"erf_g0.5", "erf_g1"}
     assert saved["boundary"]["rise"]["mean"] is not None
     out = capsys.readouterr().out
-    assert "lazy / catapult" in out and "GD -> flow" in out
+    assert "loss rises at x" in out and "GD -> flow" in out
     again = regimes.main(flags)
     assert again["reused_units"] == 6 and again["boundaries"] == summary["boundaries"]
     assert regimes.claims(again, "cmd")
