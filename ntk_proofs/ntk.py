@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntk_proofs.du2019.gram import PARALLEL_ULPS
+
 Array = jax.Array
 
 
@@ -189,6 +191,10 @@ def infinite_width_recursion(x1, x2, variances, bias_var):
     for var in variances[1:]:
         norm = jnp.sqrt(diag1[:, None] * diag2[None, :])
         cos = jnp.clip(cross / norm, -1.0, 1.0)
+        # within PARALLEL_ULPS ulps of +-1 the angle is below what round-off resolves (arccos near 1 loses half the
+        # digits): snap it, so that K(x, x) is exact and parallel inputs give equal rows (as ``gram_infinity`` does)
+        edge = 1.0 - PARALLEL_ULPS * jnp.finfo(cos.dtype).eps
+        cos = jnp.where(cos >= edge, 1.0, jnp.where(cos <= -edge, -1.0, cos))
         t = jnp.arccos(cos)
         dot_sigma = var * (jnp.pi - t) / (2 * jnp.pi)
         cross = var * norm * (jnp.sin(t) + (jnp.pi - t) * cos) / (2 * jnp.pi) + bias_var

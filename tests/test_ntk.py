@@ -308,5 +308,22 @@ def test_linear_dynamics_equals_iterated_gd_even_with_a_zero_eigenvalue():
         r = u - np.asarray(y)
         u, ut = u - eta * np.asarray(K) @ r, ut - eta * np.asarray(Kt) @ r
     assert nt.linear_dynamics(K, y, u0, eta, steps).test is None
-    with pytest.raises(ValueError, match="u0_test is needed with ntk_test_train"):
+    with pytest.raises(ValueError, match="^u0_test is needed with ntk_test_train"):
         nt.linear_dynamics(K, y, u0, eta, steps, ntk_test_train=Kt)
+
+
+def test_infinite_width_kernels_are_homogeneous_and_finite_for_antiparallel_inputs():
+    """Without bias, ReLU kernels are homogeneous of degree 2: K(c x, c x') = c^2 K(x, x') (the input layer's
+    variance enters through x . x' and ||x||^2 alike); antiparallel inputs of different norms keep every entry
+    finite (their cosine may round below -1)."""
+    x = nt.unit_sphere(jax.random.PRNGKey(2), 5, 4)
+    for depth in (1, 3):
+        base = nt.infinite_width_kernels(x, depth=depth)
+        scaled = nt.infinite_width_kernels(2.5 * x, depth=depth)
+        np.testing.assert_allclose(scaled.ntk, 2.5**2 * base.ntk, rtol=RTOL_F64, atol=F64)
+        np.testing.assert_allclose(scaled.nngp, 2.5**2 * base.nngp, rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(nt.infinite_width_nngp(x, x[:2]), nt.infinite_width_kernels(x, x[:2], 1).nngp,
+                               rtol=RTOL_F64, atol=F64)
+    for c in (0.3, 1.7, 3.1, 10.0):
+        k = nt.infinite_width_kernels(x, -c * x, depth=2, bias_var=0.0)
+        assert np.all(np.isfinite(np.asarray(k.ntk))) and np.all(np.isfinite(np.asarray(k.nngp)))

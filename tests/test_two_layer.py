@@ -112,3 +112,13 @@ def test_float32_parameters_keep_float32_under_x64_and_the_defaults_are_the_pape
         nt.init_params(key, 0, 3)
     with pytest.raises(ValueError, match=r"^d must be a positive integer; got 0"):
         nt.init_params(key, 3, 0)
+
+
+def test_a_neuron_with_zero_preactivation_counts_as_active_as_in_the_paper():
+    """Du et al. (2019) use 1{w_r . x_i >= 0}: a zero pre-activation is active, in the pattern and in H(W)."""
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 4, 3)
+    W = jnp.concatenate([jnp.zeros((1, 3)), nt.init_params(jax.random.PRNGKey(1), 2, 3).W])
+    pattern = np.asarray(activation_pattern(W, X)).astype(np.float64)
+    assert pattern[:, 0].all() and 0 < pattern[:, 1:].sum() < pattern[:, 1:].size
+    np.testing.assert_allclose(nt.gram_matrix(W, X), (np.asarray(X) @ np.asarray(X).T) * (pattern @ pattern.T) / 3,
+                               rtol=RTOL_F64, atol=F64)
