@@ -103,19 +103,28 @@ def project_step(X, y, p, lengths=(4, 12), record_every=0, step_form="kernel", l
                  flip_budget=None, certify=False):
     """A measurement of the marginal per-step time of the compiled GD scan, (t(long) - t(short)) / (long - short),
     so that per-call set-up and the end-of-run diagnostics do not count. Compiles both lengths first."""
-    import jax
     import jax.numpy as jnp
     from ntk_proofs.du2019.training import trajectory
 
     def run(steps):
-        # floor: a level below lambda_min(H) here, so the certificate's Cholesky runs to completion as in a real run
-        return lambda: jax.block_until_ready(trajectory(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype),
+        # floor: a level below lambda_min(H) here, so the certificate's Cholesky runs to completion as in a real run;
+        # LAPACK single-threaded as train_gd runs it (ntk_proofs.linalg.single_threaded_lapack)
+        return lambda: _lapack1(lambda: trajectory(p.W, p.a, X, y, jnp.asarray(0.5, X.dtype),
                                                          jnp.asarray(1e4, X.dtype), jnp.asarray(1e-3, X.dtype),
                                                          steps=steps, record_every=record_every, optimizer=None,
                                                          lambda_method=lambda_method, flip_budget=flip_budget,
                                                          step_form=step_form, certify=certify))
 
     return marginal(run, lengths)
+
+
+def _lapack1(call):
+    """``call()`` run to completion with LAPACK on one thread, as ``train_gd`` runs its scan."""
+    import jax
+    from ntk_proofs.linalg import single_threaded_lapack
+
+    with single_threaded_lapack():
+        return jax.block_until_ready(call())
 
 
 def matmul_limit(X, p, lengths=(4, 12)):
@@ -267,9 +276,9 @@ def paper_profile(quick: bool = False, override: dict | None = None) -> dict:
         bare = trajectory.lower(*args, record_every=0, certify=False, **static).compile()
         runs = {}
         for name, program in (("full", full), ("bare", bare)):
-            jax.block_until_ready(program(*args))  # warm
+            _lapack1(lambda: program(*args))  # warm
             t = time.perf_counter()
-            jax.block_until_ready(program(*args))
+            _lapack1(lambda: program(*args))
             runs[name] = time.perf_counter() - t
         product = float(np.median([kernel_product(n, m)() for _ in range(3)])) * config.steps
         rows.append(dict(m=m, total=total, compile=compile_s, steps=runs["bare"],

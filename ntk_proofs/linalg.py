@@ -10,10 +10,12 @@ eigenvalues of a Hessian they can only multiply by. Both are symmetric operators
   residual ||A v - theta v||, an error bar: some true eigenvalue lies within it (Parlett, The Symmetric
   Eigenvalue Problem, Thm 4.5.1).
 - ``smallest_ritz_pair``: the smallest Ritz value, an upper bound on lambda_min (Courant-Fischer), warm-startable.
+- ``single_threaded_lapack``: where a compiled CPU program calls LAPACK inside a loop, run it with this.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -26,6 +28,31 @@ from jax.flatten_util import ravel_pytree
 from ntk_proofs.data import check_positive_int
 
 Array = jax.Array
+
+
+_BLAS_CONTROLLER = []  # the threadpoolctl controller, built on first use (it scans the loaded libraries once)
+
+
+@contextlib.contextmanager
+def single_threaded_lapack():
+    """Run the enclosed JAX computations with the host BLAS/LAPACK (OpenBLAS) on one thread.
+
+    On CPU, XLA calls LAPACK (the Cholesky certificate's potrf, eigh's syevd) from its own thread pool, whose
+    threads keep spinning; OpenBLAS's threads then compete with them for the cores. Measured on 2 cores at
+    n = 1000 inside the GD scan: a Cholesky factorization took about 120 ms instead of 5-8 ms. With one
+    OpenBLAS thread it runs at its single-thread speed. Uses threadpoolctl (installed with scikit-learn); without
+    it, or where no OpenBLAS is loaded, this does nothing. Block on the results inside the context (JAX dispatches
+    asynchronously).
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        yield
+        return
+    if not _BLAS_CONTROLLER:
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    with _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas"):
+        yield
 
 
 @jax.jit

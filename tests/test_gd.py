@@ -104,3 +104,16 @@ def test_flips_per_step_counts_the_pattern_changes_of_an_explicit_gd_loop():
         old = new
     np.testing.assert_array_equal(flips_per_step(p, X, y, eta=0.5, steps=6), expected)
     assert sum(expected) > 0
+
+
+def test_single_threaded_lapack_limits_openblas_inside_and_restores_it_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from ntk_proofs.linalg import single_threaded_lapack
+
+    jnp.linalg.cholesky(jnp.eye(3)).block_until_ready()  # LAPACK (OpenBLAS) is loaded
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    with single_threaded_lapack():
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+        np.testing.assert_allclose(jnp.linalg.cholesky(4 * jnp.eye(2)), 2 * np.eye(2), rtol=1e-12, atol=0)
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert all(t == 1 for t in inside) and after == before

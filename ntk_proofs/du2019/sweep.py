@@ -20,6 +20,7 @@ from ntk_proofs.data import check_inputs
 from ntk_proofs.du2019.training import (TrainResult, history_from_records, resolve_lambda_min_method,
                                         resolve_step_form, trajectory)
 from ntk_proofs.gd import check_step_size, recorded_steps
+from ntk_proofs.linalg import single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 
 Array = jax.Array
@@ -60,9 +61,10 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     if len(devices) > 1:
         sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
         W, a, X, y, floor = (jax.device_put(v, sharding) for v in (W, a, X, y, floor))
-    loss, W_final, diag, diverged = _batched(W, a, X, y, floor, jnp.asarray(eta, W.dtype), steps=int(steps),
-                                             record_every=int(record_every), lambda_method=method, step_form=form,
-                                             certify=certify)
+    with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
+        loss, W_final, diag, diverged = jax.block_until_ready(_batched(
+            W, a, X, y, floor, jnp.asarray(eta, W.dtype), steps=int(steps), record_every=int(record_every),
+            lambda_method=method, step_form=form, certify=certify))
     loss, W_final, diverged = loss[:batch], W_final[:batch], diverged[:batch]
     diag = jax.tree.map(lambda v: v[:batch], diag)
     history = history_from_records(recorded_steps(steps, record_every), diag, certify)

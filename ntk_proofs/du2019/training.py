@@ -23,7 +23,7 @@ from ntk_proofs.data import check_inputs
 from ntk_proofs.du2019.gram import (coactivation_counts, flip_count, gram_matrix, pack_pattern,
                                     update_coactivation_counts_packed)
 from ntk_proofs.gd import GradientDescentDiverged, check_count, check_step_size, recorded_steps
-from ntk_proofs.linalg import lambda_max, lambda_min, smallest_ritz_pair
+from ntk_proofs.linalg import lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
@@ -155,13 +155,14 @@ def train_gd(
         W0, a, X, y = shard_over_width(mesh, W0, a, X, y)
     certify = certify_lambda0 is not None
     floor = jnp.asarray(float(certify_lambda0) / 2 if certify else 0.0, W0.dtype)
-    out = trajectory(
-        W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype), floor,
-        steps=int(steps), record_every=int(record_every), optimizer=optimizer,
-        lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
-        step_form=step_form, certify=certify, track_kernel=bool(track_kernel),
-    )
-    loss, W, diag, diverged = out
+    with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
+        out = trajectory(
+            W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype), floor,
+            steps=int(steps), record_every=int(record_every), optimizer=optimizer,
+            lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
+            step_form=step_form, certify=certify, track_kernel=bool(track_kernel),
+        )
+        loss, W, diag, diverged = jax.block_until_ready(out)
     diverged = int(diverged)
     if diverged >= 0 and raise_on_divergence:
         limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))

@@ -28,6 +28,7 @@ import optax
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
 from ntk_proofs.gd import check_count, check_step_size, recorded_steps
+from ntk_proofs.linalg import single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily
 
@@ -140,9 +141,10 @@ def train_family(params: Params, X: Array, y: Array, *, family: TwoLayerFamily =
         raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
-    loss, W, a, records, diverged = _single(params.W, params.a, X, y, jnp.asarray(eta, dtype),
-                                            jnp.asarray(divergence_factor, dtype), family=family, steps=int(steps),
-                                            record_every=int(record_every))
+    with single_threaded_lapack():  # the recorder calls LAPACK's eigh inside the scan: see ntk_proofs.linalg
+        loss, W, a, records, diverged = jax.block_until_ready(_single(
+            params.W, params.a, X, y, jnp.asarray(eta, dtype), jnp.asarray(divergence_factor, dtype), family=family,
+            steps=int(steps), record_every=int(record_every)))
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, int(diverged))
 
 
@@ -164,9 +166,10 @@ def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayer
         raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
-    loss, W, a, records, diverged = _batched(params.W, params.a, X, y, jnp.asarray(etas, dtype),
-                                             jnp.asarray(divergence_factor, dtype), family=family, steps=int(steps),
-                                             record_every=int(record_every))
+    with single_threaded_lapack():
+        loss, W, a, records, diverged = jax.block_until_ready(_batched(
+            params.W, params.a, X, y, jnp.asarray(etas, dtype), jnp.asarray(divergence_factor, dtype), family=family,
+            steps=int(steps), record_every=int(record_every)))
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, np.asarray(diverged))
 
 
