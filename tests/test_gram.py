@@ -200,3 +200,11 @@ def test_monte_carlo_h_infinity_refuses_a_bad_sample_count():
     for bad in (0, -3, 2.5):
         with pytest.raises(ValueError, match=r"^samples must"):
             nt.gram_infinity_mc(jax.random.PRNGKey(1), X, bad)
+
+
+def test_monte_carlo_h_infinity_keeps_float32_inputs_in_float32():
+    """Under x64, float32 inputs give a float32 estimate: the patterns and the counts are accumulated in X's dtype."""
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 4, 3).astype(jnp.float32)
+    H = nt.gram_infinity_mc(jax.random.PRNGKey(1), X, 600, chunk=256)
+    assert H.dtype == jnp.float32
+    np.testing.assert_allclose(H, nt.gram_infinity(X), rtol=0, atol=6 * 0.5 / np.sqrt(600))
