@@ -208,3 +208,15 @@ def test_monte_carlo_h_infinity_keeps_float32_inputs_in_float32():
     H = nt.gram_infinity_mc(jax.random.PRNGKey(1), X, 600, chunk=256)
     assert H.dtype == jnp.float32
     np.testing.assert_allclose(H, nt.gram_infinity(X), rtol=0, atol=6 * 0.5 / np.sqrt(600))
+
+
+def test_float32_near_parallel_rows_snap_to_equal_rows_under_x64():
+    """The snap of near-parallel rows uses the input's own epsilon: two float32 rows a few float32 ulps apart in
+    direction get the angle 0 even when float64 is on."""
+    x = jnp.array([0.6, 0.8, 0.0], jnp.float32)
+    X = jnp.stack([x, x + jnp.array([0.0, 0.0, 1.4e-3], jnp.float32), jnp.array([0.0, 0.6, 0.8], jnp.float32)])
+    H = nt.gram_infinity(X)
+    assert H.dtype == jnp.float32
+    G01 = float(np.dot(np.asarray(X[0], np.float64), np.asarray(X[1], np.float64)))
+    # 1 - cos ~ 1e-6, 8 float32 ulps: angle 0 exactly, H_01 = x_0 . x_1 / 2; unsnapped, the angle 1.4e-3 costs 4.5e-4
+    np.testing.assert_allclose(H[0, 1], G01 / 2, rtol=4 * RTOL_F32 / 100, atol=0)

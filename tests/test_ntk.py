@@ -327,3 +327,15 @@ def test_infinite_width_kernels_are_homogeneous_and_finite_for_antiparallel_inpu
     for c in (0.3, 1.7, 3.1, 10.0):
         k = nt.infinite_width_kernels(x, -c * x, depth=2, bias_var=0.0)
         assert np.all(np.isfinite(np.asarray(k.ntk))) and np.all(np.isfinite(np.asarray(k.nngp)))
+
+
+def test_ntvp_method_on_a_float32_network_under_x64():
+    """The NTK-vector products' cotangent basis takes the network's dtype: a float32 net works under x64 and gives
+    the jacobian method's float32 kernel."""
+    net = nt.MLP((3, 8, 2))
+    params = jax.tree.map(lambda v: v.astype(jnp.float32), net.init(jax.random.PRNGKey(0)))
+    x = nt.unit_sphere(jax.random.PRNGKey(1), 4, 3).astype(jnp.float32)
+    a = nt.empirical_ntk(net.apply, params, x, method="ntvp")
+    b = nt.empirical_ntk(net.apply, params, x, method="jacobian")
+    assert a.dtype == b.dtype == jnp.float32
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
