@@ -190,9 +190,10 @@ def infinite_width_recursion(x1, x2, variances, bias_var):
     terms = [cross]  # layer 1's parameters, before the later derivative factors
     for var in variances[1:]:
         norm = jnp.sqrt(diag1[:, None] * diag2[None, :])
-        cos = jnp.clip(cross / norm, -1.0, 1.0)
+        cos = cross / norm
         # within PARALLEL_ULPS ulps of +-1 the angle is below what round-off resolves (arccos near 1 loses half the
-        # digits): snap it, so that K(x, x) is exact and parallel inputs give equal rows (as ``gram_infinity`` does)
+        # digits): snap it, so that K(x, x) is exact and parallel inputs give equal rows (as ``gram_infinity`` does);
+        # the snap also clips round-off beyond +-1
         edge = 1.0 - PARALLEL_ULPS * jnp.finfo(cos.dtype).eps
         cos = jnp.where(cos >= edge, 1.0, jnp.where(cos <= -edge, -1.0, cos))
         t = jnp.arccos(cos)
