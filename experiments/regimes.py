@@ -131,7 +131,7 @@ def flow_unit(config: RegimesConfig) -> dict:
     import ntk_proofs as nt
 
     from ntk_proofs.du2019.bounds import flow_drift_radius, flow_envelope
-    from ntk_proofs.regimes.flow import gd_flow_distance, gradient_flow, flow_monitor, monitor_summary
+    from ntk_proofs.regimes.flow import gd_flow_distance, gradient_flow, flow_monitor
 
     X, y = sphere_data(config)
     key = jax.random.PRNGKey(config.seed + 1)
@@ -149,7 +149,7 @@ def flow_unit(config: RegimesConfig) -> dict:
         lambda0=lambda0, t=flow.t, loss=loss, envelope=flow_envelope(loss[0], lambda0, flow.t),
         lambda_min=flow.lambda_min, max_drift=flow.max_drift,
         drift_bound=flow_drift_radius(config.n, float(np.sqrt(2 * loss[0])), config.flow_m, lambda0),
-        monitor={k: monitor_summary(v) for k, v in monitor._asdict().items()}, held=monitor.held,
+        monitor=monitor._asdict(), held=monitor.held,
         solver=dict(method="Tsit5 (diffrax), PID step-size controller", rtol=flow.rtol, atol=flow.atol,
                     accepted_steps=flow.accepted_steps, rejected_steps=flow.rejected_steps, seconds=seconds),
         etas=conv.etas, errors=conv.errors, flow_error=conv.flow_error, fitted=conv.fitted, order=conv.fit._asdict())

@@ -30,8 +30,7 @@ import numpy as np
 
 from ntk_proofs import gd
 from ntk_proofs.data import check_positive_int
-from ntk_proofs.du2019.bounds import (MonitorCheck, TheoremMonitor, check_upper_bound, flow_drift_radius,
-                                      flow_envelope)
+from ntk_proofs.du2019.bounds import TheoremMonitor, check_upper_bound, flow_drift_radius, flow_envelope
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily
@@ -205,10 +204,5 @@ def gd_flow_distance(params_list, X: Array, y: Array, *, etas, t_max: float,
     floor = max(floors)
     fitted = errors > FLOOR_FACTOR * max(floor, np.finfo(np.asarray(params_list[0].W).dtype).eps)
     x = np.broadcast_to(etas, errors.shape)
-    fit = loglog_slope(x[fitted], errors[fitted], confidence) if fitted.sum() >= 2 else loglog_slope([1, 2], [np.nan] * 2)
+    fit = loglog_slope(x[fitted], errors[fitted], confidence)  # a NaN fit when fewer than two points remain
     return FlowConvergence(etas, errors, floor, fitted, fit)
-
-
-def monitor_summary(check: MonitorCheck) -> dict:
-    """A MonitorCheck as a JSON-ready dict."""
-    return {"held": check.held, "first_failure": check.first_failure, "worst_ratio": check.worst_ratio}
