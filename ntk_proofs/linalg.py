@@ -11,6 +11,7 @@ eigenvalues of a Hessian they can only multiply by. Both are symmetric operators
   Eigenvalue Problem, Thm 4.5.1).
 - ``smallest_ritz_pair``: the smallest Ritz value, an upper bound on lambda_min (Courant-Fischer), warm-startable.
 - ``single_threaded_lapack``: where a compiled CPU program calls LAPACK inside a loop, run it with this.
+- ``eigh`` / ``eigvalsh`` / ``cholesky``: jnp's, factoring one matrix at a time under ``vmap`` (see ``eigh``).
 """
 
 from __future__ import annotations
@@ -55,22 +56,54 @@ def single_threaded_lapack():
         yield
 
 
+@jax.custom_batching.sequential_vmap
+def eigh(A: Array) -> tuple[Array, Array]:
+    """``jnp.linalg.eigh(A)`` as a tuple (eigenvalues ascending, eigenvectors as columns), with one difference:
+    under ``vmap`` it factors the matrices one after another (``jax.custom_batching.sequential_vmap``) instead of
+    as one batched LAPACK call. Use it (and ``eigvalsh``, ``cholesky``) in every traced function that may be
+    vmapped; the numbers are the same, matrix by matrix.
+
+    Why: on CPU, jaxlib runs a batched LAPACK call (syevd, potrf, ...) above about 2e5 flops by scheduling all
+    its chunks on XLA's intra-op thread pool and blocking the calling pool thread until they finish
+    (``ParallelBatchMap`` in jaxlib/cpu/lapack_kernels.cc, jaxlib 0.10). XLA runs independent operations of a
+    program at the same time, so two batched factorizations (a run's Ritz eigh and its Cholesky certificate, say)
+    can block every thread of a 2-core machine's pool with their chunks queued behind them: a deadlock at 0% CPU.
+    The batched critical-width runs hung this way at n = 32 with 20 seeds (gdb: both pool threads in
+    ParallelBatchMap's BlockingCounter::Wait). A single matrix never goes to the pool, so it cannot block.
+    """
+    lam, V = jnp.linalg.eigh(A)
+    return lam, V
+
+
+@jax.custom_batching.sequential_vmap
+def eigvalsh(A: Array) -> Array:
+    """``jnp.linalg.eigvalsh(A)`` (ascending), one matrix at a time under ``vmap`` (see ``eigh``)."""
+    return jnp.linalg.eigvalsh(A)
+
+
+@jax.custom_batching.sequential_vmap
+def cholesky(A: Array) -> Array:
+    """The lower Cholesky factor of A, without jnp's (A + A^T) / 2 (pass an exactly symmetric A; NaNs where A is not
+    positive definite), one matrix at a time under ``vmap`` (see ``eigh``)."""
+    return jnp.linalg.cholesky(A, symmetrize_input=False)
+
+
 @jax.jit
 def lambda_min(H: Array) -> Array:
     """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. 2019, Thm 3.1)."""
-    return jnp.linalg.eigvalsh(H)[0]
+    return eigvalsh(H)[0]
 
 
 @jax.jit
 def lambda_max(H: Array) -> Array:
     """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step."""
-    return jnp.linalg.eigvalsh(H)[-1]
+    return eigvalsh(H)[-1]
 
 
 @jax.jit
 def eigh_descending(H: Array) -> tuple[Array, Array]:
     """H = V diag(lambda) V^T with lambda in descending order; returns (lambda (n,), V (n, n), columns v_i)."""
-    lam, V = jnp.linalg.eigh(H)
+    lam, V = eigh(H)
     return lam[::-1], V[:, ::-1]
 
 
@@ -165,7 +198,7 @@ def ritz_pairs(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> t
     alive = jnp.arange(num_steps) < steps
     huge = 1e30 * jnp.maximum(jnp.max(jnp.abs(alphas)), 1.0)
     T = jnp.diag(jnp.where(alive, alphas, huge)) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
-    theta, Q = jnp.linalg.eigh(T)
+    theta, Q = eigh(T)
     vectors = Q.T @ V
     return theta, vectors / jnp.linalg.norm(vectors, axis=1, keepdims=True)
 

@@ -22,7 +22,7 @@ from jax.flatten_util import ravel_pytree
 from ntk_proofs import gd
 from ntk_proofs.curvature import HessianExtreme, index_of_spectrum
 from ntk_proofs.gd import GDRun, check_step_size
-from ntk_proofs.linalg import lanczos_core
+from ntk_proofs.linalg import eigh, lanczos_core
 
 Array = jax.Array
 
@@ -120,7 +120,7 @@ def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-
         alphas, betas, V, steps = lanczos_core(hessian, start, k_dim)
         alive = jnp.arange(k_dim) < steps
         T = jnp.diag(alphas) + jnp.diag(betas, 1) + jnp.diag(betas, -1)
-        theta, Q = jnp.linalg.eigh(T)
+        theta, Q = eigh(T)
         coeff = Q.T @ (V @ flat_g)
         scaled = jnp.where(alive @ jnp.abs(Q) > 0, coeff / (jnp.abs(theta) + damping), 0.0)
         return unravel(-eta * ((Q @ scaled) @ V)), state

@@ -23,7 +23,7 @@ from ntk_proofs.data import check_inputs
 from ntk_proofs.du2019.gram import (coactivation_counts, flip_count, gram_matrix, pack_pattern,
                                     update_coactivation_counts_packed)
 from ntk_proofs.gd import GradientDescentDiverged, check_count, check_step_size, recorded_steps
-from ntk_proofs.linalg import lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
+from ntk_proofs.linalg import cholesky, eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
@@ -324,7 +324,7 @@ class DuDiagnostics:
         if self.lambda_method == "eigh":
             start = jnp.zeros((n,), data.X.dtype)
         else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
-            start = jnp.linalg.eigh(data.XXt * counts0 / m)[1][:, 0]
+            start = eigh(data.XXt * counts0 / m)[1][:, 0]
         return _DiagState(counts0, pack_pattern(fwd.pattern), start)
 
     def max_drift(self, params, data: DuData) -> Array:
@@ -367,7 +367,7 @@ class DuDiagnostics:
             return jnp.asarray(False)
         # H(k) is exactly symmetric (``trajectory`` symmetrizes X X^T once; the counts are integers), so the
         # factorization skips jnp's (A + A^T) / 2, whose transpose inside the scan made it 4.5x slower on CPU
-        factor = jnp.linalg.cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype), symmetrize_input=False)
+        factor = cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype))
         return jnp.all(jnp.isfinite(factor))
 
 

@@ -28,7 +28,7 @@ import optax
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
 from ntk_proofs.gd import check_count, check_step_size, recorded_steps
-from ntk_proofs.linalg import single_threaded_lapack
+from ntk_proofs.linalg import eigvalsh, single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily
 
@@ -102,7 +102,7 @@ class KernelTracking:
     def record(self, state, params, Z, data: FamilyData):
         H = gram_from_preactivations(self.family, Z, params.a, data.XXt)
         H = jnp.where(jnp.isfinite(H), H, 0.0)
-        eig = jnp.linalg.eigvalsh(H)
+        eig = eigvalsh(H)
         change = jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
         drift = jnp.max(jnp.linalg.norm(params.W - data.W0, axis=1))
         out = jnp.max(jnp.abs(params.a - data.a0))

@@ -1,0 +1,109 @@
+"""Batched runs never hand LAPACK a batch of matrices (see ``ntk_proofs.linalg.eigh``).
+
+jaxlib's CPU LAPACK kernels run a batch above about 2e5 flops by scheduling its chunks on XLA's intra-op thread
+pool and blocking the calling pool thread; two such calls at once deadlock a 2-thread pool. The critical-width
+experiment hung this way. The tests: (1) the compiled batched GD programs call LAPACK on single (n, n) matrices
+only; (2) the pattern that hung (a vmapped scan with an eigh and a Cholesky side by side, 20 x (64, 64), float32)
+finishes, run in a subprocess with a time limit so that a deadlock fails the test instead of stalling the suite.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ntk_proofs as nt
+from ntk_proofs import linalg
+from ntk_proofs.du2019 import sweep
+from ntk_proofs.regimes import training as family_training
+
+LAPACK_CALL = re.compile(r"= \(([^)]*)\) custom-call\([^)]*\), custom_call_target=\"lapack_\w+\"")
+
+
+def lapack_operand_shapes(hlo: str) -> list[str]:
+    """The first result shape of every LAPACK custom call in compiled HLO text (the factored matrix)."""
+    return [re.match(r"\w+\[[^\]]*\]", m.group(1)).group(0) for m in LAPACK_CALL.finditer(hlo)]
+
+
+def test_lapack_operand_shapes_parses_a_batched_call():
+    """The parser finds a batched call (so the tests below could fail): plain jnp under vmap is batched."""
+    A = jnp.broadcast_to(jnp.eye(8), (3, 8, 8))
+    hlo = jax.jit(jax.vmap(jnp.linalg.cholesky)).lower(A).compile().as_text()
+    assert lapack_operand_shapes(hlo) == ["f64[3,8,8]"]
+    hlo = jax.jit(jax.vmap(linalg.cholesky)).lower(A).compile().as_text()
+    assert lapack_operand_shapes(hlo) == ["f64[8,8]"]
+
+
+@pytest.mark.parametrize("method", ["eigh", "lanczos"])
+def test_batched_gd_program_factors_one_matrix_at_a_time(method):
+    B, n, m = 4, 12, 16
+    X = jnp.broadcast_to(nt.unit_sphere(jax.random.PRNGKey(0), n, n), (B, n, n))
+    W = jax.random.normal(jax.random.PRNGKey(1), (B, m, n))
+    hlo = sweep._batched.lower(W, jnp.ones((B, m)), X, jnp.ones((B, n)), jnp.zeros(B), jnp.asarray(0.1), steps=3,
+                               record_every=1, lambda_method=method, step_form="kernel",
+                               certify=True).compile().as_text()
+    shapes = lapack_operand_shapes(hlo)
+    assert any("potrf" in line for line in hlo.splitlines() if "custom-call" in line)  # the certificate is there
+    assert shapes and all(s.count(",") == 1 for s in shapes), shapes
+
+
+def test_batched_family_program_factors_one_matrix_at_a_time():
+    B, n, m = 3, 10, 16
+    X = nt.unit_sphere(jax.random.PRNGKey(0), n, n)
+    W = jax.random.normal(jax.random.PRNGKey(1), (B, m, n))
+    hlo = family_training._batched.lower(W, jnp.ones((B, m)), X, jnp.ones(n), jnp.full(B, 0.1), jnp.asarray(1e4),
+                                         family=nt.TwoLayerFamily(train_a=True), steps=3,
+                                         record_every=1).compile().as_text()
+    shapes = lapack_operand_shapes(hlo)
+    assert shapes and all(s.count(",") == 1 for s in shapes), shapes
+
+
+LIVENESS = textwrap.dedent("""
+    import jax, jax.numpy as jnp
+    from jax import lax
+    from ntk_proofs import linalg
+    B, n = 20, 64
+    def step(carry, _):
+        H, T = carry
+        w, v = linalg.eigh(T)        # two factorizations XLA may run at the same time
+        c = linalg.cholesky(H)
+        return (H + 1e-7 * w[0] + 0 * c[0, 0], T + 1e-7 * v[0, 0]), w[0]
+    run = jax.jit(lambda H, T: jax.vmap(lambda H, T: lax.scan(step, (H, T), None, length=64))(H, T))
+    k = jax.random.PRNGKey(0)
+    A = jax.random.normal(k, (B, n, n))
+    H = A @ A.transpose(0, 2, 1) + n * jnp.eye(n)
+    T = jax.random.normal(k, (B, 32, 32))
+    T = T + T.transpose(0, 2, 1)
+    for i in range(5):
+        jax.block_until_ready(run(H + i * 1e-3, T))
+    print("finished")
+""")
+
+
+def test_concurrent_batched_factorizations_finish():
+    """With jnp.linalg's batched calls this program deadlocked on its first call on a 2-core machine (float32)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", LIVENESS], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "JAX_ENABLE_X64": "0", "JAX_PLATFORMS": "cpu"})
+    except subprocess.TimeoutExpired:
+        pytest.fail("two vmapped factorizations side by side did not finish in 300 s: the LAPACK pool deadlock")
+    assert done.returncode == 0 and "finished" in done.stdout, done.stderr[-2000:]
+
+
+def test_sequential_factorizations_equal_jnp():
+    """The wrappers give jnp.linalg's numbers, matrix by matrix, batched or not."""
+    A = jax.random.normal(jax.random.PRNGKey(3), (5, 9, 9))
+    S = A @ A.transpose(0, 2, 1) + 9 * jnp.eye(9)[None]
+    lam, V = jax.vmap(linalg.eigh)(S)
+    for b in range(5):
+        ref_lam, ref_V = jnp.linalg.eigh(S[b])
+        np.testing.assert_array_equal(lam[b], ref_lam)
+        np.testing.assert_array_equal(jnp.abs(V[b]), jnp.abs(ref_V))
+        np.testing.assert_array_equal(jax.vmap(linalg.eigvalsh)(S)[b], jnp.linalg.eigvalsh(S[b]))
+        np.testing.assert_array_equal(jax.vmap(linalg.cholesky)(S)[b], jnp.linalg.cholesky(S[b]))
