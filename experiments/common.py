@@ -312,6 +312,24 @@ def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) ->
     return {"process": process[0], "reused_units": reused}
 
 
+def run_sweep(config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot,
+              **run_kwargs) -> dict:
+    """The tail every experiment made of units shares: ``run_units`` over ``jobs`` with resume in
+    <out>/<name>_runs (split across processes as ``process`` says; ``run_kwargs`` go to ``run_units``), then, on
+    process 0, ``summary = summarize(results)`` with the number of reused units, ``report(summary)`` (the printed
+    table) and ``finish`` (JSON, PNG, PDF). Another process returns once its units are saved. Call
+    ``start_processes`` before building the jobs: it must come before JAX computes anything."""
+    out = Path(config.out)
+    store = UnitStore(out / f"{name}_runs")
+    results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
+    if results is None:  # a process other than 0 of a run across processes
+        return saved_not_merged(process, store, reused)
+    summary = summarize(results)
+    summary["reused_units"] = reused
+    report(summary)
+    return finish(summary, plot, out, name)
+
+
 def owners(groups: list, count: int) -> list[int]:
     """The process that runs each job: groups (e.g. a data family whose units run in order) go round-robin to the
     ``count`` processes in the order they first appear; every job of one group goes to the same process."""

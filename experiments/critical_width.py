@@ -265,27 +265,20 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import UnitStore, finish, run_units, saved_not_merged, start_processes, unit_config
+    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.critical_width import plot_critical_width
 
     process = start_processes(config)
-    out = Path(config.out)
-    store = UnitStore(out / f"{NAME}_runs")
     per_unit = unit_config(config, {"families", "ns", "full", "bootstrap"})
     done: list[dict] = []
     jobs = [(f"{family}_n{n}", dict(per_unit, family=family, n=n, bootstrap=config.bootstrap),
              lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)))
             for family in config.families for n in config.ns]
     # a family's sizes run in order on one process (each search starts from m* at the smaller n)
-    units, reused = run_units(store, jobs, desc="critical width", resume=config.resume, process=process,
-                              groups=[family for family in config.families for _ in config.ns],
-                              on_result=lambda name, result: done.append(result))
-    if units is None:  # a process other than 0 of a run across processes
-        return saved_not_merged(process, store, reused)
-    summary = summarize(config, units)
-    summary["reused_units"] = reused
-    print_summary(summary)
-    return finish(summary, plot_critical_width, out, NAME)
+    return run_sweep(config, NAME, process, jobs, desc="critical width",
+                     summarize=lambda units: summarize(config, units), report=print_summary, plot=plot_critical_width,
+                     groups=[family for family in config.families for _ in config.ns],
+                     on_result=lambda name, result: done.append(result))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -342,12 +341,10 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import UnitStore, finish, run_units, saved_not_merged, start_processes, unit_config
+    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.regimes import plot_regimes
 
     process = start_processes(config)
-    out = Path(config.out)
-    store = UnitStore(out / f"{NAME}_runs")
     base = unit_config(config, set())
     jobs = [("flow", base, lambda: flow_unit(config))]
     jobs += [(f"phase_m{m}", base, lambda m=m: phase_unit(config, m)) for m in config.phase_widths]
@@ -355,13 +352,8 @@ def main(argv: list[str] | None = None) -> dict:
     jobs += [("catapult", base, lambda: catapult_unit(config))]
     jobs += [(f"lazy_{act}_g{gamma:g}", base, lambda act=act, gamma=gamma: lazy_unit(config, act, gamma))
              for act in config.activations for gamma in (0.5, 1.0)]
-    results, reused = run_units(store, jobs, desc="regimes", resume=config.resume, process=process)
-    if results is None:
-        return saved_not_merged(process, store, reused)
-    summary = summarize(config, {name: r for (name, _, _), r in zip(jobs, results)})
-    summary["reused_units"] = reused
-    print_summary(summary)
-    return finish(summary, plot_regimes, out, NAME)
+    return run_sweep(config, NAME, process, jobs, desc="regimes", report=print_summary, plot=plot_regimes,
+                     summarize=lambda results: summarize(config, {name: r for (name, _, _), r in zip(jobs, results)}))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -285,12 +284,10 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import UnitStore, finish, run_units, saved_not_merged, start_processes, unit_config
+    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.width_sweep import plot_width_sweep
 
     process = start_processes(config)
-    out = Path(config.out)
-    store = UnitStore(out / f"{NAME}_runs")
     seeds = [config.seed + s for s in range(config.seeds)]
     problems = {s: make_problem(config, s) for s in seeds}
     eta = resolve_eta(config, problems[seeds[0]])
@@ -301,14 +298,9 @@ def main(argv: list[str] | None = None) -> dict:
          lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
         for s in seeds for m in config.widths
     ]
-    units, reused = run_units(store, jobs, desc="width sweep", resume=config.resume, process=process)
-    if units is None:  # a process other than 0 of a run across processes
-        return saved_not_merged(process, store, reused)
-
-    summary = summarize(config, eta, problems, units)
-    summary["reused_units"] = reused
-    print_summary(summary)
-    return finish(summary, plot_width_sweep, out, NAME)
+    return run_sweep(config, NAME, process, jobs, desc="width sweep",
+                     summarize=lambda units: summarize(config, eta, problems, units), report=print_summary,
+                     plot=plot_width_sweep)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,14 @@ def tangent_sharpness(family: TwoLayerFamily, params: Params, X: Array) -> Array
     return lam * family.kernel_scale(params.W.shape[-2])
 
 
+def peak_ratio(loss) -> np.ndarray:
+    """max_k L(k) / L(0) of each run, loss (B, T + 1); inf for a run with a non-finite loss. The loss *rose* where
+    this exceeds 1 + ``Thresholds.rise`` (the catapult's signature, Lewkowycz et al. 2020)."""
+    loss = np.asarray(loss, np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return np.where(np.all(np.isfinite(loss), axis=1), np.max(loss, axis=1) / loss[:, 0], np.inf)
+
+
 def classify_runs(run: FamilyRun, etas, family: TwoLayerFamily, thresholds: Thresholds = Thresholds()) -> np.ndarray:
     """The phase of each run of a batched ``FamilyRun`` as codes into ``REGIMES`` (module doc), shape (B,).
 
@@ -76,7 +84,6 @@ def classify_runs(run: FamilyRun, etas, family: TwoLayerFamily, thresholds: Thre
     L0, end = loss[:, 0], loss[:, -1]
     with np.errstate(invalid="ignore", over="ignore"):
         finite = np.all(np.isfinite(loss), axis=1)
-        peak = np.where(finite, np.max(loss, axis=1), np.inf)
         monotone = finite & np.all(np.diff(loss, axis=1) <= thresholds.monotone * L0[:, None], axis=1)
     m = run.params.W.shape[-2]
     sharp_end = np.asarray(run.records.lambda_max[:, -1], dtype=np.float64) * family.kernel_scale(m)
@@ -84,7 +91,7 @@ def classify_runs(run: FamilyRun, etas, family: TwoLayerFamily, thresholds: Thre
     etas = np.broadcast_to(np.asarray(etas, np.float64), L0.shape)
     diverged = (np.asarray(run.diverged_step) >= 0) | ~finite | ~(end <= L0)
     converged = end <= thresholds.converged * L0
-    rose = peak > (1 + thresholds.rise) * L0
+    rose = peak_ratio(loss) > 1 + thresholds.rise
     codes = np.full(L0.shape, UNRESOLVED)
     codes[converged & monotone & (change < thresholds.kernel_change)] = LAZY
     codes[converged & rose & (sharp_end * etas < 2)] = CATAPULT
@@ -133,9 +140,7 @@ def phase_grid(X: Array, y: Array, *, widths, ratios, seeds: int, steps: int, ke
         batch = jax.tree.map(lambda v: jnp.tile(v, (ratios.size,) + (1,) * (v.ndim - 1)), params)
         run = train_family_batched(batch, X, y, family=family, etas=etas, steps=steps, record_every=max(steps // 50, 1))
         codes = classify_runs(run, etas, family, thresholds)
-        loss = np.asarray(run.loss, np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            pk = np.where(np.all(np.isfinite(loss), axis=1), np.max(loss, axis=1) / loss[:, 0], np.inf)
+        pk = peak_ratio(run.loss)
         se = np.asarray(run.records.lambda_max[:, -1], np.float64) * family.kernel_scale(int(m)) * etas / 2
         regime[i], peak[i] = codes.reshape(ratios.size, seeds), pk.reshape(ratios.size, seeds)
         sharp_end[i] = np.where(codes == DIVERGENT, np.nan, se).reshape(ratios.size, seeds)
@@ -187,9 +192,7 @@ def phase_boundaries(X: Array, y: Array, *, m: int, seeds: int, steps: int, key:
         etas = 2.0 * x / np.concatenate([lam, lam])
         run = train_family_batched(batch, X, y, family=family, etas=etas, steps=steps, record_every=max(steps // 10, 1))
         codes = classify_runs(run, etas, family, thresholds)
-        loss = np.asarray(run.loss, np.float64)
-        with np.errstate(invalid="ignore"):
-            rose = ~np.all(np.isfinite(loss), axis=1) | (np.max(loss, axis=1) > (1 + thresholds.rise) * loss[:, 0])
+        rose = peak_ratio(run.loss) > 1 + thresholds.rise
         return np.concatenate([rose[:seeds], codes[seeds:] == DIVERGENT])
 
     low = np.full(2 * seeds, np.log(lo))
