@@ -8,10 +8,15 @@ from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
-# JAX's persistent compilation cache: a second run of the suite on one machine skips most XLA compiles.
-jax.config.update("jax_compilation_cache_dir",
-                  os.environ.get("NTK_PROOFS_JAX_CACHE", os.path.expanduser("~/.cache/ntk_proofs/jax")))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+# JAX's persistent compilation cache: the two xdist workers share their compiles, and a second run of the suite on
+# one machine skips most of them. Through the environment, so that the experiments' subprocesses (the two-process
+# sweep and its single-process reference run the same programs) use it too.
+CACHE_DIR = os.environ.get("NTK_PROOFS_JAX_CACHE", os.path.expanduser("~/.cache/ntk_proofs/jax"))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.05")
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 # Small, bounded property searches: the whole suite must stay within minutes on two CPU cores.
 settings.register_profile(
@@ -19,3 +24,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("ntk")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end experiment tests (10-35 s each, a third of the suite's work) first: with pytest-xdist's two
+    workers both start on them and the short tests fill the end, instead of one worker finishing a long test
+    while the other idles."""
+    items.sort(key=lambda item: 0 if item.path.name == "test_experiments.py" else 1)

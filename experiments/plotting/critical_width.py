@@ -45,7 +45,7 @@ def plot_critical_width(summary: dict):
         ax_m.set(xscale="log", yscale="log", xlabel="n (training points)", ylabel="critical width m* (neurons)",
                  title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c['delta']:.0%} of {c['seeds']} inits")
         ax_m.set_ylim(top=max(ax_m.get_ylim()[1], 1) if anchor is None else min(ax_m.get_ylim()[1], 1e7))
-        ax_m.legend(fontsize=6.5, loc="upper left")
+        ax_m.legend(fontsize=6.5, loc="best", framealpha=0.6)
 
         lam = np.asarray(f["lambda0"], float)
         fit = f["lambda0_fit"]

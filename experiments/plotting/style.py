@@ -41,7 +41,8 @@ def save_figure(fig, out_dir: str | Path, stem: str) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
-    for path in paths:
-        fig.savefig(path, bbox_inches="tight")
+    fig.savefig(paths[0], bbox_inches="tight")
+    fig.set_layout_engine("none")  # the PDF keeps the PNG's layout instead of solving it again (a second of CPU)
+    fig.savefig(paths[1], bbox_inches="tight")
     plt.close(fig)
     return paths
