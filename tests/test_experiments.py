@@ -312,3 +312,26 @@ def test_a_sweep_across_two_processes_merges_to_the_single_process_result_and_su
     for name, mtime in finished.items():  # every unit finished before the kill was reused, not recomputed
         assert (runs / name).stat().st_mtime_ns == mtime, name
     _assert_same_numbers(_per_unit_numbers(out / "width_sweep.json"), reference)
+
+
+def test_experiments_keep_compiled_programs_where_asked(tmp_path):
+    """``use_compilation_cache`` (run by every experiment's flag parsing) points JAX's persistent cache at
+    NTK_PROOFS_JAX_CACHE, keeps a directory the user gave JAX, and does nothing for ``off``."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import jax; from experiments.common import use_compilation_cache; use_compilation_cache(); "
+            "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
+    base = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR",
+                                                             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
+
+    def cache_dir(**env):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**base, **env}, check=True)
+        return out.stdout.split()
+
+    assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c")) == [str(tmp_path / "c"), "0.0"]
+    assert cache_dir(NTK_PROOFS_JAX_CACHE="off")[0] == "None"
+    assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j"))[0] == \
+        str(tmp_path / "j")
