@@ -11,7 +11,7 @@ eigenvalues of a Hessian they can only multiply by. Both are symmetric operators
   Eigenvalue Problem, Thm 4.5.1).
 - ``smallest_ritz_pair``: the smallest Ritz value, an upper bound on lambda_min (Courant-Fischer), warm-startable.
 - ``single_threaded_lapack``: where a compiled CPU program calls LAPACK inside a loop, run it with this.
-- ``eigh`` / ``eigvalsh`` / ``cholesky``: jnp's, factoring one matrix at a time under ``vmap`` (see ``eigh``).
+- ``eigh`` / ``eigvalsh`` / ``cholesky``: jnp's, factoring one matrix at a time under ``vmap`` on CPU (see ``eigh``).
 """
 
 from __future__ import annotations
@@ -56,12 +56,24 @@ def single_threaded_lapack():
         yield
 
 
-@jax.custom_batching.sequential_vmap
+def _batched_on_cpu_one_at_a_time(fn: Callable) -> Callable:
+    """``fn`` of one matrix, batched by ``vmap`` as one matrix after another on CPU
+    (``jax.custom_batching.sequential_vmap``) and as jnp batches it on other platforms (GPU solvers do not block
+    XLA's threads; see ``eigh``). ``lax.platform_dependent`` keeps only the branch of the platform compiled for."""
+    sequential = jax.custom_batching.sequential_vmap(fn)
+    return lambda A: jax.lax.platform_dependent(A, cpu=sequential, default=fn)
+
+
+_eigh = _batched_on_cpu_one_at_a_time(lambda A: tuple(jnp.linalg.eigh(A)))
+_eigvalsh = _batched_on_cpu_one_at_a_time(lambda A: jnp.linalg.eigvalsh(A))
+_cholesky = _batched_on_cpu_one_at_a_time(lambda A: jnp.linalg.cholesky(A, symmetrize_input=False))
+
+
 def eigh(A: Array) -> tuple[Array, Array]:
     """``jnp.linalg.eigh(A)`` as a tuple (eigenvalues ascending, eigenvectors as columns), with one difference:
-    under ``vmap`` it factors the matrices one after another (``jax.custom_batching.sequential_vmap``) instead of
-    as one batched LAPACK call. Use it (and ``eigvalsh``, ``cholesky``) in every traced function that may be
-    vmapped; the numbers are the same, matrix by matrix.
+    under ``vmap`` on CPU it factors the matrices one after another instead of as one batched LAPACK call (on
+    other platforms it batches as jnp does). Use it (and ``eigvalsh``, ``cholesky``) in every traced function that
+    may be vmapped; the numbers are the same, matrix by matrix.
 
     Why: on CPU, jaxlib runs a batched LAPACK call (syevd, potrf, ...) above about 2e5 flops by scheduling all
     its chunks on XLA's intra-op thread pool and blocking the calling pool thread until they finish
@@ -71,21 +83,18 @@ def eigh(A: Array) -> tuple[Array, Array]:
     The batched critical-width runs hung this way at n = 32 with 20 seeds (gdb: both pool threads in
     ParallelBatchMap's BlockingCounter::Wait). A single matrix never goes to the pool, so it cannot block.
     """
-    lam, V = jnp.linalg.eigh(A)
-    return lam, V
+    return _eigh(A)
 
 
-@jax.custom_batching.sequential_vmap
 def eigvalsh(A: Array) -> Array:
-    """``jnp.linalg.eigvalsh(A)`` (ascending), one matrix at a time under ``vmap`` (see ``eigh``)."""
-    return jnp.linalg.eigvalsh(A)
+    """``jnp.linalg.eigvalsh(A)`` (ascending), one matrix at a time under ``vmap`` on CPU (see ``eigh``)."""
+    return _eigvalsh(A)
 
 
-@jax.custom_batching.sequential_vmap
 def cholesky(A: Array) -> Array:
     """The lower Cholesky factor of A, without jnp's (A + A^T) / 2 (pass an exactly symmetric A; NaNs where A is not
-    positive definite), one matrix at a time under ``vmap`` (see ``eigh``)."""
-    return jnp.linalg.cholesky(A, symmetrize_input=False)
+    positive definite), one matrix at a time under ``vmap`` on CPU (see ``eigh``)."""
+    return _cholesky(A)
 
 
 @jax.jit
