@@ -48,8 +48,14 @@ def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     from experiments.common import claims_table, git_state, progress
 
+    import jax
+
     rows, made_by = [], set()
+    x64 = bool(jax.config.jax_enable_x64)
     for name in progress(args.only, desc="all experiments", unit="experiment"):
+        # each experiment starts from this process's precision: one that forces float64 (hessian) must not leave the
+        # next (deep_training) running in float64 while its config and JSON say float32, as it did before
+        jax.config.update("jax_enable_x64", x64)
         module = importlib.import_module(f"experiments.{name}")
         flags = ["--out", args.out] + (["--quick"] if args.quick else [])
         summary = saved_summary(name, args.out) if args.claims_only else module.main(flags)
