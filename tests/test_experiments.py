@@ -335,3 +335,32 @@ def test_experiments_keep_compiled_programs_where_asked(tmp_path):
     assert cache_dir(NTK_PROOFS_JAX_CACHE="off")[0] == "None"
     assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j"))[0] == \
         str(tmp_path / "j")
+
+
+def test_all_starts_every_experiment_from_the_process_precision(tmp_path, monkeypatch):
+    """experiments.all runs the experiments in one process: one that switches the precision (hessian forces float64)
+    must not leave the next running in it. Two stand-in experiments: the first switches x64, the second records it."""
+    import types
+
+    import jax
+
+    from experiments import all as run_all
+
+    start, seen = bool(jax.config.jax_enable_x64), []
+
+    def switcher(flags):
+        jax.config.update("jax_enable_x64", not start)
+        return {}
+
+    def recorder(flags):
+        seen.append(bool(jax.config.jax_enable_x64))
+        return {}
+
+    fakes = {"experiments.hessian": types.SimpleNamespace(main=switcher, claims=lambda s, c: []),
+             "experiments.deep_training": types.SimpleNamespace(main=recorder, claims=lambda s, c: [])}
+    monkeypatch.setattr(run_all.importlib, "import_module", lambda name: fakes[name])
+    try:
+        run_all.main(["--only", "hessian", "deep_training", "--out", str(tmp_path)])
+    finally:
+        jax.config.update("jax_enable_x64", start)
+    assert seen == [start]
