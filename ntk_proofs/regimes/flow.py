@@ -32,7 +32,7 @@ from ntk_proofs import gd
 from ntk_proofs.data import check_positive_int
 from ntk_proofs.du2019.bounds import TheoremMonitor, check_upper_bound, flow_drift_radius, flow_envelope
 from ntk_proofs.fit import SlopeFit, loglog_slope
-from ntk_proofs.linalg import eigvalsh
+from ntk_proofs.linalg import lambda_min
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily
 from ntk_proofs.regimes.training import FamilyData, FamilyObjective, check_run_inputs, gram_from_preactivations
@@ -103,7 +103,7 @@ def _solve(params, X, y, ts, t_max, *, family, rtol, atol, max_steps):
         u = family.outputs(Z, p.a)
         r = u - y
         loss = 0.5 * jnp.vdot(r, r) / family.alpha**2
-        lam = eigvalsh(gram_from_preactivations(family, Z, p.a, XXt))[0]
+        lam = lambda_min(gram_from_preactivations(family, Z, p.a, XXt))
         drift = jnp.max(jnp.linalg.norm(p.W - W0, axis=1))
         return u, loss, lam, drift
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from ntk_proofs.linalg import eigvalsh
+from ntk_proofs.linalg import lambda_max
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily, init_family
 from ntk_proofs.regimes.training import FamilyRun, gram_from_preactivations, train_family_batched
@@ -57,7 +57,7 @@ def tangent_sharpness(family: TwoLayerFamily, params: Params, X: Array) -> Array
     XXt = X @ X.T
 
     def one(W, a):
-        return eigvalsh(gram_from_preactivations(family, X @ W.T, a, XXt))[-1]
+        return lambda_max(gram_from_preactivations(family, X @ W.T, a, XXt))
 
     lam = jax.vmap(one)(params.W, params.a) if params.W.ndim == 3 else one(params.W, params.a)
     return lam * family.kernel_scale(params.W.shape[-2])
