@@ -26,7 +26,7 @@ from experiments.common import Common, option, parse_config, set_precision
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 NAME = "deep_training"
 QUICK = dict(depth=6, width=32, seeds=1, skip_depths=(2, 6), skip_steps=5, eos_steps=20, eos_every=10, optim_steps=5,
-             lottery_rounds=1, lottery_seeds=1)
+             lottery_rounds=1, lottery_seeds=1, norm_points=100, stable_steps=20, stable_iterations=4)
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class DynamicsConfig(Common):
     eos_steps: int = option(1500, 'GD steps of the edge-of-stability study')
     eos_every: int = option(25, 'steps between sharpness measurements')
     optim_steps: int = option(300, 'steps per optimizer run (and norm study)')
+    norm_points: int = option(300, 'digits training points of the norm study')
+    stable_steps: int = option(100, 'GD steps of each run in the norm study\'s bisection for the largest stable step')
+    stable_iterations: int = option(10, 'bisection steps for the largest stable step (norm study)')
     lottery_rounds: int = option(5, 'pruning rounds (50%% of the rest each)')
     lottery_seeds: int = option(3, 'seeds of the lottery-ticket study')
 
@@ -54,8 +57,11 @@ def parse_args(argv=None) -> DynamicsConfig:
 
 def _problems(c: DynamicsConfig) -> str | None:
     """The first usage error in a config, or None."""
-    sizes = (c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths))
-    return "sizes, counts and --eos-eta must be positive." if min(sizes) < 1 or c.eos_eta <= 0 else None
+    sizes = (c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths), c.norm_points,
+             c.stable_steps, c.stable_iterations)
+    if min(sizes) < 1 or c.eos_eta <= 0:
+        return "sizes, counts and --eos-eta must be positive."
+    return "--norm-points must be at most 600 (the digits training split)." if c.norm_points > 600 else None
 
 
 def study_init(c: DynamicsConfig) -> dict:
@@ -142,7 +148,7 @@ def study_norm(c: DynamicsConfig) -> dict:
     import ntk_proofs as nt
 
     X, y, _, _ = _digits_split(c)
-    X, y = X[:300], y[:300]
+    X, y = X[:c.norm_points], y[:c.norm_points]
     eta = 0.05 / X.shape[0]  # 0.05 on the mean loss
     rows = []
     for norm in ("none", "batch", "layer"):
@@ -154,9 +160,9 @@ def study_norm(c: DynamicsConfig) -> dict:
         sharpness = np.asarray(run.records)
 
         def gd_losses(step, loss=loss, p0=p0):  # the same loss object: one compilation for the whole bisection
-            return nt.gd.run(loss, p0, steps=100, eta=step, raise_on_divergence=False).loss
+            return nt.gd.run(loss, p0, steps=c.stable_steps, eta=step, raise_on_divergence=False).loss
 
-        stable = nt.largest_stable_step(gd_losses, 1e-3 / X.shape[0], 1e3 / X.shape[0], iterations=10)
+        stable = nt.largest_stable_step(gd_losses, 1e-3 / X.shape[0], 1e3 / X.shape[0], iterations=c.stable_iterations)
         rows.append(dict(normalization=norm, steps=run.record_steps, sharpness=sharpness,
                          grad_norm=np.sqrt(run.grad_norm_sq), loss=run.loss, largest_stable_step=stable,
                          two_over_sharpness0=2.0 / float(sharpness[0])))

@@ -137,9 +137,7 @@ def test_deep_training_experiment_writes_each_study(tmp_path):
     from experiments import deep_training
 
     out = tmp_path / "dyn"
-    deep_training.main(["--depth", "6", "--width", "32", "--seeds", "1", "--skip-depths", "2", "6", "--skip-steps",
-                        "5", "--eos-steps", "20", "--eos-every", "10", "--optim-steps", "5", "--lottery-rounds", "1",
-                        "--lottery-seeds", "1", "--out", str(out)])
+    deep_training.main(["--quick", "--out", str(out)])
     for study in ("init", "skip", "norm", "optim", "eos", "lottery"):
         for suffix in ("png", "pdf", "json"):
             assert (out / f"deep_training_{study}.{suffix}").stat().st_size > 1000

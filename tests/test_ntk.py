@@ -165,15 +165,14 @@ def test_infinite_width_ntk_and_nngp_match_wide_networks_in_monte_carlo(depth):
     X = nt.unit_sphere(jax.random.PRNGKey(0), 5, 4)
     width, inits = 1024, (48 if depth == 1 else 72)
     net = nt.MLP((4,) + (width,) * depth + (1,), weight_var=2.0, bias_var=0.1)
-    inits_params = [net.init(jax.random.PRNGKey(s)) for s in range(inits)]
-    ks = np.stack([np.asarray(nt.empirical_ntk(net.apply, p, X)) for p in inits_params])
 
-    def conditional_nngp(p):
-        _, pre = net.forward(p, X)
-        h = np.asarray(jax.nn.relu(pre[-2]), np.float64)
-        return 2.0 * h @ h.T / width + 0.1
+    @jax.jit  # one program for every init: the empirical NTK and the conditional NNGP
+    def kernels_at(key):
+        p = net.init(key)
+        h = jax.nn.relu(net.forward(p, X)[1][-2])
+        return nt.empirical_ntk(net.apply, p, X), 2.0 * h @ h.T / width + 0.1
 
-    nngps = np.stack([conditional_nngp(p) for p in inits_params])
+    ks, nngps = (np.stack(k) for k in zip(*(jax.device_get(kernels_at(jax.random.PRNGKey(s))) for s in range(inits))))
     kernels = nt.infinite_width_kernels(X, depth=depth, weight_var=2.0, bias_var=0.1)
     no_bias = nt.infinite_width_kernels(X, depth=depth, weight_var=2.0, bias_var=0.0)
     for samples, predicted, dropped in ((ks, kernels.ntk, no_bias.ntk), (nngps, kernels.nngp, no_bias.nngp)):
