@@ -70,26 +70,18 @@ def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", m
                    traced: bool = True) -> int:
     """The largest block size b (at most len(x)) whose compiled ``empirical_ntk`` block program needs at most
     ``memory_budget`` bytes by XLA's own memory analysis (arguments + temporaries + output), found by bisection
-    over b (one compile per probe, nothing is run; a probe whose arguments and one block's Jacobian of the largest
-    parameter leaf are already over the budget is rejected without compiling, and on a GPU the probes skip XLA's
-    autotuning, which would run candidate kernels). The default budget is half the device memory that JAX reports
-    (``memory_stats()["bytes_limit"]``), or 2 GiB where it reports none (CPU)."""
+    over b (one compile per probe, nothing is run; on a GPU the probes skip XLA's autotuning, which would run
+    candidate kernels of blocks that may be far too big). The default budget is half the device memory that JAX
+    reports (``memory_stats()["bytes_limit"]``), or 2 GiB where it reports none (CPU)."""
     if memory_budget is None:
         stats = jax.local_devices()[0].memory_stats() or {}
         memory_budget = int(stats["bytes_limit"]) // 2 if "bytes_limit" in stats else 2 * 2**30
     block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
     leaves = jax.tree.leaves(params)
-    leaf_bytes = [np.size(v) * np.dtype(v.dtype).itemsize for v in leaves]
-    outputs = int(np.prod(jax.eval_shape(f, params, jax.ShapeDtypeStruct((1, *x.shape[1:]), x.dtype)).shape[1:]))
     # a GPU compiler autotunes by running candidate kernels, which for a probe never run wastes minutes and memory
     options = {"xla_gpu_autotune_level": 0} if jax.local_devices()[0].platform in ("gpu", "cuda", "rocm") else None
 
     def needed(b):
-        # the "jacobian" method holds at least the Jacobian of one block by the largest leaf, (b, outputs, *leaf):
-        # no compile is needed to reject a block whose arguments and that Jacobian alone are over the budget
-        floor = sum(leaf_bytes) + (b * outputs * max(leaf_bytes, default=0) if method == "jacobian" else 0)
-        if floor > memory_budget:
-            return floor
         spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
         try:
             analysis = block.lower(f, params, spec, spec, traced).compile(options).memory_analysis()
