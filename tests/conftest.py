@@ -6,17 +6,21 @@ import os
 import jax
 from hypothesis import HealthCheck, settings
 
+from experiments.common import compilation_cache_dir
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # JAX's persistent compilation cache: the two xdist workers share their compiles, and a second run of the suite on
 # one machine skips most of them. Through the environment, so that the experiments' subprocesses (the two-process
 # sweep and its single-process reference run the same programs) use it too.
-CACHE_DIR = os.environ.get("NTK_PROOFS_JAX_CACHE", os.path.expanduser("~/.cache/ntk_proofs/jax"))
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache every compile: most take < 0.1 s
-jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+# The folder is the experiments' own (NTK_PROOFS_JAX_CACHE; "off" turns it off).
+CACHE_DIR = compilation_cache_dir()
+if CACHE_DIR is not None:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache every compile: most take < 0.1 s
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 # Small, bounded property searches: the whole suite must stay within minutes on two CPU cores.
 settings.register_profile(
