@@ -362,3 +362,26 @@ def test_all_starts_every_experiment_from_the_process_precision(tmp_path, monkey
     finally:
         jax.config.update("jax_enable_x64", start)
     assert seen == [start]
+
+
+def test_experiments_multiply_matrices_exactly_in_their_dtype():
+    """set_precision (every experiment's first call) asks XLA for full-precision products (GPUs would use TF32
+    for float32), visible as HIGHEST in the lowered program, and keeps a precision the user chose."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.common import set_precision
+
+    was = jax.config.jax_default_matmul_precision
+    x = jnp.ones((4, 4), jnp.float32)
+    try:
+        jax.config.update("jax_default_matmul_precision", None)
+        assert "HIGHEST" not in jax.jit(jnp.matmul).lower(x, x).as_text()
+        set_precision(False)
+        assert jax.config.jax_default_matmul_precision == "highest"
+        assert "HIGHEST" in jax.jit(jnp.matmul).lower(x, x).as_text()
+        jax.config.update("jax_default_matmul_precision", "bfloat16")
+        set_precision(False)
+        assert jax.config.jax_default_matmul_precision == "bfloat16"
+    finally:
+        jax.config.update("jax_default_matmul_precision", was)
