@@ -153,8 +153,8 @@ def apply_preset(values: dict, preset: dict, argv) -> dict:
 def set_precision(x64: bool) -> None:
     """Switch JAX to float64 when asked (must run before any array is created), and make every matrix product
     exact in its dtype: on GPUs JAX multiplies float32 matrices in TF32 by default (10 mantissa bits), which on
-    an H200 left the ``--paper`` sweep's loss at 1.1e-8 where float32 reaches 1.6e-12, below the round-off floor
-    the measurements assume. On CPUs nothing changes. A precision the user set (``JAX_DEFAULT_MATMUL_PRECISION``)
+    an H200 left the ``--paper`` sweep's loss at 1.1e-8 where float32 reaches 1.6e-12: a round-off floor far above
+    the one the measurements assume. On CPUs nothing changes. A precision the user set (``JAX_DEFAULT_MATMUL_PRECISION``)
     is kept."""
     import jax
 

@@ -143,7 +143,21 @@ def test_deep_training_experiment_writes_each_study(tmp_path):
             assert (out / f"deep_training_{study}.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "deep_training_init.json").read_text())
     assert len(saved["result"]["rows"]) == 4 and len(saved["result"]["rows"][0]["forward"]) == 6
+    norm = json.loads((out / "deep_training_norm.json").read_text())
+    assert (norm["config"]["norm_points"], norm["config"]["stable_steps"]) == (100, 20)
+    assert norm["result"]["eta"] == pytest.approx(0.05 / 100)  # the study ran on the preset's 100 points
     assert saved["git_commit"] is None or len(saved["git_commit"]) == 40
+
+
+def test_deep_training_flag_errors():
+    from experiments import deep_training
+
+    for bad in (["--norm-points", "601"], ["--norm-points", "0"], ["--stable-steps", "0"],
+                ["--stable-iterations", "0"], ["--eos-eta", "-1"], ["--skip-depths", "0"]):
+        with pytest.raises(SystemExit) as info:
+            deep_training.parse_args(bad)
+        assert info.value.code == 2, bad
+    assert deep_training.parse_args(["--norm-points", "600"]).norm_points == 600
 
 
 def test_dynamics_alias_says_where_the_experiment_moved(tmp_path, capsys):
