@@ -73,7 +73,7 @@ def plot_norm(summary):
     names = [row["normalization"] for row in r["rows"]]
     ax_b.bar(names, [row["largest_stable_step"] for row in r["rows"]], color=["tab:gray", "tab:blue", "tab:green"])
     ax_b.plot(names, [row["two_over_sharpness0"] for row in r["rows"]], "k_", ms=30, mew=2, label="2 / sharpness at init")
-    ax_s.set(yscale="log", xlabel="GD step", ylabel="sharpness λ_max(∇²L)", title=f"(a) sharpness, GD η = {r['eta']}")
+    ax_s.set(yscale="log", xlabel="GD step", ylabel="sharpness λ_max(∇²L)", title=f"(a) sharpness, GD η = {r['eta']:.3g}")
     ax_g.set(yscale="log", xlabel="GD step", ylabel="‖∇L‖", title="(b) gradient norm")
     ax_b.set(yscale="log", ylabel="largest stable constant step (bisection)", title="(c) stable step sizes")
     for ax in (ax_s, ax_g, ax_b):
