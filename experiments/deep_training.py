@@ -160,7 +160,7 @@ def study_norm(c: DynamicsConfig) -> dict:
         sharpness = np.asarray(run.records)
 
         def gd_losses(step, loss=loss, p0=p0):  # the same loss object: one compilation for the whole bisection
-            return nt.gd.run(loss, p0, steps=c.stable_steps, eta=step, raise_on_divergence=False).loss
+            return nt.gd.run(loss, p0, steps=c.stable_steps, eta=step, on_divergence="report").loss
 
         stable = nt.largest_stable_step(gd_losses, 1e-3 / X.shape[0], 1e3 / X.shape[0], iterations=c.stable_iterations)
         rows.append(dict(normalization=norm, steps=run.record_steps, sharpness=sharpness,

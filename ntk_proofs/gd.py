@@ -11,14 +11,18 @@ never a second loop:
   on the same forward pass as the step it records (its ``aux``), and may carry a state between records
   (the Du et al. diagnostics carry the last co-activation counts and a Ritz vector);
 - divergence (a non-finite loss, or one above ``divergence_factor * L(0)``) is detected inside the scan and
-  reported as the first step where it happened, never as a NaN three calls later.
+  reported as the first step where it happened, never as a NaN three calls later. One policy serves every
+  driver and wrapper of the suite: the result always carries ``diverged_step`` (-1 if none), and the caller
+  chooses ``on_divergence="raise"`` (``GradientDescentDiverged``, the default of single runs) or ``"report"``
+  (the default of batches). The training wrappers use the one default factor ``DIVERGENCE_FACTOR``.
 
 The loss convention. Objectives are whatever the caller minimizes; the squared error of the suite is the
 summed one of Du et al. (2019), eq. (2): ``L = 0.5 ||f(X) - y||^2`` (``SquaredError``). A mean-squared loss
 is the same problem with the step divided by n.
 
-Objectives and recorders are small frozen dataclasses (hashable by their fields), so ``jit`` compiles once per
-objective, recorder and shape; arrays travel in ``data`` and are traced. Optimizers get the optax extra
+The two seams are the protocols ``Objective`` and ``Recorder``. Implementations are small frozen dataclasses
+(hashable by their fields), so ``jit`` compiles once per objective, recorder and shape; arrays travel in ``data``
+and are traced. Optimizers get the optax extra
 arguments ``value``, ``grad`` and ``value_fn`` (``optax.GradientTransformationExtraArgs``), so line searches
 and the saddle-escape rules of ``ntk_proofs.saddles`` are optimizers too.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +39,44 @@ import numpy as np
 import optax
 
 Array = jax.Array
+
+OnDivergence = Literal["raise", "report"]
+ON_DIVERGENCE = ("raise", "report")
+DIVERGENCE_FACTOR = 1e6
+"""The suite's one default divergence threshold: a loss above ``DIVERGENCE_FACTOR * L(0)`` (or a non-finite one)
+is divergence. Large, because the catapult phase (Lewkowycz et al. 2020) lets a loss grow by orders of magnitude
+before it falls; a diverging GD run grows geometrically and crosses it a few steps after any smaller threshold."""
+
+
+@runtime_checkable
+class Objective(Protocol):
+    """What the driver minimizes. ``aux`` is whatever the forward pass computed that a recorder may reuse.
+
+    Methods:
+      value(params, data) -> (value, aux): the scalar objective and its aux.
+      value_and_grad(params, data) -> ((value, aux), grad): the same, with ``grad`` a pytree like ``params``.
+    """
+
+    def value(self, params: Any, data: Any) -> tuple[Array, Any]: ...
+
+    def value_and_grad(self, params: Any, data: Any) -> tuple[tuple[Array, Any], Any]: ...
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """What a study measures along a run, at the recorded steps, from the step's own forward pass.
+
+    Methods:
+      init(params, aux, data, key) -> state: the carried state (any pytree, or None) from the initial forward
+        pass; ``key`` is a PRNG key split from the run's key, or None.
+      record(state, params, aux, data) -> (state, values): the measurement at one recorded step; ``values`` is a
+        pytree of arrays of fixed shapes (a leaf may be None: a switched-off field is absent). The driver stacks
+        them along a leading axis of length R = len(recorded_steps(steps, record_every)).
+    """
+
+    def init(self, params: Any, aux: Any, data: Any, key: Array | None) -> Any: ...
+
+    def record(self, state: Any, params: Any, aux: Any, data: Any) -> tuple[Any, Any]: ...
 
 
 class GradientDescentDiverged(FloatingPointError):
@@ -46,13 +88,16 @@ class GradientDescentDiverged(FloatingPointError):
 
 
 class GDRun(NamedTuple):
-    """The result of every run of the driver.
+    """The result of every run of the driver (a batch of runs: every field gains a leading batch axis).
 
-    loss: (steps + 1,) the loss before each step and after the last. params: the final parameters.
-    record_steps: (R,) the steps recorded (``recorded_steps``). records: the recorder's values, a pytree whose
-    leaves have a leading axis R (None without a recorder). grad_norm_sq: (steps,) ||grad L(k)||^2 of each step
-    taken, when asked for (else None). diverged_step: the first step whose loss was non-finite or above
-    ``divergence_factor * L(0)``, or -1.
+    Attributes:
+      loss: (steps + 1,) the loss before each step and after the last.
+      params: the final parameters.
+      record_steps: (R,) the steps recorded (``recorded_steps``).
+      records: the recorder's values, a pytree whose leaves have a leading axis R (None without a recorder).
+      grad_norm_sq: (steps,) ||grad L(k)||^2 of each step taken, when asked for (else None).
+      diverged_step: the first step whose loss was non-finite or above ``divergence_factor * L(0)``, or -1
+        (an int; a (B,) array for a batch).
     """
 
     loss: Array
@@ -60,7 +105,65 @@ class GDRun(NamedTuple):
     record_steps: np.ndarray
     records: Any
     grad_norm_sq: Array | None
-    diverged_step: int
+    diverged_step: Any
+
+
+class ScanResult(NamedTuple):
+    """What the traceable ``scan`` returns (arrays only, so that it can be vmapped).
+
+    Attributes:
+      loss: (steps + 1,) the loss before each step and after the last.
+      params: the final parameters.
+      records: the recorder's values with leading axis R, or None.
+      grad_norm_sq: (steps,) ||grad L(k)||^2, or None.
+      diverged_step: int32 scalar, the first diverged step or -1.
+    """
+
+    loss: Array
+    params: Any
+    records: Any
+    grad_norm_sq: Array | None
+    diverged_step: Array
+
+
+def check_on_divergence(on_divergence: str) -> None:
+    """``on_divergence`` must be "raise" or "report"."""
+    if on_divergence not in ON_DIVERGENCE:
+        raise ValueError(f"on_divergence must be one of {ON_DIVERGENCE}; got {on_divergence!r}.")
+
+
+def check_divergence_factor(divergence_factor) -> None:
+    """A divergence factor must exceed 1 (or be None: only a non-finite loss is divergence)."""
+    if divergence_factor is not None and not divergence_factor > 1:
+        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+
+
+def resolve_on_divergence(on_divergence: str | None, raise_on_divergence: bool | None, default: str) -> str:
+    """The policy from ``on_divergence`` or the older boolean ``raise_on_divergence`` (kept working)."""
+    if raise_on_divergence is not None:
+        if on_divergence is not None and on_divergence != ("raise" if raise_on_divergence else "report"):
+            raise ValueError("on_divergence and raise_on_divergence disagree; give only on_divergence.")
+        on_divergence = "raise" if raise_on_divergence else "report"
+    on_divergence = default if on_divergence is None else on_divergence
+    check_on_divergence(on_divergence)
+    return on_divergence
+
+
+def handle_divergence(loss, diverged_step, on_divergence: str, advice: str = "Lower the step size.") -> None:
+    """Raise ``GradientDescentDiverged`` for the first diverged run when ``on_divergence == "raise"``.
+
+    ``loss`` is (steps + 1,) or (B, steps + 1) and ``diverged_step`` an int or (B,) array (-1: no divergence).
+    """
+    steps = np.atleast_1d(np.asarray(diverged_step))
+    if on_divergence != "raise" or not np.any(steps >= 0):
+        return
+    losses = np.asarray(loss).reshape(steps.size, -1)
+    run = int(np.argmax(steps >= 0))
+    step = int(steps[run])
+    which = f"run {run} of the batch " if steps.size > 1 else ""
+    raise GradientDescentDiverged(
+        f"Gradient descent {which}diverged at step {step}: the loss went from {float(losses[run, 0]):.4g} to "
+        f"{float(losses[run, step]):.4g}. {advice}", step=step)
 
 
 @dataclass(frozen=True)
@@ -160,28 +263,36 @@ def check_count(value, name: str) -> None:
 def run(objective: Any, params: Any, data: Any = (), *, steps: int, eta: float | None = None,
         optimizer: optax.GradientTransformation | None = None, record_every: int = 0, recorder: Any = None,
         key: Array | None = None, sample: Callable | None = None, mask: Any = None, grad_norms: bool = False,
-        divergence_factor: float | None = None, raise_on_divergence: bool = True) -> GDRun:
+        divergence_factor: float | None = None, on_divergence: OnDivergence | None = None,
+        raise_on_divergence: bool | None = None) -> GDRun:
     """Full-batch GD (``eta``) or an optax ``optimizer`` on ``objective`` for ``steps`` steps; see the module doc.
 
     Args:
-      objective: a function ``loss(params, *data) -> scalar`` or an objective object with ``value(params, data)``
-        and ``value_and_grad(params, data)`` returning ``(value, aux)`` and ``((value, aux), grad)``.
+      objective: a function ``loss(params, *data) -> scalar`` or an ``Objective``.
       params: any pytree of arrays.
       data: a pytree of arrays the objective and recorder read (traced).
       steps: the number of steps.
       eta: the constant step of plain GD, ``optax.sgd(eta)``.
       optimizer: instead of ``eta``, any optax transformation.
       record_every: the recorder runs at ``recorded_steps(steps, record_every)``.
-      recorder: an object with ``init(params, aux, data, key) -> state`` and ``record(state, params, aux, data)
-        -> (state, values)``.
+      recorder: a ``Recorder``, or None.
       key: the PRNG key of a stochastic run; a recorder gets its own key split from it (random Lanczos starts).
       sample: with ``key``, step k differentiates the objective on ``sample(data, fold_in(key, k))`` (e.g.
         ``minibatches(32)``), while the recorded loss is the full objective on ``data``.
       mask: a 0/1 pytree like ``params``; parameters where it is 0 stay at 0 (pruning).
       grad_norms: also return ||grad L(k)||^2 of every step.
-      divergence_factor: a loss above ``divergence_factor * L(0)`` counts as divergence (a non-finite one always).
-      raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the run with
-        ``diverged_step >= 0`` (its numbers after that step are meaningless).
+      divergence_factor: a loss above ``divergence_factor * L(0)`` counts as divergence (a non-finite one always);
+        None (the driver's default): only a non-finite loss. The training wrappers pass ``DIVERGENCE_FACTOR``.
+      on_divergence: "raise" (default): raise ``GradientDescentDiverged`` naming the step; "report": return the
+        run with ``diverged_step >= 0`` (its numbers after that step are meaningless).
+      raise_on_divergence: the older boolean form of ``on_divergence`` (True = "raise").
+
+    Returns:
+      A ``GDRun``.
+
+    Raises:
+      ValueError: for a bad count, step size, factor or policy.
+      GradientDescentDiverged: on divergence, with ``on_divergence="raise"``.
     """
     check_count(steps, "steps")
     check_count(record_every, "record_every")
@@ -191,21 +302,19 @@ def run(objective: Any, params: Any, data: Any = (), *, steps: int, eta: float |
         check_step_size(eta)
     if sample is not None and key is None:
         raise ValueError("sample needs a key: sample(data, key) draws each step's batch.")
-    if divergence_factor is not None and not divergence_factor > 1:
-        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
-    objective = objective if hasattr(objective, "value_and_grad") else Loss(objective)
+    check_divergence_factor(divergence_factor)
+    policy = resolve_on_divergence(on_divergence, raise_on_divergence, "raise")
+    if recorder is not None and not isinstance(recorder, Recorder):
+        raise TypeError(f"recorder must implement gd.Recorder (init and record); got {type(recorder).__name__}.")
+    objective = objective if isinstance(objective, Objective) else Loss(objective)
     dtype = jnp.result_type(*jax.tree.leaves(params)) if jax.tree.leaves(params) else jnp.result_type(float)
     factor = jnp.asarray(np.inf if divergence_factor is None else divergence_factor, dtype)
     step_size = jnp.asarray(0.0 if eta is None else eta, dtype)
     out = _run(objective, optimizer, recorder, sample, params, data, step_size, factor, key, mask,
                steps=int(steps), record_every=int(record_every), grad_norms=bool(grad_norms))
-    loss, final, records, gsq, diverged = out
-    diverged = int(diverged)
-    if diverged >= 0 and raise_on_divergence:
-        raise GradientDescentDiverged(
-            f"Gradient descent diverged at step {diverged}: the loss went from {float(loss[0]):.4g} to "
-            f"{float(loss[diverged]):.4g}. Lower the step size.", step=diverged)
-    return GDRun(loss, final, recorded_steps(steps, record_every), records, gsq, diverged)
+    diverged = int(out.diverged_step)
+    handle_divergence(out.loss, diverged, policy)
+    return GDRun(out.loss, out.params, recorded_steps(steps, record_every), out.records, out.grad_norm_sq, diverged)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), static_argnames=("steps", "record_every", "grad_norms"))
@@ -224,12 +333,12 @@ class _Carry(NamedTuple):
     record_state: Any
 
 
-def scan(objective, optimizer, params, data, *, steps: int, record_every: int = 0, recorder=None, key=None,
-         sample=None, mask=None, grad_norms: bool = False, divergence_factor=None):
+def scan(objective: Objective, optimizer: optax.GradientTransformation, params, data, *, steps: int,
+         record_every: int = 0, recorder: Recorder | None = None, key=None, sample=None, mask=None,
+         grad_norms: bool = False, divergence_factor=None) -> ScanResult:
     """The traceable driver (for use inside ``jit`` or ``vmap``): ``run`` without the checks.
 
-    Returns (loss (steps + 1,), final params, records (leading axis R) or None, grad_norm_sq (steps,) or None,
-    diverged step (int32 scalar, -1 if none)). The loop is blocks of ``record_every`` steps whose first step is
+    Returns a ``ScanResult``; never raises (divergence is its ``diverged_step``). The loop is blocks of ``record_every`` steps whose first step is
     recorded from its own forward pass, a shorter block for the rest, and the final evaluation.
     """
     tx = optax.with_extra_args_support(optimizer)
@@ -300,7 +409,7 @@ def scan(objective, optimizer, params, data, *, steps: int, record_every: int = 
         records = None
     loss = jnp.concatenate(losses + [final_value[None]])
     gsq = jnp.concatenate(norms + [jnp.zeros((0,), loss.dtype)]) if grad_norms else None
-    return loss, carry.params, records, gsq, diverged
+    return ScanResult(loss, carry.params, records, gsq, diverged)
 
 
 def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: float | None = None,

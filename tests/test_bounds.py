@@ -75,8 +75,8 @@ def test_theorem_monitor_flags_each_conclusion():
     hist = nt.TrainHistory(step=np.array([0, 2, 4]), lambda_min=np.array([0.5, 0.3, 0.1]),
                            flip_fraction=np.zeros(3), max_drift=np.array([0.0, 0.5, 2.0]))
     loss = np.array([1.0, 0.9, 0.8, 0.79, 0.5])
-    res = nt.TrainResult(loss=loss, params=None, flip_fraction=0.0, max_drift=2.0, lambda_min=0.1,
-                         history=hist, diverged_step=-1)
+    res = nt.TrainResult(loss=loss, params=None, history=hist, diverged_step=-1)
+    assert float(res.max_drift) == 2.0 and float(res.lambda_min) == 0.1 and list(res.record_steps) == [0, 2, 4]
     mon = nt.theorem_monitor(res, eta=0.4, lambda0=0.5, drift_bound=1.0)  # rate 0.9
     assert mon.loss_envelope.first_failure == 3  # 0.79 > 0.9^3 = 0.729; 0.8 <= 0.81 at k = 2
     assert mon.loss_envelope.worst_ratio == pytest.approx(0.79 / 0.729)

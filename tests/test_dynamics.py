@@ -81,11 +81,20 @@ def test_divergence_is_detected_and_the_step_reported():
     eta = 50.0 / float(nt.lambda_max(nt.gram_matrix(p.W, X)))
     with pytest.raises(nt.GradientDescentDiverged, match=r"diverged at step \d+") as info:
         nt.train_gd(p, X, y, eta=eta, steps=200)
-    res = nt.train_gd(p, X, y, eta=eta, steps=200, raise_on_divergence=False)
+    res = nt.train_gd(p, X, y, eta=eta, steps=200, on_divergence="report")
     k = res.diverged_step
     assert k == info.value.step and 0 < k < 200
-    loss = np.asarray(res.loss)
-    assert not (loss[k] <= 1e4 * loss[0]) and np.all(loss[:k] <= 1e4 * loss[0])
+    assert nt.train_gd(p, X, y, eta=eta, steps=200, raise_on_divergence=False).diverged_step == k  # the old flag
+    loss, factor = np.asarray(res.loss), nt.gd.DIVERGENCE_FACTOR
+    assert not (loss[k] <= factor * loss[0]) and np.all(loss[:k] <= factor * loss[0])
+    # the one policy: a batch reports by default and raises on request, naming the same step
+    batch = nt.Params(p.W[None], p.a[None])
+    assert int(nt.train_gd_batched(batch, X[None], y[None], eta=eta, steps=200).diverged_step[0]) == k
+    with pytest.raises(nt.GradientDescentDiverged, match=r"run 0 of the batch diverged|diverged at step") as info:
+        nt.train_gd_batched(batch, X[None], y[None], eta=eta, steps=200, on_divergence="raise")
+    assert info.value.step == k
+    with pytest.raises(ValueError, match="on_divergence"):
+        nt.train_gd(p, X, y, eta=eta, steps=2, on_divergence="ignore")
 
 
 def test_bad_arguments_are_refused_with_a_clear_message():

@@ -67,10 +67,24 @@ def test_divergence_is_reported_with_its_step_never_as_nan():
     with pytest.raises(nt.GradientDescentDiverged) as info:
         gd.run(loss, jnp.ones(3), steps=2000, eta=0.6)
     assert info.value.step > 0
-    run = gd.run(loss, jnp.ones(3), steps=30, eta=0.6, divergence_factor=100.0, raise_on_divergence=False)
+    run = gd.run(loss, jnp.ones(3), steps=30, eta=0.6, divergence_factor=100.0, on_divergence="report")
     # |1 - 4 eta| = 1.4 per step, loss x 1.96: above 100 L(0) first at k = 7 (1.96^7 = 111)
     assert run.diverged_step == 7
     assert gd.run(loss, jnp.ones(3), steps=30, eta=0.4).diverged_step == -1
+    with pytest.raises(TypeError, match="Recorder"):
+        gd.run(loss, jnp.ones(3), steps=3, eta=0.4, recorder=object())
+
+
+def test_objective_and_recorder_protocols_are_the_seams():
+    """The dataclasses of the suite implement the protocols; scan returns a named result."""
+    assert isinstance(gd.SquaredError(lambda p, x: x @ p), gd.Objective)
+    assert isinstance(gd.Loss(lambda p: p @ p), gd.Objective)
+    assert isinstance(gd.Norm(), gd.Recorder) and isinstance(gd.Outputs(lambda p, x: x), gd.Recorder)
+    assert not isinstance(lambda p: p @ p, gd.Objective)
+    out = gd.scan(gd.Loss(lambda x: x @ x), optax.sgd(0.1), jnp.ones(2), (), steps=3, recorder=gd.Norm(),
+                  record_every=1)
+    assert isinstance(out, gd.ScanResult) and out.loss.shape == (4,) and out.records.shape == (4,)
+    assert int(out.diverged_step) == -1
 
 
 def test_optax_extra_arguments_reach_the_optimizer_so_a_line_search_works():

@@ -45,7 +45,8 @@ def test_batched_gd_program_factors_one_matrix_at_a_time(method):
     B, n, m = 4, 12, 16
     X = jnp.broadcast_to(nt.unit_sphere(jax.random.PRNGKey(0), n, n), (B, n, n))
     W = jax.random.normal(jax.random.PRNGKey(1), (B, m, n))
-    hlo = sweep._batched.lower(W, jnp.ones((B, m)), X, jnp.ones((B, n)), jnp.zeros(B), jnp.asarray(0.1), steps=3,
+    hlo = sweep._batched.lower(W, jnp.ones((B, m)), X, jnp.ones((B, n)), jnp.zeros(B), jnp.asarray(0.1), jnp.asarray(1e6),
+                               steps=3,
                                record_every=1, lambda_method=method, step_form="kernel",
                                certify=True).compile().as_text()
     shapes = lapack_operand_shapes(hlo)

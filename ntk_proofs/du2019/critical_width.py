@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import check_inputs, check_positive_int
-from ntk_proofs.gd import check_step_size
+from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
 from ntk_proofs.du2019.bounds import (check_upper_bound, infinite_width_spectrum, linear_rate_envelope,
                                       loss_floor)
 from ntk_proofs.du2019.gram import gram_infinity_float64
@@ -82,7 +82,7 @@ CHUNK = 64  # steps per compiled piece of a criterion run
 
 
 def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, lambda0: float, max_steps: int,
-                          tol: float, divergence_factor: float = 1e4):
+                          tol: float, divergence_factor: float = DIVERGENCE_FACTOR):
     """The batched runs of ``criterion_outcomes``, in pieces of ``CHUNK`` steps (one compiled program), until every
     run has converged (L(k) <= tol L(0)) or diverged (non-finite, or above divergence_factor L(0)), or max_steps.
 
@@ -100,7 +100,8 @@ def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, la
     done = 0
     while True:
         run = train_gd_batched(Params(W, batch.a), Xs, ys, eta=eta, steps=min(CHUNK, max_steps), record_every=1,
-                               certify_lambda0=lambda0, lambda_min_method="lanczos")
+                               certify_lambda0=lambda0, lambda_min_method="lanczos",
+                               divergence_factor=divergence_factor)
         piece, cert = np.asarray(run.loss, np.float64), np.asarray(run.history.certified, bool)
         take = min(piece.shape[1], max_steps + 1 - done)
         live = ~finished

@@ -17,9 +17,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.du2019.training import (TrainResult, history_from_records, resolve_lambda_min_method,
-                                        resolve_step_form, trajectory)
-from ntk_proofs.gd import check_step_size, recorded_steps
+from ntk_proofs.du2019.training import (TrainResult, resolve_lambda_min_method, resolve_step_form, trajectory,
+                                        with_steps)
+from ntk_proofs.gd import (DIVERGENCE_FACTOR, OnDivergence, check_count, check_divergence_factor, check_step_size,
+                           handle_divergence, recorded_steps, resolve_on_divergence)
 from ntk_proofs.linalg import single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 
@@ -28,11 +29,13 @@ Array = jax.Array
 
 def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: int, record_every: int = 1,
                      lambda_min_method: str = "auto", step_form: str = "auto", devices=None,
-                     certify_lambda0=None) -> TrainResult:
+                     certify_lambda0=None, divergence_factor: float = DIVERGENCE_FACTOR,
+                     on_divergence: OnDivergence = "report") -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
-    (``diverged_step`` is a (B,) array; no exception is raised, check it). The batch is split across ``devices``
+    (``diverged_step`` is a (B,) array). Divergence follows the driver's one policy: by default ("report") it is
+    only reported in ``diverged_step``; "raise" raises ``GradientDescentDiverged`` for the first diverged run. The batch is split across ``devices``
     (default: ``jax.local_devices()``), padded to a multiple of their number. Each run gives the same numbers as
     ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget choice of
     ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
@@ -49,6 +52,10 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     for b in range(batch):
         check_inputs(X[b], y[b])
     check_step_size(eta)
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    check_divergence_factor(divergence_factor)
+    policy = resolve_on_divergence(on_divergence, None, "report")
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
     form = resolve_step_form(step_form, X.shape[1], X.shape[2], None)
     devices = list(jax.local_devices() if devices is None else devices)
@@ -63,18 +70,17 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
         W, a, X, y, floor = (jax.device_put(v, sharding) for v in (W, a, X, y, floor))
     with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
         loss, W_final, diag, diverged = jax.block_until_ready(_batched(
-            W, a, X, y, floor, jnp.asarray(eta, W.dtype), steps=int(steps), record_every=int(record_every),
-            lambda_method=method, step_form=form, certify=certify))
-    loss, W_final, diverged = loss[:batch], W_final[:batch], diverged[:batch]
+            W, a, X, y, floor, jnp.asarray(eta, W.dtype), jnp.asarray(divergence_factor, W.dtype), steps=int(steps),
+            record_every=int(record_every), lambda_method=method, step_form=form, certify=certify))
+    loss, W_final, diverged = loss[:batch], W_final[:batch], np.asarray(diverged[:batch])
     diag = jax.tree.map(lambda v: v[:batch], diag)
-    history = history_from_records(recorded_steps(steps, record_every), diag, certify)
-    return TrainResult(loss=loss, params=Params(W_final, a[:batch]), flip_fraction=history.flip_fraction[:, -1],
-                       max_drift=history.max_drift[:, -1], lambda_min=history.lambda_min[:, -1], history=history,
-                       diverged_step=diverged)
+    handle_divergence(loss, diverged, policy)
+    return TrainResult(loss, Params(W_final, a[:batch]), with_steps(diag, recorded_steps(steps, record_every)),
+                       diverged)
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify"))
-def _batched(W, a, X, y, floor, eta, *, steps, record_every, lambda_method, step_form, certify):
+def _batched(W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_method, step_form, certify):
     run = functools.partial(trajectory, steps=steps, record_every=record_every, optimizer=None,
                             lambda_method=lambda_method, step_form=step_form, certify=certify)
-    return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, jnp.asarray(1e4, W.dtype), f))(W, a, X, y, floor)
+    return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, factor, f))(W, a, X, y, floor)

@@ -22,47 +22,80 @@ from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
 from ntk_proofs.du2019.gram import (coactivation_counts, flip_count, gram_matrix, pack_pattern,
                                     update_coactivation_counts_packed)
-from ntk_proofs.gd import GradientDescentDiverged, check_count, check_step_size, recorded_steps
+from ntk_proofs.gd import (DIVERGENCE_FACTOR, OnDivergence, check_count, check_divergence_factor, check_step_size,
+                           handle_divergence, recorded_steps, resolve_on_divergence)
 from ntk_proofs.linalg import cholesky, eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
 
 class TrainHistory(NamedTuple):
-    """Diagnostics at the recorded steps ``step`` (R,) of a run; each field has shape (R,).
+    """The diagnostics of Du et al. (2019), Theorem 4.1, at the recorded steps of a run: what ``DuDiagnostics``
+    records. Each field has shape (R,) (a batch: (B, R)); a switched-off field is None.
 
-    ``lambda_min`` is exact (eigh) or a Lanczos Ritz value, an upper bound on lambda_min(H(k)) within
-    ``lambda_min_residual`` of an eigenvalue. ``certified`` (when ``train_gd`` got ``certify_lambda0``): the
-    Cholesky certificate that lambda_min(H(k)) > lambda_0 / 2 (``DuDiagnostics``). ``lambda_max`` and
-    ``kernel_change`` (when ``train_gd`` got ``track_kernel=True``): the kernel tracked as it moves.
+    Attributes:
+      step: the recorded steps (``gd.recorded_steps``); None inside the scan, filled in by ``train_gd``.
+      lambda_min: lambda_min(H(k)) (eigh), or its Lanczos Ritz value, an upper bound on it.
+      flip_fraction: (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)} (Figure 1b).
+      max_drift: max_r ||w_r(k) - w_r(0)|| (Lemma 3.3, Figure 1c).
+      lambda_min_residual: ||H v - theta v|| of the Ritz pair (lambda_min_method "lanczos"; else None).
+      certified: the Cholesky factorization of H(k) - (lambda_0 / 2) I succeeded (with ``certify_lambda0``).
+      lambda_max: lambda_max(H(k)), the kernel's sharpness (with ``track_kernel``).
+      kernel_change: ||H(k) - H(0)||_F / ||H(0)||_F (with ``track_kernel``).
     """
 
-    step: Array
-    lambda_min: Array  # lambda_min(H(k)), or its Lanczos upper bound
-    flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
-    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
-    lambda_min_residual: Array | None = None  # ||H v - theta v|| of the Ritz pair (0 for eigh)
-    certified: Array | None = None  # Cholesky of H(k) - (lambda_0 / 2) I succeeded
-    lambda_max: Array | None = None  # lambda_max(H(k)), the kernel's sharpness (with track_kernel)
-    kernel_change: Array | None = None  # ||H(k) - H(0)||_F / ||H(0)||_F (with track_kernel)
+    step: Array | None
+    lambda_min: Array
+    flip_fraction: Array
+    max_drift: Array
+    lambda_min_residual: Array | None = None
+    certified: Array | None = None
+    lambda_max: Array | None = None
+    kernel_change: Array | None = None
 
 
 class TrainResult(NamedTuple):
-    """Outcome of ``train_gd``.
+    """A Du et al. run: the driver's run (``gd.GDRun``: loss, params, diverged step) with its diagnostics named.
 
-    loss: (steps + 1,) the loss before each step and after the last. params: final Params.
-    flip_fraction, max_drift, lambda_min: their values after the last step. history: the same at every
-    recorded step. diverged_step: first step whose loss was non-finite or above
-    ``divergence_factor * L(0)``, or -1.
+    Attributes:
+      loss: (steps + 1,) the loss before each step and after the last.
+      params: the final ``Params``.
+      history: the ``TrainHistory`` at every recorded step (the driver's ``records``, with their steps).
+      diverged_step: the first step whose loss was non-finite or above ``divergence_factor * L(0)``, or -1.
+
+    A batch (``train_gd_batched``) gives every field a leading batch axis. ``record_steps``, and the final
+    ``flip_fraction``, ``max_drift`` and ``lambda_min``, are read from ``history``.
     """
 
     loss: Array
     params: Params
-    flip_fraction: Array
-    max_drift: Array
-    lambda_min: Array
     history: TrainHistory
-    diverged_step: int
+    diverged_step: int | np.ndarray
+
+    @property
+    def record_steps(self) -> Array:
+        """The recorded steps (R,)."""
+        return self.history.step if self.history.step.ndim == 1 else self.history.step[0]
+
+    @property
+    def flip_fraction(self) -> Array:
+        """The flip fraction after the last step."""
+        return self.history.flip_fraction[..., -1]
+
+    @property
+    def max_drift(self) -> Array:
+        """max_r ||w_r - w_r(0)|| after the last step."""
+        return self.history.max_drift[..., -1]
+
+    @property
+    def lambda_min(self) -> Array:
+        """lambda_min(H) (or its Ritz upper bound) after the last step."""
+        return self.history.lambda_min[..., -1]
+
+
+def with_steps(history: TrainHistory, steps) -> TrainHistory:
+    """The recorder's ``TrainHistory`` with its recorded steps filled in (broadcast to a batch's shape)."""
+    return history._replace(step=jnp.broadcast_to(jnp.asarray(steps), history.lambda_min.shape))
 
 
 def resolve_lambda_min_method(method: str, n: int) -> str:
@@ -94,8 +127,9 @@ def train_gd(
     steps: int,
     record_every: int = 1,
     optimizer: optax.GradientTransformation | None = None,
-    divergence_factor: float = 1e4,
-    raise_on_divergence: bool = True,
+    divergence_factor: float = DIVERGENCE_FACTOR,
+    on_divergence: OnDivergence | None = None,
+    raise_on_divergence: bool | None = None,
     lambda_min_method: str = "auto",
     flip_budget: int | None = None,
     step_form: str = "auto",
@@ -113,9 +147,11 @@ def train_gd(
       record_every: steps between recorded diagnostics (lambda_min(H(k)), flip fraction, drift);
         0 records only the end (densely, with eigvalsh). The loss is recorded at every step regardless.
       optimizer: an optax transformation to use instead of ``optax.sgd(eta)``.
-      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
-      raise_on_divergence: raise ``GradientDescentDiverged`` naming the step (default), or return the
+      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence
+        (default ``gd.DIVERGENCE_FACTOR``).
+      on_divergence: "raise" (default): raise ``GradientDescentDiverged`` naming the step; "report": return the
         result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
+      raise_on_divergence: the older boolean form of ``on_divergence``.
       lambda_min_method: "eigh" (dense, exact), "lanczos" (32 Lanczos steps warm-started at the previous
         Ritz vector: an upper bound on lambda_min, O(n^2) per record), or "auto" = eigh for n <= 512.
       flip_budget: how many pattern entries may flip between records before H(k) is recomputed densely
@@ -136,7 +172,16 @@ def train_gd(
         change ||H(k) - H(0)||_F / ||H(0)||_F at every recorded step (``history.lambda_max``,
         ``history.kernel_change``), from the same H(k) as lambda_min: the lazy picture's own measurements
         (``ntk_proofs.regimes`` tracks the same for the whole two-layer family).
+
+    Returns:
+      A ``TrainResult``.
+
+    Raises:
+      ValueError: for inputs off the unit sphere, mismatched shapes, non-finite weights or a bad option.
+      GradientDescentDiverged: on divergence, with ``on_divergence="raise"``.
     """
+    policy = resolve_on_divergence(on_divergence, raise_on_divergence, "raise")
+    check_divergence_factor(divergence_factor)
     W0, a = params
     X, y = check_inputs(X, y)
     if W0.ndim != 2 or a.shape != (W0.shape[0],):
@@ -164,25 +209,16 @@ def train_gd(
         )
         loss, W, diag, diverged = jax.block_until_ready(out)
     diverged = int(diverged)
-    if diverged >= 0 and raise_on_divergence:
-        limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))
-        raise GradientDescentDiverged(
-            f"Gradient descent diverged at step {diverged}: the loss rose from {float(loss[0]):.4g} to "
-            f"{float(loss[diverged]):.4g} with eta = {eta:g}. The step must stay below about "
-            f"2 / lambda_max(H(0)) = {limit:.4g} for GD to be stable; Theorem 4.1 of Du et al. (2019) "
-            "assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).",
-            step=diverged,
-        )
-    history = history_from_records(recorded_steps(steps, record_every), diag, certify, bool(track_kernel))
-    return TrainResult(
-        loss=loss,
-        params=Params(W, a),
-        flip_fraction=history.flip_fraction[-1],
-        max_drift=history.max_drift[-1],
-        lambda_min=history.lambda_min[-1],
-        history=history,
-        diverged_step=diverged,
-    )
+    if diverged >= 0 and policy == "raise":
+        handle_divergence(loss, diverged, policy, step_size_advice(eta, W0, X))
+    return TrainResult(loss, Params(W, a), with_steps(diag, recorded_steps(steps, record_every)), diverged)
+
+
+def step_size_advice(eta: float, W0: Array, X: Array) -> str:
+    """What a diverged Du et al. run should change: the stability limit 2 / lambda_max(H(0)) and the theorem's step."""
+    limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))
+    return (f"With eta = {eta:g}, the step must stay below about 2 / lambda_max(H(0)) = {limit:.4g} for GD to be "
+            "stable; Theorem 4.1 of Du et al. (2019) assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).")
 
 
 def width_mesh(devices=None, axis: str = "width") -> jax.sharding.Mesh:
@@ -254,27 +290,6 @@ class DuObjective:
         return (fwd.loss, fwd), grad
 
 
-class DuRecord(NamedTuple):
-    """What ``DuDiagnostics`` measures at one recorded step."""
-
-    lambda_min: Array  # lambda_min(H(k)), or its Lanczos upper bound
-    flip_fraction: Array  # (1 / nm) sum_{i,r} 1{pattern_ir(k) != pattern_ir(0)}
-    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
-    lambda_min_residual: Array  # ||H v - theta v|| of the Ritz pair (0 for eigh)
-    certified: Array  # the Cholesky factorization of H(k) - floor I succeeded (False when not asked)
-    lambda_max: Array  # lambda_max(H(k)) (0 when the kernel is not tracked)
-    kernel_change: Array  # ||H(k) - H(0)||_F / ||H(0)||_F (0 when the kernel is not tracked)
-
-
-def history_from_records(steps, records: DuRecord, certify: bool, track_kernel: bool = False) -> TrainHistory:
-    """The ``TrainHistory`` of a run's ``DuRecord``s (leading axis: the recorded steps, or (batch, steps))."""
-    steps = jnp.broadcast_to(jnp.asarray(steps), records.lambda_min.shape)
-    return TrainHistory(steps, records.lambda_min, records.flip_fraction, records.max_drift,
-                        records.lambda_min_residual, records.certified if certify else None,
-                        records.lambda_max if track_kernel else None,
-                        records.kernel_change if track_kernel else None)
-
-
 class _DiagState(NamedTuple):
     counts: Array  # (n, n) P P^T of the last recorded pattern: co-activation counts, exact integers in float
     pattern: Array  # the last recorded pattern, bit-packed (``pack_pattern``): (ceil(n / 32), m) uint32
@@ -339,32 +354,29 @@ class DuDiagnostics:
         flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
             H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
-            zero = jnp.zeros((), H.dtype)
-            return None, DuRecord(lambda_min(H), flips, drift, zero, self.certificate(H, data), *self.kernel(H, data))
+            return None, self.history(lambda_min(H), flips, drift, None, H, data)
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
             counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile (half the time) and to run
         else:
             counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
         if self.lambda_method == "eigh":
-            lam, vector, residual = lambda_min(H), state.vector, jnp.zeros((), H.dtype)
+            lam, vector, residual = lambda_min(H), state.vector, None
         else:
             lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
             residual = jnp.linalg.norm(H @ vector - lam * vector)
-        record = DuRecord(lam, flips, drift, residual, self.certificate(H, data), *self.kernel(H, data))
-        return _DiagState(counts, packed, vector), record
+        return _DiagState(counts, packed, vector), self.history(lam, flips, drift, residual, H, data)
 
-    def kernel(self, H, data: DuData) -> tuple[Array, Array]:
-        """(lambda_max(H(k)), ||H(k) - H(0)||_F / ||H(0)||_F) with ``track_kernel``, else zeros."""
+    def history(self, lam, flips, drift, residual, H, data: DuData) -> TrainHistory:
+        """One record: the switched-off fields (certificate, kernel tracking) absent."""
+        certified = self.certificate(H, data) if self.certify else None
         if not self.track_kernel:
-            zero = jnp.zeros((), H.dtype)
-            return zero, zero
-        return lambda_max(H), jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+            return TrainHistory(None, lam, flips, drift, residual, certified)
+        change = jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+        return TrainHistory(None, lam, flips, drift, residual, certified, lambda_max(H), change)
 
     def certificate(self, H, data: DuData) -> Array:
         """True when the Cholesky factorization of H - floor I succeeds (all entries finite)."""
-        if not self.certify:
-            return jnp.asarray(False)
         # H(k) is exactly symmetric (``trajectory`` symmetrizes X X^T once; the counts are integers), so the
         # factorization skips jnp's (A + A^T) / 2, whose transpose inside the scan made it 4.5x slower on CPU
         factor = cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype))
@@ -379,7 +391,7 @@ def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
     No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
-    (loss (steps + 1,), final W (m, d), ``DuRecord`` of (R,) arrays, diverged step).
+    (loss (steps + 1,), final W (m, d), ``TrainHistory`` of (R,) arrays without its steps, diverged step).
     """
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
@@ -391,11 +403,10 @@ def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_
     params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
     recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0,
                              certify=certify, track_kernel=track_kernel)
-    loss, final, records, _, diverged = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps,
-                                                record_every=record_every, recorder=recorder,
-                                                divergence_factor=divergence_factor)
-    W = W0 + final.C.T @ X if kernel else final
-    return loss, W, records, diverged
+    out = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps, record_every=record_every,
+                  recorder=recorder, divergence_factor=divergence_factor)
+    W = W0 + out.params.C.T @ X if kernel else out.params
+    return out.loss, W, out.records, out.diverged_step
 
 
 @dataclass(frozen=True)

@@ -110,48 +110,42 @@ class KernelTracking:
         return state, KernelRecord(eig[-1], eig[0], change, drift, out, flips)
 
 
-class FamilyRun(NamedTuple):
-    """One run of ``train_family`` (or a batch of them: every array gains a leading batch axis).
-
-    loss: (steps + 1,) the objective L / alpha^2 before each step and after the last. params: final Params.
-    record_steps: (R,) the recorded steps. records: ``KernelRecord`` of (R,) arrays. diverged_step: the first step
-    whose loss was non-finite or above ``divergence_factor * L(0)``, or -1 (an int, or an (B,) array for a batch).
-    """
-
-    loss: Array
-    params: Params
-    record_steps: np.ndarray
-    records: KernelRecord
-    diverged_step: int | np.ndarray
+FamilyRun = gd.GDRun
+"""A run of ``train_family`` is a driver run (``gd.GDRun``) whose ``records`` are ``KernelRecord``s and whose
+``loss`` is the objective L / alpha^2 (a batch: every field gains a leading batch axis)."""
 
 
 def train_family(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), eta: float,
-                 steps: int, record_every: int = 1, divergence_factor: float = 1e6) -> FamilyRun:
+                 steps: int, record_every: int = 1, divergence_factor: float = gd.DIVERGENCE_FACTOR,
+                 on_divergence: gd.OnDivergence = "raise") -> FamilyRun:
     """Full-batch GD with step ``eta`` on L / alpha^2 of a ``TwoLayerFamily`` member, kernel tracked (module doc).
 
-    Never raises on divergence: a run whose loss becomes non-finite or exceeds ``divergence_factor * L(0)`` is
-    returned with ``diverged_step >= 0`` (the catapult phase lets the loss grow by orders of magnitude before it
-    falls, so the factor is large). X: (n, d) inputs of unit norm, y: (n,) labels.
+    X: (n, d) inputs of unit norm, y: (n,) labels. Divergence (a loss non-finite or above ``divergence_factor *
+    L(0)``; the default factor leaves room for the catapult's growth) raises ``GradientDescentDiverged``, or with
+    ``on_divergence="report"`` is returned as ``diverged_step >= 0``.
     """
     X, y = check_run_inputs(params, X, y)
     check_step_size(eta)
     check_count(steps, "steps")
     check_count(record_every, "record_every")
-    if not divergence_factor > 1:
-        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+    gd.check_divergence_factor(divergence_factor)
+    gd.check_on_divergence(on_divergence)
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():  # the recorder calls LAPACK's eigh inside the scan: see ntk_proofs.linalg
         loss, W, a, records, diverged = jax.block_until_ready(_single(
             params.W, params.a, X, y, jnp.asarray(eta, dtype), jnp.asarray(divergence_factor, dtype), family=family,
             steps=int(steps), record_every=int(record_every)))
-    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, int(diverged))
+    gd.handle_divergence(loss, int(diverged), on_divergence)
+    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, int(diverged))
 
 
 def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), etas,
-                         steps: int, record_every: int = 1, divergence_factor: float = 1e6) -> FamilyRun:
+                         steps: int, record_every: int = 1, divergence_factor: float = gd.DIVERGENCE_FACTOR,
+                         on_divergence: gd.OnDivergence = "report") -> FamilyRun:
     """``train_family`` for a batch: params with W (B, m, d) and a (B, m), and one step size per member (B,)
-    (a scalar is broadcast). One vmapped, jitted program; returns a ``FamilyRun`` with a leading batch axis."""
+    (a scalar is broadcast). One vmapped, jitted program; returns a ``FamilyRun`` with a leading batch axis.
+    Divergence is reported per member in ``diverged_step`` (B,) by default; "raise" raises for the first."""
     if params.W.ndim != 3 or params.a.shape != params.W.shape[:2]:
         raise ValueError(f"batched params need W (B, m, d) and a (B, m); got {params.W.shape} and {params.a.shape}.")
     X, y = check_inputs(X, y, distinct=False)
@@ -162,15 +156,16 @@ def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayer
     etas = np.broadcast_to(np.asarray(etas, np.float64), (params.W.shape[0],))
     if not np.all(np.isfinite(etas) & (etas > 0)):
         raise ValueError(f"every step size must be positive and finite; got {etas}.")
-    if not divergence_factor > 1:
-        raise ValueError(f"divergence_factor must exceed 1; got {divergence_factor!r}.")
+    gd.check_divergence_factor(divergence_factor)
+    gd.check_on_divergence(on_divergence)
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():
         loss, W, a, records, diverged = jax.block_until_ready(_batched(
             params.W, params.a, X, y, jnp.asarray(etas, dtype), jnp.asarray(divergence_factor, dtype), family=family,
             steps=int(steps), record_every=int(record_every)))
-    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, np.asarray(diverged))
+    gd.handle_divergence(loss, np.asarray(diverged), on_divergence)
+    return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, np.asarray(diverged))
 
 
 def trajectory(W, a, X, y, eta, divergence_factor, *, family, steps, record_every):
@@ -179,10 +174,9 @@ def trajectory(W, a, X, y, eta, divergence_factor, *, family, steps, record_ever
     XXt = X @ X.T
     H0 = gram_from_preactivations(family, X @ W.T, a, XXt)
     data = FamilyData(X, y, W, a, XXt, H0)
-    loss, final, records, _, diverged = gd.scan(
-        FamilyObjective(family), optax.sgd(eta), Params(W, a), data, steps=steps, record_every=record_every,
-        recorder=KernelTracking(family), divergence_factor=divergence_factor)
-    return loss, final.W, final.a, records, diverged
+    out = gd.scan(FamilyObjective(family), optax.sgd(eta), Params(W, a), data, steps=steps,
+                  record_every=record_every, recorder=KernelTracking(family), divergence_factor=divergence_factor)
+    return out.loss, out.params.W, out.params.a, out.records, out.diverged_step
 
 
 _STATIC = ("family", "steps", "record_every")
