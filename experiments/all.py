@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
+from experiments.cli import progress
+from experiments.store import git_state, read_json
 
 EXPERIMENTS = ("width_sweep", "critical_width", "regimes", "fine_grained", "linearization", "landscape", "hessian",
                "deep_training")
@@ -30,7 +32,6 @@ def parse_args(argv=None):
 
 def saved_summary(name: str, out) -> dict:
     """An experiment's summary as its last run saved it in ``out`` (deep_training: one JSON per study)."""
-    from experiments.common import read_json
 
     if name == "deep_training":
         return {study: read_json(Path(out) / f"{name}_{study}.json") for study in importlib.import_module(
@@ -46,7 +47,7 @@ def commits(summary: dict) -> set:
 
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
-    from experiments.common import claims_table, git_state, progress
+    from ntk_proofs.claims import claims_table  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     import jax
 

@@ -20,6 +20,8 @@ import os
 import time
 
 import numpy as np
+from experiments.cli import format_table
+from experiments.store import finish
 
 QUICK_GRID = [(500, 500, 1024), (500, 500, 2048), (500, 500, 4096)]
 FULL_GRID = [(256, 256, 1024), (1000, 1000, 1024), (1000, 1000, 2048), (1000, 1000, 4096), (1000, 1000, 8192),
@@ -446,7 +448,6 @@ def flips_per_step(X, y, p, steps):
 
 def print_summary(summary: dict) -> None:
     """The tables this benchmark prints."""
-    from experiments.common import format_table
 
     rows, diag, repeats = summary["steps"], summary["diagnostics"], summary["repeats"]
     memory = summary["memory"]["xla_temp_and_output_bytes"]
@@ -517,7 +518,6 @@ def main(argv=None) -> dict:
     from tqdm.auto import tqdm
 
     import ntk_proofs as nt
-    from experiments.common import finish
     from experiments.plotting.bench import plot_bench
     from ntk_proofs.du2019.training import resolve_step_form
 

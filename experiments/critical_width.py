@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from experiments.cli import Cluster, format_table, option, parse_config, set_precision, step_flag_problem
+from experiments.cluster import cluster_problem, run_sweep, start_processes
+from experiments.store import unit_config
 
-from experiments.common import Cluster, cluster_problem, option, parse_config, set_precision, step_flag_problem
 
 NAME = "critical_width"
 FAMILIES = ("sphere", "sphere_fixed_d", "digits", "npz")
@@ -208,7 +210,6 @@ def _at_m_star(entry: dict, key: str):
 
 
 def print_summary(summary: dict) -> None:
-    from experiments.common import format_table
 
     c = summary["config"]
     print(f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c['delta']:.0%} of "
@@ -238,7 +239,7 @@ def print_summary(summary: dict) -> None:
 def claims(summary: dict, command: str) -> list[dict]:
     """The claims for figures/CLAIMS.md: the published widths are sufficient (each is >= the measured m* of the
     conclusions it proves, at every n), and the measured exponent of the linear-rate width on the sphere."""
-    from experiments.common import claim
+    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     for family, f in summary["families"].items():
@@ -265,7 +266,6 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.critical_width import plot_critical_width
 
     process = start_processes(config)

@@ -20,8 +20,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
+from experiments.store import finish
 
-from experiments.common import Common, option, parse_config, set_precision
 
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 NAME = "deep_training"
@@ -250,7 +251,7 @@ def study_lottery(c: DynamicsConfig) -> dict:
 def claims(results: dict, command: str) -> list[dict]:
     """He init keeps the forward variance; the edge of stability is reached; GD on a quadratic contracts at the
     closed-form rate; the winning ticket is at least as accurate as the same mask from a fresh init."""
-    from experiments.common import claim
+    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     if "init" in results:
@@ -278,7 +279,6 @@ def claims(results: dict, command: str) -> list[dict]:
 def main(argv=None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
-    from experiments.common import finish, format_table, progress
     from experiments.plotting.deep_training import PLOTS
 
     studies = STUDIES if c.study == "all" else (c.study,)

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from experiments.cli import Common, format_table, option, parse_config, set_precision, step_flag_problem
+from experiments.cluster import run_units
+from experiments.store import finish, UnitStore
 
-from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
 
 NAME = "fine_grained"
 QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=16, steps=5)
@@ -120,7 +122,7 @@ def run_labels(c: FineGrainedConfig, task: dict, labels, m: int) -> dict:
 def claims(summary: dict, command: str) -> list[dict]:
     """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
     the generalization bound grows with label noise, like the test error."""
-    from experiments.common import claim, slope_claim
+    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     true, rand = summary["label_runs"]["true"][-1], summary["label_runs"]["random"][-1]
     rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
@@ -141,7 +143,6 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     import ntk_proofs as nt
-    from experiments.common import UnitStore, finish, format_table, run_units
     from experiments.plotting.fine_grained import plot_fine_grained
 
     task = load_task(c)

@@ -19,8 +19,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
+from experiments.store import finish
 
-from experiments.common import Common, option, parse_config, set_precision
 
 NAME = "hessian"
 QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_steps=10, starts=3, escape_steps=10)
@@ -191,7 +192,7 @@ def dense_agreement(c: HessianConfig) -> dict:
 def claims(summary: dict, command: str) -> list[dict]:
     """Lanczos extremes within their Ritz error bars of dense eigh; Hutchinson within 3 standard errors; the saddle
     escape order (Dauphin et al. 2014); loss and index of critical points correlated."""
-    from experiments.common import claim
+    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     a = summary["agreement"]
     rows = [claim("Parlett (1998), Thm 4.5.1", "Lanczos lambda_max within its Ritz residual of dense eigh",
@@ -213,7 +214,6 @@ def claims(summary: dict, command: str) -> list[dict]:
 
 def print_summary(summary: dict) -> None:
     """The tables this experiment prints."""
-    from experiments.common import format_table
 
     a, crit, escape, training = (summary[k] for k in ("agreement", "critical_points", "escape", "training"))
     print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
@@ -239,7 +239,6 @@ def print_summary(summary: dict) -> None:
 def main(argv=None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
-    from experiments.common import finish, progress
     from experiments.plotting.hessian import plot_hessian
 
     with progress(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:

@@ -18,8 +18,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
+from experiments.store import finish
 
-from experiments.common import Common, option, parse_config, set_precision
 
 NAME = "landscape"
 QUICK = dict(width=8, depths=(1, 3), n_train=60, train_steps=20, grid=5, bezier_steps=20, grid_points=41)
@@ -150,7 +151,7 @@ def mode_connectivity(c: LandscapeConfig) -> dict:
 def claims(summary: dict, command: str) -> list[dict]:
     """A certificate of non-convexity where the loss is non-convex, none on the convex controls; a Bezier curve
     between two minima has a lower barrier than the straight line (Garipov et al. 2018)."""
-    from experiments.common import claim
+    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     for r in summary["certificates"]:
@@ -169,7 +170,6 @@ def claims(summary: dict, command: str) -> list[dict]:
 def main(argv=None) -> dict:
     c = parse_args(argv)
     set_precision(c.x64)
-    from experiments.common import finish, format_table, progress
     from experiments.plotting.landscape import plot_landscape
 
     with progress(total=2 + 2 * len(c.depths), desc="landscape", unit="task") as bar:

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from experiments.cli import Common, format_table, option, parse_config, set_precision, step_flag_problem
+from experiments.cluster import run_units
+from experiments.store import finish, UnitStore
 
-from experiments.common import Common, option, parse_config, set_precision, step_flag_problem
 
 NAME = "linearization"
 QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
@@ -112,7 +114,7 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
 
 def claims(summary: dict, command: str) -> list[dict]:
     """Lee et al. (2019): the network stays within O(m^-1/2) of its linearization, and its kernel moves O(m^-1/2)."""
-    from experiments.common import slope_claim
+    from ntk_proofs.claims import slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     paper = "Lee et al. (2019), Thm 2.1"
     return [slope_claim(paper, "max_k rms |f - f_lin| on test points = O(m^-1/2)", summary["fits"]["max_gap_net_lin"],
@@ -127,7 +129,6 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     import ntk_proofs as nt
-    from experiments.common import UnitStore, finish, format_table, run_units
     from experiments.plotting.linearization import plot_linearization
 
     k_split, k_init = jax.random.split(jax.random.PRNGKey(c.seed))

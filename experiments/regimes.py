@@ -27,8 +27,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from experiments.cli import Cluster, format_table, option, parse_config, set_precision
+from experiments.cluster import cluster_problem, run_sweep, start_processes
+from experiments.store import unit_config
 
-from experiments.common import Cluster, cluster_problem, option, parse_config, set_precision
 
 NAME = "regimes"
 ACTIVATIONS = ("relu", "erf")
@@ -272,7 +274,6 @@ def summarize(config: RegimesConfig, units: dict) -> dict:
 
 
 def print_summary(summary: dict) -> None:
-    from experiments.common import format_table
 
     f = summary["flow"]
     mon = f["monitor"]
@@ -308,7 +309,7 @@ def _ci(e: dict) -> str:
 
 
 def claims(summary: dict, command: str) -> list[dict]:
-    from experiments.common import claim, slope_claim
+    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     f = summary["flow"]
@@ -341,7 +342,6 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.regimes import plot_regimes
 
     process = start_processes(config)

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from experiments.cli import Cluster, format_table, option, parse_config, set_precision, step_flag_problem
+from experiments.cluster import cluster_problem, run_sweep, start_processes
+from experiments.store import unit_config
 
-from experiments.common import Cluster, cluster_problem, option, parse_config, set_precision, step_flag_problem
 
 NAME = "width_sweep"
 
@@ -208,7 +210,6 @@ def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]
 
 
 def print_summary(summary: dict) -> None:
-    from experiments.common import format_table
 
     c = summary["config"]
     lam = list(summary["lambda0"].values())
@@ -253,7 +254,7 @@ def _verdict(check: dict) -> str:
 def claims(summary: dict, command: str) -> list[dict]:
     """The claims this experiment checks, for figures/CLAIMS.md: (C1)-(C3) at the widest width, and the m^-1/2
     scaling of the drift and of the flip fraction."""
-    from experiments.common import claim, slope_claim
+    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     paper = "Du et al. (2019), Thm 4.1"
     widest = summary["per_width"][-1]
@@ -284,7 +285,6 @@ def main(argv: list[str] | None = None) -> dict:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.common import run_sweep, start_processes, unit_config
     from experiments.plotting.width_sweep import plot_width_sweep
 
     process = start_processes(config)

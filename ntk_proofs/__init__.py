@@ -5,7 +5,7 @@ its module (see ARCHITECTURE.md): ``ntk_proofs.gd`` is the one gradient-descent 
 the eigensolvers, ``ntk_proofs.du2019`` the heart of the suite.
 """
 
-from ntk_proofs import gd
+from ntk_proofs import claims, gd
 from ntk_proofs.arora2019 import (EigenProjections, eigen_projections, generalization_bound, kernel_prediction,
                                   predicted_residual)
 from ntk_proofs.curvature import (SpectralDensity, TraceEstimate, bottom_eigenvalues, dense_hessian, hessian_index,
@@ -56,6 +56,8 @@ __all__ = [
     "Eigenpairs", "LanczosResult",
     # the gradient-descent driver
     "gd", "gd_trajectory", "GDRun", "GradientDescentDiverged",
+    # the claims of figures/CLAIMS.md
+    "claims",
     # Du et al. (2019)
     "gram_infinity", "gram_infinity_mc", "gram_matrix", "train_gd", "train_gd_batched", "width_mesh", "TrainResult",
     "TrainHistory", "lambda_zero", "linear_rate_envelope", "theorem_rate", "empirical_rate", "drift_radius",

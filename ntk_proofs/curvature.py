@@ -184,9 +184,9 @@ def spectral_density(loss: Callable | None, params, *, key: Array, num_probes: i
     nodes, weights = np.asarray(nodes), np.asarray(weights)
     lo, hi = nodes.min(), nodes.max()
     span = max(hi - lo, 1e-12 * max(abs(lo), abs(hi), 1.0))
-    sigma = 0.01 * span if sigma is None else sigma
-    grid = np.linspace(lo - 5 * sigma, hi + 5 * sigma, grid_size)
-    gauss = np.exp(-0.5 * ((grid[None, None, :] - nodes[..., None]) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+    width = 0.01 * span if sigma is None else float(sigma)
+    grid = np.linspace(lo - 5 * width, hi + 5 * width, grid_size)
+    gauss = np.exp(-0.5 * ((grid[None, None, :] - nodes[..., None]) / width) ** 2) / (width * np.sqrt(2 * np.pi))
     density = np.einsum("ps,psg->g", weights, gauss) / num_probes
     return SpectralDensity(jnp.asarray(grid), jnp.asarray(density), jnp.asarray(nodes), jnp.asarray(weights))
 

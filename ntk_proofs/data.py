@@ -6,6 +6,7 @@ parallel (Assumption 3.1 / Theorem 3.1: this makes lambda_0 = lambda_min(H^inf) 
 
 from __future__ import annotations
 
+from typing import Any, overload
 
 import numpy as np
 import jax
@@ -65,6 +66,14 @@ def unit_norm_tolerance(dtype) -> float:
     return float(np.sqrt(np.finfo(np.dtype(dtype)).eps))
 
 
+@overload
+def check_inputs(X, y: None = None, *, normalize: bool = False, distinct: bool = True) -> tuple[Array, None]: ...
+
+
+@overload
+def check_inputs(X, y: Any, *, normalize: bool = False, distinct: bool = True) -> tuple[Array, Array]: ...
+
+
 def check_inputs(X, y=None, *, normalize: bool = False, distinct: bool = True) -> tuple[Array, Array | None]:
     """Validate the inputs of the Du et al. (2019) setting and return them as JAX arrays.
 
@@ -118,8 +127,7 @@ def check_distinct_directions(X, *, tol: float | None = None) -> None:
     keep H^inf positive definite (H^inf_ij = 0 for x_j = -x_i), so only same-direction pairs are refused.
     """
     Xn = np.asarray(X, dtype=np.float64)
-    if tol is None:
-        tol = 10 * np.finfo(np.asarray(X).dtype).eps ** 0.5
+    tol = float(10 * np.finfo(np.asarray(X).dtype).eps ** 0.5) if tol is None else float(tol)
     G = Xn @ Xn.T
     norms = np.sqrt(np.clip(np.diag(G), 1e-300, None))
     C = G / norms[:, None] / norms[None, :]
@@ -185,7 +193,7 @@ def load_digits_binary(classes=(0, 1), *, center: bool = True, dtype=None) -> tu
     """
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
+    digits: Any = load_digits()  # a scikit-learn Bunch (its stubs type it as a tuple)
     if isinstance(classes, str):
         if classes != "parity":
             raise ValueError(f"classes must be a pair of digits or 'parity'; got {classes!r}.")

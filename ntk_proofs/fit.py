@@ -5,7 +5,7 @@ Used to test scaling claims such as max drift ~ m^{-1/2} (Du et al. 2019, Theore
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -47,7 +47,7 @@ def loglog_slope(x, y, confidence: float = 0.95) -> SlopeFit:
     if points < 2 or np.unique(lx).size < 2:
         nan = float("nan")
         return SlopeFit(nan, nan, nan, nan, nan, points, confidence)
-    fit = stats.linregress(lx, ly)
+    fit: Any = stats.linregress(lx, ly)  # a LinregressResult (its stubs type it as a tuple)
     if points > 2:
         half = float(stats.t.ppf(0.5 + confidence / 2, points - 2) * fit.stderr)
         lo, hi = fit.slope - half, fit.slope + half

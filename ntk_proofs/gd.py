@@ -57,9 +57,9 @@ class Objective(Protocol):
       value_and_grad(params, data) -> ((value, aux), grad): the same, with ``grad`` a pytree like ``params``.
     """
 
-    def value(self, params: Any, data: Any) -> tuple[Array, Any]: ...
+    def value(self, params: Any, data: Any, /) -> tuple[Array, Any]: ...
 
-    def value_and_grad(self, params: Any, data: Any) -> tuple[tuple[Array, Any], Any]: ...
+    def value_and_grad(self, params: Any, data: Any, /) -> tuple[tuple[Array, Any], Any]: ...
 
 
 @runtime_checkable
@@ -74,9 +74,9 @@ class Recorder(Protocol):
         them along a leading axis of length R = len(recorded_steps(steps, record_every)).
     """
 
-    def init(self, params: Any, aux: Any, data: Any, key: Array | None) -> Any: ...
+    def init(self, params: Any, aux: Any, data: Any, key: Any, /) -> Any: ...
 
-    def record(self, state: Any, params: Any, aux: Any, data: Any) -> tuple[Any, Any]: ...
+    def record(self, state: Any, params: Any, aux: Any, data: Any, /) -> tuple[Any, Any]: ...
 
 
 class GradientDescentDiverged(FloatingPointError):
@@ -224,7 +224,7 @@ class Norm:
         return None
 
     def record(self, state, params, aux, data):
-        return state, jnp.sqrt(sum(jnp.vdot(p, p) for p in jax.tree.leaves(params)))
+        return state, jnp.sqrt(sum_of_squares(params))
 
 
 def minibatches(batch_size: int):
@@ -356,6 +356,7 @@ def scan(objective: Objective, optimizer: optax.GradientTransformation, params, 
         if sample is None:
             (value, aux), grad = objective.value_and_grad(p, data)
         else:
+            assert key_sample is not None  # run() refuses a sample rule without a key
             _, grad = objective.value_and_grad(p, sample(data, jax.random.fold_in(key_sample, carry.step)))
             value, aux = objective.value(p, data)
         updates, opt_state = tx.update(grad, carry.opt_state, p, value=value, grad=grad, value_fn=value_fn)
@@ -366,7 +367,7 @@ def scan(objective: Objective, optimizer: optax.GradientTransformation, params, 
         record_state, values = carry.record_state, None
         if with_record and recorder is not None:
             record_state, values = recorder.record(record_state, p, aux, data)
-        gsq = sum(jnp.vdot(g, g) for g in jax.tree.leaves(grad)) if grad_norms else None
+        gsq = sum_of_squares(grad) if grad_norms else None
         return _Carry(new, opt_state, carry.step + 1, diverged, record_state), (value, gsq, values)
 
     def bare_steps(carry, length):
@@ -376,7 +377,7 @@ def scan(objective: Objective, optimizer: optax.GradientTransformation, params, 
         """One recorded step followed by length - 1 bare steps."""
         carry, (value, gsq, values) = step(carry, True)
         carry, (values_rest, gsq_rest) = bare_steps(carry, length - 1)
-        gsq = None if gsq is None else jnp.concatenate([gsq[None], gsq_rest])
+        gsq = None if gsq is None or gsq_rest is None else jnp.concatenate([gsq[None], gsq_rest])
         return carry, (jnp.concatenate([value[None], values_rest]), gsq, values)
 
     start = params if mask is None else jax.tree.map(lambda q, m: q * m, params, mask)
@@ -410,6 +411,15 @@ def scan(objective: Objective, optimizer: optax.GradientTransformation, params, 
     loss = jnp.concatenate(losses + [final_value[None]])
     gsq = jnp.concatenate(norms + [jnp.zeros((0,), loss.dtype)]) if grad_norms else None
     return ScanResult(loss, carry.params, records, gsq, diverged)
+
+
+def sum_of_squares(tree) -> Array:
+    """sum over the leaves of ``tree`` of their squared entries, as a scalar array."""
+    leaves = jax.tree.leaves(tree)
+    total = jnp.vdot(leaves[0], leaves[0])
+    for leaf in leaves[1:]:
+        total = total + jnp.vdot(leaf, leaf)
+    return total
 
 
 def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: float | None = None,

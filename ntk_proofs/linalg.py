@@ -183,7 +183,8 @@ def tridiagonal_eigh(alphas, betas) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition (ascending) of the symmetric tridiagonal matrix with diagonal alphas, off-diagonal betas."""
     from scipy.linalg import eigh_tridiagonal
 
-    return eigh_tridiagonal(np.asarray(alphas, np.float64), np.asarray(betas, np.float64))
+    theta, Q = eigh_tridiagonal(np.asarray(alphas, np.float64), np.asarray(betas, np.float64))
+    return np.asarray(theta), np.asarray(Q)
 
 
 def smallest_ritz_pair(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> tuple[Array, Array]:

@@ -11,7 +11,7 @@ Linearization (Lee et al. 2019, eq. (5)): f_lin(p, x) = f(p0, x) + J(p0)(x) (p -
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -79,7 +79,7 @@ def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", m
     block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
     leaves = jax.tree.leaves(params)
     # a GPU compiler autotunes by running candidate kernels, which for a probe never run wastes minutes and memory
-    options = {"xla_gpu_autotune_level": 0} if jax.local_devices()[0].platform in ("gpu", "cuda", "rocm") else None
+    options: Any = {"xla_gpu_autotune_level": 0} if jax.local_devices()[0].platform in ("gpu", "cuda", "rocm") else None
 
     def needed(b):
         spec = jax.ShapeDtypeStruct((b, *x.shape[1:]), x.dtype)
@@ -170,7 +170,8 @@ def infinite_width_kernels(x1: Array, x2: Array | None = None, depth: int = 1, *
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"depth must be a positive integer (hidden layers); got {depth!r}.")
-    variances = (float(weight_var),) * (depth + 1) if np.ndim(weight_var) == 0 else tuple(map(float, weight_var))
+    spec: Any = weight_var
+    variances = (float(spec),) * (depth + 1) if np.ndim(spec) == 0 else tuple(float(v) for v in spec)
     if len(variances) != depth + 1 or min(variances) <= 0:
         raise ValueError(f"weight_var must be positive, one value or depth + 1 = {depth + 1} values; got {weight_var!r}.")
     if bias_var < 0:

@@ -93,7 +93,8 @@ def perturbed_gd(eta: float, *, key: Array, noise_radius: float = 1e-2, grad_thr
         last = jnp.where(kick, state.step, state.last_kick)
         return unravel(xi - eta * g), _PerturbedState(state.key, state.step + 1, last)
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    # optax types ``update`` without the extra arguments (value_fn) that GradientTransformationExtraArgs passes
+    return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]
 
 
 def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-3,
@@ -125,7 +126,8 @@ def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-
         scaled = jnp.where(alive @ jnp.abs(Q) > 0, coeff / (jnp.abs(theta) + damping), 0.0)
         return unravel(-eta * ((Q @ scaled) @ V)), state
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    # optax types ``update`` without the extra arguments (value_fn) that GradientTransformationExtraArgs passes
+    return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]
 
 
 def escape_saddle(loss: Callable, params, *, method: str, eta: float, steps: int, key: Array,

@@ -6,7 +6,13 @@ import os
 import jax
 from hypothesis import HealthCheck, settings
 
-from experiments.common import compilation_cache_dir
+
+def compilation_cache_dir() -> str | None:
+    """The suite's compilation-cache folder, as the experiments choose it (``experiments.cli.compilation_cache_dir``,
+    restated here so that the library's tests do not import the experiments layer; tests/test_experiments.py
+    checks that the two agree)."""
+    where = os.environ.get("NTK_PROOFS_JAX_CACHE", os.path.expanduser("~/.cache/ntk_proofs/jax"))
+    return None if where == "off" else where
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -7,7 +7,7 @@ from pathlib import Path
 import ntk_proofs as nt
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYER_1 = {"ntk_proofs.data", "ntk_proofs.fit", "ntk_proofs.models", "ntk_proofs.models.two_layer",
+LAYER_1 = {"ntk_proofs.data", "ntk_proofs.fit", "ntk_proofs.claims", "ntk_proofs.models", "ntk_proofs.models.two_layer",
            "ntk_proofs.models.two_layer_family",
            "ntk_proofs.models.mlp", "ntk_proofs.models.deep_linear"}
 LAYER_2 = {"ntk_proofs.linalg", "ntk_proofs.gd"}
@@ -51,6 +51,15 @@ def test_no_layer_imports_a_higher_one():
             target = f"{module}.{item}" if item and f"{module}.{item}" in dict(modules()) else module
             if layer(target) > layer(name) or (target == "ntk_proofs" and name.startswith("ntk_proofs")):
                 bad.append(f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_library_tests_do_not_import_the_experiments():
+    """Only the experiments' own tests (and the bench's) may import ``experiments``: conftest.py and the library's
+    tests depend on the library alone."""
+    allowed = {"test_experiments.py", "test_benchmarks.py"}
+    bad = [f"{path.name} imports {module}" for path in sorted((ROOT / "tests").rglob("*.py"))
+           if path.name not in allowed for module, _ in imports(path) if module.startswith("experiments")]
     assert not bad, "\n".join(bad)
 
 

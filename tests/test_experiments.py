@@ -333,7 +333,7 @@ def test_experiments_keep_compiled_programs_where_asked(tmp_path):
     import subprocess
     import sys
 
-    code = ("import jax; from experiments.common import use_compilation_cache; use_compilation_cache(); "
+    code = ("import jax; from experiments.cli import use_compilation_cache; use_compilation_cache(); "
             "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
     base = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR",
                                                              "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
@@ -347,6 +347,18 @@ def test_experiments_keep_compiled_programs_where_asked(tmp_path):
     assert cache_dir(NTK_PROOFS_JAX_CACHE="off")[0] == "None"
     assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j"))[0] == \
         str(tmp_path / "j")
+
+
+def test_the_tests_use_the_experiments_cache_folder(monkeypatch, tmp_path):
+    """tests/conftest.py restates ``compilation_cache_dir`` (the library's tests do not import the experiments)."""
+    from experiments.cli import compilation_cache_dir
+    from tests.conftest import compilation_cache_dir as tests_cache_dir
+
+    for value in (str(tmp_path), "off"):
+        monkeypatch.setenv("NTK_PROOFS_JAX_CACHE", value)
+        assert tests_cache_dir() == compilation_cache_dir()
+    monkeypatch.delenv("NTK_PROOFS_JAX_CACHE")
+    assert tests_cache_dir() == compilation_cache_dir()
 
 
 def test_all_starts_every_experiment_from_the_process_precision(tmp_path, monkeypatch):
@@ -384,7 +396,7 @@ def test_experiments_multiply_matrices_exactly_in_their_dtype():
     import jax
     import jax.numpy as jnp
 
-    from experiments.common import set_precision
+    from experiments.cli import set_precision
 
     was = jax.config.jax_default_matmul_precision
     x = jnp.ones((4, 4), jnp.float32)

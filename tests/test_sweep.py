@@ -132,25 +132,3 @@ def test_one_wide_net_sharded_over_four_devices_matches_the_single_device_run():
     env.pop("JAX_ENABLE_X64", None)  # float32, the precision the tolerance is stated for
     done = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr
-
-
-def test_bench_reports_the_memory_per_device_of_a_net_sharded_over_its_neurons():
-    """XLA's per-device plan for one net split over 1, 2, 4 devices (a child process with forced host devices on
-    a CPU): the per-neuron (n, m) arrays are split, so each device holds less, by at least 3/4 of one such array."""
-    from experiments.bench import sharded_memory
-
-    r = sharded_memory(64, 16, 512, (1, 2, 4))
-    b = r["bytes_per_device"]
-    assert b["1"] > b["2"] > b["4"]
-    assert b["1"] - b["4"] >= 0.75 * r["nm_array_bytes"]
-
-
-def test_bench_profiles_the_paper_sweep_into_parts_that_add_up():
-    from experiments.bench import paper_profile
-
-    r = paper_profile(override=dict(n=12, d=12, widths=(16, 32), steps=5))
-    assert [w["m"] for w in r["widths"]] == [16, 32] and r["config"]["steps"] == 5
-    for w in r["widths"]:
-        parts = w["compile"] + w["steps"] + w["diagnostics"] + w["rest"]
-        assert abs(parts - w["total"]) < 1e-9 and w["compile"] > 0 and np.isfinite(w["products"])
-    assert r["ratio"] == pytest.approx((r["sums"]["total"] + r["setup"]) / r["sums"]["products"])

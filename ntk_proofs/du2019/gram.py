@@ -154,11 +154,10 @@ def pack_pattern(pattern: Array) -> Array:
     One bit per entry (32x less than float32), and a neuron's column of the pattern is a contiguous gather.
     """
     groups = -(-pattern.shape[0] // 32)
-    words = None
+    words = jnp.zeros((groups, pattern.shape[1]), jnp.uint32)
     for b in range(32):  # an elementwise or of strided row slices, contiguous along m: fuses with the producer
-        rows = pattern[b::32].astype(jnp.uint32) << jnp.uint32(b)  # of the pattern (a reduce is 5x slower)
-        rows = jnp.pad(rows, ((0, groups - rows.shape[0]), (0, 0)))
-        words = rows if words is None else words | rows
+        rows = pattern[b::32].astype(jnp.uint32) << jnp.uint32(b)  # of the pattern (a reduce is slower)
+        words = words | jnp.pad(rows, ((0, groups - rows.shape[0]), (0, 0)))
     return words
 
 

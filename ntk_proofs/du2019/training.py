@@ -75,7 +75,10 @@ class TrainResult(NamedTuple):
     @property
     def record_steps(self) -> Array:
         """The recorded steps (R,)."""
-        return self.history.step if self.history.step.ndim == 1 else self.history.step[0]
+        step = self.history.step
+        if step is None:
+            raise ValueError("this history has no recorded steps (a record from inside the scan).")
+        return step if step.ndim == 1 else step[0]
 
     @property
     def flip_fraction(self) -> Array:

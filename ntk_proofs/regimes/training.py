@@ -189,7 +189,7 @@ def _batched(W, a, X, y, etas, divergence_factor, *, family, steps, record_every
     return jax.vmap(one, in_axes=(0, 0, None, None, 0, None))(W, a, X, y, etas, divergence_factor)
 
 
-def check_run_inputs(params: Params, X, y):
+def check_run_inputs(params: Params, X, y) -> tuple[Array, Array]:
     """Check one net's params (W (m, d), a (m,), finite) against unit-norm inputs X (n, d) and labels y (n,)."""
     X, y = check_inputs(X, y, distinct=False)
     if params.W.ndim != 2 or params.a.shape != (params.W.shape[0],):

@@ -1,0 +1,132 @@
+"""Sweeps of units of work, on one process or split across processes and hosts (``jax.distributed``): each
+process runs its share, saves each unit in the shared ``UnitStore`` (the same files as resume), and process 0
+gathers, summarizes and plots.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from experiments.cli import progress
+from experiments.store import UnitStore, finish
+
+def cluster_problem(c) -> str | None:
+    """The usage error in a ``Cluster`` config's process flags, or None."""
+    if c.num_processes < 1 or not 0 <= c.process_id < c.num_processes:
+        return f"need --num-processes >= 1 and 0 <= --process-id < it; got {c.num_processes} and {c.process_id}."
+    if c.num_processes > 1 and not c.coordinator:
+        return "--num-processes > 1 needs --coordinator HOST:PORT (or use --distributed on a cluster)."
+    if c.coordinator and not c.coordinator.rpartition(":")[2].isdigit():
+        return f"--coordinator must be HOST:PORT; got {c.coordinator!r}."
+    return None
+
+
+def start_processes(config) -> tuple[int, int]:
+    """Join the run across processes that the flags describe (``jax.distributed.initialize``; before any other JAX
+    call) and return (this process's index, the number of processes): (0, 1) for a single process."""
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
+
+    if config.coordinator:
+        jax.distributed.initialize(coordinator_address=config.coordinator, num_processes=config.num_processes,
+                                   process_id=config.process_id)
+    elif config.distributed:
+        jax.distributed.initialize()
+    return jax.process_index(), jax.process_count()
+
+
+def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) -> dict:
+    """What a process other than 0 of a run across processes returns once its units are saved (process 0 merges)."""
+    print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
+    return {"process": process[0], "reused_units": reused}
+
+
+def run_sweep(config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot,
+              **run_kwargs) -> dict:
+    """The tail every experiment made of units shares: ``run_units`` over ``jobs`` with resume in
+    <out>/<name>_runs (split across processes as ``process`` says; ``run_kwargs`` go to ``run_units``), then, on
+    process 0, ``summary = summarize(results)`` with the number of reused units, ``report(summary)`` (the printed
+    table) and ``finish`` (JSON, PNG, PDF). Another process returns once its units are saved. Call
+    ``start_processes`` before building the jobs: it must come before JAX computes anything."""
+    out = Path(config.out)
+    store = UnitStore(out / f"{name}_runs")
+    results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
+    if results is None:  # a process other than 0 of a run across processes
+        return saved_not_merged(process, store, reused)
+    summary = summarize(results)
+    summary["reused_units"] = reused
+    report(summary)
+    return finish(summary, plot, out, name)
+
+
+def owners(groups: list, count: int) -> list[int]:
+    """The process that runs each job: groups (e.g. a data family whose units run in order) go round-robin to the
+    ``count`` processes in the order they first appear; every job of one group goes to the same process."""
+    order = {g: i for i, g in enumerate(dict.fromkeys(groups))}
+    return [order[g] % count for g in groups]
+
+
+def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_result=None, process=(0, 1),
+              groups: list | None = None, poll_seconds: float = 1.0,
+              wait_seconds: float = 7 * 24 * 3600) -> tuple[list[dict] | None, int]:
+    """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
+
+    A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
+    Every returned result has gone through the JSON round trip, so what is plotted is what is saved.
+    ``on_result(name, result)`` sees each result as it arrives (a later job may use an earlier one's result).
+
+    Across processes (``process`` = (index, count), from ``start_processes``): each process runs the jobs that
+    ``owners(groups)`` gives it (default: one group per job) and saves them in the shared store, the same files
+    as resume; process 0 then waits until every other job's file is there and returns all results; the other
+    processes return None. A rerun after a crash reuses every unit any process finished.
+    Returns (results in job order, or None on a process other than 0; how many units this process reused).
+    """
+    jobs = list(jobs)
+    index, count = process
+    if count > 1:
+        mine = owners(groups or [name for name, _, _ in jobs], count)
+        own, reused = _run_jobs(store, [j for j, o in zip(jobs, mine) if o == index], desc=f"{desc} [process "
+                                f"{index}/{count}]", resume=resume, on_result=on_result)
+        if index != 0:
+            return None, reused
+        return _gather(store, jobs, poll_seconds, wait_seconds), reused
+    return _run_jobs(store, jobs, desc=desc, resume=resume, on_result=on_result)
+
+
+def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float) -> list[dict]:
+    """Every job's result from the store, waiting for the other processes to write theirs."""
+    deadline = time.monotonic() + wait_seconds
+    results: dict[str, dict] = {}
+    while True:
+        for name, config, _ in jobs:
+            if name not in results:
+                found = store.load(name, config)
+                if found is not None:
+                    results[name] = found
+        missing = [name for name, _, _ in jobs if name not in results]
+        if not missing:
+            return [results[name] for name, _, _ in jobs]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"units {missing} did not appear in {store.directory} within {wait_seconds} s; "
+                               "rerun to resume (finished units are kept).")
+        time.sleep(poll_seconds)
+
+
+def _run_jobs(store: UnitStore, jobs, *, desc: str, resume: bool, on_result) -> tuple[list[dict], int]:
+    results, reused = [], 0
+    with progress(jobs, desc=desc, unit="run") as bar:
+        for name, config, compute in bar:
+            bar.set_postfix_str(name)
+            result = store.load(name, config) if resume else None
+            if result is None:
+                store.save(name, config, compute())
+                result = store.load(name, config)
+            else:
+                reused += 1
+            results.append(result)
+            if on_result is not None:
+                on_result(name, result)
+    if reused:
+        print(f"(resumed: {reused} of {len(results)} units read from {store.directory})", file=sys.stderr)
+    return results, reused

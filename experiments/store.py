@@ -1,0 +1,149 @@
+"""Where the experiments' results go: JSON written atomically, with the config, the library versions and the git
+state of the code (provenance); one JSON per finished unit for resume (``UnitStore``); and ``finish``, which writes
+a summary's JSON and its figure as PNG and PDF.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.cli import CLUSTER_FIELDS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the code that made a result, and whether the tree had uncommitted changes (None outside git)."""
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
+                                  check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    # outputs that the experiments and the bench themselves rewrite do not make the code dirty; their code does
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks/results",
+                 ":!benchmarks/*.json", ":!benchmarks/*.png", ":!benchmarks/*.pdf")
+    return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
+
+
+def finish(summary: dict, plot, out, name: str) -> dict:
+    """Add versions and the git state to ``summary``, write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF,
+    print the paths written, and return the summary."""
+    from experiments.plotting.style import save_figure  # here: matplotlib is heavy and only finish draws
+
+    summary.setdefault("versions", versions())
+    summary.update(git_state())
+    json_path = write_json(Path(out) / f"{name}.json", summary)
+    paths = [*save_figure(plot(summary), out, name), json_path]
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return summary
+
+
+def versions() -> dict[str, Any]:
+    """Versions of Python and the numerical stack, the JAX backend and whether float64 is on."""
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
+
+    info: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("ntk_proofs", "jax", "jaxlib", "optax", "numpy", "scipy", "matplotlib"):
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = None
+    info["devices"] = [str(dev) for dev in jax.devices()]
+    info["x64"] = bool(jax.config.jax_enable_x64)
+    info["matmul_precision"] = jax.config.jax_default_matmul_precision
+    return info
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert arrays, NumPy scalars, NamedTuples and dataclasses into plain JSON types."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, tuple) and hasattr(obj, "_asdict"):
+        return to_jsonable(obj._asdict())
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "__array__") and not isinstance(obj, (str, bytes)):
+        arr = np.asarray(obj)
+        return arr.tolist() if arr.ndim else arr.item()
+    if isinstance(obj, (np.generic,)):
+        return obj.item()
+    return obj
+
+
+def _sanitize(obj: Any) -> Any:
+    """Replace non-finite floats (not valid JSON) by None after conversion."""
+    if isinstance(obj, dict):
+        return {k: _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_sanitize(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (a partial file never replaces a good one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_sanitize(to_jsonable(obj)), indent=1, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class UnitStore:
+    """One JSON file per finished unit of work (e.g. one width and seed), for resuming a sweep.
+
+    A stored unit is reused only when the config it was computed under equals the current one.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def load(self, name: str, config: dict) -> dict | None:
+        path = self.path(name)
+        if not path.exists():
+            return None
+        try:
+            stored = read_json(path)
+        except (json.JSONDecodeError, OSError):
+            return None
+        if stored.get("config") != _sanitize(to_jsonable(config)):
+            return None
+        return stored["result"]
+
+    def save(self, name: str, config: dict, result: dict) -> Path:
+        return write_json(self.path(name), {"config": config, "result": result, "versions": versions(),
+                                            **git_state()})
+
+
+def unit_config(config, sweep_axes: set[str]) -> dict:
+    """The config a stored unit is matched on for resume: every field except the sweep axes (which name the unit),
+    the output and preset switches, and the process flags; plus whether float64 is on."""
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
+
+    skip = {"out", "resume", "quick", *sweep_axes, *CLUSTER_FIELDS}
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k not in skip}
+    return dict(values, x64=bool(jax.config.jax_enable_x64))
