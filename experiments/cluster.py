@@ -5,6 +5,7 @@ gathers, summarizes and plots.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,18 +85,22 @@ def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_resu
     """
     jobs = list(jobs)
     index, count = process
+    fault = _FaultHook()
     if count > 1:
         mine = owners(groups or [name for name, _, _ in jobs], count)
         own, reused = _run_jobs(store, [j for j, o in zip(jobs, mine) if o == index], desc=f"{desc} [process "
-                                f"{index}/{count}]", resume=resume, on_result=on_result)
+                                f"{index}/{count}]", resume=resume, on_result=on_result, fault=fault)
         if index != 0:
             return None, reused
-        return _gather(store, jobs, poll_seconds, wait_seconds), reused
-    return _run_jobs(store, jobs, desc=desc, resume=resume, on_result=on_result)
+        others = {name for (name, _, _), o in zip(jobs, mine) if o != index}
+        return _gather(store, jobs, poll_seconds, wait_seconds, others=others, fault=fault), reused
+    return _run_jobs(store, jobs, desc=desc, resume=resume, on_result=on_result, fault=fault)
 
 
-def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float) -> list[dict]:
-    """Every job's result from the store, waiting for the other processes to write theirs."""
+def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float, *, others: set = frozenset(),
+            fault: _FaultHook | None = None) -> list[dict]:
+    """Every job's result from the store, waiting for the other processes to write theirs (``others``: their
+    jobs' names, whose arrival the fault hook counts)."""
     deadline = time.monotonic() + wait_seconds
     results: dict[str, dict] = {}
     while True:
@@ -104,6 +109,8 @@ def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float) ->
                 found = store.load(name, config)
                 if found is not None:
                     results[name] = found
+                    if fault is not None and name in others:
+                        fault.unit_done()
         missing = [name for name, _, _ in jobs if name not in results]
         if not missing:
             return [results[name] for name, _, _ in jobs]
@@ -113,7 +120,33 @@ def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float) ->
         time.sleep(poll_seconds)
 
 
-def _run_jobs(store: UnitStore, jobs, *, desc: str, resume: bool, on_result) -> tuple[list[dict], int]:
+EXIT_AFTER_UNITS = "NTK_PROOFS_EXIT_AFTER_UNITS"
+"""Fault injection for the tests of resume: with this environment variable set to N, a process exits (code
+``FAULT_EXIT_CODE``, without cleanup, as a killed process would) at the N-th unit it saved or, on process 0 waiting
+for the others, saw arrive: an event, never a timer, decides when it dies."""
+FAULT_EXIT_CODE = 75
+
+
+class _FaultHook:
+    """Counts the units of ``EXIT_AFTER_UNITS`` and exits the process at the limit (no limit: never)."""
+
+    def __init__(self):
+        value = os.environ.get(EXIT_AFTER_UNITS)
+        if value is not None and (not value.isdigit() or int(value) < 1):
+            raise ValueError(f"{EXIT_AFTER_UNITS} must be a positive integer; got {value!r}.")
+        self.limit = None if value is None else int(value)
+        self.count = 0
+
+    def unit_done(self) -> None:
+        self.count += 1
+        if self.limit is not None and self.count >= self.limit:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(FAULT_EXIT_CODE)
+
+
+def _run_jobs(store: UnitStore, jobs, *, desc: str, resume: bool, on_result,
+              fault: _FaultHook | None = None) -> tuple[list[dict], int]:
     results, reused = [], 0
     with progress(jobs, desc=desc, unit="run") as bar:
         for name, config, compute in bar:
@@ -121,6 +154,8 @@ def _run_jobs(store: UnitStore, jobs, *, desc: str, resume: bool, on_result) -> 
             result = store.load(name, config) if resume else None
             if result is None:
                 store.save(name, config, compute())
+                if fault is not None:
+                    fault.unit_done()
                 result = store.load(name, config)
             else:
                 reused += 1

@@ -11,6 +11,7 @@ from experiments import width_sweep
 TINY = ["--n", "8", "--d", "5", "--widths", "8", "64", "--steps", "6", "--seeds", "2"]
 
 
+@pytest.mark.slow
 def test_width_sweep_writes_figure_json_and_resumes(tmp_path, capsys):
     out = tmp_path / "figs"
     summary = width_sweep.main(TINY + ["--out", str(out)])
@@ -53,6 +54,7 @@ def test_paper_preset_and_explicit_flags():
     assert width_sweep.parse_args(["--paper", "--n", "50"]).n == 50
 
 
+@pytest.mark.slow
 def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
     from experiments import fine_grained
 
@@ -72,6 +74,7 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
         fine_grained.parse_args(["--p-grid", "1.5"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "du"])
 def test_linearization_writes_figure_and_json(tmp_path, model):
     from experiments import linearization
@@ -89,6 +92,7 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
     assert summary["reused_units"] == 0
 
 
+@pytest.mark.slow
 def test_hessian_experiment_writes_figure_and_json(tmp_path):
     from experiments import hessian
 
@@ -104,6 +108,7 @@ def test_hessian_experiment_writes_figure_and_json(tmp_path):
     assert summary["escape"]["saddle_spectrum"][0] < 0 < summary["escape"]["saddle_spectrum"][-1]
 
 
+@pytest.mark.slow
 def test_landscape_experiment_writes_figure_and_json(tmp_path):
     from experiments import landscape
 
@@ -133,6 +138,7 @@ def test_bench_help_lists_its_flags(capsys):
     assert "--quick" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_deep_training_experiment_writes_each_study(tmp_path):
     from experiments import deep_training
 
@@ -169,6 +175,7 @@ def test_dynamics_alias_says_where_the_experiment_moved(tmp_path, capsys):
     assert (out / "deep_training_init.json").exists()
 
 
+@pytest.mark.slow
 def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
     from experiments import all as run_all
 
@@ -181,6 +188,7 @@ def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
                                   for r in rows)
 
 
+@pytest.mark.slow
 def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, capsys):
     from experiments import critical_width
 
@@ -219,6 +227,7 @@ def test_critical_width_flag_errors(tmp_path):
         assert info.value.code == 2, bad
 
 
+@pytest.mark.slow
 def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
     from experiments import regimes
 
@@ -258,15 +267,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sweep_process(out, i, port, count=2):
-    """One process of ``experiments.width_sweep`` run across ``count`` local CPU processes (jax.distributed)."""
+def _sweep_process(out, i, port, count=2, exit_after=None):
+    """One process of ``experiments.width_sweep`` run across ``count`` local CPU processes (jax.distributed);
+    ``exit_after``: it exits right after saving that many computed units (``experiments.cluster``'s fault hook)."""
     import os
     import subprocess
     import sys
 
+    from experiments.cluster import EXIT_AFTER_UNITS
+
     extra = [] if i is None else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count),
                                   "--process-id", str(i)]
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    env.pop(EXIT_AFTER_UNITS, None)
+    if exit_after is not None:
+        env[EXIT_AFTER_UNITS] = str(exit_after)
     # a session of its own: a signal the JAX runtime sends to its process group cannot reach the test worker
     return subprocess.Popen([sys.executable, "-m", "experiments.width_sweep", *TINY, "--out", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -292,36 +307,35 @@ def _assert_same_numbers(a, b):
                                            err_msg=key)
 
 
+@pytest.mark.slow
 def test_a_sweep_across_two_processes_merges_to_the_single_process_result_and_survives_a_kill(tmp_path):
-    """Two local CPU processes joined by jax.distributed split the width sweep's units; process 0 merges. Killing a
-    process and rerunning recomputes no unit that was finished before the kill."""
-    import time
+    """Two local CPU processes joined by jax.distributed split the width sweep's units; process 0 merges. Killing
+    both processes and rerunning recomputes no unit that was finished before the kill. The kill is the fault hook
+    of ``experiments.cluster``, an event and not a timer: process 1 exits right after saving its first unit, and
+    process 0 (the coordinator, which must outlive it) once it has saved its own two and seen that one arrive."""
+    from experiments.cluster import FAULT_EXIT_CODE
 
     single = _sweep_process(tmp_path / "single", None, None)
-    assert single.wait(timeout=300) == 0, single.stdout.read()
+    assert single.wait(timeout=600) == 0, single.stdout.read()
     reference = _per_unit_numbers(tmp_path / "single" / "width_sweep.json")
 
     out, port = tmp_path / "pair", _free_port()
-    procs = [_sweep_process(out, i, port) for i in (0, 1)]
+    # process 0 owns m8_seed0 and m8_seed1 (then waits for the others), process 1 owns m64_seed0 first
+    procs = [_sweep_process(out, 0, port, exit_after=3), _sweep_process(out, 1, port, exit_after=1)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [FAULT_EXIT_CODE] * 2, logs
     runs = out / "width_sweep_runs"
-    deadline = time.monotonic() + 300
-    while not (runs / "m64_seed0.json").exists() and time.monotonic() < deadline:  # process 1's first unit
-        time.sleep(0.05)
-    procs[1].kill()
-    while not (runs / "m8_seed1.json").exists() and time.monotonic() < deadline:  # process 0's own units
-        time.sleep(0.05)
-    procs[0].kill()
-    for p in procs:
-        p.wait(timeout=60)
     finished = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
-    assert {"m8_seed0.json", "m64_seed0.json", "m8_seed1.json"} <= set(finished)
+    assert set(finished) == {"m8_seed0.json", "m64_seed0.json", "m8_seed1.json"}, finished
 
     port = _free_port()
     procs = [_sweep_process(out, i, port) for i in (0, 1)]
-    logs = [p.communicate(timeout=300)[0] for p in procs]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     assert "process 0 merges" in logs[1]
-    for name, mtime in finished.items():  # every unit finished before the kill was reused, not recomputed
+    assert "(resumed: 2 of 2 units" in logs[0] and "(resumed: 1 of" in logs[1], logs  # each reused its own
+    assert json.loads((out / "width_sweep.json").read_text())["reused_units"] == 2
+    for name, mtime in finished.items():  # and did not rewrite them
         assert (runs / name).stat().st_mtime_ns == mtime, name
     _assert_same_numbers(_per_unit_numbers(out / "width_sweep.json"), reference)
 
@@ -361,6 +375,7 @@ def test_the_tests_use_the_experiments_cache_folder(monkeypatch, tmp_path):
     assert tests_cache_dir() == compilation_cache_dir()
 
 
+@pytest.mark.slow
 def test_all_starts_every_experiment_from_the_process_precision(tmp_path, monkeypatch):
     """experiments.all runs the experiments in one process: one that switches the precision (hessian forces float64)
     must not leave the next running in it. Two stand-in experiments: the first switches x64, the second records it."""

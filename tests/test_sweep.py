@@ -33,6 +33,7 @@ def test_batched_runs_equal_single_runs():
     assert np.all(np.asarray(res.diverged_step) == -1)
 
 
+@pytest.mark.slow
 def test_sharded_sweep_on_four_cpu_devices_gives_the_single_device_numbers(tmp_path):
     """Run in a fresh process with XLA_FLAGS forcing 4 host devices; compare with this (1-device) process."""
     X, y, ps, P = _batch(S=6)
@@ -122,6 +123,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_one_wide_net_sharded_over_four_devices_matches_the_single_device_run():
     """train_gd with the neurons split over 4 CPU devices (a subprocess: the device count is fixed at start-up)."""
     import os
