@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+
 def option(default, help: str, **flag):
     """A config field that is also a command-line flag ``--field-name``, with its help text (and e.g. ``choices``)."""
     return dataclasses.field(default=default, metadata=dict(help=help, **flag))
@@ -32,8 +33,11 @@ class Common:
 class Cluster(Common):
     """``Common`` plus the flags of a sweep that runs across processes and hosts with ``jax.distributed``."""
 
-    coordinator: str = option("", "HOST:PORT of process 0, for a run across processes (jax.distributed); the "
-                                  "units are split among them and process 0 merges and plots")
+    coordinator: str = option(
+        "",
+        "HOST:PORT of process 0, for a run across processes (jax.distributed); the "
+        "units are split among them and process 0 merges and plots",
+    )
     num_processes: int = option(1, "number of processes of a --coordinator run")
     process_id: int = option(0, "this process's index, 0 .. --num-processes - 1")
     distributed: bool = option(False, "jax.distributed.initialize() with the cluster's own settings (Slurm, ...)")
@@ -42,21 +46,35 @@ class Cluster(Common):
 CLUSTER_FIELDS = ("coordinator", "num_processes", "process_id", "distributed")
 
 
-def parse_config(cls, argv, *, prog: str, description: str, presets: dict | None = None, sort: tuple = (),
-                 validate=None, resumable: bool = False):
+def parse_config(
+    cls,
+    argv,
+    *,
+    prog: str,
+    description: str,
+    presets: dict | None = None,
+    sort: tuple = (),
+    validate=None,
+    resumable: bool = False,
+):
     """Parse the flags of the config dataclass ``cls`` (one ``--flag`` per field, from its ``option`` metadata).
 
     ``presets`` maps a boolean field (``quick``, ``paper``) to the values it sets, except those whose flag was
     given explicitly. ``sort`` names sweep axes to deduplicate and sort. ``validate(config)`` returns an error
     message (a usage error, exit code 2) or None. ``resumable`` experiments get ``--no-resume``.
     """
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     for f in dataclasses.fields(cls):
         if f.name == "resume":
             if resumable:
-                parser.add_argument("--no-resume", dest="resume", action="store_false",
-                                    help="recompute every unit even if a finished result with the same config exists")
+                parser.add_argument(
+                    "--no-resume",
+                    dest="resume",
+                    action="store_false",
+                    help="recompute every unit even if a finished result with the same config exists",
+                )
             continue
         kw = dict(help=f.metadata.get("help", ""), default=f.default)
         if "choices" in f.metadata:
@@ -119,8 +137,8 @@ def apply_preset(values: dict, preset: dict, argv) -> dict:
 def set_precision(x64: bool) -> None:
     """Switch JAX to float64 when asked (must run before any array is created), and make every matrix product
     exact in its dtype: on GPUs JAX multiplies float32 matrices in TF32 by default (10 mantissa bits), a round-off
-    floor far above the one the measurements assume (README, "On a GPU"). On CPUs nothing changes. A precision the user set (``JAX_DEFAULT_MATMUL_PRECISION``)
-    is kept."""
+    floor far above the one the measurements assume (README, "On a GPU"). On CPUs nothing changes. A precision the user
+    set (``JAX_DEFAULT_MATMUL_PRECISION``) is kept."""
     import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     if x64:
@@ -130,7 +148,8 @@ def set_precision(x64: bool) -> None:
 
 
 def config_values(cls, args: argparse.Namespace) -> dict:
-    """The fields of the config dataclass ``cls`` read from parsed flags; lists become tuples (configs stay hashable)."""
+    """The fields of the config dataclass ``cls`` read from parsed flags; lists become tuples (configs stay
+    hashable)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 

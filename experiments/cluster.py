@@ -13,6 +13,7 @@ from pathlib import Path
 from experiments.cli import progress
 from experiments.store import UnitStore, finish
 
+
 def cluster_problem(c) -> str | None:
     """The usage error in a ``Cluster`` config's process flags, or None."""
     if c.num_processes < 1 or not 0 <= c.process_id < c.num_processes:
@@ -30,8 +31,9 @@ def start_processes(config) -> tuple[int, int]:
     import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     if config.coordinator:
-        jax.distributed.initialize(coordinator_address=config.coordinator, num_processes=config.num_processes,
-                                   process_id=config.process_id)
+        jax.distributed.initialize(
+            coordinator_address=config.coordinator, num_processes=config.num_processes, process_id=config.process_id
+        )
     elif config.distributed:
         jax.distributed.initialize()
     return jax.process_index(), jax.process_count()
@@ -43,8 +45,9 @@ def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) ->
     return {"process": process[0], "reused_units": reused}
 
 
-def run_sweep(config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot,
-              **run_kwargs) -> dict:
+def run_sweep(
+    config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot, **run_kwargs
+) -> dict:
     """The tail every experiment made of units shares: ``run_units`` over ``jobs`` with resume in
     <out>/<name>_runs (split across processes as ``process`` says; ``run_kwargs`` go to ``run_units``), then, on
     process 0, ``summary = summarize(results)`` with the number of reused units, ``report(summary)`` (the printed
@@ -68,9 +71,18 @@ def owners(groups: list, count: int) -> list[int]:
     return [order[g] % count for g in groups]
 
 
-def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_result=None, process=(0, 1),
-              groups: list | None = None, poll_seconds: float = 1.0,
-              wait_seconds: float = 7 * 24 * 3600) -> tuple[list[dict] | None, int]:
+def run_units(
+    store: UnitStore,
+    jobs,
+    *,
+    desc: str,
+    resume: bool = True,
+    on_result=None,
+    process=(0, 1),
+    groups: list | None = None,
+    poll_seconds: float = 1.0,
+    wait_seconds: float = 7 * 24 * 3600,
+) -> tuple[list[dict] | None, int]:
     """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
 
     A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
@@ -88,8 +100,14 @@ def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_resu
     fault = _FaultHook()
     if count > 1:
         mine = owners(groups or [name for name, _, _ in jobs], count)
-        own, reused = _run_jobs(store, [j for j, o in zip(jobs, mine) if o == index], desc=f"{desc} [process "
-                                f"{index}/{count}]", resume=resume, on_result=on_result, fault=fault)
+        own, reused = _run_jobs(
+            store,
+            [j for j, o in zip(jobs, mine) if o == index],
+            desc=f"{desc} [process {index}/{count}]",
+            resume=resume,
+            on_result=on_result,
+            fault=fault,
+        )
         if index != 0:
             return None, reused
         others = {name for (name, _, _), o in zip(jobs, mine) if o != index}
@@ -97,8 +115,15 @@ def run_units(store: UnitStore, jobs, *, desc: str, resume: bool = True, on_resu
     return _run_jobs(store, jobs, desc=desc, resume=resume, on_result=on_result, fault=fault)
 
 
-def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float, *, others: set = frozenset(),
-            fault: _FaultHook | None = None) -> list[dict]:
+def _gather(
+    store: UnitStore,
+    jobs,
+    poll_seconds: float,
+    wait_seconds: float,
+    *,
+    others: set = frozenset(),
+    fault: _FaultHook | None = None,
+) -> list[dict]:
     """Every job's result from the store, waiting for the other processes to write theirs (``others``: their
     jobs' names, whose arrival the fault hook counts)."""
     deadline = time.monotonic() + wait_seconds
@@ -115,8 +140,10 @@ def _gather(store: UnitStore, jobs, poll_seconds: float, wait_seconds: float, *,
         if not missing:
             return [results[name] for name, _, _ in jobs]
         if time.monotonic() > deadline:
-            raise TimeoutError(f"units {missing} did not appear in {store.directory} within {wait_seconds} s; "
-                               "rerun to resume (finished units are kept).")
+            raise TimeoutError(
+                f"units {missing} did not appear in {store.directory} within {wait_seconds} s; "
+                "rerun to resume (finished units are kept)."
+            )
         time.sleep(poll_seconds)
 
 
@@ -145,8 +172,9 @@ class _FaultHook:
             os._exit(FAULT_EXIT_CODE)
 
 
-def _run_jobs(store: UnitStore, jobs, *, desc: str, resume: bool, on_result,
-              fault: _FaultHook | None = None) -> tuple[list[dict], int]:
+def _run_jobs(
+    store: UnitStore, jobs, *, desc: str, resume: bool, on_result, fault: _FaultHook | None = None
+) -> tuple[list[dict], int]:
     results, reused = [], 0
     with progress(jobs, desc=desc, unit="run") as bar:
         for name, config, compute in bar:

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from experiments.cli import Cluster, format_table, option, parse_config, set_precision, step_flag_problem
 from experiments.cluster import cluster_problem, run_sweep, start_processes
 from experiments.store import unit_config
-
 
 NAME = "critical_width"
 FAMILIES = ("sphere", "sphere_fixed_d", "digits", "npz")
@@ -39,16 +39,22 @@ BOUNDS = {
 
 @dataclass(frozen=True)
 class CriticalConfig(Cluster):
-    families: tuple[str, ...] = option(("sphere", "sphere_fixed_d", "digits"),
+    families: tuple[str, ...] = option(
+        ("sphere", "sphere_fixed_d", "digits"),
         "data families: 'sphere' (unit sphere, d = n: Du et al.'s Figure 1), 'sphere_fixed_d' (unit sphere, "
         "d = --fixed-d), 'digits' (scikit-learn's bundled digits, odd vs even, nested random subsets), 'npz' "
-        "(the file of --npz, nested random subsets)", choices=FAMILIES)
+        "(the file of --npz, nested random subsets)",
+        choices=FAMILIES,
+    )
     ns: tuple[int, ...] = option((8, 16, 32), "numbers of training points n")
     fixed_d: int = option(8, "input dimension of the 'sphere_fixed_d' family")
     npz: str = option("", "a user's .npz with arrays x (n, ...) and y (n,) of two classes, for the 'npz' family")
-    criteria: tuple[str, ...] = option(("init", "trajectory", "linear"),
+    criteria: tuple[str, ...] = option(
+        ("init", "trajectory", "linear"),
         "criteria whose critical width is measured; 'kernel' needs widths of 10^4-10^5 already at n = 8-16 "
-        "(it is in --full)", choices=CRITERIA)
+        "(it is in --full)",
+        choices=CRITERIA,
+    )
     seeds: int = option(20, "random initializations per width")
     delta: float = option(0.1, "m* is the smallest width at which a criterion holds on a fraction 1 - delta of them")
     eta: str = option("auto", "GD step size: a number or 'auto' = 1 / lambda_max(H^inf)")
@@ -58,9 +64,12 @@ class CriticalConfig(Cluster):
     max_steps: int = option(2000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
     tol: float = option(1e-4, "a run has converged once L(k) <= tol L(0)")
     bootstrap: int = option(1000, "bootstrap resamples of the initializations, for the confidence intervals")
-    full: bool = option(False, "every criterion, 'kernel' included, with m <= 2^18 (the kernel runs need 10^4-10^5 "
-                               "neurons). Measured cost: 18.6 minutes on 2 CPU cores for the default families and "
-                               "sizes, 8 GB of memory at its peak (figures/full/critical_width.json)")
+    full: bool = option(
+        False,
+        "every criterion, 'kernel' included, with m <= 2^18 (the kernel runs need 10^4-10^5 "
+        "neurons). Measured cost: 18.6 minutes on 2 CPU cores for the default families and "
+        "sizes, 8 GB of memory at its peak (figures/full/critical_width.json)",
+    )
 
 
 QUICK = dict(families=("sphere", "digits"), ns=(6, 10), seeds=8, m_max=64, bootstrap=200, max_steps=300)
@@ -69,11 +78,17 @@ FULL = dict(criteria=CRITERIA, m_max=2**18)
 
 def parse_args(argv: list[str] | None = None) -> CriticalConfig:
     return parse_config(
-        CriticalConfig, argv, prog="python -m experiments.critical_width",
+        CriticalConfig,
+        argv,
+        prog="python -m experiments.critical_width",
         description="Measure the critical width m*(n) at which each conclusion of Du et al. (2019) holds on "
         "1 - delta of initializations, fit its exponent in n with a bootstrap CI, and compare with the published "
-        "sufficient widths.", presets=dict(quick=QUICK, full=FULL), sort=("ns",), validate=_problems,
-        resumable=True)
+        "sufficient widths.",
+        presets=dict(quick=QUICK, full=FULL),
+        sort=("ns",),
+        validate=_problems,
+        resumable=True,
+    )
 
 
 def _problems(c: CriticalConfig) -> str | None:
@@ -98,6 +113,7 @@ def _problems(c: CriticalConfig) -> str | None:
 def make_data(config: CriticalConfig, family: str, n: int):
     """(X, y) of one family at size n; the subsets of one family are nested (one permutation per seed)."""
     import jax
+
     import ntk_proofs as nt
 
     kx, ky = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -114,19 +130,30 @@ def make_data(config: CriticalConfig, family: str, n: int):
 def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
     """Every criterion's m* on one family at size n (shared GD runs), with the bootstrap draws of each m*."""
     import jax
-    import ntk_proofs as nt
 
+    import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import infinite_width_spectrum
     from ntk_proofs.du2019.critical_width import bootstrap_m_star, critical_widths
 
     X, y = make_data(config, family, n)
     clock = time.perf_counter()
     ran = []
-    found = critical_widths(X, y, criteria=config.criteria, delta=config.delta, seeds=config.seeds,
-                            eta=config.eta if config.eta == "auto" else float(config.eta),
-                            key=jax.random.PRNGKey(config.seed + 1), m_min=config.m_min, m_max=config.m_max,
-                            resolution=2 ** (1 / config.grid), max_steps=config.max_steps, tol=config.tol,
-                            start=start, on_width=ran.append)
+    found = critical_widths(
+        X,
+        y,
+        criteria=config.criteria,
+        delta=config.delta,
+        seeds=config.seeds,
+        eta=config.eta if config.eta == "auto" else float(config.eta),
+        key=jax.random.PRNGKey(config.seed + 1),
+        m_min=config.m_min,
+        m_max=config.m_max,
+        resolution=2 ** (1 / config.grid),
+        max_steps=config.max_steps,
+        tol=config.tol,
+        start=start,
+        on_width=ran.append,
+    )
     seconds = time.perf_counter() - clock
     spectrum = infinite_width_spectrum(X)
     lambda0 = float(spectrum[0])
@@ -135,15 +162,29 @@ def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
     for c, r in found.items():
         draws = bootstrap_m_star(r, draws=config.bootstrap, seed=config.seed)
         criteria[c] = dict(
-            m_star=r.m_star, bracket=list(r.bracket), widths=r.widths, hold_fraction=r.hold_fraction,
-            holds=r.holds, monotone=r.monotone, violations=r.violations,
-            converged_fraction=r.converged.mean(axis=1), median_end_step=np.median(r.end_step, axis=1),
+            m_star=r.m_star,
+            bracket=list(r.bracket),
+            widths=r.widths,
+            hold_fraction=r.hold_fraction,
+            holds=r.holds,
+            monotone=r.monotone,
+            violations=r.violations,
+            converged_fraction=r.converged.mean(axis=1),
+            median_end_step=np.median(r.end_step, axis=1),
             bootstrap=np.where(np.isfinite(draws), draws, -1.0),  # -1: the largest width tried failed in that draw
         )
     residual0 = float(np.linalg.norm(np.asarray(y)))  # ||y - u(0)|| with u(0) ~ 0 on average over inits
     return dict(
-        family=family, n=n, d=int(X.shape[1]), lambda0=lambda0, lambda_max=float(spectrum[-1]), eta=first.eta,
-        steps=first.steps, seconds=seconds, widths_run=ran, criteria=criteria,
+        family=family,
+        n=n,
+        d=int(X.shape[1]),
+        lambda0=lambda0,
+        lambda_max=float(spectrum[-1]),
+        eta=first.eta,
+        steps=first.steps,
+        seconds=seconds,
+        widths_run=ran,
+        criteria=criteria,
         du_explicit_width=nt.required_width(n, lambda0, residual0, config.delta),
     )
 
@@ -162,7 +203,6 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
     """Per family: lambda_0(n) and its fit; per criterion: m*(n), the bootstrap band, the fitted exponent in n
     with its CI, the exponent against each bound's expression, and each published width's ratio to m*."""
     import ntk_proofs as nt
-
     from ntk_proofs.du2019.critical_width import fit_exponent
 
     families = {}
@@ -178,29 +218,49 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
             boot = np.array([u["criteria"][c]["bootstrap"] for u in rows], np.float64)
             boot = np.where(boot < 0, np.inf, boot)
             finite = np.where(np.isfinite(boot), boot, np.nan)
-            band = [[float(np.nanquantile(b, q)) if np.isfinite(b).any() else None for q in (0.025, 0.975)]
-                    for b in finite]
-            ratios = {name: [None if m is None else float(v / m) for v, m in zip(values, m_star)]
-                      for name, values in bounds.items()}
+            band = [
+                [float(np.nanquantile(b, q)) if np.isfinite(b).any() else None for q in (0.025, 0.975)] for b in finite
+            ]
+            ratios = {
+                name: [None if m is None else float(v / m) for v, m in zip(values, m_star)]
+                for name, values in bounds.items()
+            }
             per_criterion[c] = dict(
-                m_star=m_star, band=band, exponent=fit_exponent(ns, m_star, boot)._asdict(),
-                exponent_vs_bound={name: fit_exponent(values, m_star, boot)._asdict()
-                                   for name, values in bounds.items() if name != "Du et al. explicit"},
-                ratio_to_m_star=ratios, monotone=[u["criteria"][c]["monotone"] for u in rows],
+                m_star=m_star,
+                band=band,
+                exponent=fit_exponent(ns, m_star, boot)._asdict(),
+                exponent_vs_bound={
+                    name: fit_exponent(values, m_star, boot)._asdict()
+                    for name, values in bounds.items()
+                    if name != "Du et al. explicit"
+                },
+                ratio_to_m_star=ratios,
+                monotone=[u["criteria"][c]["monotone"] for u in rows],
                 violations=[u["criteria"][c]["violations"] for u in rows],
                 converged_fraction_at_m_star=[_at_m_star(u["criteria"][c], "converged_fraction") for u in rows],
             )
         families[family] = dict(
-            ns=ns, d=[u["d"] for u in rows], lambda0=lambda0, lambda_max=[u["lambda_max"] for u in rows],
-            lambda0_fit=nt.loglog_slope(ns, lambda0)._asdict(), eta=[u["eta"] for u in rows],
-            steps=[u["steps"] for u in rows], bounds=bounds, criteria=per_criterion,
-            seconds=[u["seconds"] for u in rows], widths_run=[len(u["widths_run"]) for u in rows])
+            ns=ns,
+            d=[u["d"] for u in rows],
+            lambda0=lambda0,
+            lambda_max=[u["lambda_max"] for u in rows],
+            lambda0_fit=nt.loglog_slope(ns, lambda0)._asdict(),
+            eta=[u["eta"] for u in rows],
+            steps=[u["steps"] for u in rows],
+            bounds=bounds,
+            criteria=per_criterion,
+            seconds=[u["seconds"] for u in rows],
+            widths_run=[len(u["widths_run"]) for u in rows],
+        )
     return dict(
         experiment=NAME,
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorem 4.1 and Lemma 3.1, against the sufficient widths of "
-              "Du, Lee et al. (2019), Song & Yang (2019) and Oymak & Soltanolkotabi (2020)",
-        config=dataclasses.asdict(config), bounds={k: v["paper"] for k, v in BOUNDS.items()},
-        families=families, units=units)
+        "Du, Lee et al. (2019), Song & Yang (2019) and Oymak & Soltanolkotabi (2020)",
+        config=dataclasses.asdict(config),
+        bounds={k: v["paper"] for k, v in BOUNDS.items()},
+        families=families,
+        units=units,
+    )
 
 
 def _at_m_star(entry: dict, key: str):
@@ -212,12 +272,16 @@ def _at_m_star(entry: dict, key: str):
 def print_summary(summary: dict) -> None:
 
     c = summary["config"]
-    print(f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c['delta']:.0%} of "
-          f"{c['seeds']} initializations (search grid 2^(1/{c['grid']}), m <= {c['m_max']})")
+    print(
+        f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c['delta']:.0%} of "
+        f"{c['seeds']} initializations (search grid 2^(1/{c['grid']}), m <= {c['m_max']})"
+    )
     for family, f in summary["families"].items():
         lam = f["lambda0_fit"]
-        print(f"\n{family}: n = {[int(v) for v in f['ns']]}, d = {f['d']}, lambda_0 = "
-              f"{[round(float(v), 4) for v in f['lambda0']]} (~ n^{lam['slope']:.2f}), run cap = {f['steps']} steps")
+        print(
+            f"\n{family}: n = {[int(v) for v in f['ns']]}, d = {f['d']}, lambda_0 = "
+            f"{[round(float(v), 4) for v in f['lambda0']]} (~ n^{lam['slope']:.2f}), run cap = {f['steps']} steps"
+        )
         rows = []
         for crit, e in f["criteria"].items():
             fit = e["exponent"]
@@ -229,11 +293,16 @@ def print_summary(summary: dict) -> None:
                 finite = [v for v in values if v is not None]
                 ratios.append("n/a" if not finite else f"{min(finite):.2g}..{max(finite):.2g}")
             rows.append([crit, ms, p, *ratios, "yes" if all(e["monotone"]) else "NO"])
-        print(format_table(["criterion", "m*(n)", "exponent p [95% CI]", *[f"{k} / m*" for k in f["bounds"]],
-                            "monotone"], rows))
-    print("exponent: least squares of log m* on log n; CI: 2.5-97.5% of the slope over bootstrap resamples of the "
-          "initializations. 'bound / m*': how many times wider the published sufficient width is than the "
-          "measured m* (range over n; constants dropped except in Du et al.'s explicit width).")
+        print(
+            format_table(
+                ["criterion", "m*(n)", "exponent p [95% CI]", *[f"{k} / m*" for k in f["bounds"]], "monotone"], rows
+            )
+        )
+    print(
+        "exponent: least squares of log m* on log n; CI: 2.5-97.5% of the slope over bootstrap resamples of the "
+        "initializations. 'bound / m*': how many times wider the published sufficient width is than the "
+        "measured m* (range over n; constants dropped except in Du et al.'s explicit width)."
+    )
 
 
 def claims(summary: dict, command: str) -> list[dict]:
@@ -249,16 +318,29 @@ def claims(summary: dict, command: str) -> list[dict]:
                 continue
             ratios = [v for v in e["ratio_to_m_star"]["Du et al. explicit"] if v is not None]
             if ratios and len(ratios) == len(e["m_star"]):
-                rows.append(claim("Du et al. (2019), Thm 4.1", f"the proof's explicit width suffices for '{crit}' "
-                                  f"({family}, n = {[int(v) for v in f['ns']]})", f"ratio >= {min(ratios):.3g}",
-                                  "ratio >= 1", min(ratios) >= 1, command))
+                rows.append(
+                    claim(
+                        "Du et al. (2019), Thm 4.1",
+                        f"the proof's explicit width suffices for '{crit}' ({family}, n = {[int(v) for v in f['ns']]})",
+                        f"ratio >= {min(ratios):.3g}",
+                        "ratio >= 1",
+                        min(ratios) >= 1,
+                        command,
+                    )
+                )
         e = f["criteria"].get("linear")
         if e is not None and e["exponent"]["ci_high"] is not None:
             fit = e["exponent"]
-            rows.append(claim("Song & Yang (2019); Oymak & Soltanolkotabi (2020)",
-                              f"m*('linear') grows no faster than the best published width's n^2 ({family})",
-                              f"{fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]", "<= 2",
-                              fit["ci_low"] <= 2, command))
+            rows.append(
+                claim(
+                    "Song & Yang (2019); Oymak & Soltanolkotabi (2020)",
+                    f"m*('linear') grows no faster than the best published width's n^2 ({family})",
+                    f"{fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]",
+                    "<= 2",
+                    fit["ci_low"] <= 2,
+                    command,
+                )
+            )
     return rows
 
 
@@ -271,14 +353,28 @@ def main(argv: list[str] | None = None) -> dict:
     process = start_processes(config)
     per_unit = unit_config(config, {"families", "ns", "full", "bootstrap"})
     done: list[dict] = []
-    jobs = [(f"{family}_n{n}", dict(per_unit, family=family, n=n, bootstrap=config.bootstrap),
-             lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)))
-            for family in config.families for n in config.ns]
+    jobs = [
+        (
+            f"{family}_n{n}",
+            dict(per_unit, family=family, n=n, bootstrap=config.bootstrap),
+            lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)),
+        )
+        for family in config.families
+        for n in config.ns
+    ]
     # a family's sizes run in order on one process (each search starts from m* at the smaller n)
-    return run_sweep(config, NAME, process, jobs, desc="critical width",
-                     summarize=lambda units: summarize(config, units), report=print_summary, plot=plot_critical_width,
-                     groups=[family for family in config.families for _ in config.ns],
-                     on_result=lambda name, result: done.append(result))
+    return run_sweep(
+        config,
+        NAME,
+        process,
+        jobs,
+        desc="critical width",
+        summarize=lambda units: summarize(config, units),
+        report=print_summary,
+        plot=plot_critical_width,
+        groups=[family for family in config.families for _ in config.ns],
+        on_result=lambda name, result: done.append(result),
+    )
 
 
 if __name__ == "__main__":

@@ -20,46 +20,78 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
 from experiments.store import finish
 
-
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 NAME = "deep_training"
-QUICK = dict(depth=6, width=32, seeds=1, skip_depths=(2, 6), skip_steps=5, eos_steps=20, eos_every=10, optim_steps=5,
-             lottery_rounds=1, lottery_seeds=1, norm_points=100, stable_steps=20, stable_iterations=4)
+QUICK = dict(
+    depth=6,
+    width=32,
+    seeds=1,
+    skip_depths=(2, 6),
+    skip_steps=5,
+    eos_steps=20,
+    eos_every=10,
+    optim_steps=5,
+    lottery_rounds=1,
+    lottery_seeds=1,
+    norm_points=100,
+    stable_steps=20,
+    stable_iterations=4,
+)
 
 
 @dataclass(frozen=True)
 class DynamicsConfig(Common):
-    study: str = option("all", 'which study to run', choices=STUDIES + ("all",))
-    depth: int = option(50, 'hidden layers for the init study')
-    width: int = option(256, 'hidden width for the init study')
-    seeds: int = option(3, 'random inits per configuration (init study)')
-    skip_depths: tuple[int, ...] = option((4, 16, 48), 'depths for the skip study')
-    skip_steps: int = option(300, 'Adam steps per depth in the skip study')
-    skip_weight_var: float = option(1.0,
-        "s_w of the skip study (1 = LeCun: the plain ReLU stack's gradients vanish as 0.5^depth)")
-    eos_eta: float = option(0.01, 'GD step of the edge-of-stability study (summed loss; 2.0 on the mean over 200 points)')
-    eos_steps: int = option(1500, 'GD steps of the edge-of-stability study')
-    eos_every: int = option(25, 'steps between sharpness measurements')
-    optim_steps: int = option(300, 'steps per optimizer run (and norm study)')
-    norm_points: int = option(300, 'digits training points of the norm study')
-    stable_steps: int = option(100, 'GD steps of each run in the norm study\'s bisection for the largest stable step')
-    stable_iterations: int = option(10, 'bisection steps for the largest stable step (norm study)')
-    lottery_rounds: int = option(5, 'pruning rounds (50%% of the rest each)')
-    lottery_seeds: int = option(3, 'seeds of the lottery-ticket study')
+    study: str = option("all", "which study to run", choices=STUDIES + ("all",))
+    depth: int = option(50, "hidden layers for the init study")
+    width: int = option(256, "hidden width for the init study")
+    seeds: int = option(3, "random inits per configuration (init study)")
+    skip_depths: tuple[int, ...] = option((4, 16, 48), "depths for the skip study")
+    skip_steps: int = option(300, "Adam steps per depth in the skip study")
+    skip_weight_var: float = option(
+        1.0, "s_w of the skip study (1 = LeCun: the plain ReLU stack's gradients vanish as 0.5^depth)"
+    )
+    eos_eta: float = option(
+        0.01, "GD step of the edge-of-stability study (summed loss; 2.0 on the mean over 200 points)"
+    )
+    eos_steps: int = option(1500, "GD steps of the edge-of-stability study")
+    eos_every: int = option(25, "steps between sharpness measurements")
+    optim_steps: int = option(300, "steps per optimizer run (and norm study)")
+    norm_points: int = option(300, "digits training points of the norm study")
+    stable_steps: int = option(100, "GD steps of each run in the norm study's bisection for the largest stable step")
+    stable_iterations: int = option(10, "bisection steps for the largest stable step (norm study)")
+    lottery_rounds: int = option(5, "pruning rounds (50%% of the rest each)")
+    lottery_seeds: int = option(3, "seeds of the lottery-ticket study")
 
 
 def parse_args(argv=None) -> DynamicsConfig:
-    return parse_config(DynamicsConfig, argv, prog="python -m experiments.deep_training",
-                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+    return parse_config(
+        DynamicsConfig,
+        argv,
+        prog="python -m experiments.deep_training",
+        description=__doc__.split("\n\n")[0],
+        presets=dict(quick=QUICK),
+        validate=_problems,
+    )
 
 
 def _problems(c: DynamicsConfig) -> str | None:
     """The first usage error in a config, or None."""
-    sizes = (c.depth, c.width, c.seeds, c.skip_steps, c.eos_steps, c.eos_every, min(c.skip_depths), c.norm_points,
-             c.stable_steps, c.stable_iterations)
+    sizes = (
+        c.depth,
+        c.width,
+        c.seeds,
+        c.skip_steps,
+        c.eos_steps,
+        c.eos_every,
+        min(c.skip_depths),
+        c.norm_points,
+        c.stable_steps,
+        c.stable_iterations,
+    )
     if min(sizes) < 1 or c.eos_eta <= 0:
         return "sizes, counts and --eos-eta must be positive."
     return "--norm-points must be at most 600 (the digits training split)." if c.norm_points > 600 else None
@@ -68,27 +100,43 @@ def _problems(c: DynamicsConfig) -> str | None:
 def study_init(c: DynamicsConfig) -> dict:
     """Per-layer forward variance and backward gradient norm at init, for several init scales, vs the recursion."""
     import jax
+
     import ntk_proofs as nt
 
     d = 32
     X = nt.unit_sphere(jax.random.PRNGKey(c.seed), 64, d)
-    configs = [("ReLU, LeCun (s_w = 1)", "relu", 1.0), ("ReLU, He (s_w = 2)", "relu", 2.0),
-               ("ReLU, 2x He (s_w = 4)", "relu", 4.0), ("tanh, Xavier (s_w = 1)", "tanh", 1.0)]
+    configs = [
+        ("ReLU, LeCun (s_w = 1)", "relu", 1.0),
+        ("ReLU, He (s_w = 2)", "relu", 2.0),
+        ("ReLU, 2x He (s_w = 4)", "relu", 4.0),
+        ("tanh, Xavier (s_w = 1)", "tanh", 1.0),
+    ]
     rows = []
     for label, act, wv in configs:
         net = nt.MLP((d,) + (c.width,) * c.depth + (1,), activation=act, weight_var=wv)
         fwd, bwd = [], []
         for s in range(c.seeds):
-            st = nt.layer_statistics(net, net.init(jax.random.PRNGKey(c.seed + 1000 + s)), X,
-                                     key=jax.random.PRNGKey(c.seed + s))
+            st = nt.layer_statistics(
+                net, net.init(jax.random.PRNGKey(c.seed + 1000 + s)), X, key=jax.random.PRNGKey(c.seed + s)
+            )
             fwd.append(st.forward_variance[:-1])
             bwd.append(st.backward_norm[:-1] ** 2)
         fwd, bwd = np.exp(np.mean(np.log(fwd), 0)), np.exp(np.mean(np.log(bwd), 0))
         pred = nt.predicted_variances(c.depth - 1, 1.0 / d, weight_var=wv, activation=act)
-        rows.append(dict(label=label, activation=act, weight_var=wv, forward=fwd, backward_sq=bwd, predicted=pred,
-                         forward_growth=nt.growth_factor(fwd), predicted_growth=nt.growth_factor(pred),
-                         backward_growth=nt.growth_factor(bwd),
-                         predicted_backward_growth=(2 / wv if act == "relu" else None)))
+        rows.append(
+            dict(
+                label=label,
+                activation=act,
+                weight_var=wv,
+                forward=fwd,
+                backward_sq=bwd,
+                predicted=pred,
+                forward_growth=nt.growth_factor(fwd),
+                predicted_growth=nt.growth_factor(pred),
+                backward_growth=nt.growth_factor(bwd),
+                predicted_backward_growth=(2 / wv if act == "relu" else None),
+            )
+        )
     return dict(rows=rows, depth=c.depth, width=c.width, seeds=c.seeds)
 
 
@@ -96,48 +144,77 @@ def study_skip(c: DynamicsConfig) -> dict:
     """Gradient norms per layer at init and training loss after Adam, vs depth, with and without skips."""
     import jax
     import optax
+
     import ntk_proofs as nt
 
     X, y = nt.digits_split(jax.random.PRNGKey(c.seed), 200, 0)[:2]
     rows = []
     for depth in c.skip_depths:
         for skip in (False, True):
-            net = nt.MLP((X.shape[1],) + (64,) * depth + (1,), skip=skip, residual_scale=1.0 / np.sqrt(depth),
-                         weight_var=c.skip_weight_var)
+            net = nt.MLP(
+                (X.shape[1],) + (64,) * depth + (1,),
+                skip=skip,
+                residual_scale=1.0 / np.sqrt(depth),
+                weight_var=c.skip_weight_var,
+            )
             params = net.init(jax.random.PRNGKey(c.seed + depth))
             st = nt.layer_statistics(net, params, X, key=jax.random.PRNGKey(c.seed))
-            traj = nt.gd_trajectory(net.apply, params, X, y, steps=c.skip_steps, optimizer=optax.adam(1e-3),
-                                    record_every=0)
+            traj = nt.gd_trajectory(
+                net.apply, params, X, y, steps=c.skip_steps, optimizer=optax.adam(1e-3), record_every=0
+            )
             loss0 = float(traj.loss[0])
-            rows.append(dict(depth=depth, skip=skip, backward_norm=st.backward_norm[:-1],
-                             grad_ratio_first_last=float(st.backward_norm[0] / st.backward_norm[-2]),
-                             loss=traj.loss, final_relative_loss=float(traj.loss[-1]) / loss0))
+            rows.append(
+                dict(
+                    depth=depth,
+                    skip=skip,
+                    backward_norm=st.backward_norm[:-1],
+                    grad_ratio_first_last=float(st.backward_norm[0] / st.backward_norm[-2]),
+                    loss=traj.loss,
+                    final_relative_loss=float(traj.loss[-1]) / loss0,
+                )
+            )
     return dict(rows=rows, steps=c.skip_steps)
 
 
 def study_eos(c: DynamicsConfig) -> dict:
     """Sharpness along full-batch GD vs 2 / eta (Cohen et al. 2021), and descent-lemma violations."""
     import jax
+
     import ntk_proofs as nt
 
     X, y = nt.digits_split(jax.random.PRNGKey(c.seed), 200, 0)[:2]
     net = nt.MLP((X.shape[1], 64, 64, 1), activation="tanh", weight_var=1.0, bias_var=0.1)
     loss = nt.gd.squared_error(net.apply, X, y)
-    run = nt.sharpness_trajectory(loss, net.init(jax.random.PRNGKey(c.seed)), eta=c.eos_eta, steps=c.eos_steps,
-                                  record_every=c.eos_every, key=jax.random.PRNGKey(c.seed + 1))
+    run = nt.sharpness_trajectory(
+        loss,
+        net.init(jax.random.PRNGKey(c.seed)),
+        eta=c.eos_eta,
+        steps=c.eos_steps,
+        record_every=c.eos_every,
+        key=jax.random.PRNGKey(c.seed + 1),
+    )
     sharpness = np.asarray(run.records)
     per_step = np.repeat(sharpness[:-1], np.diff(run.record_steps))
     violations = nt.descent_lemma_violations(run.loss, run.grad_norm_sq, c.eos_eta, per_step)
     increases = np.flatnonzero(np.diff(run.loss) > 0)
-    return dict(eta=c.eos_eta, steps=run.record_steps, sharpness=sharpness, loss=run.loss,
-                first_edge=nt.edge_of_stability_step(run, c.eos_eta),
-                loss_increases=int(increases.size), first_increase=int(increases[0]) if increases.size else -1,
-                descent_violations=int(violations.size), first_violation=int(violations[0]) if violations.size else -1,
-                final_loss=float(run.loss[-1]), initial_loss=float(run.loss[0]))
+    return dict(
+        eta=c.eos_eta,
+        steps=run.record_steps,
+        sharpness=sharpness,
+        loss=run.loss,
+        first_edge=nt.edge_of_stability_step(run, c.eos_eta),
+        loss_increases=int(increases.size),
+        first_increase=int(increases[0]) if increases.size else -1,
+        descent_violations=int(violations.size),
+        first_violation=int(violations[0]) if violations.size else -1,
+        final_loss=float(run.loss[-1]),
+        initial_loss=float(run.loss[0]),
+    )
 
 
 def _digits_split(c):
     import jax
+
     import ntk_proofs as nt
 
     return nt.digits_split(jax.random.PRNGKey(c.seed), 600, 500)
@@ -146,27 +223,42 @@ def _digits_split(c):
 def study_norm(c: DynamicsConfig) -> dict:
     """No normalization vs batch vs layer normalization: gradient norm and sharpness along GD, largest stable step."""
     import jax
+
     import ntk_proofs as nt
 
     X, y, _, _ = _digits_split(c)
-    X, y = X[:c.norm_points], y[:c.norm_points]
+    X, y = X[: c.norm_points], y[: c.norm_points]
     eta = 0.05 / X.shape[0]  # 0.05 on the mean loss
     rows = []
     for norm in ("none", "batch", "layer"):
         net = nt.MLP((X.shape[1],) + (64,) * 6 + (1,), normalization=norm)
         p0 = net.init(jax.random.PRNGKey(c.seed))
         loss = nt.gd.squared_error(net.apply, X, y)
-        run = nt.sharpness_trajectory(loss, p0, eta=eta, steps=c.optim_steps,
-                                      record_every=max(1, c.optim_steps // 10), key=jax.random.PRNGKey(c.seed + 1))
+        run = nt.sharpness_trajectory(
+            loss,
+            p0,
+            eta=eta,
+            steps=c.optim_steps,
+            record_every=max(1, c.optim_steps // 10),
+            key=jax.random.PRNGKey(c.seed + 1),
+        )
         sharpness = np.asarray(run.records)
 
         def gd_losses(step, loss=loss, p0=p0):  # the same loss object: one compilation for the whole bisection
             return nt.gd.run(loss, p0, steps=c.stable_steps, eta=step, on_divergence="report").loss
 
         stable = nt.largest_stable_step(gd_losses, 1e-3 / X.shape[0], 1e3 / X.shape[0], iterations=c.stable_iterations)
-        rows.append(dict(normalization=norm, steps=run.record_steps, sharpness=sharpness,
-                         grad_norm=np.sqrt(run.grad_norm_sq), loss=run.loss, largest_stable_step=stable,
-                         two_over_sharpness0=2.0 / float(sharpness[0])))
+        rows.append(
+            dict(
+                normalization=norm,
+                steps=run.record_steps,
+                sharpness=sharpness,
+                grad_norm=np.sqrt(run.grad_norm_sq),
+                loss=run.loss,
+                largest_stable_step=stable,
+                two_over_sharpness0=2.0 / float(sharpness[0]),
+            )
+        )
     return dict(rows=rows, eta=eta)
 
 
@@ -177,6 +269,7 @@ def study_optim(c: DynamicsConfig) -> dict:
     import jax
     import jax.numpy as jnp
     import optax
+
     import ntk_proofs as nt
 
     quadratic = []
@@ -189,33 +282,60 @@ def study_optim(c: DynamicsConfig) -> dict:
             x = x - eta * (A @ x)
         norms = np.asarray(norms)
         resolved = norms[norms > 1e-25 * norms[0]]  # stop before float32 underflow
-        window = resolved[len(resolved) // 4:]  # after the fast middle components have died out
-        quadratic.append(dict(kappa=kappa, predicted=nt.quadratic_gd_rate(kappa), measured=nt.measured_rate(window),
-                              steps_used=int(window.size)))
+        window = resolved[len(resolved) // 4 :]  # after the fast middle components have died out
+        quadratic.append(
+            dict(
+                kappa=kappa,
+                predicted=nt.quadratic_gd_rate(kappa),
+                measured=nt.measured_rate(window),
+                steps_used=int(window.size),
+            )
+        )
     steps = c.optim_steps
     warm = lambda lr: optax.join_schedules([optax.linear_schedule(0.0, lr, 50), optax.constant_schedule(lr)], [50])  # noqa: E731
     cyclic = lambda lr: lambda k: lr * (0.1 + 0.9 * jnp.abs(1 - 2 * ((k / 50.0) % 1.0)))  # noqa: E731  triangular, period 100
+
     def setups(n):  # plain-GD and momentum steps of the mean loss, divided by n for the summed loss
-        return [("GD", optax.sgd(0.5 / n), None), ("SGD (batch 32)", optax.sgd(0.5 / n), 32),
-                ("heavy ball (0.9)", optax.sgd(0.05 / n, momentum=0.9), None),
-                ("Nesterov (0.9)", optax.sgd(0.05 / n, momentum=0.9, nesterov=True), None),
-                ("Adam", optax.adam(1e-3), None), ("AdaGrad", optax.adagrad(0.05), None),
-                ("Adam + warm-up", optax.adam(warm(1e-3)), None), ("Adam + cyclic", optax.adam(cyclic(1e-3)), None),
-                ("heavy ball + cyclic", optax.sgd(cyclic(0.05 / n), momentum=0.9), None)]
+        return [
+            ("GD", optax.sgd(0.5 / n), None),
+            ("SGD (batch 32)", optax.sgd(0.5 / n), 32),
+            ("heavy ball (0.9)", optax.sgd(0.05 / n, momentum=0.9), None),
+            ("Nesterov (0.9)", optax.sgd(0.05 / n, momentum=0.9, nesterov=True), None),
+            ("Adam", optax.adam(1e-3), None),
+            ("AdaGrad", optax.adagrad(0.05), None),
+            ("Adam + warm-up", optax.adam(warm(1e-3)), None),
+            ("Adam + cyclic", optax.adam(cyclic(1e-3)), None),
+            ("heavy ball + cyclic", optax.sgd(cyclic(0.05 / n), momentum=0.9), None),
+        ]
+
     Xd, yd, _, _ = _digits_split(c)
     mlp = nt.MLP((Xd.shape[1], 64, 64, 1), bias_var=0.1)
     Xs = nt.unit_sphere(jax.random.PRNGKey(c.seed), 100, 100)
     ys = nt.gaussian_labels(jax.random.PRNGKey(c.seed + 1), 100)
     du0 = nt.init_params(jax.random.PRNGKey(c.seed + 2), 1024, 100)
     du = lambda W, x: nt.predict(nt.Params(W, du0.a), x)  # noqa: E731
-    tasks = {"Du et al. net (n = d = 100, m = 1024)": (du, du0.W, Xs, ys),
-             "digits MLP 64-64-64-1": (mlp.apply, mlp.init(jax.random.PRNGKey(c.seed)), Xd, yd)}
+    tasks = {
+        "Du et al. net (n = d = 100, m = 1024)": (du, du0.W, Xs, ys),
+        "digits MLP 64-64-64-1": (mlp.apply, mlp.init(jax.random.PRNGKey(c.seed)), Xd, yd),
+    }
     runs = {}
     for task, (f, p0, X, y) in tasks.items():
         runs[task] = []
         for name, opt, batch in setups(X.shape[0]):
-            go = lambda: nt.gd_trajectory(f, p0, X, y, optimizer=opt, steps=steps, batch_size=batch,  # noqa: E731
-                                          key=jax.random.PRNGKey(c.seed), record_every=0).loss.block_until_ready()
+
+            def go(f=f, p0=p0, X=X, y=y, opt=opt, batch=batch):
+                return nt.gd_trajectory(
+                    f,
+                    p0,
+                    X,
+                    y,
+                    optimizer=opt,
+                    steps=steps,
+                    batch_size=batch,
+                    key=jax.random.PRNGKey(c.seed),
+                    record_every=0,
+                ).loss.block_until_ready()
+
             go()
             t = time.perf_counter()
             loss = go()
@@ -229,6 +349,7 @@ def study_lottery(c: DynamicsConfig) -> dict:
     import jax
     import jax.numpy as jnp
     import optax
+
     import ntk_proofs as nt
 
     Xtr, ytr, Xte, yte = _digits_split(c)
@@ -236,15 +357,31 @@ def study_lottery(c: DynamicsConfig) -> dict:
     accuracy = lambda p: float(jnp.mean(jnp.sign(net.apply(p, Xte)) == yte))  # noqa: E731
     per_seed = []
     for s in range(c.lottery_seeds):
-        tickets = nt.lottery_ticket(net.apply, net.init, accuracy, Xtr, ytr, key=jax.random.PRNGKey(c.seed + s),
-                                    rounds=c.lottery_rounds, fraction=0.5, optimizer=optax.adam(1e-3), steps=300)
-        per_seed.append([dict(sparsity=t.sparsity, ticket=t.rewound_accuracy, random=t.random_accuracy) for t in tickets])
-    levels = [dict(sparsity=per_seed[0][i]["sparsity"],
-                   ticket_mean=float(np.mean([s[i]["ticket"] for s in per_seed])),
-                   ticket_sd=float(np.std([s[i]["ticket"] for s in per_seed])),
-                   random_mean=float(np.mean([s[i]["random"] for s in per_seed])),
-                   random_sd=float(np.std([s[i]["random"] for s in per_seed])))
-              for i in range(len(per_seed[0]))]
+        tickets = nt.lottery_ticket(
+            net.apply,
+            net.init,
+            accuracy,
+            Xtr,
+            ytr,
+            key=jax.random.PRNGKey(c.seed + s),
+            rounds=c.lottery_rounds,
+            fraction=0.5,
+            optimizer=optax.adam(1e-3),
+            steps=300,
+        )
+        per_seed.append(
+            [dict(sparsity=t.sparsity, ticket=t.rewound_accuracy, random=t.random_accuracy) for t in tickets]
+        )
+    levels = [
+        dict(
+            sparsity=per_seed[0][i]["sparsity"],
+            ticket_mean=float(np.mean([s[i]["ticket"] for s in per_seed])),
+            ticket_sd=float(np.std([s[i]["ticket"] for s in per_seed])),
+            random_mean=float(np.mean([s[i]["random"] for s in per_seed])),
+            random_sd=float(np.std([s[i]["random"] for s in per_seed])),
+        )
+        for i in range(len(per_seed[0]))
+    ]
     return dict(levels=levels, per_seed=per_seed)
 
 
@@ -256,23 +393,52 @@ def claims(results: dict, command: str) -> list[dict]:
     rows = []
     if "init" in results:
         he = next(r for r in results["init"]["result"]["rows"] if r["weight_var"] == 2.0 and r["activation"] == "relu")
-        rows.append(claim("He et al. (2015)", "ReLU with s_w = 2: forward variance growth per layer",
-                          f"{he['forward_growth']:.3f}", f"{he['predicted_growth']:.3f} (+-5%)",
-                          abs(he["forward_growth"] / he["predicted_growth"] - 1) <= 0.05, command))
+        rows.append(
+            claim(
+                "He et al. (2015)",
+                "ReLU with s_w = 2: forward variance growth per layer",
+                f"{he['forward_growth']:.3f}",
+                f"{he['predicted_growth']:.3f} (+-5%)",
+                abs(he["forward_growth"] / he["predicted_growth"] - 1) <= 0.05,
+                command,
+            )
+        )
     if "optim" in results:
         for q in results["optim"]["result"]["quadratic"]:
-            rows.append(claim("Nesterov (2004), Thm 2.1.15", f"GD rate on a quadratic, kappa = {q['kappa']:g}",
-                              f"{q['measured']:.5f}", f"{q['predicted']:.5f} (+-1%)",
-                              abs(q["measured"] / q["predicted"] - 1) <= 0.01, command))
+            rows.append(
+                claim(
+                    "Nesterov (2004), Thm 2.1.15",
+                    f"GD rate on a quadratic, kappa = {q['kappa']:g}",
+                    f"{q['measured']:.5f}",
+                    f"{q['predicted']:.5f} (+-1%)",
+                    abs(q["measured"] / q["predicted"] - 1) <= 0.01,
+                    command,
+                )
+            )
     if "eos" in results:
         r = results["eos"]["result"]
-        rows.append(claim("Cohen et al. (2021)", f"sharpness reaches 2/eta = {2 / r['eta']:.4g} during GD",
-                          f"max sharpness {max(r['sharpness']):.4g}", ">= 2/eta", r["first_edge"] >= 0, command))
+        rows.append(
+            claim(
+                "Cohen et al. (2021)",
+                f"sharpness reaches 2/eta = {2 / r['eta']:.4g} during GD",
+                f"max sharpness {max(r['sharpness']):.4g}",
+                ">= 2/eta",
+                r["first_edge"] >= 0,
+                command,
+            )
+        )
     if "lottery" in results:
         last = results["lottery"]["result"]["levels"][-1]
-        rows.append(claim("Frankle & Carbin (2019)", f"winning ticket vs random re-init at sparsity {last['sparsity']:.2f}",
-                          f"{last['ticket_mean']:.3f} vs {last['random_mean']:.3f}", "ticket >= random",
-                          last["ticket_mean"] >= last["random_mean"], command))
+        rows.append(
+            claim(
+                "Frankle & Carbin (2019)",
+                f"winning ticket vs random re-init at sparsity {last['sparsity']:.2f}",
+                f"{last['ticket_mean']:.3f} vs {last['random_mean']:.3f}",
+                "ticket >= random",
+                last["ticket_mean"] >= last["random_mean"],
+                command,
+            )
+        )
     return rows
 
 
@@ -282,52 +448,125 @@ def main(argv=None) -> dict:
     from experiments.plotting.deep_training import PLOTS
 
     studies = STUDIES if c.study == "all" else (c.study,)
-    runners = {"init": study_init, "skip": study_skip, "norm": study_norm, "optim": study_optim, "eos": study_eos,
-               "lottery": study_lottery}
+    runners = {
+        "init": study_init,
+        "skip": study_skip,
+        "norm": study_norm,
+        "optim": study_optim,
+        "eos": study_eos,
+        "lottery": study_lottery,
+    }
     results = {}
     for name in progress(studies, desc=NAME, unit="study"):
         result = runners[name](c)
         summary = dict(experiment=f"{NAME}/{name}", config=dataclasses.asdict(c), result=result)
         results[name] = summary
         if name == "init":
-            print(f"\ninit: depth {c.depth}, width {c.width}, {c.seeds} seeds; per-layer growth factors (hidden layers)")
-            print(format_table(["init", "forward measured", "forward predicted", "backward measured (norm^2)",
-                                "backward predicted (2/s_w)"],
-                               [[r["label"], r["forward_growth"], r["predicted_growth"], r["backward_growth"],
-                                 r["predicted_backward_growth"] if r["predicted_backward_growth"] else "-"]
-                                for r in result["rows"]]))
+            print(
+                f"\ninit: depth {c.depth}, width {c.width}, {c.seeds} seeds; per-layer growth factors (hidden layers)"
+            )
+            print(
+                format_table(
+                    [
+                        "init",
+                        "forward measured",
+                        "forward predicted",
+                        "backward measured (norm^2)",
+                        "backward predicted (2/s_w)",
+                    ],
+                    [
+                        [
+                            r["label"],
+                            r["forward_growth"],
+                            r["predicted_growth"],
+                            r["backward_growth"],
+                            r["predicted_backward_growth"] if r["predicted_backward_growth"] else "-",
+                        ]
+                        for r in result["rows"]
+                    ],
+                )
+            )
         elif name == "skip":
-            print(f"\nskip: gradient norm first/last hidden layer at init, loss after {c.skip_steps} Adam steps / initial")
-            print(format_table(["depth", "skip", "grad norm layer 1 / layer L", "final / initial loss"],
-                               [[r["depth"], r["skip"], r["grad_ratio_first_last"], r["final_relative_loss"]]
-                                for r in result["rows"]]))
+            print(
+                f"\nskip: gradient norm first/last hidden layer at init, loss after {c.skip_steps} Adam steps / initial"
+            )
+            print(
+                format_table(
+                    ["depth", "skip", "grad norm layer 1 / layer L", "final / initial loss"],
+                    [
+                        [r["depth"], r["skip"], r["grad_ratio_first_last"], r["final_relative_loss"]]
+                        for r in result["rows"]
+                    ],
+                )
+            )
         elif name == "norm":
             print(f"\nnorm: depth-6 ReLU MLP on digits, GD eta = {result['eta']:.4g} (0.05 on the mean loss)")
-            print(format_table(["normalization", "sharpness start", "sharpness end", "grad norm start", "grad norm end",
-                                "largest stable step (bisection)", "2 / sharpness at init"],
-                               [[r["normalization"], float(r["sharpness"][0]), float(r["sharpness"][-1]),
-                                 float(r["grad_norm"][0]), float(r["grad_norm"][-1]), r["largest_stable_step"],
-                                 r["two_over_sharpness0"]] for r in result["rows"]]))
+            print(
+                format_table(
+                    [
+                        "normalization",
+                        "sharpness start",
+                        "sharpness end",
+                        "grad norm start",
+                        "grad norm end",
+                        "largest stable step (bisection)",
+                        "2 / sharpness at init",
+                    ],
+                    [
+                        [
+                            r["normalization"],
+                            float(r["sharpness"][0]),
+                            float(r["sharpness"][-1]),
+                            float(r["grad_norm"][0]),
+                            float(r["grad_norm"][-1]),
+                            r["largest_stable_step"],
+                            r["two_over_sharpness0"],
+                        ]
+                        for r in result["rows"]
+                    ],
+                )
+            )
         elif name == "optim":
             print("\noptim: GD with eta = 2/(L+mu) on quadratics")
-            print(format_table(["kappa", "predicted rate (k-1)/(k+1)", "measured rate"],
-                               [[q["kappa"], q["predicted"], q["measured"]] for q in result["quadratic"]]))
+            print(
+                format_table(
+                    ["kappa", "predicted rate (k-1)/(k+1)", "measured rate"],
+                    [[q["kappa"], q["predicted"], q["measured"]] for q in result["quadratic"]],
+                )
+            )
             for task, runs in result["runs"].items():
                 print(f"  {task}, {c.optim_steps} steps:")
-                print(format_table(["optimizer", "final loss", "seconds"],
-                                   [[r["optimizer"], r["final"], r["seconds"]] for r in runs]))
+                print(
+                    format_table(
+                        ["optimizer", "final loss", "seconds"],
+                        [[r["optimizer"], r["final"], r["seconds"]] for r in runs],
+                    )
+                )
         elif name == "lottery":
             print(f"\nlottery: test accuracy (digits odd vs even), mean +- sd over {c.lottery_seeds} seeds")
-            print(format_table(["sparsity", "winning ticket (rewound)", "same mask, random init"],
-                               [[lv["sparsity"], f"{lv['ticket_mean']:.3f} +- {lv['ticket_sd']:.3f}",
-                                 f"{lv['random_mean']:.3f} +- {lv['random_sd']:.3f}"] for lv in result["levels"]]))
+            print(
+                format_table(
+                    ["sparsity", "winning ticket (rewound)", "same mask, random init"],
+                    [
+                        [
+                            lv["sparsity"],
+                            f"{lv['ticket_mean']:.3f} +- {lv['ticket_sd']:.3f}",
+                            f"{lv['random_mean']:.3f} +- {lv['random_sd']:.3f}",
+                        ]
+                        for lv in result["levels"]
+                    ],
+                )
+            )
         else:
             r = result
-            print(f"\neos: GD with eta = {r['eta']} (2/eta = {2 / r['eta']:.4g}); sharpness from {r['sharpness'][0]:.4g} to "
-                  f"{r['sharpness'][-1]:.4g}; reaches 2/eta at step {r['first_edge']}; loss rose on "
-                  f"{r['loss_increases']} steps (first at {r['first_increase']}); descent lemma failed on "
-                  f"{r['descent_violations']} steps (first at {r['first_violation']}); loss {r['initial_loss']:.4g} -> "
-                  f"{r['final_loss']:.4g}")
+            print(
+                f"\neos: GD with eta = {r['eta']} (2/eta = {2 / r['eta']:.4g}); "
+                f"sharpness from {r['sharpness'][0]:.4g} to "
+                f"{r['sharpness'][-1]:.4g}; reaches 2/eta at step {r['first_edge']}; loss rose on "
+                f"{r['loss_increases']} steps (first at {r['first_increase']}); descent lemma failed on "
+                f"{r['descent_violations']} steps (first at {r['first_violation']}); loss {r['initial_loss']:.4g} -> "
+                f"{r['final_loss']:.4g}"
+            )
         finish(summary, PLOTS[name], c.out, f"{NAME}_{name}")
     return results
 

@@ -11,8 +11,9 @@ from experiments import deep_training
 
 
 def main(argv=None):
-    print("experiments.dynamics has moved to experiments.deep_training; running it with the same flags.",
-          file=sys.stderr)
+    print(
+        "experiments.dynamics has moved to experiments.deep_training; running it with the same flags.", file=sys.stderr
+    )
     return deep_training.main(argv)
 
 

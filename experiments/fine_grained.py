@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from experiments.cli import Common, format_table, option, parse_config, set_precision, step_flag_problem
 from experiments.cluster import run_units
-from experiments.store import finish, UnitStore
-
+from experiments.store import UnitStore, finish
 
 NAME = "fine_grained"
 QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=16, steps=5)
@@ -28,29 +28,40 @@ QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=
 
 @dataclass(frozen=True)
 class FineGrainedConfig(Common):
-    classes: str = option("parity",
-        "digits task: 'parity' (odd vs even) or two digits like '3,5' (bundled scikit-learn digits)")
+    classes: str = option(
+        "parity", "digits task: 'parity' (odd vs even) or two digits like '3,5' (bundled scikit-learn digits)"
+    )
     npz: str | None = option(None, "use your own .npz with arrays 'x' (n, ...) and 'y' (n,), two classes")
-    n_train: int = option(300, 'training points')
-    n_test: int = option(500, 'held-out points for the test error')
-    widths: tuple[int, ...] = option((1024, 4096, 16384),
-        'widths m for the true/random-label runs (the prediction gap is reported per width)')
-    p_grid: tuple[float, ...] = option((0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
-        'label-corruption fractions p for the bound vs test-error panel')
-    p_width: int = option(4096, 'width m of the label-corruption runs')
-    kappa: float = option(0.3,
-        'init scale w_r(0) ~ N(0, kappa^2 I); the theorem wants it small (u(0) ~ 0), which needs m of order '
-        'kappa^-2 to stay in the kernel regime')
+    n_train: int = option(300, "training points")
+    n_test: int = option(500, "held-out points for the test error")
+    widths: tuple[int, ...] = option(
+        (1024, 4096, 16384), "widths m for the true/random-label runs (the prediction gap is reported per width)"
+    )
+    p_grid: tuple[float, ...] = option(
+        (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "label-corruption fractions p for the bound vs test-error panel"
+    )
+    p_width: int = option(4096, "width m of the label-corruption runs")
+    kappa: float = option(
+        0.3,
+        "init scale w_r(0) ~ N(0, kappa^2 I); the theorem wants it small (u(0) ~ 0), which needs m of order "
+        "kappa^-2 to stay in the kernel regime",
+    )
     eta: str = option("auto", "GD step: a number or 'auto' = 1 / lambda_max(H^inf)")
-    steps: int = option(1000, 'GD steps')
+    steps: int = option(1000, "GD steps")
 
 
 def parse_args(argv: list[str] | None = None) -> FineGrainedConfig:
     return parse_config(
-        FineGrainedConfig, argv, prog="python -m experiments.fine_grained",
+        FineGrainedConfig,
+        argv,
+        prog="python -m experiments.fine_grained",
         description="Arora, Du, Hu, Li & Wang (ICML 2019): GD residual along the eigenvectors of H^inf (true vs "
         "random labels) and the generalization bound sqrt(2 y^T (H^inf)^-1 y / n) vs test error.",
-        presets=dict(quick=QUICK), sort=("widths", "p_grid"), validate=_problems, resumable=True)
+        presets=dict(quick=QUICK),
+        sort=("widths", "p_grid"),
+        validate=_problems,
+        resumable=True,
+    )
 
 
 def _problems(c: FineGrainedConfig) -> str | None:
@@ -69,6 +80,7 @@ def _problems(c: FineGrainedConfig) -> str | None:
 def load_task(c: FineGrainedConfig) -> dict:
     """Data split, H^inf of the training inputs, its eigenvalues and the step size."""
     import jax
+
     import ntk_proofs as nt
 
     if c.npz:
@@ -77,7 +89,9 @@ def load_task(c: FineGrainedConfig) -> dict:
     else:
         classes = c.classes if c.classes == "parity" else tuple(int(v) for v in c.classes.split(","))
         X, y = nt.load_digits_binary(classes)
-        source = "scikit-learn digits, " + ("odd vs even" if c.classes == "parity" else f"{c.classes.replace(',', ' vs ')}")
+        source = "scikit-learn digits, " + (
+            "odd vs even" if c.classes == "parity" else f"{c.classes.replace(',', ' vs ')}"
+        )
     if c.n_train + c.n_test > X.shape[0]:
         raise SystemExit(f"--n-train + --n-test = {c.n_train + c.n_test} exceeds the {X.shape[0]} samples available.")
     k_split, k_noise, k_init = jax.random.split(jax.random.PRNGKey(c.seed), 3)
@@ -87,14 +101,27 @@ def load_task(c: FineGrainedConfig) -> dict:
     eig = nt.eigen_projections(H, ytr)
     lam_max = float(eig.eigenvalues[0])
     eta = nt.gd.half_stable_step(H) if c.eta == "auto" else float(c.eta)
-    return dict(X=Xtr, y=ytr, X_test=Xte, y_test=yte, H=H, eta=eta, lambda0=nt.lambda_zero(Xtr),
-                lambda_max=lam_max, source=source, k_noise=k_noise, k_init=k_init, d=X.shape[1])
+    return dict(
+        X=Xtr,
+        y=ytr,
+        X_test=Xte,
+        y_test=yte,
+        H=H,
+        eta=eta,
+        lambda0=nt.lambda_zero(Xtr),
+        lambda_max=lam_max,
+        source=source,
+        k_noise=k_noise,
+        k_init=k_init,
+        d=X.shape[1],
+    )
 
 
 def run_labels(c: FineGrainedConfig, task: dict, labels, m: int) -> dict:
     """Train at width m on the given labels; measure the residual, its prediction, and the test error."""
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     params = nt.init_params(jax.random.fold_in(task["k_init"], m), m, task["d"], kappa=c.kappa)
@@ -122,18 +149,43 @@ def run_labels(c: FineGrainedConfig, task: dict, labels, m: int) -> dict:
 def claims(summary: dict, command: str) -> list[dict]:
     """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
     the generalization bound grows with label noise, like the test error."""
-    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import (
+        claim,
+        slope_claim,
+    )  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     true, rand = summary["label_runs"]["true"][-1], summary["label_runs"]["random"][-1]
-    rows = [claim("Arora et al. (2019), Thm 4.1", f"true labels reach a smaller residual than random ones (m = {true['m']})",
-                  f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}", "true < random",
-                  true["residual"][-1] < rand["residual"][-1], command)]
-    rows.append(slope_claim("Arora et al. (2019), Thm 4.1", "max gap to the kernel prediction = O(m^-1/2) (true labels)",
-                            summary["gap_fit"]["true"], -0.5, command, upper_bound=True))
+    rows = [
+        claim(
+            "Arora et al. (2019), Thm 4.1",
+            f"true labels reach a smaller residual than random ones (m = {true['m']})",
+            f"{true['residual'][-1]:.3g} vs {rand['residual'][-1]:.3g}",
+            "true < random",
+            true["residual"][-1] < rand["residual"][-1],
+            command,
+        )
+    ]
+    rows.append(
+        slope_claim(
+            "Arora et al. (2019), Thm 4.1",
+            "max gap to the kernel prediction = O(m^-1/2) (true labels)",
+            summary["gap_fit"]["true"],
+            -0.5,
+            command,
+            upper_bound=True,
+        )
+    )
     bounds = [r["bound"] for r in summary["corruption"]]
-    rows.append(claim("Arora et al. (2019), Thm 5.1", "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
-                      f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)", "increasing in p",
-                      bounds[-1] > bounds[0], command))
+    rows.append(
+        claim(
+            "Arora et al. (2019), Thm 5.1",
+            "sqrt(2 y^T H^-1 y / n) grows with the label-noise fraction p",
+            f"{bounds[0]:.3g} (p = 0) to {bounds[-1]:.3g} (p = 1)",
+            "increasing in p",
+            bounds[-1] > bounds[0],
+            command,
+        )
+    )
     return rows
 
 
@@ -148,55 +200,112 @@ def main(argv: list[str] | None = None) -> dict:
     task = load_task(c)
     y_true = task["y"]
     y_random = nt.corrupt_labels(task["k_noise"], y_true, 1.0)
-    corrupted = {q: nt.corrupt_labels(jax.random.fold_in(task["k_noise"], int(round(1000 * q))), y_true, q)
-                 for q in c.p_grid}
-    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "p_grid", "out", "resume", "p_width", "quick")}
+    corrupted = {
+        q: nt.corrupt_labels(jax.random.fold_in(task["k_noise"], int(round(1000 * q))), y_true, q) for q in c.p_grid
+    }
+    base = {
+        k: v
+        for k, v in dataclasses.asdict(c).items()
+        if k not in ("widths", "p_grid", "out", "resume", "p_width", "quick")
+    }
     base.update(eta=task["eta"], x64=bool(jax.config.jax_enable_x64))
     jobs = []
     for kind, labels in (("true", y_true), ("random", y_random)):
         for m in c.widths:
-            jobs.append((f"{kind}_m{m}", dict(base, labels=kind, m=m),
-                         lambda labels=labels, m=m: run_labels(c, task, labels, m)))
+            jobs.append(
+                (
+                    f"{kind}_m{m}",
+                    dict(base, labels=kind, m=m),
+                    lambda labels=labels, m=m: run_labels(c, task, labels, m),
+                )
+            )
     for q, labels in corrupted.items():
-        jobs.append((f"p{q:.3f}_m{c.p_width}", dict(base, p=q, m=c.p_width),
-                     lambda labels=labels: run_labels(c, task, labels, c.p_width)))
+        jobs.append(
+            (
+                f"p{q:.3f}_m{c.p_width}",
+                dict(base, p=q, m=c.p_width),
+                lambda labels=labels: run_labels(c, task, labels, c.p_width),
+            )
+        )
     results, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="fine-grained", resume=c.resume)
     n_label_runs = 2 * len(c.widths)
-    label_runs = {"true": results[: len(c.widths)], "random": results[len(c.widths): n_label_runs]}
+    label_runs = {"true": results[: len(c.widths)], "random": results[len(c.widths) : n_label_runs]}
 
     spectra = {}
     for kind, labels in (("true", y_true), ("random", y_random)):
         eig = nt.eigen_projections(task["H"], labels)
-        spectra[kind] = dict(eigenvalues=eig.eigenvalues, projections=eig.projections,
-                             bound=float(nt.generalization_bound(task["H"], labels)))
+        spectra[kind] = dict(
+            eigenvalues=eig.eigenvalues,
+            projections=eig.projections,
+            bound=float(nt.generalization_bound(task["H"], labels)),
+        )
     corruption = []
     for q, run in zip(c.p_grid, results[n_label_runs:]):
-        corruption.append(dict(p=q, bound=float(nt.generalization_bound(task["H"], corrupted[q])),
-                               test_error=run["test_error"], final_train_loss=run["final_train_loss"]))
-    gap_fit = {kind: nt.loglog_slope([r["m"] for r in runs], [r["relative_gap"] for r in runs])._asdict()
-               for kind, runs in label_runs.items()}
+        corruption.append(
+            dict(
+                p=q,
+                bound=float(nt.generalization_bound(task["H"], corrupted[q])),
+                test_error=run["test_error"],
+                final_train_loss=run["final_train_loss"],
+            )
+        )
+    gap_fit = {
+        kind: nt.loglog_slope([r["m"] for r in runs], [r["relative_gap"] for r in runs])._asdict()
+        for kind, runs in label_runs.items()
+    }
     summary = dict(
         experiment=NAME,
         paper="Arora, Du, Hu, Li & Wang (ICML 2019), Fine-Grained Analysis of Optimization and Generalization "
         "for Overparameterized Two-Layer Neural Networks: Theorems 4.1 and 5.1",
-        config=dataclasses.asdict(c), source=task["source"], eta=task["eta"], lambda0=task["lambda0"],
-        lambda_max=task["lambda_max"], n_train=int(task["X"].shape[0]), d=task["d"],
-        label_runs=label_runs, spectra=spectra, corruption=corruption, gap_fit=gap_fit,
+        config=dataclasses.asdict(c),
+        source=task["source"],
+        eta=task["eta"],
+        lambda0=task["lambda0"],
+        lambda_max=task["lambda_max"],
+        n_train=int(task["X"].shape[0]),
+        d=task["d"],
+        label_runs=label_runs,
+        spectra=spectra,
+        corruption=corruption,
+        gap_fit=gap_fit,
         reused_units=reused,
     )
 
-    print(f"\nArora et al. (2019) on {task['source']}: n_train={summary['n_train']}, d={task['d']}, "
-          f"kappa={c.kappa}, eta={task['eta']:.4g}, {c.steps} steps, lambda_0={task['lambda0']:.4g}")
-    rows = [[kind, r["m"], r["residual"][-1], r["predicted"][-1], r["relative_gap"], r["relative_gap_zero_init"],
-             r["flip_fraction"], r["test_error"]] for kind, runs in label_runs.items() for r in runs]
-    print(format_table(["labels", "m", "||y-u(K)||", "predicted", "max gap/||y||", "gap, u(0)=0", "flip frac",
-                        "test err"], rows))
-    print("max gap/||y||: max over k of |measured - predicted| / ||y||, prediction from y - u(0); "
-          "'gap, u(0)=0' uses the theorem's form with u(0) taken as 0.")
+    print(
+        f"\nArora et al. (2019) on {task['source']}: n_train={summary['n_train']}, d={task['d']}, "
+        f"kappa={c.kappa}, eta={task['eta']:.4g}, {c.steps} steps, lambda_0={task['lambda0']:.4g}"
+    )
+    rows = [
+        [
+            kind,
+            r["m"],
+            r["residual"][-1],
+            r["predicted"][-1],
+            r["relative_gap"],
+            r["relative_gap_zero_init"],
+            r["flip_fraction"],
+            r["test_error"],
+        ]
+        for kind, runs in label_runs.items()
+        for r in runs
+    ]
+    print(
+        format_table(
+            ["labels", "m", "||y-u(K)||", "predicted", "max gap/||y||", "gap, u(0)=0", "flip frac", "test err"], rows
+        )
+    )
+    print(
+        "max gap/||y||: max over k of |measured - predicted| / ||y||, prediction from y - u(0); "
+        "'gap, u(0)=0' uses the theorem's form with u(0) taken as 0."
+    )
     for kind, f in gap_fit.items():
         print(f"  {kind} labels: gap ~ m^{f['slope']:.2f}")
-    print(format_table(["p", "bound sqrt(2 y^T H^-1 y / n)", "test error", "final train loss"],
-                       [[r["p"], r["bound"], r["test_error"], r["final_train_loss"]] for r in corruption]))
+    print(
+        format_table(
+            ["p", "bound sqrt(2 y^T H^-1 y / n)", "test error", "final train loss"],
+            [[r["p"], r["bound"], r["test_error"], r["final_train_loss"]] for r in corruption],
+        )
+    )
     return finish(summary, plot_fine_grained, c.out, NAME)
 
 

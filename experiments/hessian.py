@@ -19,9 +19,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
 from experiments.store import finish
-
 
 NAME = "hessian"
 QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_steps=10, starts=3, escape_steps=10)
@@ -29,21 +29,27 @@ QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_ste
 
 @dataclass(frozen=True)
 class HessianConfig(Common):
-    width: int = option(32, 'hidden width of the digits MLP (two hidden layers)')
-    n_train: int = option(300, 'digits (odd vs even) used for training')
-    steps: int = option(600, 'GD steps on the digits MLP')
-    checkpoints: int = option(12, 'points along training where curvature is measured')
-    eta: float = option(0.002, 'GD step on the summed squared loss')
-    probes: int = option(8, 'SLQ probe vectors')
-    lanczos_steps: int = option(60, 'Lanczos steps per probe')
-    starts: int = option(24, 'starting points per model for the critical-point search')
-    escape_steps: int = option(150, 'steps of each saddle-escape method')
+    width: int = option(32, "hidden width of the digits MLP (two hidden layers)")
+    n_train: int = option(300, "digits (odd vs even) used for training")
+    steps: int = option(600, "GD steps on the digits MLP")
+    checkpoints: int = option(12, "points along training where curvature is measured")
+    eta: float = option(0.002, "GD step on the summed squared loss")
+    probes: int = option(8, "SLQ probe vectors")
+    lanczos_steps: int = option(60, "Lanczos steps per probe")
+    starts: int = option(24, "starting points per model for the critical-point search")
+    escape_steps: int = option(150, "steps of each saddle-escape method")
     x64: bool = option(True, "always on: the curvature checks and the Newton-type searches need float64")
 
 
 def parse_args(argv=None) -> HessianConfig:
-    return parse_config(HessianConfig, argv, prog="python -m experiments.hessian",
-                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+    return parse_config(
+        HessianConfig,
+        argv,
+        prog="python -m experiments.hessian",
+        description=__doc__.split("\n\n")[0],
+        presets=dict(quick=QUICK),
+        validate=_problems,
+    )
 
 
 def _problems(c: HessianConfig) -> str | None:
@@ -57,6 +63,7 @@ def pca_digits(n: int, dims: int, seed: int):
     """n digits (odd vs even, drawn with ``seed``), centred, projected on their top ``dims`` principal directions."""
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     X, y = nt.digits_split(jax.random.PRNGKey(seed), n, 0)[:2]
@@ -67,6 +74,7 @@ def pca_digits(n: int, dims: int, seed: int):
 
 def spectra_along_training(c: HessianConfig, bar) -> dict:
     import jax
+
     import ntk_proofs as nt
 
     X, y = nt.digits_split(jax.random.PRNGKey(c.seed), c.n_train, 0)[:2]
@@ -82,9 +90,16 @@ def spectra_along_training(c: HessianConfig, bar) -> dict:
         k1, k2, k3, key = jax.random.split(key, 4)
         top = nt.top_eigenvalues(loss, params, 1, key=k1)
         bottom = nt.bottom_eigenvalues(loss, params, 1, key=k2)
-        records.append(dict(step=steps_done, loss=float(loss(params)),
-                            lambda_max=float(top.eigenvalues[0]), lambda_max_err=float(top.residuals[0]),
-                            lambda_min=float(bottom.eigenvalues[0]), lambda_min_err=float(bottom.residuals[0])))
+        records.append(
+            dict(
+                step=steps_done,
+                loss=float(loss(params)),
+                lambda_max=float(top.eigenvalues[0]),
+                lambda_max_err=float(top.residuals[0]),
+                lambda_min=float(bottom.eigenvalues[0]),
+                lambda_min_err=float(bottom.residuals[0]),
+            )
+        )
         if i in density_at:
             sd = nt.spectral_density(loss, params, key=k3, num_probes=c.probes, num_steps=c.lanczos_steps)
             densities[density_at[i]] = dict(step=steps_done, grid=sd.grid, density=sd.density)
@@ -100,9 +115,10 @@ def spectra_along_training(c: HessianConfig, bar) -> dict:
 
 def critical_points(c: HessianConfig, bar) -> dict:
     import jax
+    from scipy.stats import spearmanr
+
     import ntk_proofs as nt
     from ntk_proofs.models.deep_linear import autoencoder_critical_losses
-    from scipy.stats import spearmanr
 
     Z6, _ = pca_digits(200, 6, c.seed)
     linear_loss = lambda p: nt.deep_linear_loss(p, Z6, Z6) / Z6.shape[0]  # noqa: E731  Baldi & Hornik's (1/n) form
@@ -112,8 +128,13 @@ def critical_points(c: HessianConfig, bar) -> dict:
     tanh_loss = nt.gd.squared_error(net.apply, Z8, y8)
     out = {}
     for name, loss, make in (
-        ("deep linear autoencoder 6-3-6", linear_loss,
-         lambda k, s: nt.DeepLinear(s * jax.random.normal(k, (3, 6)), s * jax.random.normal(jax.random.fold_in(k, 1), (6, 3)))),
+        (
+            "deep linear autoencoder 6-3-6",
+            linear_loss,
+            lambda k, s: nt.DeepLinear(
+                s * jax.random.normal(k, (3, 6)), s * jax.random.normal(jax.random.fold_in(k, 1), (6, 3))
+            ),
+        ),
         ("tanh MLP 8-4-1", tanh_loss, None),
     ):
         points = []
@@ -125,16 +146,20 @@ def critical_points(c: HessianConfig, bar) -> dict:
                 start = net.init(k)
                 trained = [0, 30, 300, 3000][i % 4]
                 if trained:
-                    start = nt.gd_trajectory(net.apply, start, Z8, y8, eta=0.01 / Z8.shape[0], steps=trained,
-                                             record_every=0).params
+                    start = nt.gd_trajectory(
+                        net.apply, start, Z8, y8, eta=0.01 / Z8.shape[0], steps=trained, record_every=0
+                    ).params
             cp = nt.find_critical_point(loss, start, steps=300, rtol=1e-4 if make is None else 1e-6)
             points.append(dict(loss=cp.loss, index=cp.index, grad_norm=cp.grad_norm))
             bar.update(1)
         ok = [p for p in points if p["grad_norm"] < 1e-8]
         rho = spearmanr([p["loss"] for p in ok], [p["index"] for p in ok]) if len(ok) > 2 else None
-        out[name] = dict(points=points, converged=len(ok),
-                         spearman=None if rho is None else float(rho.statistic),
-                         p_value=None if rho is None else float(rho.pvalue))
+        out[name] = dict(
+            points=points,
+            converged=len(ok),
+            spearman=None if rho is None else float(rho.statistic),
+            p_value=None if rho is None else float(rho.pvalue),
+        )
     out["deep linear autoencoder 6-3-6"]["closed_form_losses"] = autoencoder_critical_losses(Z6, 3).tolist()
     return out
 
@@ -142,6 +167,7 @@ def critical_points(c: HessianConfig, bar) -> dict:
 def saddle_escape(c: HessianConfig, bar) -> dict:
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     X = jax.random.normal(jax.random.PRNGKey(c.seed), (40, 2), dtype=jnp.result_type(float))
@@ -152,14 +178,23 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
     k1, k2 = jax.random.split(jax.random.PRNGKey(c.seed + 7))
     start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2), X.dtype), 1e-4 * jax.random.normal(k2, (1, 3), X.dtype))
     runs = {}
-    settings = {"gd": dict(eta=0.05), "perturbed_gd": dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2),
-                "saddle_free_newton": dict(eta=0.5)}
+    settings = {
+        "gd": dict(eta=0.05),
+        "perturbed_gd": dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2),
+        "saddle_free_newton": dict(eta=0.5),
+    }
     for method, kw in settings.items():
-        r = nt.escape_saddle(loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(c.seed + 3), record_every=2,
-                             **kw)
+        r = nt.escape_saddle(
+            loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(c.seed + 3), record_every=2, **kw
+        )
         below = np.flatnonzero(r.loss < 0.5 * r.loss[0])
-        runs[method] = dict(loss=r.loss, lambda_min=r.records, recorded=r.record_steps,
-                            escape_step=int(below[0]) if below.size else None, settings=kw)
+        runs[method] = dict(
+            loss=r.loss,
+            lambda_min=r.records,
+            recorded=r.record_steps,
+            escape_step=int(below[0]) if below.size else None,
+            settings=kw,
+        )
         bar.update(1)
     return dict(saddle_spectrum=spectrum, start_loss=float(loss(start)), runs=runs)
 
@@ -167,6 +202,7 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
 def dense_agreement(c: HessianConfig) -> dict:
     """Lanczos, Hutchinson and SLQ against dense jax.hessian + eigh on a small MLP (float64 needs --x64)."""
     import jax
+
     import ntk_proofs as nt
     from ntk_proofs.curvature import slq_moment
 
@@ -180,12 +216,21 @@ def dense_agreement(c: HessianConfig) -> dict:
     trace = nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(3), samples=400)
     sd = nt.spectral_density(loss, params, key=jax.random.PRNGKey(4), num_probes=20, num_steps=80)
     return dict(
-        parameters=int(ev.size), dtype=str(np.asarray(top.eigenvalues).dtype),
-        top_dense=ev[::-1][:3], top_lanczos=top.eigenvalues, top_residual=top.residuals,
-        bottom_dense=ev[:3], bottom_lanczos=bottom.eigenvalues, bottom_residual=bottom.residuals,
-        trace_dense=float(ev.sum()), trace_hutchinson=float(trace.estimate), trace_stderr=float(trace.stderr),
-        moment1_dense=float(ev.mean()), moment1_slq=slq_moment(sd, 1),
-        moment2_dense=float((ev**2).mean()), moment2_slq=slq_moment(sd, 2),
+        parameters=int(ev.size),
+        dtype=str(np.asarray(top.eigenvalues).dtype),
+        top_dense=ev[::-1][:3],
+        top_lanczos=top.eigenvalues,
+        top_residual=top.residuals,
+        bottom_dense=ev[:3],
+        bottom_lanczos=bottom.eigenvalues,
+        bottom_residual=bottom.residuals,
+        trace_dense=float(ev.sum()),
+        trace_hutchinson=float(trace.estimate),
+        trace_stderr=float(trace.stderr),
+        moment1_dense=float(ev.mean()),
+        moment1_slq=slq_moment(sd, 1),
+        moment2_dense=float((ev**2).mean()),
+        moment2_slq=slq_moment(sd, 2),
     )
 
 
@@ -195,20 +240,48 @@ def claims(summary: dict, command: str) -> list[dict]:
     from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     a = summary["agreement"]
-    rows = [claim("Parlett (1998), Thm 4.5.1", "Lanczos lambda_max within its Ritz residual of dense eigh",
-                  f"|error| {abs(a['top_dense'][0] - a['top_lanczos'][0]):.2g}", f"residual {a['top_residual'][0]:.2g}",
-                  abs(a["top_dense"][0] - a["top_lanczos"][0]) <= a["top_residual"][0] + 1e-12, command),
-            claim("Hutchinson (1989)", "trace estimate within 3 standard errors of the dense trace",
-                  f"{a['trace_hutchinson']:.4g}", f"{a['trace_dense']:.4g} +- {3 * a['trace_stderr']:.2g}",
-                  abs(a["trace_hutchinson"] - a["trace_dense"]) <= 3 * a["trace_stderr"], command)]
+    rows = [
+        claim(
+            "Parlett (1998), Thm 4.5.1",
+            "Lanczos lambda_max within its Ritz residual of dense eigh",
+            f"|error| {abs(a['top_dense'][0] - a['top_lanczos'][0]):.2g}",
+            f"residual {a['top_residual'][0]:.2g}",
+            abs(a["top_dense"][0] - a["top_lanczos"][0]) <= a["top_residual"][0] + 1e-12,
+            command,
+        ),
+        claim(
+            "Hutchinson (1989)",
+            "trace estimate within 3 standard errors of the dense trace",
+            f"{a['trace_hutchinson']:.4g}",
+            f"{a['trace_dense']:.4g} +- {3 * a['trace_stderr']:.2g}",
+            abs(a["trace_hutchinson"] - a["trace_dense"]) <= 3 * a["trace_stderr"],
+            command,
+        ),
+    ]
     steps = {k: r["escape_step"] for k, r in summary["escape"]["runs"].items()}
     ordered = None not in steps.values() and steps["saddle_free_newton"] < steps["perturbed_gd"] <= steps["gd"]
-    rows.append(claim("Dauphin et al. (2014), Sec. 5", "saddle-free Newton escapes first, then perturbed GD, then GD",
-                      ", ".join(f"{k} {v}" for k, v in steps.items()), "SFN < PGD <= GD", ordered, command))
+    rows.append(
+        claim(
+            "Dauphin et al. (2014), Sec. 5",
+            "saddle-free Newton escapes first, then perturbed GD, then GD",
+            ", ".join(f"{k} {v}" for k, v in steps.items()),
+            "SFN < PGD <= GD",
+            ordered,
+            command,
+        )
+    )
     for model, v in summary["critical_points"].items():
         if v["spearman"] is not None:
-            rows.append(claim("Dauphin et al. (2014), Fig. 1", f"{model}: loss and index of critical points correlate",
-                              f"Spearman {v['spearman']:.3g}", "> 0", v["spearman"] > 0, command))
+            rows.append(
+                claim(
+                    "Dauphin et al. (2014), Fig. 1",
+                    f"{model}: loss and index of critical points correlate",
+                    f"Spearman {v['spearman']:.3g}",
+                    "> 0",
+                    v["spearman"] > 0,
+                    command,
+                )
+            )
     return rows
 
 
@@ -217,23 +290,45 @@ def print_summary(summary: dict) -> None:
 
     a, crit, escape, training = (summary[k] for k in ("agreement", "critical_points", "escape", "training"))
     print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
-    print(format_table(["quantity", "dense", "matrix-free", "error bar"], [
-        ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
-        ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
-        ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
-        ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
-        ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
-    ]))
+    print(
+        format_table(
+            ["quantity", "dense", "matrix-free", "error bar"],
+            [
+                ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
+                ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
+                ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
+                ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
+                ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
+            ],
+        )
+    )
     print("\nCritical points (Levenberg-Marquardt on ||grad L||^2; converged = ||grad|| < 1e-8):")
-    print(format_table(["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
-                       [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()]))
+    print(
+        format_table(
+            ["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
+            [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()],
+        )
+    )
     s = escape["saddle_spectrum"]
-    print(f"\nSaddle of the deep linear net at W = 0: Hessian eigenvalues from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle).")
-    print(format_table(["method", "steps to halve the loss", "final loss", "final lambda_min"],
-                       [[m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])] for m, r in escape["runs"].items()]))
+    print(
+        "\nSaddle of the deep linear net at W = 0: Hessian eigenvalues "
+        f"from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle)."
+    )
+    print(
+        format_table(
+            ["method", "steps to halve the loss", "final loss", "final lambda_min"],
+            [
+                [m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])]
+                for m, r in escape["runs"].items()
+            ],
+        )
+    )
     rec = training["records"]
-    print(f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
-          f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} after {rec[-1]['step']} steps")
+    print(
+        f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
+        f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} "
+        f"after {rec[-1]['step']} steps"
+    )
 
 
 def main(argv=None) -> dict:
@@ -246,9 +341,15 @@ def main(argv=None) -> dict:
         crit = critical_points(c, bar)
         escape = saddle_escape(c, bar)
     agreement = dense_agreement(c)
-    summary = dict(experiment=NAME, paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); "
-                   "Li et al. (NeurIPS 2018)", config=dataclasses.asdict(c), training=training,
-                   critical_points=crit, escape=escape, agreement=agreement)
+    summary = dict(
+        experiment=NAME,
+        paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); Li et al. (NeurIPS 2018)",
+        config=dataclasses.asdict(c),
+        training=training,
+        critical_points=crit,
+        escape=escape,
+        agreement=agreement,
+    )
 
     print_summary(summary)
     return finish(summary, plot_hessian, c.out, NAME)

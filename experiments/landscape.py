@@ -18,9 +18,9 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+
 from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
 from experiments.store import finish
-
 
 NAME = "landscape"
 QUICK = dict(width=8, depths=(1, 3), n_train=60, train_steps=20, grid=5, bezier_steps=20, grid_points=41)
@@ -28,20 +28,26 @@ QUICK = dict(width=8, depths=(1, 3), n_train=60, train_steps=20, grid=5, bezier_
 
 @dataclass(frozen=True)
 class LandscapeConfig(Common):
-    width: int = option(32, 'hidden width of the digits MLPs')
-    depths: tuple[int, ...] = option((2, 8), 'hidden layers of the MLPs whose surfaces are drawn')
-    n_train: int = option(500, 'digits (odd vs even) used for training')
-    train_steps: int = option(400, 'Adam steps to reach each minimum')
-    learning_rate: float = option(3e-3, 'Adam learning rate')
-    grid: int = option(25, 'points per axis of the 2-D surfaces')
-    span: float = option(1.0, 'surfaces cover [-span, span]^2 in filter-normalized units')
-    bezier_steps: int = option(600, 'Adam steps fitting the Bezier bend')
-    grid_points: int = option(401, 'grid of the certificate search on each slice')
+    width: int = option(32, "hidden width of the digits MLPs")
+    depths: tuple[int, ...] = option((2, 8), "hidden layers of the MLPs whose surfaces are drawn")
+    n_train: int = option(500, "digits (odd vs even) used for training")
+    train_steps: int = option(400, "Adam steps to reach each minimum")
+    learning_rate: float = option(3e-3, "Adam learning rate")
+    grid: int = option(25, "points per axis of the 2-D surfaces")
+    span: float = option(1.0, "surfaces cover [-span, span]^2 in filter-normalized units")
+    bezier_steps: int = option(600, "Adam steps fitting the Bezier bend")
+    grid_points: int = option(401, "grid of the certificate search on each slice")
 
 
 def parse_args(argv=None) -> LandscapeConfig:
-    return parse_config(LandscapeConfig, argv, prog="python -m experiments.landscape",
-                        description=__doc__.split("\n\n")[0], presets=dict(quick=QUICK), validate=_problems)
+    return parse_config(
+        LandscapeConfig,
+        argv,
+        prog="python -m experiments.landscape",
+        description=__doc__.split("\n\n")[0],
+        presets=dict(quick=QUICK),
+        validate=_problems,
+    )
 
 
 def _problems(c: LandscapeConfig) -> str | None:
@@ -55,6 +61,7 @@ def _problems(c: LandscapeConfig) -> str | None:
 
 def _digits(c: LandscapeConfig):
     import jax
+
     import ntk_proofs as nt
 
     return nt.digits_split(jax.random.PRNGKey(c.seed), c.n_train, 0)[:2]
@@ -64,19 +71,22 @@ def train_mlp(c: LandscapeConfig, depth: int, skip: bool, seed: int):
     """An MLP trained to a minimum of the squared loss 0.5 ||f - y||^2 on digits with Adam; returns (loss, params)."""
     import jax
     import optax
+
     import ntk_proofs as nt
 
     X, y = _digits(c)
     net = nt.MLP((X.shape[1],) + (c.width,) * depth + (1,), skip=skip, bias_var=0.1)
     params = net.init(jax.random.PRNGKey(seed))
-    trained = nt.gd_trajectory(net.apply, params, X, y, steps=c.train_steps, optimizer=optax.adam(c.learning_rate),
-                               record_every=0).params
+    trained = nt.gd_trajectory(
+        net.apply, params, X, y, steps=c.train_steps, optimizer=optax.adam(c.learning_rate), record_every=0
+    ).params
     return nt.gd.squared_error(net.apply, X, y), trained
 
 
 def certificates(c: LandscapeConfig) -> list[dict]:
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     rows = []
@@ -86,22 +96,50 @@ def certificates(c: LandscapeConfig) -> list[dict]:
         xs = np.linspace(lo, hi, 201)
         with jax.enable_x64(True):
             ys = np.asarray(jax.vmap(f)(jnp.asarray(xs)))
-        rows.append(dict(example=name, interval=[lo, hi], certificate=None if cert is None else cert._asdict(),
-                         search=search._asdict(), expected=expect, note=note, slice_a=xs, slice_loss=ys))
+        rows.append(
+            dict(
+                example=name,
+                interval=[lo, hi],
+                certificate=None if cert is None else cert._asdict(),
+                search=search._asdict(),
+                expected=expect,
+                note=note,
+                slice_a=xs,
+                slice_loss=ys,
+            )
+        )
 
     key = jax.random.PRNGKey(c.seed)
     loss, p, d = nt.sigmoid_mlp_example(key)
-    add("sigmoid MLP 784-100-1, cross-entropy, random data", nt.slice_1d(loss, p, d), -1.0, 3.0, "found",
-        "random base point and direction, U[-0.5, 0.5]")
+    add(
+        "sigmoid MLP 784-100-1, cross-entropy, random data",
+        nt.slice_1d(loss, p, d),
+        -1.0,
+        3.0,
+        "found",
+        "random base point and direction, U[-0.5, 0.5]",
+    )
     loss, origin, d = nt.deep_linear_example(jax.random.fold_in(key, 1))
-    add("deep linear 2-3-1 (identity activations)", nt.slice_1d(loss, origin, d), -2.0, 2.0, "found",
-        "line through the saddle W = 0; convex in W2 W1, not in (W1, W2)")
+    add(
+        "deep linear 2-3-1 (identity activations)",
+        nt.slice_1d(loss, origin, d),
+        -2.0,
+        2.0,
+        "found",
+        "line through the saddle W = 0; convex in W2 W1, not in (W1, W2)",
+    )
     mse, minimum = train_mlp(c, 1, False, c.seed)
     swapped = nt.permutation_example(mse, minimum, 0, 1)
     direction = jax.tree.map(lambda a, b: b - a, minimum, swapped)
     rows_perm = dict(loss_minimum=float(mse(minimum)), loss_permuted=float(mse(swapped)))
-    add("permutation symmetry, trained ReLU MLP 64-32-1", nt.slice_1d(mse, minimum, direction), 0.0, 1.0, "found",
-        f"L(theta*) = {rows_perm['loss_minimum']:.6g}, L(swap units 0,1) = {rows_perm['loss_permuted']:.6g}")
+    add(
+        "permutation symmetry, trained ReLU MLP 64-32-1",
+        nt.slice_1d(mse, minimum, direction),
+        0.0,
+        1.0,
+        "found",
+        f"L(theta*) = {rows_perm['loss_minimum']:.6g}, L(swap units 0,1) = {rows_perm['loss_permuted']:.6g}",
+    )
     rows[-1].update(rows_perm)
     kx, ky, kw, kd = jax.random.split(jax.random.fold_in(key, 2), 4)
     Xc = jax.random.normal(kx, (40, 6))
@@ -121,6 +159,7 @@ def certificates(c: LandscapeConfig) -> list[dict]:
 def surfaces(c: LandscapeConfig, bar) -> list[dict]:
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     out = []
@@ -137,6 +176,7 @@ def surfaces(c: LandscapeConfig, bar) -> list[dict]:
 
 def mode_connectivity(c: LandscapeConfig) -> dict:
     import jax
+
     import ntk_proofs as nt
 
     loss, a = train_mlp(c, 2, False, c.seed + 100)
@@ -144,8 +184,15 @@ def mode_connectivity(c: LandscapeConfig) -> dict:
     line = nt.path_barrier(loss, a, b)
     fit = nt.fit_bezier(loss, a, b, key=jax.random.PRNGKey(c.seed + 5), steps=c.bezier_steps)
     curve = nt.path_barrier(loss, a, b, fit.bend)
-    return dict(ts=line.ts, line=line.losses, curve=curve.losses, line_barrier=line.height, curve_barrier=curve.height,
-                fit_objective=fit.objective, endpoint_losses=[float(line.losses[0]), float(line.losses[-1])])
+    return dict(
+        ts=line.ts,
+        line=line.losses,
+        curve=curve.losses,
+        line_barrier=line.height,
+        curve_barrier=curve.height,
+        fit_objective=fit.objective,
+        endpoint_losses=[float(line.losses[0]), float(line.losses[-1])],
+    )
 
 
 def claims(summary: dict, command: str) -> list[dict]:
@@ -157,13 +204,27 @@ def claims(summary: dict, command: str) -> list[dict]:
     for r in summary["certificates"]:
         found = r["certificate"] is not None
         gap = r["certificate"]["gap"] if found else r["search"]["best_gap"]
-        rows.append(claim("Goodfellow et al. (2015); Li et al. (2018)", f"{r['example']}: chord violated (float64)",
-                          f"gap {gap:.3g}", "certificate " + r["expected"], found == (r["expected"] == "found"),
-                          command))
+        rows.append(
+            claim(
+                "Goodfellow et al. (2015); Li et al. (2018)",
+                f"{r['example']}: chord violated (float64)",
+                f"gap {gap:.3g}",
+                "certificate " + r["expected"],
+                found == (r["expected"] == "found"),
+                command,
+            )
+        )
     m = summary["mode_connectivity"]
-    rows.append(claim("Garipov et al. (2018)", "Bezier curve barrier below the straight line's",
-                      f"{m['curve_barrier']:.3g} vs {m['line_barrier']:.3g}", "curve < line",
-                      m["curve_barrier"] < m["line_barrier"], command))
+    rows.append(
+        claim(
+            "Garipov et al. (2018)",
+            "Bezier curve barrier below the straight line's",
+            f"{m['curve_barrier']:.3g} vs {m['line_barrier']:.3g}",
+            "curve < line",
+            m["curve_barrier"] < m["line_barrier"],
+            command,
+        )
+    )
     return rows
 
 
@@ -178,24 +239,51 @@ def main(argv=None) -> dict:
         surf = surfaces(c, bar)
         modes = mode_connectivity(c)
         bar.update(1)
-    summary = dict(experiment=NAME, paper="Goodfellow et al. (2015); Li et al. (2018); Garipov et al. (2018); "
-                   "Draxler et al. (2018)", config=dataclasses.asdict(c), certificates=certs, surfaces=surf,
-                   mode_connectivity=modes)
+    summary = dict(
+        experiment=NAME,
+        paper="Goodfellow et al. (2015); Li et al. (2018); Garipov et al. (2018); Draxler et al. (2018)",
+        config=dataclasses.asdict(c),
+        certificates=certs,
+        surfaces=surf,
+        mode_connectivity=modes,
+    )
 
     print("\nNon-convexity certificates on 1-D slices (gap re-evaluated in float64):")
     rows = []
     for r in certs:
         cert = r["certificate"]
-        rows.append([r["example"], "yes" if cert else "none", f"[{cert['a1']:.3g}, {cert['a2']:.3g}]" if cert else "-",
-                     cert["gap"] if cert else r["search"]["best_gap"], cert["roundoff"] if cert else "-",
-                     r["search"]["chords"]])
-    print(format_table(["example", "certificate", "[a1, a2], alpha=1/2", "gap (best gap if none)", "round-off bound",
-                        "chords searched"], rows))
+        rows.append(
+            [
+                r["example"],
+                "yes" if cert else "none",
+                f"[{cert['a1']:.3g}, {cert['a2']:.3g}]" if cert else "-",
+                cert["gap"] if cert else r["search"]["best_gap"],
+                cert["roundoff"] if cert else "-",
+                r["search"]["chords"],
+            ]
+        )
+    print(
+        format_table(
+            [
+                "example",
+                "certificate",
+                "[a1, a2], alpha=1/2",
+                "gap (best gap if none)",
+                "round-off bound",
+                "chords searched",
+            ],
+            rows,
+        )
+    )
     for r in certs[-2:]:
-        print(f"  {r['example']}: smallest Hessian eigenvalue over 21 sampled points = {r['min_hessian_eigenvalue']:.3g}")
-    print(f"\nMode connectivity (depth-2 MLPs, endpoint losses {modes['endpoint_losses'][0]:.4g}, "
-          f"{modes['endpoint_losses'][1]:.4g}): barrier along the line {modes['line_barrier']:.4g}, "
-          f"along the Bezier curve {modes['curve_barrier']:.4g}")
+        print(
+            f"  {r['example']}: smallest Hessian eigenvalue over 21 sampled points = {r['min_hessian_eigenvalue']:.3g}"
+        )
+    print(
+        f"\nMode connectivity (depth-2 MLPs, endpoint losses {modes['endpoint_losses'][0]:.4g}, "
+        f"{modes['endpoint_losses'][1]:.4g}): barrier along the line {modes['line_barrier']:.4g}, "
+        f"along the Bezier curve {modes['curve_barrier']:.4g}"
+    )
     return finish(summary, plot_landscape, c.out, NAME)
 
 

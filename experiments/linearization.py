@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from experiments.cli import Common, format_table, option, parse_config, set_precision, step_flag_problem
 from experiments.cluster import run_units
-from experiments.store import finish, UnitStore
-
+from experiments.store import UnitStore, finish
 
 NAME = "linearization"
 QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
@@ -27,29 +27,40 @@ QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel
 
 @dataclass(frozen=True)
 class LinearizationConfig(Common):
-    model: str = option("mlp",
+    model: str = option(
+        "mlp",
         "'mlp': ReLU MLP with --depth hidden layers (all parameters trained); 'du': the Du et al. two-layer "
-        'net, first layer trained, signs a fixed', choices=["mlp", "du"])
-    depth: int = option(3, 'hidden layers of the MLP')
-    parameterization: str = option("ntk",
-        'MLP parameterization (the Du net is NTK-parameterized by construction)', choices=["ntk", "standard"])
-    widths: tuple[int, ...] = option((16, 64, 256, 1024, 2048), 'hidden widths')
-    weight_var: float = option(2.0, 'sigma_w^2 of the MLP (2 = He init)')
-    bias_var: float = option(0.1, 'sigma_b^2 of the MLP')
-    n_train: int = option(64, 'training points (bundled digits)')
-    n_test: int = option(64, 'held-out points where outputs are compared')
-    steps: int = option(200, 'GD steps')
+        "net, first layer trained, signs a fixed",
+        choices=["mlp", "du"],
+    )
+    depth: int = option(3, "hidden layers of the MLP")
+    parameterization: str = option(
+        "ntk", "MLP parameterization (the Du net is NTK-parameterized by construction)", choices=["ntk", "standard"]
+    )
+    widths: tuple[int, ...] = option((16, 64, 256, 1024, 2048), "hidden widths")
+    weight_var: float = option(2.0, "sigma_w^2 of the MLP (2 = He init)")
+    bias_var: float = option(0.1, "sigma_b^2 of the MLP")
+    n_train: int = option(64, "training points (bundled digits)")
+    n_test: int = option(64, "held-out points where outputs are compared")
+    steps: int = option(200, "GD steps")
     eta: str = option("auto", "step: a number or 'auto' = 1 / lambda_max of each width's empirical NTK at init")
-    kernel_points: int = option(32,
-        'training points on which the kernel change ||Theta_T - Theta_0|| / ||Theta_0|| is measured')
+    kernel_points: int = option(
+        32, "training points on which the kernel change ||Theta_T - Theta_0|| / ||Theta_0|| is measured"
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
     return parse_config(
-        LinearizationConfig, argv, prog="python -m experiments.linearization",
+        LinearizationConfig,
+        argv,
+        prog="python -m experiments.linearization",
         description="Train networks of growing width and their linearizations with the same GD on digits (odd vs "
         "even): output gap and kernel change vs width (theory: m^-1/2), closed-form linear dynamics.",
-        presets=dict(quick=QUICK), sort=("widths",), validate=_problems, resumable=True)
+        presets=dict(quick=QUICK),
+        sort=("widths",),
+        validate=_problems,
+        resumable=True,
+    )
 
 
 def _problems(c: LinearizationConfig) -> str | None:
@@ -69,14 +80,16 @@ def make_model(c: LinearizationConfig, d: int, m: int, key):
         p0 = nt.init_params(key, m, d)
         a = p0.a
         return (lambda W, x: nt.predict(nt.Params(W, a), x)), p0.W, "Du et al. two-layer ReLU net (W trained)"
-    net = nt.MLP((d,) + (m,) * c.depth + (1,), parameterization=c.parameterization,
-                 weight_var=c.weight_var, bias_var=c.bias_var)
+    net = nt.MLP(
+        (d,) + (m,) * c.depth + (1,), parameterization=c.parameterization, weight_var=c.weight_var, bias_var=c.bias_var
+    )
     return net.apply, net.init(key), f"ReLU MLP, depth {c.depth}, {c.parameterization} parameterization"
 
 
 def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
     import jax
     import jax.numpy as jnp
+
     import ntk_proofs as nt
 
     Xtr, ytr, Xte = data["X"], data["y"], data["X_test"]
@@ -88,8 +101,9 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
     f_lin = nt.linearize(f, params0)
     net = nt.gd_trajectory(f, params0, Xtr, ytr, eta=eta, steps=c.steps, X_eval=Xte)
     lin = nt.gd_trajectory(f_lin, params0, Xtr, ytr, eta=eta, steps=c.steps, X_eval=Xte)
-    closed = nt.linear_dynamics(ntk0, ytr, f(params0, Xtr), eta, c.steps, ntk_test_train=ntk0_test,
-                                u0_test=f(params0, Xte))
+    closed = nt.linear_dynamics(
+        ntk0, ytr, f(params0, Xtr), eta, c.steps, ntk_test_train=ntk0_test, u0_test=f(params0, Xte)
+    )
     closed_loss = 0.5 * jnp.sum((closed.train - ytr[None, :]) ** 2, axis=1)
     rms = lambda a, b: np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2, axis=1))  # noqa: E731
     sub = Xtr[: c.kernel_points]
@@ -117,10 +131,24 @@ def claims(summary: dict, command: str) -> list[dict]:
     from ntk_proofs.claims import slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     paper = "Lee et al. (2019), Thm 2.1"
-    return [slope_claim(paper, "max_k rms |f - f_lin| on test points = O(m^-1/2)", summary["fits"]["max_gap_net_lin"],
-                        -0.5, command, upper_bound=True),
-            slope_claim("Jacot et al. (2018), Thm 2", "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| = O(m^-1/2)",
-                        summary["fits"]["kernel_change"], -0.5, command, upper_bound=True)]
+    return [
+        slope_claim(
+            paper,
+            "max_k rms |f - f_lin| on test points = O(m^-1/2)",
+            summary["fits"]["max_gap_net_lin"],
+            -0.5,
+            command,
+            upper_bound=True,
+        ),
+        slope_claim(
+            "Jacot et al. (2018), Thm 2",
+            "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| = O(m^-1/2)",
+            summary["fits"]["kernel_change"],
+            -0.5,
+            command,
+            upper_bound=True,
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -142,25 +170,56 @@ def main(argv: list[str] | None = None) -> dict:
     jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
     runs, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="linearization", resume=c.resume)
     widths = [r["m"] for r in runs]
-    fits = {key: nt.loglog_slope(widths, [r[key] for r in runs])._asdict()
-            for key in ("max_gap_net_lin", "kernel_change")}
+    fits = {
+        key: nt.loglog_slope(widths, [r[key] for r in runs])._asdict() for key in ("max_gap_net_lin", "kernel_change")
+    }
     _, _, description = make_model(c, Xtr.shape[1], 2, jax.random.PRNGKey(0))
     summary = dict(
         experiment=NAME,
         paper="Jacot, Gabriel & Hongler (NeurIPS 2018), Neural Tangent Kernel; Lee et al. (NeurIPS 2019), Wide "
         "Neural Networks of Any Depth Evolve as Linear Models Under Gradient Descent",
-        config=dataclasses.asdict(c), model=description, runs=runs, fits=fits, reused_units=reused,
+        config=dataclasses.asdict(c),
+        model=description,
+        runs=runs,
+        fits=fits,
+        reused_units=reused,
     )
 
     print(f"\nLinearization on digits (odd vs even), {description}, n_train={c.n_train}, {c.steps} GD steps")
-    rows = [[r["m"], r["parameters"], r["eta"], r["loss_net"][-1], r["loss_lin"][-1], r["max_gap_net_lin"],
-             r["kernel_change"], float(np.max(r["gap_lin_closed"]))] for r in runs]
-    print(format_table(["m", "params", "eta", "L_net(K)", "L_lin(K)", "max_k rms|f-f_lin|", "|dTheta|/|Theta0|",
-                        "max rms|f_lin-closed|"], rows))
+    rows = [
+        [
+            r["m"],
+            r["parameters"],
+            r["eta"],
+            r["loss_net"][-1],
+            r["loss_lin"][-1],
+            r["max_gap_net_lin"],
+            r["kernel_change"],
+            float(np.max(r["gap_lin_closed"])),
+        ]
+        for r in runs
+    ]
+    print(
+        format_table(
+            [
+                "m",
+                "params",
+                "eta",
+                "L_net(K)",
+                "L_lin(K)",
+                "max_k rms|f-f_lin|",
+                "|dTheta|/|Theta0|",
+                "max rms|f_lin-closed|",
+            ],
+            rows,
+        )
+    )
     for key, label in (("max_gap_net_lin", "max_k rms |f - f_lin| (test)"), ("kernel_change", "kernel change")):
         f = fits[key]
-        print(f"fitted slope of {label} vs m: {f['slope']:.3f} (95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}]; "
-              "theory: -0.5)")
+        print(
+            f"fitted slope of {label} vs m: {f['slope']:.3f} (95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}]; "
+            "theory: -0.5)"
+        )
     return finish(summary, plot_linearization, c.out, NAME)
 
 

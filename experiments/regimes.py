@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from experiments.cli import Cluster, format_table, option, parse_config, set_precision
 from experiments.cluster import cluster_problem, run_sweep, start_processes
 from experiments.store import unit_config
-
 
 NAME = "regimes"
 ACTIVATIONS = ("relu", "erf")
@@ -43,8 +43,9 @@ class RegimesConfig(Cluster):
     flow_m: int = option(1024, "width of the gradient-flow study")
     flow_time: float = option(30.0, "time span over which Theorem 3.2's conclusions are checked along the flow")
     flow_span: float = option(4.0, "time span of the GD-to-flow comparison")
-    flow_etas: tuple[float, ...] = option((0.0125, 0.025, 0.05, 0.1, 0.2, 0.4),
-                                          "GD step sizes compared with the flow (whole multiples of the smallest)")
+    flow_etas: tuple[float, ...] = option(
+        (0.0125, 0.025, 0.05, 0.1, 0.2, 0.4), "GD step sizes compared with the flow (whole multiples of the smallest)"
+    )
     flow_seeds: int = option(2, "initializations of the GD-to-flow comparison")
     flow_rtol: float = option(1e-6, "relative tolerance of the flow solver (atol = rtol / 100)")
     phase_widths: tuple[int, ...] = option((64, 256, 1024, 4096), "widths of the phase diagram")
@@ -53,9 +54,12 @@ class RegimesConfig(Cluster):
     ratio_max: float = option(8.0, "largest ratio x of the phase diagram")
     phase_seeds: int = option(4, "initializations per cell of the phase diagram")
     phase_steps: int = option(300, "GD steps of each phase-diagram run")
-    fixed_a: bool = option(False, "keep the output layer a fixed in the phase study (the Du et al. net); by default "
-                                  "both layers are trained, Lewkowycz et al.'s setting (the flow and lazy studies "
-                                  "keep a fixed as Du et al.)")
+    fixed_a: bool = option(
+        False,
+        "keep the output layer a fixed in the phase study (the Du et al. net); by default "
+        "both layers are trained, Lewkowycz et al.'s setting (the flow and lazy studies "
+        "keep a fixed as Du et al.)",
+    )
     boundary_seeds: int = option(8, "initializations whose boundaries are bisected, at every phase width")
     boundary_iterations: int = option(10, "bisection steps in log x")
     catapult_ratios: tuple[float, ...] = option((0.8, 1.2, 1.6, 2.0, 2.4), "ratios x of the catapult trajectories")
@@ -70,25 +74,64 @@ class RegimesConfig(Cluster):
     activations: tuple[str, ...] = option(ACTIVATIONS, "activations of the lazy-vs-rich study", choices=ACTIVATIONS)
 
 
-QUICK = dict(n=8, d=8, flow_m=128, flow_time=10.0, flow_span=1.0, flow_etas=(0.05, 0.1, 0.2), flow_seeds=1,
-             flow_rtol=1e-5, phase_widths=(64, 256), phase_ratios=5, phase_seeds=2, phase_steps=150,
-             boundary_seeds=3, boundary_iterations=5, catapult_ratios=(0.8, 1.6), lazy_alphas=(1.0, 8.0, 32.0),
-             lazy_widths=(64, 256), lazy_width=128, lazy_seeds=2, lazy_steps=100, n_train=48, n_test=100,
-             activations=("erf",))
+QUICK = dict(
+    n=8,
+    d=8,
+    flow_m=128,
+    flow_time=10.0,
+    flow_span=1.0,
+    flow_etas=(0.05, 0.1, 0.2),
+    flow_seeds=1,
+    flow_rtol=1e-5,
+    phase_widths=(64, 256),
+    phase_ratios=5,
+    phase_seeds=2,
+    phase_steps=150,
+    boundary_seeds=3,
+    boundary_iterations=5,
+    catapult_ratios=(0.8, 1.6),
+    lazy_alphas=(1.0, 8.0, 32.0),
+    lazy_widths=(64, 256),
+    lazy_width=128,
+    lazy_seeds=2,
+    lazy_steps=100,
+    n_train=48,
+    n_test=100,
+    activations=("erf",),
+)
 
 
 def parse_args(argv: list[str] | None = None) -> RegimesConfig:
     return parse_config(
-        RegimesConfig, argv, prog="python -m experiments.regimes",
+        RegimesConfig,
+        argv,
+        prog="python -m experiments.regimes",
         description="Gradient flow (Du et al. 2019, Theorem 3.2) and GD's convergence to it, the step-size phase "
         "diagram and the catapult (Lewkowycz et al. 2020), and lazy vs rich training (Chizat et al. 2019).",
-        presets=dict(quick=QUICK), sort=("phase_widths", "lazy_widths", "lazy_alphas", "flow_etas",
-                                         "catapult_ratios"), validate=_problems, resumable=True)
+        presets=dict(quick=QUICK),
+        sort=("phase_widths", "lazy_widths", "lazy_alphas", "flow_etas", "catapult_ratios"),
+        validate=_problems,
+        resumable=True,
+    )
 
 
 def _problems(c: RegimesConfig) -> str | None:
-    for name in ("n", "d", "flow_m", "flow_seeds", "phase_ratios", "phase_seeds", "phase_steps", "boundary_seeds",
-                 "boundary_iterations", "lazy_width", "lazy_seeds", "lazy_steps", "n_train", "n_test"):
+    for name in (
+        "n",
+        "d",
+        "flow_m",
+        "flow_seeds",
+        "phase_ratios",
+        "phase_seeds",
+        "phase_steps",
+        "boundary_seeds",
+        "boundary_iterations",
+        "lazy_width",
+        "lazy_seeds",
+        "lazy_steps",
+        "n_train",
+        "n_test",
+    ):
         if getattr(c, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1; got {getattr(c, name)}."
     if c.n < 2:
@@ -102,8 +145,10 @@ def _problems(c: RegimesConfig) -> str | None:
     if len(c.flow_etas) < 2 or min(c.flow_etas) <= 0:
         return "--flow-etas needs at least two positive step sizes."
     steps = np.asarray(c.flow_etas) / min(c.flow_etas)
-    if np.any(np.abs(steps - np.rint(steps)) > 1e-9) or abs(c.flow_span / min(c.flow_etas)
-                                                             - round(c.flow_span / min(c.flow_etas))) > 1e-9:
+    if (
+        np.any(np.abs(steps - np.rint(steps)) > 1e-9)
+        or abs(c.flow_span / min(c.flow_etas) - round(c.flow_span / min(c.flow_etas))) > 1e-9
+    ):
         return "--flow-etas must be whole multiples of the smallest, which must divide --flow-span."
     if c.flow_time <= 0 or c.flow_span <= 0 or not 0 < c.flow_rtol < 1:
         return "--flow-time and --flow-span must be positive and 0 < --flow-rtol < 1."
@@ -114,6 +159,7 @@ def _problems(c: RegimesConfig) -> str | None:
 
 def sphere_data(config: RegimesConfig):
     import jax
+
     import ntk_proofs as nt
 
     kx, ky = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -129,31 +175,49 @@ def phase_family(config: RegimesConfig):
 def flow_unit(config: RegimesConfig) -> dict:
     """Theorem 3.2 along the flow of the Du et al. net, and GD's distance to the flow against eta."""
     import jax
-    import ntk_proofs as nt
 
+    import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import flow_drift_radius, flow_envelope
-    from ntk_proofs.regimes.flow import gd_flow_distance, gradient_flow, flow_monitor
+    from ntk_proofs.regimes.flow import flow_monitor, gd_flow_distance, gradient_flow
 
     X, y = sphere_data(config)
     key = jax.random.PRNGKey(config.seed + 1)
     params = [nt.init_params(jax.random.fold_in(key, s), config.flow_m, config.d) for s in range(config.flow_seeds)]
     lambda0 = nt.lambda_zero(X)
     clock = time.perf_counter()
-    flow = gradient_flow(params[0], X, y, t_max=config.flow_time, saves=301, rtol=config.flow_rtol,
-                         atol=config.flow_rtol / 100)
+    flow = gradient_flow(
+        params[0], X, y, t_max=config.flow_time, saves=301, rtol=config.flow_rtol, atol=config.flow_rtol / 100
+    )
     seconds = time.perf_counter() - clock
     monitor = flow_monitor(flow, lambda0=lambda0, n=config.n, m=config.flow_m)
     loss = np.asarray(flow.loss, np.float64)
-    conv = gd_flow_distance(params, X, y, etas=config.flow_etas, t_max=config.flow_span, rtol=config.flow_rtol,
-                            atol=config.flow_rtol / 100)
+    conv = gd_flow_distance(
+        params, X, y, etas=config.flow_etas, t_max=config.flow_span, rtol=config.flow_rtol, atol=config.flow_rtol / 100
+    )
     return dict(
-        lambda0=lambda0, t=flow.t, loss=loss, envelope=flow_envelope(loss[0], lambda0, flow.t),
-        lambda_min=flow.lambda_min, max_drift=flow.max_drift,
+        lambda0=lambda0,
+        t=flow.t,
+        loss=loss,
+        envelope=flow_envelope(loss[0], lambda0, flow.t),
+        lambda_min=flow.lambda_min,
+        max_drift=flow.max_drift,
         drift_bound=flow_drift_radius(config.n, float(np.sqrt(2 * loss[0])), config.flow_m, lambda0),
-        monitor=monitor._asdict(), held=monitor.held,
-        solver=dict(method="Tsit5 (diffrax), PID step-size controller", rtol=flow.rtol, atol=flow.atol,
-                    accepted_steps=flow.accepted_steps, rejected_steps=flow.rejected_steps, seconds=seconds),
-        etas=conv.etas, errors=conv.errors, flow_error=conv.flow_error, fitted=conv.fitted, order=conv.fit._asdict())
+        monitor=monitor._asdict(),
+        held=monitor.held,
+        solver=dict(
+            method="Tsit5 (diffrax), PID step-size controller",
+            rtol=flow.rtol,
+            atol=flow.atol,
+            accepted_steps=flow.accepted_steps,
+            rejected_steps=flow.rejected_steps,
+            seconds=seconds,
+        ),
+        etas=conv.etas,
+        errors=conv.errors,
+        flow_error=conv.flow_error,
+        fitted=conv.fitted,
+        order=conv.fit._asdict(),
+    )
 
 
 def phase_unit(config: RegimesConfig, m: int) -> dict:
@@ -163,10 +227,25 @@ def phase_unit(config: RegimesConfig, m: int) -> dict:
 
     X, y = sphere_data(config)
     ratios = np.geomspace(config.ratio_min, config.ratio_max, config.phase_ratios)
-    grid = phase_grid(X, y, widths=[m], ratios=ratios, seeds=config.phase_seeds, steps=config.phase_steps,
-                      key=jax.random.PRNGKey(config.seed + 2), family=phase_family(config))
-    return dict(m=m, ratios=ratios, regime=grid.regime[0], sharpness0=grid.sharpness0[0], peak=grid.peak[0],
-                sharpness_end=grid.sharpness_end[0], kernel_change=grid.kernel_change[0])
+    grid = phase_grid(
+        X,
+        y,
+        widths=[m],
+        ratios=ratios,
+        seeds=config.phase_seeds,
+        steps=config.phase_steps,
+        key=jax.random.PRNGKey(config.seed + 2),
+        family=phase_family(config),
+    )
+    return dict(
+        m=m,
+        ratios=ratios,
+        regime=grid.regime[0],
+        sharpness0=grid.sharpness0[0],
+        peak=grid.peak[0],
+        sharpness_end=grid.sharpness_end[0],
+        kernel_change=grid.kernel_change[0],
+    )
 
 
 def boundary_unit(config: RegimesConfig, m: int) -> dict:
@@ -175,9 +254,18 @@ def boundary_unit(config: RegimesConfig, m: int) -> dict:
     from ntk_proofs.regimes.phases import phase_boundaries
 
     X, y = sphere_data(config)
-    b = phase_boundaries(X, y, m=m, seeds=config.boundary_seeds, steps=config.phase_steps,
-                         key=jax.random.PRNGKey(config.seed + 2), family=phase_family(config),
-                         lo=config.ratio_min, hi=config.ratio_max * 2, iterations=config.boundary_iterations)
+    b = phase_boundaries(
+        X,
+        y,
+        m=m,
+        seeds=config.boundary_seeds,
+        steps=config.phase_steps,
+        key=jax.random.PRNGKey(config.seed + 2),
+        family=phase_family(config),
+        lo=config.ratio_min,
+        hi=config.ratio_max * 2,
+        iterations=config.boundary_iterations,
+    )
     return dict(m=m, rise=b.rise._asdict(), divergence=b.divergence._asdict(), sharpness0=b.sharpness0)
 
 
@@ -186,7 +274,7 @@ def catapult_unit(config: RegimesConfig) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from ntk_proofs.regimes.phases import classify_runs, initializations, tangent_sharpness, REGIMES
+    from ntk_proofs.regimes.phases import REGIMES, classify_runs, initializations, tangent_sharpness
     from ntk_proofs.regimes.training import train_family_batched
 
     X, y = sphere_data(config)
@@ -200,9 +288,16 @@ def catapult_unit(config: RegimesConfig) -> dict:
     run = train_family_batched(batch, X, y, family=family, etas=etas, steps=config.phase_steps, record_every=1)
     codes = classify_runs(run, etas, family)
     sharp = np.asarray(run.records.lambda_max, np.float64) * family.kernel_scale(m) * etas[:, None] / 2
-    return dict(m=m, ratios=ratios, etas=etas, sharpness0=lam, loss=np.asarray(run.loss, np.float64),
-                sharpness=sharp, kernel_change=np.asarray(run.records.kernel_change, np.float64),
-                regime=[REGIMES[c] for c in codes])
+    return dict(
+        m=m,
+        ratios=ratios,
+        etas=etas,
+        sharpness0=lam,
+        loss=np.asarray(run.loss, np.float64),
+        sharpness=sharp,
+        kernel_change=np.asarray(run.records.kernel_change, np.float64),
+        regime=[REGIMES[c] for c in codes],
+    )
 
 
 def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
@@ -216,12 +311,25 @@ def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
     key = jax.random.PRNGKey(config.seed + 3)
 
     def point(alpha, m):
-        r = laziness(Xtr, ytr, Xte, yte, family=TwoLayerFamily(alpha=alpha, gamma=gamma, activation=activation),
-                     m=m, seeds=config.lazy_seeds, steps=config.lazy_steps, key=key)
+        r = laziness(
+            Xtr,
+            ytr,
+            Xte,
+            yte,
+            family=TwoLayerFamily(alpha=alpha, gamma=gamma, activation=activation),
+            m=m,
+            seeds=config.lazy_seeds,
+            steps=config.lazy_steps,
+            key=key,
+        )
         return r._asdict()
 
-    return dict(activation=activation, gamma=gamma, by_alpha=[point(a, config.lazy_width) for a in config.lazy_alphas],
-                by_width=[point(1.0, m) for m in config.lazy_widths])
+    return dict(
+        activation=activation,
+        gamma=gamma,
+        by_alpha=[point(a, config.lazy_width) for a in config.lazy_alphas],
+        by_width=[point(1.0, m) for m in config.lazy_widths],
+    )
 
 
 def lazy_fits(config: RegimesConfig, unit: dict) -> dict:
@@ -252,8 +360,9 @@ def summarize(config: RegimesConfig, units: dict) -> dict:
     from ntk_proofs.regimes.phases import REGIMES
 
     phases = [units[f"phase_m{m}"] for m in config.phase_widths]
-    counts = {REGIMES[c]: int(sum(int(np.sum(np.asarray(p["regime"]) == c)) for p in phases))
-              for c in range(len(REGIMES))}
+    counts = {
+        REGIMES[c]: int(sum(int(np.sum(np.asarray(p["regime"]) == c)) for p in phases)) for c in range(len(REGIMES))
+    }
     boundaries = [units[f"boundary_m{m}"] for m in config.phase_widths]
     boundary = boundaries[-1]  # the widest net
     lazy = {}
@@ -265,12 +374,19 @@ def summarize(config: RegimesConfig, units: dict) -> dict:
     return dict(
         experiment=NAME,
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorem 3.2; Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari "
-              "(2020); Chizat, Oyallon & Bach (NeurIPS 2019)",
-        config=dataclasses.asdict(config), flow=flow, phases=phases, regime_counts=counts, regimes=list(REGIMES),
+        "(2020); Chizat, Oyallon & Bach (NeurIPS 2019)",
+        config=dataclasses.asdict(config),
+        flow=flow,
+        phases=phases,
+        regime_counts=counts,
+        regimes=list(REGIMES),
         boundaries=boundaries,
-        boundary=dict(boundary, predicted_rise=1.0, predicted_divergence_linear_model=2.0,
-                      reported_divergence_relu=6.0),
-        catapult=units["catapult"], lazy=lazy)
+        boundary=dict(
+            boundary, predicted_rise=1.0, predicted_divergence_linear_model=2.0, reported_divergence_relu=6.0
+        ),
+        catapult=units["catapult"],
+        lazy=lazy,
+    )
 
 
 def print_summary(summary: dict) -> None:
@@ -279,28 +395,52 @@ def print_summary(summary: dict) -> None:
     mon = f["monitor"]
     s = f["solver"]
     o = f["order"]
-    print(f"\nGradient flow (Du et al. 2019, Thm 3.2), n = {summary['config']['n']}, m = {summary['config']['flow_m']}, "
-          f"lambda_0 = {f['lambda0']:.4f}; {s['method']}, rtol {s['rtol']:g}, atol {s['atol']:g}, "
-          f"{s['accepted_steps']} accepted / {s['rejected_steps']} rejected steps")
-    print(format_table(["conclusion", "held", "worst ratio (<= 1 holds)"],
-                       [[k, v["held"], v["worst_ratio"]] for k, v in mon.items()]))
-    print(f"GD -> flow: max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p, p = {o['slope']:.3f} "
-          f"[{o['ci_low']:.3f}, {o['ci_high']:.3f}] (theory 1); flow's own error {f['flow_error']:.2e}")
-    print(f"\nPhase boundaries (x = eta lambda_max(Theta(0)) / 2; {summary['config']['boundary_seeds']} "
-          "initializations per width, mean and 95% CI); predicted: the loss rises from x = 1 (eta = 2/lambda_max), "
-          "divergence from x = 2 (linear model, eta = 4/lambda_max), about 6 for ReLU nets (Lewkowycz et al.)")
-    print(format_table(["width m", "loss rises at x", "95% CI", "diverges at x", "95% CI"], [
-        [e["m"], e["rise"]["mean"], _ci(e["rise"]), e["divergence"]["mean"], _ci(e["divergence"])]
-        for e in summary["boundaries"]]))
+    print(
+        f"\nGradient flow (Du et al. 2019, Thm 3.2), n = {summary['config']['n']}, m = {summary['config']['flow_m']}, "
+        f"lambda_0 = {f['lambda0']:.4f}; {s['method']}, rtol {s['rtol']:g}, atol {s['atol']:g}, "
+        f"{s['accepted_steps']} accepted / {s['rejected_steps']} rejected steps"
+    )
+    print(
+        format_table(
+            ["conclusion", "held", "worst ratio (<= 1 holds)"],
+            [[k, v["held"], v["worst_ratio"]] for k, v in mon.items()],
+        )
+    )
+    print(
+        f"GD -> flow: max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p, p = {o['slope']:.3f} "
+        f"[{o['ci_low']:.3f}, {o['ci_high']:.3f}] (theory 1); flow's own error {f['flow_error']:.2e}"
+    )
+    print(
+        f"\nPhase boundaries (x = eta lambda_max(Theta(0)) / 2; {summary['config']['boundary_seeds']} "
+        "initializations per width, mean and 95% CI); predicted: the loss rises from x = 1 (eta = 2/lambda_max), "
+        "divergence from x = 2 (linear model, eta = 4/lambda_max), about 6 for ReLU nets (Lewkowycz et al.)"
+    )
+    print(
+        format_table(
+            ["width m", "loss rises at x", "95% CI", "diverges at x", "95% CI"],
+            [
+                [e["m"], e["rise"]["mean"], _ci(e["rise"]), e["divergence"]["mean"], _ci(e["divergence"])]
+                for e in summary["boundaries"]
+            ],
+        )
+    )
     print("runs per phase:", summary["regime_counts"])
     rows = []
     for name, e in summary["lazy"].items():
         for key, fit in e["fits"].items():
             ft = fit["fit"]
-            rows.append([name, key, "n/a" if ft is None else f"{ft['slope']:.2f} [{ft['ci_low']:.2f}, {ft['ci_high']:.2f}]",
-                         fit["predicted"]])
-    print("\nLazy vs rich: fitted exponents (alpha >= "
-          f"{summary['config']['alpha_fit_min']:g}; widths at alpha = 1) beside the predicted ones")
+            rows.append(
+                [
+                    name,
+                    key,
+                    "n/a" if ft is None else f"{ft['slope']:.2f} [{ft['ci_low']:.2f}, {ft['ci_high']:.2f}]",
+                    fit["predicted"],
+                ]
+            )
+    print(
+        "\nLazy vs rich: fitted exponents (alpha >= "
+        f"{summary['config']['alpha_fit_min']:g}; widths at alpha = 1) beside the predicted ones"
+    )
     print(format_table(["family", "quantity vs axis", "exponent [95% CI]", "predicted"], rows))
 
 
@@ -309,32 +449,71 @@ def _ci(e: dict) -> str:
 
 
 def claims(summary: dict, command: str) -> list[dict]:
-    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import (
+        claim,
+        slope_claim,
+    )  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     f = summary["flow"]
-    names = {"loss_envelope": "L(t) <= exp(-lambda_0 t) L(0)", "lambda_min_floor": "lambda_min(H(t)) >= lambda_0/2",
-             "drift_radius": "||w_r(t) - w_r(0)|| <= R'"}
+    names = {
+        "loss_envelope": "L(t) <= exp(-lambda_0 t) L(0)",
+        "lambda_min_floor": "lambda_min(H(t)) >= lambda_0/2",
+        "drift_radius": "||w_r(t) - w_r(0)|| <= R'",
+    }
     for k, v in f["monitor"].items():
-        rows.append(claim("Du et al. (2019), Thm 3.2", f"gradient flow: {names[k]}", f"worst ratio {v['worst_ratio']:.3g}",
-                          "<= 1", v["held"], command))
-    rows.append(slope_claim("Euler's method (GD) on the flow", "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p",
-                            f["order"], 1.0, command))
+        rows.append(
+            claim(
+                "Du et al. (2019), Thm 3.2",
+                f"gradient flow: {names[k]}",
+                f"worst ratio {v['worst_ratio']:.3g}",
+                "<= 1",
+                v["held"],
+                command,
+            )
+        )
+    rows.append(
+        slope_claim(
+            "Euler's method (GD) on the flow", "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p", f["order"], 1.0, command
+        )
+    )
     b = summary["boundary"]
-    rows.append(claim("Lewkowycz et al. (2020)", f"the loss starts to rise at eta = 2/lambda_max(Theta(0)) (within 10%; "
-                      f"m = {b['m']})",
-                      f"x = {b['rise']['mean']:.3f} [{b['rise']['ci_low']:.3f}, {b['rise']['ci_high']:.3f}]", "x = 1",
-                      0.9 <= b["rise"]["ci_low"] and b["rise"]["ci_high"] <= 1.1, command))
-    rows.append(claim("Lewkowycz et al. (2020)", "GD converges beyond 2/lambda_max, up to at least the linear "
-                      "model's 4/lambda_max", f"x = {b['divergence']['mean']:.3f} [{b['divergence']['ci_low']:.3f}, "
-                      f"{b['divergence']['ci_high']:.3f}]", "x >= 2", b["divergence"]["ci_low"] >= 2 * 0.95, command))
+    rows.append(
+        claim(
+            "Lewkowycz et al. (2020)",
+            f"the loss starts to rise at eta = 2/lambda_max(Theta(0)) (within 10%; m = {b['m']})",
+            f"x = {b['rise']['mean']:.3f} [{b['rise']['ci_low']:.3f}, {b['rise']['ci_high']:.3f}]",
+            "x = 1",
+            0.9 <= b["rise"]["ci_low"] and b["rise"]["ci_high"] <= 1.1,
+            command,
+        )
+    )
+    rows.append(
+        claim(
+            "Lewkowycz et al. (2020)",
+            "GD converges beyond 2/lambda_max, up to at least the linear model's 4/lambda_max",
+            f"x = {b['divergence']['mean']:.3f} [{b['divergence']['ci_low']:.3f}, {b['divergence']['ci_high']:.3f}]",
+            "x >= 2",
+            b["divergence"]["ci_low"] >= 2 * 0.95,
+            command,
+        )
+    )
     for name, e in summary["lazy"].items():
-        for key, paper, what in (("drift_vs_alpha", "Chizat, Oyallon & Bach (2019), Thm 2.3", "alpha"),
-                                 ("drift_vs_width", "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)", "m")):
+        for key, paper, what in (
+            ("drift_vs_alpha", "Chizat, Oyallon & Bach (2019), Thm 2.3", "alpha"),
+            ("drift_vs_width", "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)", "m"),
+        ):
             fit = e["fits"][key]
             if fit["fit"] is not None:
-                rows.append(slope_claim(paper, f"weight drift ~ {what}^{fit['predicted']:g} ({name})", fit["fit"],
-                                        fit["predicted"], command))
+                rows.append(
+                    slope_claim(
+                        paper,
+                        f"weight drift ~ {what}^{fit['predicted']:g} ({name})",
+                        fit["fit"],
+                        fit["predicted"],
+                        command,
+                    )
+                )
     return rows
 
 
@@ -350,10 +529,21 @@ def main(argv: list[str] | None = None) -> dict:
     jobs += [(f"phase_m{m}", base, lambda m=m: phase_unit(config, m)) for m in config.phase_widths]
     jobs += [(f"boundary_m{m}", base, lambda m=m: boundary_unit(config, m)) for m in config.phase_widths]
     jobs += [("catapult", base, lambda: catapult_unit(config))]
-    jobs += [(f"lazy_{act}_g{gamma:g}", base, lambda act=act, gamma=gamma: lazy_unit(config, act, gamma))
-             for act in config.activations for gamma in (0.5, 1.0)]
-    return run_sweep(config, NAME, process, jobs, desc="regimes", report=print_summary, plot=plot_regimes,
-                     summarize=lambda results: summarize(config, {name: r for (name, _, _), r in zip(jobs, results)}))
+    jobs += [
+        (f"lazy_{act}_g{gamma:g}", base, lambda act=act, gamma=gamma: lazy_unit(config, act, gamma))
+        for act in config.activations
+        for gamma in (0.5, 1.0)
+    ]
+    return run_sweep(
+        config,
+        NAME,
+        process,
+        jobs,
+        desc="regimes",
+        report=print_summary,
+        plot=plot_regimes,
+        summarize=lambda results: summarize(config, {name: r for (name, _, _), r in zip(jobs, results)}),
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,29 @@ REPO = Path(__file__).resolve().parent.parent
 
 def git_state() -> dict[str, Any]:
     """The commit of the code that made a result, and whether the tree had uncommitted changes (None outside git)."""
+
     def git(*args):
         try:
-            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10,
-                                  check=True).stdout.strip()
+            return subprocess.run(
+                ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
     commit = git("rev-parse", "HEAD")
     # outputs that the experiments and the bench themselves rewrite do not make the code dirty; their code does
-    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks/results",
-                 ":!benchmarks/*.json", ":!benchmarks/*.png", ":!benchmarks/*.pdf")
+    status = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!figures",
+        ":!benchmarks/results",
+        ":!benchmarks/*.json",
+        ":!benchmarks/*.png",
+        ":!benchmarks/*.pdf",
+    )
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
@@ -128,15 +141,19 @@ class UnitStore:
             return None
         try:
             stored = read_json(path)
-        except (json.JSONDecodeError, OSError):
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+            warnings.warn(f"unit file {path} is unreadable ({error}); the unit is computed again.", stacklevel=2)
+            return None
+        if not isinstance(stored, dict) or not isinstance(stored.get("result"), dict):
+            warnings.warn(f"unit file {path} is malformed (no result object); the unit is computed again.",
+                          stacklevel=2)
             return None
         if stored.get("config") != _sanitize(to_jsonable(config)):
             return None
         return stored["result"]
 
     def save(self, name: str, config: dict, result: dict) -> Path:
-        return write_json(self.path(name), {"config": config, "result": result, "versions": versions(),
-                                            **git_state()})
+        return write_json(self.path(name), {"config": config, "result": result, "versions": versions(), **git_state()})
 
 
 def unit_config(config, sweep_axes: set[str]) -> dict:

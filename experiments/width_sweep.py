@@ -17,31 +17,38 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from experiments.cli import Cluster, format_table, option, parse_config, set_precision, step_flag_problem
 from experiments.cluster import cluster_problem, run_sweep, start_processes
 from experiments.store import unit_config
-
 
 NAME = "width_sweep"
 
 
 @dataclass(frozen=True)
 class SweepConfig(Cluster):
-    n: int = option(500, 'number of training points, uniform on the unit sphere')
-    d: int = option(500, 'input dimension')
-    widths: tuple[int, ...] = option((16, 64, 256, 1024, 4096, 16384), 'hidden widths m to sweep')
-    eta: str = option("auto",
+    n: int = option(500, "number of training points, uniform on the unit sphere")
+    d: int = option(500, "input dimension")
+    widths: tuple[int, ...] = option((16, 64, 256, 1024, 4096, 16384), "hidden widths m to sweep")
+    eta: str = option(
+        "auto",
         "GD step size: a number, 'auto' = 1 / lambda_max(H^inf) (half the largest stable step of the "
-        "linearized dynamics), or 'theorem' = lambda_0 / (4 n^2), the step Theorem 4.1 allows (tiny)")
-    steps: int = option(100, 'number of full-batch GD steps')
-    seeds: int = option(3,
-        'seeds per width (new data and init per seed); the fitted exponents get a confidence interval over '
-        'all (width, seed) runs')
-    kappa: float = option(1.0, 'init scale: w_r(0) ~ N(0, kappa^2 I)')
-    record_every: int = option(1, 'steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end')
+        "linearized dynamics), or 'theorem' = lambda_0 / (4 n^2), the step Theorem 4.1 allows (tiny)",
+    )
+    steps: int = option(100, "number of full-batch GD steps")
+    seeds: int = option(
+        3,
+        "seeds per width (new data and init per seed); the fitted exponents get a confidence interval over "
+        "all (width, seed) runs",
+    )
+    kappa: float = option(1.0, "init scale: w_r(0) ~ N(0, kappa^2 I)")
+    record_every: int = option(1, "steps between recorded diagnostics (H(k), flips, drift); 0 = only at the end")
     delta: float = option(0.1, "failure probability used for the theorem's required width")
-    paper: bool = option(False, "the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed (flags given "
-                                "explicitly still win); tens of minutes on 2 CPU cores")
+    paper: bool = option(
+        False,
+        "the paper's scale: n = d = 1000, 100 steps, widths 100..16000, 1 seed (flags given "
+        "explicitly still win); tens of minutes on 2 CPU cores",
+    )
 
 
 QUICK = dict(n=24, d=24, widths=(64, 1024), steps=12, seeds=2)
@@ -50,11 +57,17 @@ PAPER = dict(n=1000, d=1000, widths=(100, 500, 1000, 2000, 4000, 8000, 16000), s
 
 def parse_args(argv: list[str] | None = None) -> SweepConfig:
     return parse_config(
-        SweepConfig, argv, prog="python -m experiments.width_sweep",
+        SweepConfig,
+        argv,
+        prog="python -m experiments.width_sweep",
         description="Reproduce Figure 1 of Du, Zhai, Poczos & Singh (ICLR 2019) and check Theorem 4.1 as the width "
         "m grows: loss vs the linear-rate envelope, activation-pattern flips, distance from init vs R', "
         "lambda_min(H(k)) vs lambda_0 / 2, and fitted scaling exponents in m.",
-        presets=dict(paper=PAPER, quick=QUICK), sort=("widths",), validate=_problems, resumable=True)
+        presets=dict(paper=PAPER, quick=QUICK),
+        sort=("widths",),
+        validate=_problems,
+        resumable=True,
+    )
 
 
 def _problems(c: SweepConfig) -> str | None:
@@ -72,11 +85,12 @@ def _problems(c: SweepConfig) -> str | None:
         return f"--delta must lie in (0, 1); got {c.delta}."
     return cluster_problem(c) or step_flag_problem(c.eta, ("auto", "theorem"))
 
+
 def make_problem(config: SweepConfig, seed: int) -> dict:
     """Data, labels and the infinite-width quantities for one seed."""
     import jax
-    import ntk_proofs as nt
 
+    import ntk_proofs as nt
     from ntk_proofs.du2019.gram import gram_infinity_float64
 
     kx, ky, _ = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -85,8 +99,15 @@ def make_problem(config: SweepConfig, seed: int) -> dict:
     H = gram_infinity_float64(X)  # the theorem's constants come from the float64 spectrum, in every precision
     spectrum = np.linalg.eigvalsh(H)
     nt.lambda_zero(X)  # refuses parallel inputs (lambda_0 ~ 0) with an error that says so
-    return dict(X=X, y=y, H=jax.numpy.asarray(H, X.dtype), spectrum=spectrum, lambda0=float(spectrum[0]),
-                lambda_max=float(spectrum[-1]), eta_auto=1.0 / float(spectrum[-1]))
+    return dict(
+        X=X,
+        y=y,
+        H=jax.numpy.asarray(H, X.dtype),
+        spectrum=spectrum,
+        lambda0=float(spectrum[0]),
+        lambda_max=float(spectrum[-1]),
+        eta_auto=1.0 / float(spectrum[-1]),
+    )
 
 
 def resolve_eta(config: SweepConfig, problem: dict) -> float:
@@ -103,21 +124,24 @@ def run_unit(config: SweepConfig, problem: dict, m: int, seed: int, eta: float) 
     """Train one width on one seed and measure every quantity of Theorem 4.1 along the way."""
     import jax
     import numpy as np
+
     import ntk_proofs as nt
 
     _, _, kw = jax.random.split(jax.random.PRNGKey(seed), 3)
     X, y, lambda0 = problem["X"], problem["y"], problem["lambda0"]
     params = nt.init_params(jax.random.fold_in(kw, m), m, config.d, kappa=config.kappa)
     start = time.perf_counter()
-    result = nt.train_gd(params, X, y, eta=eta, steps=config.steps, record_every=config.record_every,
-                         certify_lambda0=lambda0)
+    result = nt.train_gd(
+        params, X, y, eta=eta, steps=config.steps, record_every=config.record_every, certify_lambda0=lambda0
+    )
     loss = np.asarray(result.loss)
     seconds = time.perf_counter() - start
     # the H^inf kernel prediction of the loss from this run's own start (Arora et al. 2019, Thm 4.1), and the
     # rates of both measured above the run's round-off floor, on the same steps
     rate = nt.empirical_rate(loss)
-    predicted = np.asarray(nt.kernel_prediction(problem["H"], y - nt.predict(params, X), eta=eta, steps=config.steps),
-                           np.float64)
+    predicted = np.asarray(
+        nt.kernel_prediction(problem["H"], y - nt.predict(params, X), eta=eta, steps=config.steps), np.float64
+    )
     rate_kernel = nt.empirical_rate(predicted, floor=rate.floor)
     clean = slice(rate.first_step, rate.last_step + 1)
     kernel_gap = float(np.max(np.abs(loss[clean] - predicted[clean])) / loss[0])
@@ -158,9 +182,20 @@ def run_unit(config: SweepConfig, problem: dict, m: int, seed: int, eta: float) 
     )
 
 
-MEDIAN_OVER_SEEDS = ("final_loss", "rate", "rate_envelope", "rate_kernel", "rate_kernel_slowest", "rate_theorem",
-                     "kernel_gap", "final_flip_fraction", "final_max_drift", "drift_radius", "final_lambda_min",
-                     "required_width")
+MEDIAN_OVER_SEEDS = (
+    "final_loss",
+    "rate",
+    "rate_envelope",
+    "rate_kernel",
+    "rate_kernel_slowest",
+    "rate_theorem",
+    "kernel_gap",
+    "final_flip_fraction",
+    "final_max_drift",
+    "drift_radius",
+    "final_lambda_min",
+    "required_width",
+)
 
 
 def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]) -> dict:
@@ -221,29 +256,64 @@ def print_summary(summary: dict) -> None:
     rows = []
     for w in summary["per_width"]:
         mon = w["monitor"]
-        rows.append([
-            w["m"], w["final_loss"], w["rate"], w["rate_kernel"], w["rate_theorem"], w["rate_envelope"],
-            f"{w['rate_steps'][0]}-{w['rate_steps'][1]}", w["kernel_gap"], w["final_flip_fraction"],
-            w["final_max_drift"], w["final_max_drift"] / w["drift_radius"],
-            _verdict(mon["loss_envelope"]), _verdict(mon["lambda_min_floor"]), _verdict(mon["drift_radius"]),
-        ])
-    headers = ["m", "L(K)", "rate", "rate_kernel", "rate_theorem", "envelope", "rate_steps", "kernel gap",
-               "flip frac", "max drift", "drift/R'", "L<=envelope", "lmin>=l0/2 (Cholesky)", "drift<=R'"]
+        rows.append(
+            [
+                w["m"],
+                w["final_loss"],
+                w["rate"],
+                w["rate_kernel"],
+                w["rate_theorem"],
+                w["rate_envelope"],
+                f"{w['rate_steps'][0]}-{w['rate_steps'][1]}",
+                w["kernel_gap"],
+                w["final_flip_fraction"],
+                w["final_max_drift"],
+                w["final_max_drift"] / w["drift_radius"],
+                _verdict(mon["loss_envelope"]),
+                _verdict(mon["lambda_min_floor"]),
+                _verdict(mon["drift_radius"]),
+            ]
+        )
+    headers = [
+        "m",
+        "L(K)",
+        "rate",
+        "rate_kernel",
+        "rate_theorem",
+        "envelope",
+        "rate_steps",
+        "kernel gap",
+        "flip frac",
+        "max drift",
+        "drift/R'",
+        "L<=envelope",
+        "lmin>=l0/2 (Cholesky)",
+        "drift<=R'",
+    ]
     print(format_table(headers, rows))
-    print("rate: the late per-step contraction of the loss (least squares over the second half of rate_steps, the "
-          "steps above the round-off floor L(0) (100 eps)^2); rate_kernel: the same measurement on the H^inf "
-          "kernel prediction; rate_theorem: 1 - eta lambda_0 / 2; envelope: the tightest rho with L(k) <= rho^k L(0) "
-          "over rate_steps. kernel gap: max |L(k) - L_kernel(k)| / L(0) over rate_steps. Monitor: 'ok' = "
-          "held at every step on every seed, 'FAIL@k' = first failing step; (x) = worst measured/bound ratio over "
-          "k >= 1; (C2) is certified by Cholesky at every recorded step.")
-    for key, label, theory in (("max_drift", "max drift", -0.5), ("flip_fraction", "flip fraction", -0.5),
-                               ("kernel_gap", "kernel gap", -0.5)):
+    print(
+        "rate: the late per-step contraction of the loss (least squares over the second half of rate_steps, the "
+        "steps above the round-off floor L(0) (100 eps)^2); rate_kernel: the same measurement on the H^inf "
+        "kernel prediction; rate_theorem: 1 - eta lambda_0 / 2; envelope: the tightest rho with L(k) <= rho^k L(0) "
+        "over rate_steps. kernel gap: max |L(k) - L_kernel(k)| / L(0) over rate_steps. Monitor: 'ok' = "
+        "held at every step on every seed, 'FAIL@k' = first failing step; (x) = worst measured/bound ratio over "
+        "k >= 1; (C2) is certified by Cholesky at every recorded step."
+    )
+    for key, label, theory in (
+        ("max_drift", "max drift", -0.5),
+        ("flip_fraction", "flip fraction", -0.5),
+        ("kernel_gap", "kernel gap", -0.5),
+    ):
         f = summary["fits"][key]
-        print(f"fitted slope of {label} vs m: {f['slope']:.3f}  "
-              f"(95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}], {f['points']} runs; theory: {theory})")
+        print(
+            f"fitted slope of {label} vs m: {f['slope']:.3f}  "
+            f"(95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}], {f['points']} runs; theory: {theory})"
+        )
     req = [w["required_width"] for w in summary["per_width"]]
-    print(f"width the proof of Theorem 4.1 needs (explicit constants, delta={c['delta']}): "
-          f"{min(req):.2e} .. {max(req):.2e}")
+    print(
+        f"width the proof of Theorem 4.1 needs (explicit constants, delta={c['delta']}): "
+        f"{min(req):.2e} .. {max(req):.2e}"
+    )
 
 
 def _verdict(check: dict) -> str:
@@ -254,30 +324,79 @@ def _verdict(check: dict) -> str:
 def claims(summary: dict, command: str) -> list[dict]:
     """The claims this experiment checks, for figures/CLAIMS.md: (C1)-(C3) at the widest width, and the m^-1/2
     scaling of the drift and of the flip fraction."""
-    from ntk_proofs.claims import claim, slope_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import (
+        claim,
+        slope_claim,
+    )  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     paper = "Du et al. (2019), Thm 4.1"
     widest = summary["per_width"][-1]
     m = widest["m"]
     rows = []
-    for key, text in (("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0) at every step"),
-                      ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2 at every recorded step"),
-                      ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'")):
+    for key, text in (
+        ("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0) at every step"),
+        ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2 at every recorded step"),
+        ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'"),
+    ):
         check = widest["monitor"][key]
-        rows.append(claim(paper, f"{text}, m = {m}, all seeds", f"worst ratio {check['worst_ratio']:.3g}",
-                          "ratio <= 1", check["held"], command))
-    rows.append(slope_claim("Du et al. (2019), Lemma 3.3 / Fig. 1c", "max drift ~ m^-1/2 (fitted exponent, 95% CI)",
-                            summary["fits"]["max_drift"], -0.5, command))
-    rows.append(slope_claim("Du et al. (2019), Lemma 3.2 / Fig. 1b", "flip fraction ~ m^-1/2 (fitted exponent, 95% CI)",
-                            summary["fits"]["flip_fraction"], -0.5, command))
-    rows.append(claim("Du et al. (2019), Thm 4.1 (C1)", f"measured rate below the theorem's 1 - eta lambda_0/2, m = {m}",
-                      f"{widest['rate']:.4f}", f"{widest['rate_theorem']:.4f}", widest["rate"] <= widest["rate_theorem"],
-                      command))
-    rows.append(claim("Arora et al. (2019), Thm 4.1", f"measured rate at the H^inf kernel's (same steps), m = {m}",
-                      f"{widest['rate']:.4f}", f"{widest['rate_kernel']:.4f} +- 0.02",
-                      abs(widest["rate"] - widest["rate_kernel"]) <= 0.02, command))
-    rows.append(slope_claim("Arora et al. (2019); Lee et al. (2019)", "gap to the H^inf kernel prediction = O(m^-1/2)",
-                            summary["fits"]["kernel_gap"], -0.5, command, upper_bound=True))
+        rows.append(
+            claim(
+                paper,
+                f"{text}, m = {m}, all seeds",
+                f"worst ratio {check['worst_ratio']:.3g}",
+                "ratio <= 1",
+                check["held"],
+                command,
+            )
+        )
+    rows.append(
+        slope_claim(
+            "Du et al. (2019), Lemma 3.3 / Fig. 1c",
+            "max drift ~ m^-1/2 (fitted exponent, 95% CI)",
+            summary["fits"]["max_drift"],
+            -0.5,
+            command,
+        )
+    )
+    rows.append(
+        slope_claim(
+            "Du et al. (2019), Lemma 3.2 / Fig. 1b",
+            "flip fraction ~ m^-1/2 (fitted exponent, 95% CI)",
+            summary["fits"]["flip_fraction"],
+            -0.5,
+            command,
+        )
+    )
+    rows.append(
+        claim(
+            "Du et al. (2019), Thm 4.1 (C1)",
+            f"measured rate below the theorem's 1 - eta lambda_0/2, m = {m}",
+            f"{widest['rate']:.4f}",
+            f"{widest['rate_theorem']:.4f}",
+            widest["rate"] <= widest["rate_theorem"],
+            command,
+        )
+    )
+    rows.append(
+        claim(
+            "Arora et al. (2019), Thm 4.1",
+            f"measured rate at the H^inf kernel's (same steps), m = {m}",
+            f"{widest['rate']:.4f}",
+            f"{widest['rate_kernel']:.4f} +- 0.02",
+            abs(widest["rate"] - widest["rate_kernel"]) <= 0.02,
+            command,
+        )
+    )
+    rows.append(
+        slope_claim(
+            "Arora et al. (2019); Lee et al. (2019)",
+            "gap to the H^inf kernel prediction = O(m^-1/2)",
+            summary["fits"]["kernel_gap"],
+            -0.5,
+            command,
+            upper_bound=True,
+        )
+    )
     return rows
 
 
@@ -294,13 +413,20 @@ def main(argv: list[str] | None = None) -> dict:
     per_run = dict(unit_config(config, {"widths", "seeds", "paper"}), eta=eta)
 
     jobs = [
-        (f"m{m}_seed{s}", dict(per_run, m=m, seed=s),
-         lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
-        for s in seeds for m in config.widths
+        (f"m{m}_seed{s}", dict(per_run, m=m, seed=s), lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
+        for s in seeds
+        for m in config.widths
     ]
-    return run_sweep(config, NAME, process, jobs, desc="width sweep",
-                     summarize=lambda units: summarize(config, eta, problems, units), report=print_summary,
-                     plot=plot_width_sweep)
+    return run_sweep(
+        config,
+        NAME,
+        process,
+        jobs,
+        desc="width sweep",
+        summarize=lambda units: summarize(config, eta, problems, units),
+        report=print_summary,
+        plot=plot_width_sweep,
+    )
 
 
 if __name__ == "__main__":

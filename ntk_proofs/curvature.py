@@ -17,14 +17,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ntk_proofs.linalg import (Eigenpairs, PytreeOperator, krylov, operator_extremes, quadratic_forms,
-                               smallest_ritz_pair, tridiagonal_eigh)
+from ntk_proofs.linalg import (
+    Eigenpairs,
+    PytreeOperator,
+    krylov,
+    operator_extremes,
+    quadratic_forms,
+    smallest_ritz_pair,
+    tridiagonal_eigh,
+)
 
 Array = jax.Array
 
 
 def hvp(loss: Callable, params, v):
-    """H v for H = d^2 loss / d params^2 at ``params``: jvp of grad (forward-over-reverse). v is a params-like pytree."""
+    """H v for H = d^2 loss / d params^2 at ``params``: jvp of grad (forward-over-reverse). v is a params-like
+    pytree."""
     return jax.jvp(jax.grad(loss), (params,), (v,))[1]
 
 
@@ -45,23 +53,41 @@ def _family(loss, matvec):
     return HessianOperator(loss) if matvec is None else PytreeOperator(matvec)
 
 
-def top_eigenvalues(loss: Callable | None, params, k: int, *, key: Array, matvec: Callable | None = None,
-                    num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
+def top_eigenvalues(
+    loss: Callable | None,
+    params,
+    k: int,
+    *,
+    key: Array,
+    matvec: Callable | None = None,
+    num_steps: int | None = None,
+    return_vectors: bool = False,
+) -> Eigenpairs:
     """The k largest Hessian eigenvalues of ``loss`` at ``params`` (descending), with Ritz residuals as error bars.
 
     Lanczos on Hessian-vector products (Pearlmutter 1994); the residuals bound the distance to a true eigenvalue
     (Parlett, Thm 4.5.1). Pass ``matvec`` (a symmetric operator on params-like pytrees) to use any other
     operator; ``loss`` is then ignored. Compiled once per ``loss`` (keep the same function object along a run).
     """
-    return operator_extremes(_family(loss, matvec), params, k, key=key, which="top", num_steps=num_steps,
-                             return_vectors=return_vectors)
+    return operator_extremes(
+        _family(loss, matvec), params, k, key=key, which="top", num_steps=num_steps, return_vectors=return_vectors
+    )
 
 
-def bottom_eigenvalues(loss: Callable | None, params, k: int, *, key: Array, matvec: Callable | None = None,
-                       num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
+def bottom_eigenvalues(
+    loss: Callable | None,
+    params,
+    k: int,
+    *,
+    key: Array,
+    matvec: Callable | None = None,
+    num_steps: int | None = None,
+    return_vectors: bool = False,
+) -> Eigenpairs:
     """The k smallest Hessian eigenvalues of ``loss`` at ``params`` (ascending), with Ritz residuals as error bars."""
-    return operator_extremes(_family(loss, matvec), params, k, key=key, which="bottom", num_steps=num_steps,
-                             return_vectors=return_vectors)
+    return operator_extremes(
+        _family(loss, matvec), params, k, key=key, which="bottom", num_steps=num_steps, return_vectors=return_vectors
+    )
 
 
 class PowerIterationResult(NamedTuple):
@@ -72,8 +98,16 @@ class PowerIterationResult(NamedTuple):
     matvecs: int  # total operator applications
 
 
-def power_iteration_eigenvalues(loss: Callable | None, params, k: int, *, key: Array, tol: float = 1e-3,
-                                max_iterations: int = 100, matvec: Callable | None = None) -> PowerIterationResult:
+def power_iteration_eigenvalues(
+    loss: Callable | None,
+    params,
+    k: int,
+    *,
+    key: Array,
+    tol: float = 1e-3,
+    max_iterations: int = 100,
+    matvec: Callable | None = None,
+) -> PowerIterationResult:
     """The k largest-magnitude Hessian eigenvalues by power iteration with deflation: the method of PyHessian (Yao,
     Gholami, Keutzer & Mahoney 2020, Algorithm 1 and its ``eigenvalues`` routine), for comparison with Lanczos.
 
@@ -141,9 +175,11 @@ class TraceEstimate(NamedTuple):
     stderr: Array
 
 
-def hutchinson_trace(loss: Callable | None, params, *, key: Array, samples: int = 100,
-                     matvec: Callable | None = None) -> TraceEstimate:
-    """Hutchinson (1989): tr(H) = E[v^T H v] for Rademacher v; returns the mean over ``samples`` and its standard error."""
+def hutchinson_trace(
+    loss: Callable | None, params, *, key: Array, samples: int = 100, matvec: Callable | None = None
+) -> TraceEstimate:
+    """Hutchinson (1989): tr(H) = E[v^T H v] for Rademacher v; returns the mean over ``samples`` and its standard
+    error."""
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2; got {samples!r}.")
     flat, _ = ravel_pytree(params)
@@ -162,8 +198,17 @@ class SpectralDensity(NamedTuple):
     weights: Array
 
 
-def spectral_density(loss: Callable | None, params, *, key: Array, num_probes: int = 10, num_steps: int = 60,
-                     grid_size: int = 512, sigma: float | None = None, matvec: Callable | None = None) -> SpectralDensity:
+def spectral_density(
+    loss: Callable | None,
+    params,
+    *,
+    key: Array,
+    num_probes: int = 10,
+    num_steps: int = 60,
+    grid_size: int = 512,
+    sigma: float | None = None,
+    matvec: Callable | None = None,
+) -> SpectralDensity:
     """Hessian eigenvalue density by stochastic Lanczos quadrature (Ghorbani et al. 2019, Sec. 3; Ubaru et al. 2017).
 
     For each Gaussian probe v / ||v||, Lanczos gives nodes theta_j and weights tau_j = (first component of the

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 

@@ -163,7 +163,9 @@ def handle_divergence(loss, diverged_step, on_divergence: str, advice: str = "Lo
     which = f"run {run} of the batch " if steps.size > 1 else ""
     raise GradientDescentDiverged(
         f"Gradient descent {which}diverged at step {step}: the loss went from {float(losses[run, 0]):.4g} to "
-        f"{float(losses[run, step]):.4g}. {advice}", step=step)
+        f"{float(losses[run, step]):.4g}. {advice}",
+        step=step,
+    )
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,8 @@ class RegressionData(NamedTuple):
 
 @dataclass(frozen=True)
 class SquaredError:
-    """L(params) = 0.5 ||f(params, X) - y||^2 on ``RegressionData`` (Du et al. 2019, eq. (2)): the suite's convention."""
+    """L(params) = 0.5 ||f(params, X) - y||^2 on ``RegressionData`` (Du et al. 2019, eq. (2)): the suite's
+    convention."""
 
     f: Callable
 
@@ -260,11 +263,24 @@ def check_count(value, name: str) -> None:
         raise ValueError(f"{name} must be a non-negative integer; got {value!r}.")
 
 
-def run(objective: Any, params: Any, data: Any = (), *, steps: int, eta: float | None = None,
-        optimizer: optax.GradientTransformation | None = None, record_every: int = 0, recorder: Any = None,
-        key: Array | None = None, sample: Callable | None = None, mask: Any = None, grad_norms: bool = False,
-        divergence_factor: float | None = None, on_divergence: OnDivergence | None = None,
-        raise_on_divergence: bool | None = None) -> GDRun:
+def run(
+    objective: Any,
+    params: Any,
+    data: Any = (),
+    *,
+    steps: int,
+    eta: float | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    record_every: int = 0,
+    recorder: Any = None,
+    key: Array | None = None,
+    sample: Callable | None = None,
+    mask: Any = None,
+    grad_norms: bool = False,
+    divergence_factor: float | None = None,
+    on_divergence: OnDivergence | None = None,
+    raise_on_divergence: bool | None = None,
+) -> GDRun:
     """Full-batch GD (``eta``) or an optax ``optimizer`` on ``objective`` for ``steps`` steps; see the module doc.
 
     Args:
@@ -310,19 +326,58 @@ def run(objective: Any, params: Any, data: Any = (), *, steps: int, eta: float |
     dtype = jnp.result_type(*jax.tree.leaves(params)) if jax.tree.leaves(params) else jnp.result_type(float)
     factor = jnp.asarray(np.inf if divergence_factor is None else divergence_factor, dtype)
     step_size = jnp.asarray(0.0 if eta is None else eta, dtype)
-    out = _run(objective, optimizer, recorder, sample, params, data, step_size, factor, key, mask,
-               steps=int(steps), record_every=int(record_every), grad_norms=bool(grad_norms))
+    out = _run(
+        objective,
+        optimizer,
+        recorder,
+        sample,
+        params,
+        data,
+        step_size,
+        factor,
+        key,
+        mask,
+        steps=int(steps),
+        record_every=int(record_every),
+        grad_norms=bool(grad_norms),
+    )
     diverged = int(out.diverged_step)
     handle_divergence(out.loss, diverged, policy)
     return GDRun(out.loss, out.params, recorded_steps(steps, record_every), out.records, out.grad_norm_sq, diverged)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3), static_argnames=("steps", "record_every", "grad_norms"))
-def _run(objective, optimizer, recorder, sample, params, data, eta, divergence_factor, key, mask, *, steps,
-         record_every, grad_norms):
+def _run(
+    objective,
+    optimizer,
+    recorder,
+    sample,
+    params,
+    data,
+    eta,
+    divergence_factor,
+    key,
+    mask,
+    *,
+    steps,
+    record_every,
+    grad_norms,
+):
     tx = optax.sgd(eta) if optimizer is None else optimizer
-    return scan(objective, tx, params, data, steps=steps, record_every=record_every, recorder=recorder, key=key,
-                sample=sample, mask=mask, grad_norms=grad_norms, divergence_factor=divergence_factor)
+    return scan(
+        objective,
+        tx,
+        params,
+        data,
+        steps=steps,
+        record_every=record_every,
+        recorder=recorder,
+        key=key,
+        sample=sample,
+        mask=mask,
+        grad_norms=grad_norms,
+        divergence_factor=divergence_factor,
+    )
 
 
 class _Carry(NamedTuple):
@@ -333,13 +388,26 @@ class _Carry(NamedTuple):
     record_state: Any
 
 
-def scan(objective: Objective, optimizer: optax.GradientTransformation, params, data, *, steps: int,
-         record_every: int = 0, recorder: Recorder | None = None, key=None, sample=None, mask=None,
-         grad_norms: bool = False, divergence_factor=None) -> ScanResult:
+def scan(
+    objective: Objective,
+    optimizer: optax.GradientTransformation,
+    params,
+    data,
+    *,
+    steps: int,
+    record_every: int = 0,
+    recorder: Recorder | None = None,
+    key=None,
+    sample=None,
+    mask=None,
+    grad_norms: bool = False,
+    divergence_factor=None,
+) -> ScanResult:
     """The traceable driver (for use inside ``jit`` or ``vmap``): ``run`` without the checks.
 
-    Returns a ``ScanResult``; never raises (divergence is its ``diverged_step``). The loop is blocks of ``record_every`` steps whose first step is
-    recorded from its own forward pass, a shorter block for the rest, and the final evaluation.
+    Returns a ``ScanResult``; never raises (divergence is its ``diverged_step``). The loop is blocks of ``record_every``
+    steps whose first step is recorded from its own forward pass, a shorter block for the rest, and the final
+    evaluation.
     """
     tx = optax.with_extra_args_support(optimizer)
     value0, aux0 = objective.value(params, data)
@@ -391,7 +459,8 @@ def scan(objective: Objective, optimizer: optax.GradientTransformation, params, 
         full, rest = divmod(steps, record_every)
         if full:
             carry, (block_losses, block_norms, block_records) = jax.lax.scan(
-                lambda c, _: block(c, record_every), carry, None, length=full)
+                lambda c, _: block(c, record_every), carry, None, length=full
+            )
             losses.append(block_losses.reshape(-1))
             norms.append(None if block_norms is None else block_norms.reshape(-1))
             records.append(block_records)
@@ -422,10 +491,21 @@ def sum_of_squares(tree) -> Array:
     return total
 
 
-def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: float | None = None,
-                  optimizer: optax.GradientTransformation | None = None, X_eval: Array | None = None,
-                  record_every: int = 1, batch_size: int | None = None, key: Array | None = None,
-                  mask=None) -> GDRun:
+def gd_trajectory(
+    f: Callable,
+    params,
+    X: Array,
+    y: Array,
+    *,
+    steps: int,
+    eta: float | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    X_eval: Array | None = None,
+    record_every: int = 1,
+    batch_size: int | None = None,
+    key: Array | None = None,
+    mask=None,
+) -> GDRun:
     """GD on the suite's squared error 0.5 ||f(params, X) - y||^2 for any model ``f(params, x)`` (``SquaredError``).
 
     Plain GD with ``eta``, or any optax ``optimizer``; with ``batch_size`` (and ``key``) each step's gradient
@@ -443,8 +523,19 @@ def gd_trajectory(f: Callable, params, X: Array, y: Array, *, steps: int, eta: f
             raise ValueError("batch_size needs a key to draw the minibatches.")
         sample = minibatches(batch_size)
     data = RegressionData(X, y, X if X_eval is None else X_eval)
-    return run(SquaredError(f), params, data, steps=steps, eta=eta, optimizer=optimizer, record_every=record_every,
-               recorder=Outputs(f), key=key if sample is not None else None, sample=sample, mask=mask)
+    return run(
+        SquaredError(f),
+        params,
+        data,
+        steps=steps,
+        eta=eta,
+        optimizer=optimizer,
+        record_every=record_every,
+        recorder=Outputs(f),
+        key=key if sample is not None else None,
+        sample=sample,
+        mask=mask,
+    )
 
 
 def squared_error(f: Callable, X: Array, y: Array) -> Callable:

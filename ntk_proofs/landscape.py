@@ -27,6 +27,7 @@ Array = jax.Array
 # Certificates of non-convexity
 # ---------------------------------------------------------------------------------------------------------
 
+
 class Certificate(NamedTuple):
     """f(alpha a1 + (1 - alpha) a2) - alpha f(a1) - (1 - alpha) f(a2) = gap > roundoff > 0, evaluated in float64."""
 
@@ -46,8 +47,15 @@ class CertificateSearch(NamedTuple):
     best_gap: float
 
 
-def convexity_certificate(f: Callable, lo: float, hi: float, *, grid_points: int = 401, max_spacing: int | None = None,
-                          return_search: bool = False):
+def convexity_certificate(
+    f: Callable,
+    lo: float,
+    hi: float,
+    *,
+    grid_points: int = 401,
+    max_spacing: int | None = None,
+    return_search: bool = False,
+):
     """Search [lo, hi] for a violated chord of a scalar function f of one variable.
 
     Every chord (a_{i-s}, a_{i+s}) with midpoint a_i (alpha = 1/2) of a uniform grid is tried for spacings
@@ -69,7 +77,7 @@ def convexity_certificate(f: Callable, lo: float, hi: float, *, grid_points: int
     best, chords = (-np.inf, None), 0
     for s in range(1, max_spacing + 1):
         mid = values[s:-s]
-        gaps = mid - 0.5 * (values[: -2 * s] + values[2 * s:])
+        gaps = mid - 0.5 * (values[: -2 * s] + values[2 * s :])
         chords += gaps.size
         i = int(np.argmax(gaps))
         if gaps[i] > best[0]:
@@ -104,6 +112,7 @@ def slice_1d(loss: Callable, params, direction) -> Callable:
 # ---------------------------------------------------------------------------------------------------------
 # Interpolation, filter-normalized directions, 2-D surfaces
 # ---------------------------------------------------------------------------------------------------------
+
 
 def interpolate(loss: Callable, params_a, params_b, num: int = 51, *, extend: float = 0.0) -> tuple[Array, Array]:
     """Goodfellow et al. (2015): loss((1 - t) params_a + t params_b) for t on [-extend, 1 + extend]; (ts, losses)."""
@@ -141,6 +150,7 @@ def filter_normalized_directions(key: Array, params, k: int = 2, *, bias: str = 
 
 def loss_surface_2d(loss: Callable, params, d1, d2, alphas: Array, betas: Array) -> Array:
     """loss(params + a d1 + b d2) on the grid alphas x betas, shape (len(alphas), len(betas)), batched with vmap."""
+
     def at(a, b):
         return loss(jax.tree.map(lambda p, u, v: p + a * u + b * v, params, d1, d2))
 
@@ -150,6 +160,7 @@ def loss_surface_2d(loss: Callable, params, d1, d2, alphas: Array, betas: Array)
 # ---------------------------------------------------------------------------------------------------------
 # Mode connectivity
 # ---------------------------------------------------------------------------------------------------------
+
 
 def bezier_point(t, params_a, bend, params_b):
     """Quadratic Bezier curve (1 - t)^2 a + 2 t (1 - t) bend + t^2 b (Garipov et al. 2018, eq. (2))."""
@@ -170,8 +181,16 @@ class _UniformT:
         return a, b, jax.random.uniform(key, ts.shape, ts.dtype)
 
 
-def fit_bezier(loss: Callable, params_a, params_b, *, key: Array, steps: int = 500, learning_rate: float = 1e-2,
-               samples_per_step: int = 8) -> BezierFit:
+def fit_bezier(
+    loss: Callable,
+    params_a,
+    params_b,
+    *,
+    key: Array,
+    steps: int = 500,
+    learning_rate: float = 1e-2,
+    samples_per_step: int = 8,
+) -> BezierFit:
     """Garipov et al. (2018), Sec. 3.2: fit the bend of a quadratic Bezier curve between two minima by minimizing
     E_{t ~ U[0, 1]} loss(curve(t)) with Adam (optax) on the GD driver, from the midpoint of the straight line.
 
@@ -185,8 +204,15 @@ def fit_bezier(loss: Callable, params_a, params_b, *, key: Array, steps: int = 5
 
     dtype = jax.tree.leaves(bend0)[0].dtype
     grid = (jnp.arange(samples_per_step, dtype=dtype) + 0.5) / samples_per_step
-    run = gd.run(curve_loss, bend0, (params_a, params_b, grid), steps=steps, optimizer=optax.adam(learning_rate),
-                 key=key, sample=_UniformT())
+    run = gd.run(
+        curve_loss,
+        bend0,
+        (params_a, params_b, grid),
+        steps=steps,
+        optimizer=optax.adam(learning_rate),
+        key=key,
+        sample=_UniformT(),
+    )
     return BezierFit(run.params, run.loss)
 
 
@@ -212,6 +238,7 @@ def path_barrier(loss: Callable, params_a, params_b, bend=None, num: int = 101) 
 # ---------------------------------------------------------------------------------------------------------
 # Worked examples
 # ---------------------------------------------------------------------------------------------------------
+
 
 def sigmoid_mlp_example(key: Array, *, d: int = 784, hidden: int = 100, n: int = 10):
     """A one-hidden-layer sigmoid MLP with cross-entropy on n random inputs in [-0.5, 0.5]^d with random binary

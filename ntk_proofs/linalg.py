@@ -232,8 +232,16 @@ class PytreeOperator:
         return lambda v: ravel_pytree(self.matvec(unravel(v)))[0]
 
 
-def extreme_eigenvalues(matvec: Callable, template, k: int, *, key: Array, which: str = "top",
-                        num_steps: int | None = None, return_vectors: bool = False) -> Eigenpairs:
+def extreme_eigenvalues(
+    matvec: Callable,
+    template,
+    k: int,
+    *,
+    key: Array,
+    which: str = "top",
+    num_steps: int | None = None,
+    return_vectors: bool = False,
+) -> Eigenpairs:
     """The k largest (``which="top"``, descending) or smallest (``"bottom"``, ascending) eigenvalues of a symmetric
     operator ``matvec`` acting on pytrees shaped like ``template``, by Lanczos from a random start.
 
@@ -241,12 +249,21 @@ def extreme_eigenvalues(matvec: Callable, template, k: int, *, key: Array, which
     symmetric operator some eigenvalue lies within that distance of theta (Parlett, The Symmetric Eigenvalue
     Problem, Thm 4.5.1). ``num_steps`` defaults to max(4k, 40), capped at the dimension.
     """
-    return operator_extremes(PytreeOperator(matvec), template, k, key=key, which=which, num_steps=num_steps,
-                             return_vectors=return_vectors)
+    return operator_extremes(
+        PytreeOperator(matvec), template, k, key=key, which=which, num_steps=num_steps, return_vectors=return_vectors
+    )
 
 
-def operator_extremes(family, operand, k: int, *, key: Array, which: str = "top", num_steps: int | None = None,
-                      return_vectors: bool = False) -> Eigenpairs:
+def operator_extremes(
+    family,
+    operand,
+    k: int,
+    *,
+    key: Array,
+    which: str = "top",
+    num_steps: int | None = None,
+    return_vectors: bool = False,
+) -> Eigenpairs:
     """``extreme_eigenvalues`` of the operator ``family.flat(operand)`` (flat vectors), for a hashable ``family``.
 
     The operand is traced, so one compilation serves every operand of one shape (e.g. the Hessian of one loss

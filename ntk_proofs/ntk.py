@@ -10,7 +10,6 @@ Linearization (Lee et al. 2019, eq. (5)): f_lin(p, x) = f(p0, x) + J(p0)(x) (p -
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
@@ -26,9 +25,18 @@ Array = jax.Array
 # Empirical NTK
 # ---------------------------------------------------------------------------------------------------------
 
-def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, method: str = "jacobian",
-                  batch_size: int | str | None = None, trace_axes: tuple[int, ...] = (-1,),
-                  memory_budget: int | None = None) -> Array:
+
+def empirical_ntk(
+    f: Callable,
+    params,
+    x1: Array,
+    x2: Array | None = None,
+    *,
+    method: str = "jacobian",
+    batch_size: int | str | None = None,
+    trace_axes: tuple[int, ...] = (-1,),
+    memory_budget: int | None = None,
+) -> Array:
     """Theta_ij = sum over parameters of df(x1_i)/dp . df(x2_j)/dp, for any ``f(params, x)`` with pytree params.
 
     Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs. ``trace_axes`` follows
@@ -46,7 +54,9 @@ def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, me
         raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
     trace_axes = tuple(trace_axes)
     if trace_axes not in ((-1,), (1,), ()):
-        raise ValueError(f"trace_axes must be (-1,) (mean over the outputs) or () (the full block); got {trace_axes!r}.")
+        raise ValueError(
+            f"trace_axes must be (-1,) (mean over the outputs) or () (the full block); got {trace_axes!r}."
+        )
     same = x2 is None
     x2 = x1 if same else x2
     n1, n2 = x1.shape[0], x2.shape[0]
@@ -61,13 +71,14 @@ def empirical_ntk(f: Callable, params, x1: Array, x2: Array | None = None, *, me
     for i in range(0, n1, batch_size):
         cols = []
         for j in range(0, n2, batch_size):
-            cols.append(block(f, params, x1[i:i + batch_size], x2[j:j + batch_size], bool(trace_axes)))
+            cols.append(block(f, params, x1[i : i + batch_size], x2[j : j + batch_size], bool(trace_axes)))
         rows.append(jnp.concatenate(cols, axis=1))
     return jnp.concatenate(rows, axis=0)
 
 
-def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", memory_budget: int | None = None,
-                   traced: bool = True) -> int:
+def ntk_batch_size(
+    f: Callable, params, x: Array, *, method: str = "jacobian", memory_budget: int | None = None, traced: bool = True
+) -> int:
     """The largest block size b (at most len(x)) whose compiled ``empirical_ntk`` block program needs at most
     ``memory_budget`` bytes by XLA's own memory analysis (arguments + temporaries + output), found by bisection
     over b (one compile per probe, nothing is run; on a GPU the probes skip XLA's autotuning, which would run
@@ -109,6 +120,7 @@ def ntk_batch_size(f: Callable, params, x: Array, *, method: str = "jacobian", m
 
 def ntk_block_jacobian(f, params, xa, xb, traced):
     """One NTK block J(xa) J(xb)^T by contracting Jacobians (traceable; ``empirical_ntk`` with "jacobian")."""
+
     def jac(x):
         return jax.jacrev(lambda p: _as_matrix(f(p, x)))(params)  # leaves: (n, k, *param_shape)
 
@@ -118,6 +130,7 @@ def ntk_block_jacobian(f, params, xa, xb, traced):
         a = a.reshape(a.shape[0], a.shape[1], -1)
         b = b.reshape(b.shape[0], b.shape[1], -1)
         return jnp.einsum("ikp,jkp->ij", a, b) / a.shape[1] if traced else jnp.einsum("ikp,jlp->ijkl", a, b)
+
     return sum(jax.tree.leaves(jax.tree.map(contract, ja, jb)))
 
 
@@ -146,6 +159,7 @@ def _as_matrix(out):
 # Infinite-width kernels of ReLU MLPs
 # ---------------------------------------------------------------------------------------------------------
 
+
 class InfiniteWidthKernels(NamedTuple):
     """NNGP Sigma^{L+1}, NTK Theta^{L+1}, and the NTK's split by layer: terms[l] is layer l+1's parameters.
 
@@ -157,8 +171,14 @@ class InfiniteWidthKernels(NamedTuple):
     terms: tuple[Array, ...]
 
 
-def infinite_width_kernels(x1: Array, x2: Array | None = None, depth: int = 1, *,
-                           weight_var: float | Sequence[float] = 2.0, bias_var: float = 0.0) -> InfiniteWidthKernels:
+def infinite_width_kernels(
+    x1: Array,
+    x2: Array | None = None,
+    depth: int = 1,
+    *,
+    weight_var: float | Sequence[float] = 2.0,
+    bias_var: float = 0.0,
+) -> InfiniteWidthKernels:
     """NNGP and NTK of an infinitely wide ReLU MLP with ``depth`` hidden layers, NTK parameterization.
 
     The network is ``MLP(sizes=(d, n, ..., n, 1), parameterization="ntk", weight_var, bias_var)`` as every
@@ -173,7 +193,9 @@ def infinite_width_kernels(x1: Array, x2: Array | None = None, depth: int = 1, *
     spec: Any = weight_var
     variances = (float(spec),) * (depth + 1) if np.ndim(spec) == 0 else tuple(float(v) for v in spec)
     if len(variances) != depth + 1 or min(variances) <= 0:
-        raise ValueError(f"weight_var must be positive, one value or depth + 1 = {depth + 1} values; got {weight_var!r}.")
+        raise ValueError(
+            f"weight_var must be positive, one value or depth + 1 = {depth + 1} values; got {weight_var!r}."
+        )
     if bias_var < 0:
         raise ValueError(f"bias_var must be non-negative; got {bias_var}.")
     x2 = x1 if x2 is None else x2
@@ -224,6 +246,7 @@ def infinite_width_nngp(x1: Array, x2: Array | None = None, depth: int = 1, **kw
 # Linearized network and its closed-form dynamics
 # ---------------------------------------------------------------------------------------------------------
 
+
 def linearize(f: Callable, params0) -> Callable:
     """f_lin(params, x) = f(params0, x) + J(params0)(x) (params - params0), Lee et al. (2019), eq. (5).
 
@@ -239,15 +262,24 @@ def linearize(f: Callable, params0) -> Callable:
 
 
 class LinearDynamics(NamedTuple):
-    """Closed-form outputs of the linearized model on the training points (T, n) and optional test points (T, n_test)."""
+    """Closed-form outputs of the linearized model on the training points (T, n) and optional test points
+    (T, n_test)."""
 
     train: Array
     test: Array | None
 
 
-def linear_dynamics(ntk_train: Array, y: Array, u0: Array, eta: float, steps: int, *,
-                    ntk_test_train: Array | None = None, u0_test: Array | None = None,
-                    flow: bool = False) -> LinearDynamics:
+def linear_dynamics(
+    ntk_train: Array,
+    y: Array,
+    u0: Array,
+    eta: float,
+    steps: int,
+    *,
+    ntk_test_train: Array | None = None,
+    u0_test: Array | None = None,
+    flow: bool = False,
+) -> LinearDynamics:
     """Outputs of the linearized network under GD on 0.5 ||u - y||^2, in closed form (Lee et al. 2019, eqs. (8)-(9)).
 
     With Theta = V diag(lambda) V^T (train x train):

@@ -21,6 +21,7 @@ Array = jax.Array
 def magnitude_mask(params, mask, fraction: float):
     """Prune ``fraction`` of the still-unpruned weights of every 2-D leaf (layer-wise magnitude pruning; biases
     and 1-D leaves are never pruned). Returns the new 0/1 mask."""
+
     def prune(p, m):
         if p.ndim < 2:
             return m
@@ -47,8 +48,19 @@ class Ticket(NamedTuple):
     random_accuracy: float  # the same mask, trained from a fresh random init
 
 
-def lottery_ticket(f: Callable, init: Callable[[Array], object], accuracy: Callable[[object], float], X, y, *,
-                   key: Array, rounds: int, fraction: float, optimizer, steps: int) -> list[Ticket]:
+def lottery_ticket(
+    f: Callable,
+    init: Callable[[Array], object],
+    accuracy: Callable[[object], float],
+    X,
+    y,
+    *,
+    key: Array,
+    rounds: int,
+    fraction: float,
+    optimizer,
+    steps: int,
+) -> list[Ticket]:
     """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019, Sec. 2): train, prune ``fraction`` of the
     remaining weights, rewind the rest to their initial values, repeat; each round also trains the same mask from
     a fresh init (``init(key)``). Returns one ``Ticket`` per sparsity level, starting from the dense network."""
@@ -58,8 +70,9 @@ def lottery_ticket(f: Callable, init: Callable[[Array], object], accuracy: Calla
     tickets = []
     for r in range(rounds + 1):
         rewound = gd_trajectory(f, theta0, X, y, optimizer=optimizer, steps=steps, mask=mask, record_every=0).params
-        fresh = gd_trajectory(f, init(jax.random.fold_in(k_fresh, r)), X, y, optimizer=optimizer, steps=steps,
-                              mask=mask, record_every=0).params
+        fresh = gd_trajectory(
+            f, init(jax.random.fold_in(k_fresh, r)), X, y, optimizer=optimizer, steps=steps, mask=mask, record_every=0
+        ).params
         tickets.append(Ticket(sparsity(mask), mask, float(accuracy(rewound)), float(accuracy(fresh))))
         mask = magnitude_mask(rewound, mask, fraction)
     return tickets

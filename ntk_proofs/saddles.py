@@ -34,8 +34,9 @@ class CriticalPoint(NamedTuple):
     index: float  # fraction of negative Hessian eigenvalues
 
 
-def find_critical_point(loss: Callable, params, *, steps: int = 100, damping: float = 1e-3,
-                        rtol: float = 1e-6) -> CriticalPoint:
+def find_critical_point(
+    loss: Callable, params, *, steps: int = 100, damping: float = 1e-3, rtol: float = 1e-6
+) -> CriticalPoint:
     """Levenberg-Marquardt on 0.5 ||g(p)||^2: p <- p - (H^2 + mu I)^{-1} H g, with mu adapted (dense; small models).
 
     Returns the final point with its loss, gradient norm and index (fraction of eigenvalues < -rtol max|lambda|).
@@ -67,8 +68,9 @@ class _PerturbedState(NamedTuple):
     last_kick: Array
 
 
-def perturbed_gd(eta: float, *, key: Array, noise_radius: float = 1e-2, grad_threshold: float = 1e-3,
-                 wait: int = 20) -> optax.GradientTransformationExtraArgs:
+def perturbed_gd(
+    eta: float, *, key: Array, noise_radius: float = 1e-2, grad_threshold: float = 1e-3, wait: int = 20
+) -> optax.GradientTransformationExtraArgs:
     """Perturbed GD (Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2) as an optax transformation.
 
     When ||g|| <= grad_threshold and no perturbation came in the last ``wait`` steps, the point first moves by
@@ -97,8 +99,9 @@ def perturbed_gd(eta: float, *, key: Array, noise_radius: float = 1e-2, grad_thr
     return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]
 
 
-def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-3,
-                       key: Array) -> optax.GradientTransformationExtraArgs:
+def saddle_free_newton(
+    eta: float, *, krylov_dim: int = 10, damping: float = 1e-3, key: Array
+) -> optax.GradientTransformationExtraArgs:
     """Saddle-free Newton on a Krylov subspace (Dauphin et al. 2014, Algorithm 1) as an optax transformation.
 
     Lanczos on the Hessian (of ``value_fn``) from g gives V and T = Q diag(theta) Q^T; the update
@@ -130,9 +133,21 @@ def saddle_free_newton(eta: float, *, krylov_dim: int = 10, damping: float = 1e-
     return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore[reportArgumentType]
 
 
-def escape_saddle(loss: Callable, params, *, method: str, eta: float, steps: int, key: Array,
-                  record_every: int = 5, noise_radius: float = 1e-2, grad_threshold: float = 1e-3,
-                  wait: int = 20, krylov_dim: int = 10, damping: float = 1e-3) -> GDRun:
+def escape_saddle(
+    loss: Callable,
+    params,
+    *,
+    method: str,
+    eta: float,
+    steps: int,
+    key: Array,
+    record_every: int = 5,
+    noise_radius: float = 1e-2,
+    grad_threshold: float = 1e-3,
+    wait: int = 20,
+    krylov_dim: int = 10,
+    damping: float = 1e-3,
+) -> GDRun:
     """Run ``method`` in {"gd", "perturbed_gd", "saddle_free_newton"} from ``params`` (typically near a saddle).
 
     "gd": plain GD; "perturbed_gd": ``perturbed_gd`` (Jin et al. 2017); "saddle_free_newton":
@@ -149,5 +164,12 @@ def escape_saddle(loss: Callable, params, *, method: str, eta: float, steps: int
         rule = perturbed_gd(eta, key=k_rule, noise_radius=noise_radius, grad_threshold=grad_threshold, wait=wait)
     else:
         rule = saddle_free_newton(eta, krylov_dim=krylov_dim, damping=damping, key=k_rule)
-    return gd.run(loss, params, steps=steps, optimizer=rule, record_every=record_every, key=k_record,
-                  recorder=HessianExtreme(loss, "bottom"))
+    return gd.run(
+        loss,
+        params,
+        steps=steps,
+        optimizer=rule,
+        record_every=record_every,
+        key=k_record,
+        recorder=HessianExtreme(loss, "bottom"),
+    )

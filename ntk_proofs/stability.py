@@ -46,8 +46,9 @@ def layer_statistics(net: MLP, params, X: Array, *, key: Array) -> LayerStatisti
     return LayerStatistics(forward, backward)
 
 
-def predicted_variances(depth: int, q0: float, *, weight_var: float, bias_var: float = 0.0,
-                        activation: str = "relu", points: int = 80) -> np.ndarray:
+def predicted_variances(
+    depth: int, q0: float, *, weight_var: float, bias_var: float = 0.0, activation: str = "relu", points: int = 80
+) -> np.ndarray:
     """q^1 = s_w q0 + s_b, q^{l+1} = s_w E_z[phi(sqrt(q^l) z)^2] + s_b, z ~ N(0, 1), for l = 1..depth; returns
     (depth + 1,) pre-activation variances of the hidden layers and the output, matching ``layer_statistics``.
     q0 is the mean squared input coordinate (1 / d for unit-norm inputs). Gauss-Hermite quadrature."""
@@ -68,8 +69,9 @@ def growth_factor(values) -> float:
     return float(np.exp(np.mean(np.diff(np.log(v)))))
 
 
-def sharpness_trajectory(loss: Callable, params, *, eta: float, steps: int, record_every: int, key: Array,
-                         num_steps: int = 40) -> GDRun:
+def sharpness_trajectory(
+    loss: Callable, params, *, eta: float, steps: int, record_every: int, key: Array, num_steps: int = 40
+) -> GDRun:
     """Full-batch GD on ``loss`` (any pytree) with the sharpness lambda_max(Hessian) every ``record_every`` steps.
 
     Cohen et al. (ICLR 2021): along GD with step eta the sharpness rises to about 2 / eta (progressive
@@ -78,8 +80,16 @@ def sharpness_trajectory(loss: Callable, params, *, eta: float, steps: int, reco
     ``HessianExtreme`` recorder measures the sharpness by Lanczos at ``recorded_steps(steps, record_every)``.
     Returns a ``GDRun`` whose ``records`` are the sharpness values; see ``edge_of_stability_step``.
     """
-    return gd.run(loss, params, steps=steps, eta=eta, record_every=record_every, key=key,
-                  recorder=HessianExtreme(loss, "top", num_steps), grad_norms=True)
+    return gd.run(
+        loss,
+        params,
+        steps=steps,
+        eta=eta,
+        record_every=record_every,
+        key=key,
+        recorder=HessianExtreme(loss, "top", num_steps),
+        grad_norms=True,
+    )
 
 
 def edge_of_stability_step(run: GDRun, eta: float) -> int:
@@ -102,6 +112,7 @@ def largest_stable_step(make_run: Callable[[float], Array], lo: float, hi: float
     """Bisection on log(eta) for the largest step whose run stays stable: ``make_run(eta)`` returns the loss
     history; stable means every loss is finite and at most twice the initial one, and the last is below the first.
     Assumes lo stable, hi unstable (returns hi if it is not)."""
+
     def stable(eta):
         loss = np.asarray(make_run(eta))
         return bool(np.all(np.isfinite(loss)) and np.all(loss <= 2 * loss[0]) and loss[-1] < loss[0])

@@ -14,6 +14,7 @@ def compilation_cache_dir() -> str | None:
     where = os.environ.get("NTK_PROOFS_JAX_CACHE", os.path.expanduser("~/.cache/ntk_proofs/jax"))
     return None if where == "off" else where
 
+
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # JAX's persistent compilation cache: the two xdist workers share their compiles, and a second run of the suite on
@@ -25,12 +26,16 @@ if CACHE_DIR is not None:
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # cache every compile: most take < 0.1 s
     jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                      float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+    jax.config.update(
+        "jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"])
+    )
 
 # Small, bounded property searches: the whole suite must stay within minutes on two CPU cores.
 settings.register_profile(
-    "ntk", max_examples=12, deadline=None, derandomize=True,
+    "ntk",
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("ntk")

@@ -52,5 +52,6 @@ def gd(W0, a, X, y, eta, steps):
         drift.append(np.max(np.linalg.norm(W - W0, axis=1)))
         if k < steps:
             W = W - eta * gradient(W, a, X, y)
-    return dict(loss=np.array(losses), W=W, lambda_min=np.array(lam), flip_fraction=np.array(flips),
-                max_drift=np.array(drift))
+    return dict(
+        loss=np.array(losses), W=W, lambda_min=np.array(lam), flip_fraction=np.array(flips), max_drift=np.array(drift)
+    )

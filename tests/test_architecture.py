@@ -7,9 +7,16 @@ from pathlib import Path
 import ntk_proofs as nt
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYER_1 = {"ntk_proofs.data", "ntk_proofs.fit", "ntk_proofs.claims", "ntk_proofs.models", "ntk_proofs.models.two_layer",
-           "ntk_proofs.models.two_layer_family",
-           "ntk_proofs.models.mlp", "ntk_proofs.models.deep_linear"}
+LAYER_1 = {
+    "ntk_proofs.data",
+    "ntk_proofs.fit",
+    "ntk_proofs.claims",
+    "ntk_proofs.models",
+    "ntk_proofs.models.two_layer",
+    "ntk_proofs.models.two_layer_family",
+    "ntk_proofs.models.mlp",
+    "ntk_proofs.models.deep_linear",
+}
 LAYER_2 = {"ntk_proofs.linalg", "ntk_proofs.gd"}
 
 
@@ -58,31 +65,76 @@ def test_the_library_tests_do_not_import_the_experiments():
     """Only the experiments' own tests (and the bench's) may import ``experiments``: conftest.py and the library's
     tests depend on the library alone."""
     allowed = {"test_experiments.py", "test_benchmarks.py"}
-    bad = [f"{path.name} imports {module}" for path in sorted((ROOT / "tests").rglob("*.py"))
-           if path.name not in allowed for module, _ in imports(path) if module.startswith("experiments")]
+    bad = [
+        f"{path.name} imports {module}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        if path.name not in allowed
+        for module, _ in imports(path)
+        if module.startswith("experiments")
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_private_name_crosses_a_module_border():
-    bad = [f"{name} imports {module}.{item}" for name, path in modules() for module, item in imports(path)
-           if module.startswith(("ntk_proofs", "experiments")) and item and item.startswith("_")]
+    bad = [
+        f"{name} imports {module}.{item}"
+        for name, path in modules()
+        for module, item in imports(path)
+        if module.startswith(("ntk_proofs", "experiments")) and item and item.startswith("_")
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_public_api_is_all_and_keeps_the_names_independent_checks_call():
-    required = {"unit_sphere", "init_params", "predict", "gram_infinity", "gram_infinity_mc", "gram_matrix",
-                "lambda_min", "train_gd", "empirical_ntk", "linearize", "eigen_projections", "predicted_residual",
-                "generalization_bound", "convexity_certificate", "top_eigenvalues", "bottom_eigenvalues",
-                "hutchinson_trace"}
+    required = {
+        "unit_sphere",
+        "init_params",
+        "predict",
+        "gram_infinity",
+        "gram_infinity_mc",
+        "gram_matrix",
+        "lambda_min",
+        "train_gd",
+        "empirical_ntk",
+        "linearize",
+        "eigen_projections",
+        "predicted_residual",
+        "generalization_bound",
+        "convexity_certificate",
+        "top_eigenvalues",
+        "bottom_eigenvalues",
+        "hutchinson_trace",
+    }
     assert required <= set(nt.__all__)
     assert len(nt.__all__) == len(set(nt.__all__))
     exported = {k for k, v in vars(nt).items() if not k.startswith("_") and k not in ("annotations",)}
-    subpackages = {"arora2019", "curvature", "data", "du2019", "fit", "landscape", "linalg", "models", "ntk",
-                   "pruning", "regimes", "saddles", "stability"}
+    subpackages = {
+        "arora2019",
+        "curvature",
+        "data",
+        "du2019",
+        "fit",
+        "landscape",
+        "linalg",
+        "models",
+        "ntk",
+        "pruning",
+        "regimes",
+        "saddles",
+        "stability",
+    }
     assert exported - subpackages == set(nt.__all__)
 
 
 def test_experiment_modules_keep_their_names():
-    for name in ("width_sweep", "fine_grained", "linearization", "landscape", "hessian", "dynamics",
-                 "deep_training", "all"):
+    for name in (
+        "width_sweep",
+        "fine_grained",
+        "linearization",
+        "landscape",
+        "hessian",
+        "dynamics",
+        "deep_training",
+        "all",
+    ):
         assert (ROOT / "experiments" / f"{name}.py").exists(), name

@@ -2,7 +2,8 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from ntk_proofs.du2019.bounds import check_upper_bound, loss_floor
@@ -72,8 +73,12 @@ def test_check_upper_bound_reports_first_failure_and_worst_ratio():
 
 
 def test_theorem_monitor_flags_each_conclusion():
-    hist = nt.TrainHistory(step=np.array([0, 2, 4]), lambda_min=np.array([0.5, 0.3, 0.1]),
-                           flip_fraction=np.zeros(3), max_drift=np.array([0.0, 0.5, 2.0]))
+    hist = nt.TrainHistory(
+        step=np.array([0, 2, 4]),
+        lambda_min=np.array([0.5, 0.3, 0.1]),
+        flip_fraction=np.zeros(3),
+        max_drift=np.array([0.0, 0.5, 2.0]),
+    )
     loss = np.array([1.0, 0.9, 0.8, 0.79, 0.5])
     res = nt.TrainResult(loss=loss, params=None, history=hist, diverged_step=-1)
     assert float(res.max_drift) == 2.0 and float(res.lambda_min) == 0.1 and list(res.record_steps) == [0, 2, 4]
@@ -85,22 +90,27 @@ def test_theorem_monitor_flags_each_conclusion():
     assert not mon.held
     # (C1) at k = 0 holds by definition: a run that beats the envelope reports its worst ratio over k >= 1 only
     fast = res._replace(loss=np.array([1.0, 0.5, 0.2, 0.1, 0.05]))
-    assert nt.theorem_monitor(fast, eta=0.4, lambda0=0.5, drift_bound=9.0).loss_envelope.worst_ratio == \
-        pytest.approx(max(0.5 / 0.9, 0.2 / 0.81, 0.1 / 0.729, 0.05 / 0.9**4))
+    assert nt.theorem_monitor(fast, eta=0.4, lambda0=0.5, drift_bound=9.0).loss_envelope.worst_ratio == pytest.approx(
+        max(0.5 / 0.9, 0.2 / 0.81, 0.1 / 0.729, 0.05 / 0.9**4)
+    )
     # a Cholesky certificate overrides lambda_min: a failed certificate is a failure, whatever the Ritz value
-    certified = res._replace(history=hist._replace(lambda_min=np.array([0.5, 0.5, 0.5]),
-                                                    certified=np.array([True, False, True])))
+    certified = res._replace(
+        history=hist._replace(lambda_min=np.array([0.5, 0.5, 0.5]), certified=np.array([True, False, True]))
+    )
     floor = nt.theorem_monitor(certified, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor
     assert not floor.held and floor.first_failure == 2
     assert mon.lambda_min_floor.worst_ratio == pytest.approx(0.25 / 0.1)  # (lambda_0 / 2) / lambda_min
     # (C3) and (C2) absorb the same 10 ulps of round-off as (C1)
     at_radius = res._replace(history=hist._replace(max_drift=np.array([0.0, 0.5, 1.0 + 2 * np.finfo(float).eps])))
     assert nt.theorem_monitor(at_radius, eta=0.4, lambda0=0.5, drift_bound=1.0).drift_radius.held
-    at_floor = res._replace(history=hist._replace(lambda_min=np.array([0.5, 0.3, 0.25 * (1 - 2 * np.finfo(float).eps)])))
+    at_floor = res._replace(
+        history=hist._replace(lambda_min=np.array([0.5, 0.3, 0.25 * (1 - 2 * np.finfo(float).eps)]))
+    )
     assert nt.theorem_monitor(at_floor, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor.held
     every = res._replace(history=hist._replace(certified=np.array([True, True, True])))
     assert nt.theorem_monitor(every, eta=0.4, lambda0=0.5, drift_bound=9.0).lambda_min_floor == nt.MonitorCheck(
-        held=True, first_failure=-1, worst_ratio=pytest.approx(0.25 / 0.1))
+        held=True, first_failure=-1, worst_ratio=pytest.approx(0.25 / 0.1)
+    )
     # the comparison absorbs round-off (10 ulps), not more: a loss 2 ulps above the envelope holds, 1e-12 fails
     envelope = nt.linear_rate_envelope(1.0, 0.4, 0.5, 4)
     for excess, held in ((2 * np.finfo(float).eps, True), (1e-12, False)):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import ntk_proofs as nt
-from ntk_proofs.du2019.critical_width import critical_width, criterion_outcomes
 from ntk_proofs.du2019.bounds import infinite_width_spectrum
+from ntk_proofs.du2019.critical_width import criterion_outcomes, critical_width
 
 SEEDS = 20
 
@@ -16,22 +16,32 @@ SEEDS = 20
 def _curve(threshold):
     """A monotone synthetic hold curve: the fraction of the 20 seeds that hold grows with log m, reaching
     0.9 exactly at m >= threshold."""
+
     def hold(m):
         count = SEEDS if m >= threshold else min(17, int(17 * math.log(m) / math.log(threshold)))
         return np.arange(SEEDS) < count
+
     return hold
 
 
 def test_a_criterion_that_always_holds_gives_the_smallest_width():
-    res = critical_width(None, None, criterion="linear", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=16,
-                         hold=lambda m: np.ones(SEEDS, bool))
+    res = critical_width(
+        None,
+        None,
+        criterion="linear",
+        key=jax.random.PRNGKey(0),
+        seeds=SEEDS,
+        m_min=16,
+        hold=lambda m: np.ones(SEEDS, bool),
+    )
     assert res.m_star == 16 and list(res.widths) == [16, 32] and res.monotone  # m*, and its confirmation 2 m*
 
 
 @pytest.mark.parametrize("threshold", [9, 100, 777, 5000])
 def test_a_monotone_hold_curve_is_bracketed_to_the_resolution(threshold):
-    res = critical_width(None, None, criterion="kernel", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
-                         hold=_curve(threshold))
+    res = critical_width(
+        None, None, criterion="kernel", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8, hold=_curve(threshold)
+    )
     low, high = res.bracket
     assert res.m_star == high and high >= threshold and res.monotone
     assert low is None or (low < threshold and high / low <= 2**0.25 * (1 + 1 / low))  # integer widths
@@ -42,15 +52,32 @@ def test_a_monotone_hold_curve_is_bracketed_to_the_resolution(threshold):
 def test_a_non_monotone_hold_curve_is_reported():
     def hold(m):
         return np.arange(SEEDS) < (SEEDS if m in (16, 64) or m >= 1000 else 0)
-    res = critical_width(None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
-                         hold=hold, delta=0.1)
+
+    res = critical_width(
+        None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8, hold=hold, delta=0.1
+    )
     assert res.m_star == 16
-    res = critical_width(None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
-                         hold=lambda m: np.arange(SEEDS) < (SEEDS if m in (8, 32) else 0))
+    res = critical_width(
+        None,
+        None,
+        criterion="init",
+        key=jax.random.PRNGKey(0),
+        seeds=SEEDS,
+        m_min=8,
+        hold=lambda m: np.arange(SEEDS) < (SEEDS if m in (8, 32) else 0),
+    )
     assert res.m_star == 8 and not res.monotone and res.violations == [(8, 16)]  # the confirmation at 16 fails
     curve = {8: 0, 16: 20, 32: 3, 64: 20}
-    res = critical_width(None, None, criterion="init", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
-                         resolution=1.01, hold=lambda m: np.arange(SEEDS) < curve.get(m, 20 if m > 16 else 0))
+    res = critical_width(
+        None,
+        None,
+        criterion="init",
+        key=jax.random.PRNGKey(0),
+        seeds=SEEDS,
+        m_min=8,
+        resolution=1.01,
+        hold=lambda m: np.arange(SEEDS) < curve.get(m, 20 if m > 16 else 0),
+    )
     assert res.monotone in (True, False)
     ok = all(res.hold_fraction[i] <= res.hold_fraction[i + 1] for i in range(len(res.widths) - 1))
     assert res.monotone == ok and (res.violations == []) == ok
@@ -70,8 +97,9 @@ def test_at_the_measured_critical_width_fresh_seeds_agree_within_the_binomial_er
     res = critical_width(X, y, criterion="init", key=jax.random.PRNGKey(3), seeds=SEEDS, m_min=4)
     assert res.m_star is not None, res  # (the hold fraction of 20 seeds may dip: reported in res.violations)
     spectrum = infinite_width_spectrum(X)
-    fresh = criterion_outcomes(X, y, res.m_star, key=jax.random.PRNGKey(99), seeds=60, eta=1 / spectrum[-1],
-                               lambda0=spectrum[0], max_steps=0)["init"].mean()
+    fresh = criterion_outcomes(
+        X, y, res.m_star, key=jax.random.PRNGKey(99), seeds=60, eta=1 / spectrum[-1], lambda0=spectrum[0], max_steps=0
+    )["init"].mean()
     p = 0.9
     assert fresh >= p - 3 * math.sqrt(p * (1 - p) / 60), (res, fresh)
 
@@ -90,8 +118,9 @@ def test_wide_nets_hold_every_criterion_and_narrow_ones_fail_the_trajectory():
 def test_any_start_gives_the_same_bracket_on_a_monotone_curve():
     """The search may start anywhere (a guess from a smaller n): halving or doubling, it brackets the same m*."""
     for threshold in (9, 100, 777):
-        base = critical_width(None, None, criterion="linear", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8,
-                              hold=_curve(threshold))
+        base = critical_width(
+            None, None, criterion="linear", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8, hold=_curve(threshold)
+        )
         for start in (8, 50, 300, 5000, 10**6):
             found = critical_widths_from(start, threshold)
             assert (found.m_star, found.bracket) == (base.m_star, base.bracket), (threshold, start)
@@ -100,13 +129,28 @@ def test_any_start_gives_the_same_bracket_on_a_monotone_curve():
 def critical_widths_from(start, threshold):
     from ntk_proofs.du2019.critical_width import _search
 
-    return _search(lambda m: {"linear": _curve(threshold)(m)}, "linear", delta=0.1, m_min=8, m_max=2**20,
-                   resolution=2**0.25, start=start)
+    return _search(
+        lambda m: {"linear": _curve(threshold)(m)},
+        "linear",
+        delta=0.1,
+        m_min=8,
+        m_max=2**20,
+        resolution=2**0.25,
+        start=start,
+    )
 
 
 def test_a_criterion_failing_up_to_m_max_has_no_critical_width():
-    res = critical_width(None, None, criterion="kernel", key=jax.random.PRNGKey(0), seeds=SEEDS, m_min=8, m_max=100,
-                         hold=lambda m: np.zeros(SEEDS, bool))
+    res = critical_width(
+        None,
+        None,
+        criterion="kernel",
+        key=jax.random.PRNGKey(0),
+        seeds=SEEDS,
+        m_min=8,
+        m_max=100,
+        hold=lambda m: np.zeros(SEEDS, bool),
+    )
     assert res.m_star is None and res.bracket[1] is None and max(res.widths) <= 100
     assert max(res.widths) > 100 / 2  # it tried the last grid point below m_max
 
@@ -136,8 +180,9 @@ def test_fit_exponent_recovers_a_power_law_and_its_bootstrap_interval():
     assert fit.slope == pytest.approx(1.5, rel=1e-12, abs=1e-12) and fit.points == 4
     assert fit.ci_low < 1.5 < fit.ci_high and fit.ci_high - fit.ci_low < 0.3
     left_out = fit_exponent(n, [24, None, 100, 400], draws)
-    assert left_out.points == 3 and left_out.slope == pytest.approx(np.polyfit(np.log(n[[0, 2, 3]]),
-                                                                               np.log([24, 100, 400]), 1)[0])
+    assert left_out.points == 3 and left_out.slope == pytest.approx(
+        np.polyfit(np.log(n[[0, 2, 3]]), np.log([24, 100, 400]), 1)[0]
+    )
     assert fit_exponent(n, [None, None, None, 5]).slope is None
 
 
@@ -167,8 +212,9 @@ def test_shared_runs_give_every_criterion_and_record_how_runs_ended():
     X = nt.unit_sphere(jax.random.PRNGKey(1), 6, 6)
     y = nt.gaussian_labels(jax.random.PRNGKey(2), 6)
     seen = []
-    res = critical_widths(X, y, criteria=("init", "linear"), key=jax.random.PRNGKey(3), seeds=6, m_min=4,
-                          m_max=256, on_width=seen.append)
+    res = critical_widths(
+        X, y, criteria=("init", "linear"), key=jax.random.PRNGKey(3), seeds=6, m_min=4, m_max=256, on_width=seen.append
+    )
     assert set(res) == {"init", "linear"} and len(seen) == len(set(seen))  # each width ran once, for both
     assert set(res["init"].widths) | set(res["linear"].widths) == set(seen)
     for r in res.values():
@@ -179,5 +225,6 @@ def test_shared_runs_give_every_criterion_and_record_how_runs_ended():
     common = set(alone.widths) & set(shared.widths)
     assert common  # the same initializations, so the same outcomes, at every width both searches tried
     for w in common:
-        np.testing.assert_array_equal(alone.holds[list(alone.widths).index(w)],
-                                      shared.holds[list(shared.widths).index(w)])
+        np.testing.assert_array_equal(
+            alone.holds[list(alone.widths).index(w)], shared.holds[list(shared.widths).index(w)]
+        )

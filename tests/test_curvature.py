@@ -5,7 +5,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from tests.tolerances import RTOL_F64
@@ -28,8 +29,9 @@ def test_hvp_equals_dense_hessian_times_vector():
     H = np.asarray(nt.dense_hessian(loss, params))
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     v = jax.random.normal(jax.random.PRNGKey(5), flat.shape)
-    np.testing.assert_allclose(jax.flatten_util.ravel_pytree(nt.hvp(loss, params, unravel(v)))[0], H @ np.asarray(v),
-                               rtol=RTOL_F64, atol=1e-12)
+    np.testing.assert_allclose(
+        jax.flatten_util.ravel_pytree(nt.hvp(loss, params, unravel(v)))[0], H @ np.asarray(v), rtol=RTOL_F64, atol=1e-12
+    )
     np.testing.assert_allclose(H, H.T, rtol=RTOL_F64, atol=1e-12)
 
 
@@ -47,8 +49,9 @@ def test_extreme_eigenvalues_match_dense_eigh_with_ritz_error_bars(seed):
     dense_residuals = np.linalg.norm(flat_vectors @ H - np.asarray(top.eigenvalues)[:, None] * flat_vectors, axis=1)
     np.testing.assert_allclose(top.residuals, dense_residuals, rtol=1e-6, atol=1e-12)
     # each Ritz value lies within its residual of a true eigenvalue (Parlett, Thm 4.5.1)
-    for theta, r in zip(np.concatenate([top.eigenvalues, bottom.eigenvalues]),
-                        np.concatenate([top.residuals, bottom.residuals])):
+    for theta, r in zip(
+        np.concatenate([top.eigenvalues, bottom.eigenvalues]), np.concatenate([top.residuals, bottom.residuals])
+    ):
         assert np.min(np.abs(ev - theta)) <= r + 1e-12
     assert len(top.eigenvectors) == 3
     v0 = top.eigenvectors[0]
@@ -95,8 +98,9 @@ def test_hutchinson_trace_within_its_error_bar_and_slq_moments():
     for probe, probe_key in enumerate(jax.random.split(jax.random.PRNGKey(1), 30)):
         v = np.asarray(jax.random.normal(probe_key, flat.shape, dtype=flat.dtype))
         exact = [1.0, v @ H @ v / (v @ v), v @ H @ H @ v / (v @ v)]
-        np.testing.assert_allclose([np.sum(w[probe] * nodes[probe] ** p) for p in range(3)], exact, rtol=1e-8,
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            [np.sum(w[probe] * nodes[probe] ** p) for p in range(3)], exact, rtol=1e-8, atol=1e-12
+        )
     assert abs(np.trapezoid(np.asarray(sd.density), np.asarray(sd.grid)) - 1.0) < 1e-3
     # SLQ moments estimate tr(H^p) / P: unbiased, with the spread of v^T H^p v / ||v||^2 over probes
     for p in (1, 2):
@@ -122,6 +126,7 @@ def test_critical_points_of_deep_linear_autoencoder_match_closed_form_and_index_
     """Baldi & Hornik (1989): critical losses are sums of excluded covariance eigenvalues; only the top-k
     projection is a minimum. Every found point must be critical and have one of those losses."""
     from itertools import combinations
+
     from scipy.stats import spearmanr
 
     Z = nt.unit_sphere(jax.random.PRNGKey(0), 60, 4) * jnp.array([[2.0, 1.5, 1.0, 0.5]])
@@ -132,8 +137,9 @@ def test_critical_points_of_deep_linear_autoencoder_match_closed_form_and_index_
     for i in range(10):
         k1, k2 = jax.random.split(jax.random.PRNGKey(i))
         scale = [1e-2, 0.5][i % 2]
-        cp = nt.find_critical_point(loss, nt.DeepLinear(scale * jax.random.normal(k1, (2, 4)),
-                                                        scale * jax.random.normal(k2, (4, 2))), steps=200)
+        cp = nt.find_critical_point(
+            loss, nt.DeepLinear(scale * jax.random.normal(k1, (2, 4)), scale * jax.random.normal(k2, (4, 2))), steps=200
+        )
         assert cp.grad_norm < 1e-8
         assert np.min(np.abs(allowed - cp.loss)) < 1e-8
         found.append((cp.loss, cp.index))
@@ -156,8 +162,11 @@ def test_saddle_free_newton_escapes_before_perturbed_gd_before_gd():
     k1, k2 = jax.random.split(jax.random.PRNGKey(1))
     start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2)), 1e-4 * jax.random.normal(k2, (1, 3)))
     first = {}
-    for method, kw in (("gd", dict(eta=0.05)), ("perturbed_gd", dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2)),
-                       ("saddle_free_newton", dict(eta=0.5))):
+    for method, kw in (
+        ("gd", dict(eta=0.05)),
+        ("perturbed_gd", dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2)),
+        ("saddle_free_newton", dict(eta=0.5)),
+    ):
         run = nt.escape_saddle(loss, start, method=method, steps=120, key=jax.random.PRNGKey(2), record_every=20, **kw)
         assert run.records[0] < -1.0  # started at the saddle's negative curvature
         first[method] = int(np.flatnonzero(run.loss < 0.5 * run.loss[0])[0])
@@ -188,8 +197,9 @@ def test_power_iteration_with_deflation_finds_the_largest_magnitude_eigenvalues_
     def matvec(v):
         return A @ v
 
-    res = power_iteration_eigenvalues(None, jnp.zeros(40), 3, key=jax.random.PRNGKey(1), tol=1e-10,
-                                      max_iterations=500, matvec=matvec)
+    res = power_iteration_eigenvalues(
+        None, jnp.zeros(40), 3, key=jax.random.PRNGKey(1), tol=1e-10, max_iterations=500, matvec=matvec
+    )
     np.testing.assert_allclose(res.eigenvalues, [10.0, -7.0, 5.0], rtol=1e-6, atol=1e-9)
     assert res.matvecs == int(res.iterations.sum()) and np.all(res.iterations >= 2)
     with pytest.raises(ValueError):

@@ -11,8 +11,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_docs_build_with_warnings_as_errors(tmp_path):
     pytest.importorskip("mkdocstrings")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     api = (tmp_path / "site" / "api" / "du2019" / "index.html").read_text()
     assert "train_gd" in api and "DuDiagnostics" in api

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 import pytest
 
 from experiments import width_sweep
@@ -59,8 +58,26 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
     from experiments import fine_grained
 
     out = tmp_path / "fg"
-    fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
-                       "--p-width", "16", "--steps", "5", "--out", str(out)])
+    fine_grained.main(
+        [
+            "--n-train",
+            "30",
+            "--n-test",
+            "20",
+            "--widths",
+            "16",
+            "64",
+            "--p-grid",
+            "0",
+            "1",
+            "--p-width",
+            "16",
+            "--steps",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     for suffix in ("png", "pdf", "json"):
         assert (out / f"fine_grained.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "fine_grained.json").read_text())
@@ -68,8 +85,29 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
     assert len(saved["label_runs"]["true"][0]["residual"]) == 6
     assert saved["spectra"]["random"]["bound"] > 0
     assert "bound sqrt(2 y^T H^-1 y / n)" in capsys.readouterr().out
-    assert fine_grained.main(["--n-train", "30", "--n-test", "20", "--widths", "16", "64", "--p-grid", "0", "1",
-                              "--p-width", "16", "--steps", "5", "--out", str(out)])["reused_units"] == 6
+    assert (
+        fine_grained.main(
+            [
+                "--n-train",
+                "30",
+                "--n-test",
+                "20",
+                "--widths",
+                "16",
+                "64",
+                "--p-grid",
+                "0",
+                "1",
+                "--p-width",
+                "16",
+                "--steps",
+                "5",
+                "--out",
+                str(out),
+            ]
+        )["reused_units"]
+        == 6
+    )
     with pytest.raises(SystemExit):
         fine_grained.parse_args(["--p-grid", "1.5"])
 
@@ -80,8 +118,28 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
     from experiments import linearization
 
     out = tmp_path / model
-    summary = linearization.main(["--model", model, "--depth", "2", "--widths", "8", "32", "128", "--n-train", "12",
-                                  "--n-test", "6", "--steps", "4", "--kernel-points", "4", "--out", str(out)])
+    summary = linearization.main(
+        [
+            "--model",
+            model,
+            "--depth",
+            "2",
+            "--widths",
+            "8",
+            "32",
+            "128",
+            "--n-train",
+            "12",
+            "--n-test",
+            "6",
+            "--steps",
+            "4",
+            "--kernel-points",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
     for suffix in ("png", "pdf", "json"):
         assert (out / f"linearization.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "linearization.json").read_text())
@@ -97,12 +155,36 @@ def test_hessian_experiment_writes_figure_and_json(tmp_path):
     from experiments import hessian
 
     out = tmp_path / "h"
-    summary = hessian.main(["--width", "8", "--n-train", "40", "--steps", "20", "--checkpoints", "2", "--probes", "2",
-                            "--lanczos-steps", "10", "--starts", "3", "--escape-steps", "10", "--out", str(out)])
+    summary = hessian.main(
+        [
+            "--width",
+            "8",
+            "--n-train",
+            "40",
+            "--steps",
+            "20",
+            "--checkpoints",
+            "2",
+            "--probes",
+            "2",
+            "--lanczos-steps",
+            "10",
+            "--starts",
+            "3",
+            "--escape-steps",
+            "10",
+            "--out",
+            str(out),
+        ]
+    )
     for suffix in ("png", "pdf", "json"):
         assert (out / f"hessian.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "hessian.json").read_text())
-    assert len(saved["training"]["records"]) == 3 and set(saved["training"]["densities"]) == {"init", "mid-training", "end"}
+    assert len(saved["training"]["records"]) == 3 and set(saved["training"]["densities"]) == {
+        "init",
+        "mid-training",
+        "end",
+    }
     assert set(saved["escape"]["runs"]) == {"gd", "perturbed_gd", "saddle_free_newton"}
     assert abs(saved["agreement"]["top_dense"][0] - saved["agreement"]["top_lanczos"][0]) < 1e-8
     assert summary["escape"]["saddle_spectrum"][0] < 0 < summary["escape"]["saddle_spectrum"][-1]
@@ -113,13 +195,34 @@ def test_landscape_experiment_writes_figure_and_json(tmp_path):
     from experiments import landscape
 
     out = tmp_path / "l"
-    summary = landscape.main(["--width", "8", "--depths", "1", "3", "--n-train", "60", "--train-steps", "20", "--grid", "5",
-                              "--bezier-steps", "20", "--grid-points", "41", "--out", str(out)])
+    summary = landscape.main(
+        [
+            "--width",
+            "8",
+            "--depths",
+            "1",
+            "3",
+            "--n-train",
+            "60",
+            "--train-steps",
+            "20",
+            "--grid",
+            "5",
+            "--bezier-steps",
+            "20",
+            "--grid-points",
+            "41",
+            "--out",
+            str(out),
+        ]
+    )
     for suffix in ("png", "pdf", "json"):
         assert (out / f"landscape.{suffix}").stat().st_size > 1000
     saved = json.loads((out / "landscape.json").read_text())
     found = {r["example"].split(",")[0]: r["certificate"] is not None for r in saved["certificates"]}
-    assert found["convex control: linear least squares"] is False and found["convex control: logistic regression"] is False
+    assert (
+        found["convex control: linear least squares"] is False and found["convex control: logistic regression"] is False
+    )
     assert found["sigmoid MLP 784-100-1"] and found["deep linear 2-3-1 (identity activations)"]
     assert len(saved["surfaces"]) == 4 and np.asarray(saved["surfaces"][0]["loss"]).shape == (5, 5)
     # the barrier is the largest excess of the saved line losses over the chord of their endpoints
@@ -158,8 +261,14 @@ def test_deep_training_experiment_writes_each_study(tmp_path):
 def test_deep_training_flag_errors():
     from experiments import deep_training
 
-    for bad in (["--norm-points", "601"], ["--norm-points", "0"], ["--stable-steps", "0"],
-                ["--stable-iterations", "0"], ["--eos-eta", "-1"], ["--skip-depths", "0"]):
+    for bad in (
+        ["--norm-points", "601"],
+        ["--norm-points", "0"],
+        ["--stable-steps", "0"],
+        ["--stable-iterations", "0"],
+        ["--eos-eta", "-1"],
+        ["--skip-depths", "0"],
+    ):
         with pytest.raises(SystemExit) as info:
             deep_training.parse_args(bad)
         assert info.value.code == 2, bad
@@ -184,8 +293,9 @@ def test_all_runs_every_quick_preset_and_writes_the_claims_table(tmp_path):
     assert "| paper | claim | measured |" in text and "python -m experiments.width_sweep --quick" in text
     # rebuilt from the saved JSON alone, the table is the same
     assert run_all.main(["--quick", "--out", str(tmp_path), "--only", "width_sweep", "--claims-only"]) == rows
-    assert len(rows) == 8 and all(set(r) == {"paper", "statement", "measured", "bound", "held", "command"}
-                                  for r in rows)
+    assert len(rows) == 8 and all(
+        set(r) == {"paper", "statement", "measured", "bound", "held", "command"} for r in rows
+    )
 
 
 @pytest.mark.slow
@@ -195,8 +305,26 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
     rng = np.random.default_rng(0)
     data = tmp_path / "mine.npz"
     np.savez(data, x=rng.standard_normal((40, 5)), y=rng.integers(0, 2, 40))
-    flags = ["--quick", "--families", "sphere", "npz", "--npz", str(data), "--ns", "6", "9", "--criteria", "init",
-             "linear", "--m-max", "32", "--grid", "2", "--out", str(tmp_path / "cw")]
+    flags = [
+        "--quick",
+        "--families",
+        "sphere",
+        "npz",
+        "--npz",
+        str(data),
+        "--ns",
+        "6",
+        "9",
+        "--criteria",
+        "init",
+        "linear",
+        "--m-max",
+        "32",
+        "--grid",
+        "2",
+        "--out",
+        str(tmp_path / "cw"),
+    ]
     summary = critical_width.main(flags)
     for suffix in ("png", "pdf", "json"):
         assert (tmp_path / "cw" / f"critical_width.{suffix}").stat().st_size > 1000
@@ -220,8 +348,15 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
 def test_critical_width_flag_errors(tmp_path):
     from experiments import critical_width
 
-    for bad in (["--families", "npz"], ["--npz", str(tmp_path / "missing.npz")], ["--ns", "1"],
-                ["--delta", "1"], ["--m-max", "2"], ["--criteria", "fast"], ["--eta", "-1"]):
+    for bad in (
+        ["--families", "npz"],
+        ["--npz", str(tmp_path / "missing.npz")],
+        ["--ns", "1"],
+        ["--delta", "1"],
+        ["--m-max", "2"],
+        ["--criteria", "fast"],
+        ["--eta", "-1"],
+    ):
         with pytest.raises(SystemExit) as info:
             critical_width.parse_args(bad)
         assert info.value.code == 2, bad
@@ -231,8 +366,19 @@ def test_critical_width_flag_errors(tmp_path):
 def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
     from experiments import regimes
 
-    flags = ["--quick", "--phase-widths", "64", "--lazy-alphas", "1", "8", "--lazy-widths", "32", "64",
-             "--out", str(tmp_path / "rg")]
+    flags = [
+        "--quick",
+        "--phase-widths",
+        "64",
+        "--lazy-alphas",
+        "1",
+        "8",
+        "--lazy-widths",
+        "32",
+        "64",
+        "--out",
+        str(tmp_path / "rg"),
+    ]
     summary = regimes.main(flags)
     for suffix in ("png", "pdf", "json"):
         assert (tmp_path / "rg" / f"regimes.{suffix}").stat().st_size > 1000
@@ -252,8 +398,14 @@ def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
 def test_regimes_flag_errors():
     from experiments import regimes
 
-    for bad in (["--flow-etas", "0.1", "0.15"], ["--lazy-widths", "63"], ["--ratio-min", "4", "--ratio-max", "2"],
-                ["--activations", "tanh"], ["--n", "1"], ["--flow-rtol", "2"]):
+    for bad in (
+        ["--flow-etas", "0.1", "0.15"],
+        ["--lazy-widths", "63"],
+        ["--ratio-min", "4", "--ratio-max", "2"],
+        ["--activations", "tanh"],
+        ["--n", "1"],
+        ["--flow-rtol", "2"],
+    ):
         with pytest.raises(SystemExit) as info:
             regimes.parse_args(bad)
         assert info.value.code == 2, bad
@@ -276,16 +428,24 @@ def _sweep_process(out, i, port, count=2, exit_after=None):
 
     from experiments.cluster import EXIT_AFTER_UNITS
 
-    extra = [] if i is None else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count),
-                                  "--process-id", str(i)]
+    extra = (
+        []
+        if i is None
+        else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count), "--process-id", str(i)]
+    )
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
     env.pop(EXIT_AFTER_UNITS, None)
     if exit_after is not None:
         env[EXIT_AFTER_UNITS] = str(exit_after)
     # a session of its own: a signal the JAX runtime sends to its process group cannot reach the test worker
-    return subprocess.Popen([sys.executable, "-m", "experiments.width_sweep", *TINY, "--out", str(out), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.width_sweep", *TINY, "--out", str(out), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _per_unit_numbers(path):
@@ -303,8 +463,9 @@ def _assert_same_numbers(a, b):
             if isinstance(va, dict):
                 assert va == vb, key
             else:
-                np.testing.assert_allclose(np.asarray(va, float), np.asarray(vb, float), rtol=1e-6, atol=1e-12,
-                                           err_msg=key)
+                np.testing.assert_allclose(
+                    np.asarray(va, float), np.asarray(vb, float), rtol=1e-6, atol=1e-12, err_msg=key
+                )
 
 
 @pytest.mark.slow
@@ -347,20 +508,27 @@ def test_experiments_keep_compiled_programs_where_asked(tmp_path):
     import subprocess
     import sys
 
-    code = ("import jax; from experiments.cli import use_compilation_cache; use_compilation_cache(); "
-            "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)")
-    base = {k: v for k, v in os.environ.items() if k not in ("JAX_COMPILATION_CACHE_DIR",
-                                                             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")}
+    code = (
+        "import jax; from experiments.cli import use_compilation_cache; use_compilation_cache(); "
+        "print(jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs)"
+    )
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+    }
 
     def cache_dir(**env):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                             env={**base, **env}, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**base, **env}, check=True
+        )
         return out.stdout.split()
 
     assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c")) == [str(tmp_path / "c"), "0.0"]
     assert cache_dir(NTK_PROOFS_JAX_CACHE="off")[0] == "None"
-    assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j"))[0] == \
-        str(tmp_path / "j")
+    assert cache_dir(NTK_PROOFS_JAX_CACHE=str(tmp_path / "c"), JAX_COMPILATION_CACHE_DIR=str(tmp_path / "j"))[0] == str(
+        tmp_path / "j"
+    )
 
 
 def test_the_tests_use_the_experiments_cache_folder(monkeypatch, tmp_path):
@@ -395,8 +563,10 @@ def test_all_starts_every_experiment_from_the_process_precision(tmp_path, monkey
         seen.append(bool(jax.config.jax_enable_x64))
         return {}
 
-    fakes = {"experiments.hessian": types.SimpleNamespace(main=switcher, claims=lambda s, c: []),
-             "experiments.deep_training": types.SimpleNamespace(main=recorder, claims=lambda s, c: [])}
+    fakes = {
+        "experiments.hessian": types.SimpleNamespace(main=switcher, claims=lambda s, c: []),
+        "experiments.deep_training": types.SimpleNamespace(main=recorder, claims=lambda s, c: []),
+    }
     monkeypatch.setattr(run_all.importlib, "import_module", lambda name: fakes[name])
     try:
         run_all.main(["--only", "hessian", "deep_training", "--out", str(tmp_path)])
@@ -426,3 +596,20 @@ def test_experiments_multiply_matrices_exactly_in_their_dtype():
         assert jax.config.jax_default_matmul_precision == "bfloat16"
     finally:
         jax.config.update("jax_default_matmul_precision", was)
+
+
+@pytest.mark.parametrize("content", ['{"config": {"a": 1}, "res', "\x00\xff garbage", '["a list"]', '{"config": {}}'])
+def test_a_corrupt_unit_file_is_recomputed_with_a_warning_naming_it(tmp_path, content):
+    """A truncated, garbage or malformed unit JSON is never merged: the store warns, naming the file, and the unit
+    is computed again (and the file replaced atomically)."""
+    from experiments.cluster import run_units
+    from experiments.store import UnitStore
+
+    store = UnitStore(tmp_path)
+    store.path("u").parent.mkdir(parents=True, exist_ok=True)
+    store.path("u").write_bytes(content.encode("latin-1"))
+    calls = []
+    with pytest.warns(UserWarning, match=r"unit file .*u\.json is (unreadable|malformed)"):
+        results, reused = run_units(store, [("u", {"a": 1}, lambda: calls.append(1) or {"x": 2.0})], desc="t")
+    assert results == [{"x": 2.0}] and reused == 0 and calls == [1]
+    assert store.load("u", {"a": 1}) == {"x": 2.0}

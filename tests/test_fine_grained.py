@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from tests.tolerances import F64, RTOL_F64
@@ -26,8 +27,9 @@ def test_eigendecomposition_reconstructs_h_and_projections_sum_to_norm(seed, n):
     eig = nt.eigen_projections(H, y)
     assert np.all(np.diff(np.asarray(eig.eigenvalues)) <= 0)
     # against an independent eigensolver (NumPy's LAPACK call on the float64 matrix)
-    np.testing.assert_allclose(eig.eigenvalues, np.linalg.eigvalsh(np.asarray(H, np.float64))[::-1], rtol=RTOL_F64,
-                               atol=F64)
+    np.testing.assert_allclose(
+        eig.eigenvalues, np.linalg.eigvalsh(np.asarray(H, np.float64))[::-1], rtol=RTOL_F64, atol=F64
+    )
     assert float(jnp.sum(eig.projections)) == pytest.approx(float(y @ y), rel=F64)
 
 
@@ -158,19 +160,26 @@ def test_kernel_prediction_is_the_loss_of_gd_on_the_fixed_kernel_dynamics(seed, 
         r = r - eta * H @ r
     pred = np.asarray(nt.kernel_prediction(jnp.asarray(H), jnp.asarray(np.asarray(y) - u0), eta=eta, steps=30))
     np.testing.assert_allclose(pred, losses, rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(np.sqrt(2 * pred), nt.predicted_residual(H, y, eta, 30, u0=u0), rtol=RTOL_F64, atol=1e-14)
+    np.testing.assert_allclose(
+        np.sqrt(2 * pred), nt.predicted_residual(H, y, eta, 30, u0=u0), rtol=RTOL_F64, atol=1e-14
+    )
 
 
 def test_generalization_bound_refuses_singular_and_indefinite_kernels_at_the_round_off_scale():
     """The tolerance is n eps max|lambda|: a least eigenvalue 1e-12 next to 1e6 is singular (tol 6.7e-10), the
     same 1e-12 next to 1 is not; an indefinite H names its least eigenvalue."""
     y = jnp.ones(3)
-    with pytest.raises(nt.AssumptionError, match=r"^H is singular \(least eigenvalue 1e-12 within round-off 6\.7e-10\)"
-                                                 r".*distinct inputs\.$"):
+    with pytest.raises(
+        nt.AssumptionError,
+        match=r"^H is singular \(least eigenvalue 1e-12 within round-off 6\.7e-10\)"
+        r".*distinct inputs\.$",
+    ):
         nt.generalization_bound(jnp.diag(jnp.array([1e6, 1.0, 1e-12])), y)
     value = nt.generalization_bound(jnp.diag(jnp.array([1.0, 1.0, 1e-12])), y)
     np.testing.assert_allclose(value, np.sqrt(2 * (2 + 1e12) / 3), rtol=RTOL_F64, atol=0)
-    with pytest.raises(nt.AssumptionError, match=r"^H is not positive semi-definite \(least eigenvalue -1\);.*of the data\.$"):
+    with pytest.raises(
+        nt.AssumptionError, match=r"^H is not positive semi-definite \(least eigenvalue -1\);.*of the data\.$"
+    ):
         nt.generalization_bound(jnp.diag(jnp.array([1.0, 0.5, -1.0])), y)
 
 
@@ -179,8 +188,17 @@ def test_kernel_prediction_checks_its_arguments_and_keeps_the_kernel_dtype():
     y64 = jnp.asarray([1.0, -1.0, 0.5], jnp.float64)
     pred = nt.kernel_prediction(H32, y64, eta=0.3, steps=4)
     assert pred.dtype == jnp.float32 and pred.shape == (5,)
-    np.testing.assert_allclose(pred, 0.5 * np.sum(np.array([1.0, 1.0, 0.25])[None, :] * (
-        1 - 0.3 * np.array([2.0, 1.0, 0.5])[None, :]) ** (2 * np.arange(5)[:, None]), axis=1), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(
+        pred,
+        0.5
+        * np.sum(
+            np.array([1.0, 1.0, 0.25])[None, :]
+            * (1 - 0.3 * np.array([2.0, 1.0, 0.5])[None, :]) ** (2 * np.arange(5)[:, None]),
+            axis=1,
+        ),
+        rtol=1e-6,
+        atol=0,
+    )
     residual = nt.predicted_residual(H32, jnp.asarray(y64, jnp.float32), 0.3, 4, u0=jnp.zeros(3, jnp.float64))
     assert residual.dtype == jnp.float32
     for bad in (dict(eta=0.0), dict(eta=-1.0), dict(eta=float("nan"))):

@@ -16,7 +16,9 @@ def test_confidence_interval_covers_the_true_slope_at_its_level():
     x = np.repeat([16, 64, 256, 1024, 4096.0], 3)
     trials = 400
     hits = sum(
-        (lambda f: f.ci_low <= -0.5 <= f.ci_high)(nt.loglog_slope(x, x**-0.5 * np.exp(0.2 * rng.standard_normal(x.size))))
+        (lambda f: f.ci_low <= -0.5 <= f.ci_high)(
+            nt.loglog_slope(x, x**-0.5 * np.exp(0.2 * rng.standard_normal(x.size)))
+        )
         for _ in range(trials)
     )
     # Binomial(400, 0.95): mean 380, standard deviation 4.4; 6 sd either side.

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from ntk_proofs import gd
@@ -81,8 +82,9 @@ def test_objective_and_recorder_protocols_are_the_seams():
     assert isinstance(gd.Loss(lambda p: p @ p), gd.Objective)
     assert isinstance(gd.Norm(), gd.Recorder) and isinstance(gd.Outputs(lambda p, x: x), gd.Recorder)
     assert not isinstance(lambda p: p @ p, gd.Objective)
-    out = gd.scan(gd.Loss(lambda x: x @ x), optax.sgd(0.1), jnp.ones(2), (), steps=3, recorder=gd.Norm(),
-                  record_every=1)
+    out = gd.scan(
+        gd.Loss(lambda x: x @ x), optax.sgd(0.1), jnp.ones(2), (), steps=3, recorder=gd.Norm(), record_every=1
+    )
     assert isinstance(out, gd.ScanResult) and out.loss.shape == (4,) and out.records.shape == (4,)
     assert int(out.diverged_step) == -1
 

@@ -2,12 +2,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
-from ntk_proofs.du2019.gram import coactivation_counts, update_coactivation_counts
+from ntk_proofs.du2019.gram import coactivation_counts, gram_infinity_float64, update_coactivation_counts
 from tests import reference
-from ntk_proofs.du2019.gram import gram_infinity_float64
 from tests.tolerances import F64, QUADRATURE, RTOL_F32, RTOL_F64, SLOPE, mc_tolerance
 
 
@@ -81,8 +81,13 @@ def test_lambda_min_and_max_match_numpy():
     assert abs(float(nt.lambda_max(jnp.asarray(S))) - ev[-1]) < F64
 
 
-@given(seed=st.integers(0, 10**6), n=st.sampled_from([1, 5, 33]), m=st.sampled_from([1, 31, 32, 70]),
-       rate=st.sampled_from([0.0, 0.01, 0.2, 1.0]), chunk=st.sampled_from([1, 7, 2048]))
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.sampled_from([1, 5, 33]),
+    m=st.sampled_from([1, 31, 32, 70]),
+    rate=st.sampled_from([0.0, 0.01, 0.2, 1.0]),
+    chunk=st.sampled_from([1, 7, 2048]),
+)
 def test_coactivation_update_equals_the_dense_product(seed, n, m, rate, chunk):
     """P'P'^T from P P^T and the flipped entries, exactly, over shapes not multiples of the 32-bit packing,
     flip rates from none to all, chunks smaller and larger than the flip list, and both paths (budget)."""
@@ -119,8 +124,9 @@ def test_h_infinity_is_exact_for_any_nonzero_rows(seed, scale):
     U = np.asarray(X) / np.linalg.norm(np.asarray(X), axis=1, keepdims=True)
     angle = np.arccos(np.clip(U @ U.T, -1, 1))
     np.fill_diagonal(angle, 0.0)
-    np.testing.assert_allclose(H, np.asarray(X) @ np.asarray(X).T * (np.pi - angle) / (2 * np.pi), rtol=RTOL_F64,
-                               atol=F64)
+    np.testing.assert_allclose(
+        H, np.asarray(X) @ np.asarray(X).T * (np.pi - angle) / (2 * np.pi), rtol=RTOL_F64, atol=F64
+    )
 
 
 def test_h_infinity_in_float32_agrees_with_float64_and_zero_rows_are_refused():
@@ -143,8 +149,9 @@ def test_one_problem_in_two_precisions_shares_lambda_0():
     assert lam32 == pytest.approx(lam64, rel=1e-6)
     p32, p64 = (nt.init_params(key, 64, 120, dtype=dt) for dt in (jnp.float32, jnp.float64))
     np.testing.assert_array_equal(np.asarray(p32.W, np.float64), p64.W)
-    np.testing.assert_array_equal(np.asarray(nt.gaussian_labels(key, 5, jnp.float32), np.float64),
-                                  nt.gaussian_labels(key, 5, jnp.float64))
+    np.testing.assert_array_equal(
+        np.asarray(nt.gaussian_labels(key, 5, jnp.float32), np.float64), nt.gaussian_labels(key, 5, jnp.float64)
+    )
 
 
 @given(seed=st.integers(0, 10**6))

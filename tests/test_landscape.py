@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from tests.tolerances import RTOL_F64
@@ -42,7 +43,11 @@ def test_convex_controls_never_yield_a_certificate_and_have_psd_hessians(seed, k
     kx, ky, kw, kd = jax.random.split(jax.random.PRNGKey(seed), 4)
     X = jax.random.normal(kx, (30, 4))
     y = jax.random.normal(ky, (30,))
-    loss = (lambda w: nt.least_squares_loss(w, X, y)) if kind == "lsq" else (lambda w: nt.logistic_loss(w, X, (y > 0) * 1.0))
+    loss = (
+        (lambda w: nt.least_squares_loss(w, X, y))
+        if kind == "lsq"
+        else (lambda w: nt.logistic_loss(w, X, (y > 0) * 1.0))
+    )
     w0, d = jax.random.normal(kw, (4,)), jax.random.normal(kd, (4,))
     cert, search = nt.convexity_certificate(nt.slice_1d(loss, w0, d), -4.0, 4.0, grid_points=201, return_search=True)
     assert cert is None and search.chords == 100 * 100
@@ -72,8 +77,9 @@ def test_filter_normalized_directions_have_the_filters_norms(seed, bias):
     d1, d2 = nt.filter_normalized_directions(jax.random.PRNGKey(seed + 1), params, 2, bias=bias)
     for direction in (d1, d2):
         for layer, dl in zip(params, direction):
-            np.testing.assert_allclose(np.linalg.norm(np.asarray(dl.W), axis=1), np.linalg.norm(np.asarray(layer.W), axis=1),
-                                       rtol=1e-10)
+            np.testing.assert_allclose(
+                np.linalg.norm(np.asarray(dl.W), axis=1), np.linalg.norm(np.asarray(layer.W), axis=1), rtol=1e-10
+            )
             if bias == "zero":
                 assert float(jnp.max(jnp.abs(dl.b))) == 0.0
             else:
@@ -109,7 +115,9 @@ def test_bezier_curve_endpoints_are_the_minima_and_fitting_lowers_its_loss():
             np.testing.assert_array_equal(u, v)
     line = nt.path_barrier(loss, a, b)
     curve = nt.path_barrier(loss, a, b, fit.bend)
-    assert float(curve.losses[0]) == pytest.approx(float(loss(a))) and float(curve.losses[-1]) == pytest.approx(float(loss(b)))
+    assert float(curve.losses[0]) == pytest.approx(float(loss(a))) and float(curve.losses[-1]) == pytest.approx(
+        float(loss(b))
+    )
     assert curve.height < line.height and float(jnp.mean(curve.losses)) < float(jnp.mean(line.losses))
 
 
@@ -119,4 +127,6 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="finite"):
         nt.convexity_certificate(lambda a: 1.0 / a, -1.0, 1.0, grid_points=5)
     with pytest.raises(ValueError, match="bias"):
-        nt.filter_normalized_directions(jax.random.PRNGKey(0), nt.MLP((2, 3, 1)).init(jax.random.PRNGKey(0)), bias="scale")
+        nt.filter_normalized_directions(
+            jax.random.PRNGKey(0), nt.MLP((2, 3, 1)).init(jax.random.PRNGKey(0)), bias="scale"
+        )

@@ -8,11 +8,7 @@ compiles to single-matrix LAPACK calls, where jnp.linalg's own calls are batched
 the compiled HLO alone, with no time limit that a busy machine could hit.
 """
 
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +42,24 @@ def test_batched_gd_program_factors_one_matrix_at_a_time(method):
     B, n, m = 4, 12, 16
     X = jnp.broadcast_to(nt.unit_sphere(jax.random.PRNGKey(0), n, n), (B, n, n))
     W = jax.random.normal(jax.random.PRNGKey(1), (B, m, n))
-    hlo = sweep._batched.lower(W, jnp.ones((B, m)), X, jnp.ones((B, n)), jnp.zeros(B), jnp.asarray(0.1), jnp.asarray(1e6),
-                               steps=3,
-                               record_every=1, lambda_method=method, step_form="kernel",
-                               certify=True).compile().as_text()
+    hlo = (
+        sweep._batched.lower(
+            W,
+            jnp.ones((B, m)),
+            X,
+            jnp.ones((B, n)),
+            jnp.zeros(B),
+            jnp.asarray(0.1),
+            jnp.asarray(1e6),
+            steps=3,
+            record_every=1,
+            lambda_method=method,
+            step_form="kernel",
+            certify=True,
+        )
+        .compile()
+        .as_text()
+    )
     shapes = lapack_operand_shapes(hlo)
     assert any("potrf" in line for line in hlo.splitlines() if "custom-call" in line)  # the certificate is there
     assert shapes and all(s.count(",") == 1 for s in shapes), shapes
@@ -59,9 +69,21 @@ def test_batched_family_program_factors_one_matrix_at_a_time():
     B, n, m = 3, 10, 16
     X = nt.unit_sphere(jax.random.PRNGKey(0), n, n)
     W = jax.random.normal(jax.random.PRNGKey(1), (B, m, n))
-    hlo = family_training._batched.lower(W, jnp.ones((B, m)), X, jnp.ones(n), jnp.full(B, 0.1), jnp.asarray(1e4),
-                                         family=nt.TwoLayerFamily(train_a=True), steps=3,
-                                         record_every=1).compile().as_text()
+    hlo = (
+        family_training._batched.lower(
+            W,
+            jnp.ones((B, m)),
+            X,
+            jnp.ones(n),
+            jnp.full(B, 0.1),
+            jnp.asarray(1e4),
+            family=nt.TwoLayerFamily(train_a=True),
+            steps=3,
+            record_every=1,
+        )
+        .compile()
+        .as_text()
+    )
     shapes = lapack_operand_shapes(hlo)
     assert shapes and all(s.count(",") == 1 for s in shapes), shapes
 

@@ -146,9 +146,11 @@ def _our_probes(key, num_probes):
     return jnp.stack([jax.random.normal(k, (DIM,), jnp.float64) for k in jax.random.split(key, num_probes)])
 
 
-FUNCTIONS = {"identity": (lambda x: x, lambda lam: lam),
-             "square": (lambda x: x**2, lambda lam: lam**2),
-             "log": (jnp.log, np.log)}
+FUNCTIONS = {
+    "identity": (lambda x: x, lambda lam: lam),
+    "square": (lambda x: x**2, lambda lam: lam**2),
+    "log": (jnp.log, np.log),
+}
 
 
 def test_slq_nodes_and_weights_per_probe_equal_matfree_tridiagonal_eigendecomposition():
@@ -184,8 +186,9 @@ def test_slq_trace_estimates_equal_matfree_stochastic_lanczos_quadrature_on_the_
     # matfree's integrand is ||v||^2 e1^T f(T) e1 (an estimate of tr f(A) for E[v v^T] = I). Rescaled to norm
     # sqrt(dim), the same probe directions give dim * (our per-probe value): the estimator's mean / dim is ours.
     sphere = probes * (np.sqrt(DIM) / jnp.linalg.norm(probes, axis=1, keepdims=True))
-    integrand = funm.monte_carlo_funm_sym(funm.dense_funm_sym_eigh(f_jax),
-                                          decomp.tridiag_sym(SLQ_STEPS, reortho="full"))
+    integrand = funm.monte_carlo_funm_sym(
+        funm.dense_funm_sym_eigh(f_jax), decomp.tridiag_sym(SLQ_STEPS, reortho="full")
+    )
     estimate = stochtrace.estimator_monte_carlo(integrand, sampler=lambda _key: sphere)
     theirs = float(estimate(spd_matvec, jax.random.PRNGKey(0))) / DIM
     # Per probe, matfree fed the unnormalized probe gives ||v||^2 times our value.
@@ -220,16 +223,18 @@ def test_hutchinson_trace_equals_matfree_monte_carlo_trace_with_the_same_rademac
     sampler = stochtrace.sampler_signs(TEMPLATE, num=samples)
     # The same probes: ours are jax.random.rademacher(key, (samples, dim), dtype), matfree's sampler_signs draws
     # exactly that (bit for bit) from the same key.
-    np.testing.assert_array_equal(np.asarray(sampler(key)),
-                                  np.asarray(jax.random.rademacher(key, (samples, DIM), jnp.float64)))
+    np.testing.assert_array_equal(
+        np.asarray(sampler(key)), np.asarray(jax.random.rademacher(key, (samples, DIM), jnp.float64))
+    )
     mean, sem = stochtrace.estimator_monte_carlo_mean_and_sem(stochtrace.monte_carlo_trace(), sampler)(sym_matvec, key)
     truth = float(np.sum(SYM_SPECTRUM))
     scale = float(np.sum(np.abs(SYM_SPECTRUM)))  # the size of the terms v^T A v: round-off is relative to it
     # Round-off: the mean of 200 quadratic forms, each a 60 x 60 sum, computed in different orders.
     np.testing.assert_allclose(float(ours.estimate), float(mean), rtol=RTOL_F64, atol=F64 * scale)
     # matfree's sem uses the population std (ddof = 0), ours the sample std (ddof = 1).
-    np.testing.assert_allclose(float(ours.stderr), float(sem) * np.sqrt(samples / (samples - 1)), rtol=RTOL_F64,
-                               atol=F64 * scale)
+    np.testing.assert_allclose(
+        float(ours.stderr), float(sem) * np.sqrt(samples / (samples - 1)), rtol=RTOL_F64, atol=F64 * scale
+    )
     # The Rademacher variance is 2 sum_{i != j} A_ij^2 > 0: the estimate is not exact, only within its error bar.
     # 0.01 is a non-degeneracy floor, not a tolerance: the exact standard error sqrt(2 sum_{i != j} A_ij^2 / 200) is
     # 0.73 here (measured 0.79 and 0.63 for the two seeds), so the floor sits 60x below it and 1e8x above round-off;
@@ -256,8 +261,9 @@ def test_slq_weights_are_squared_first_components_of_the_tridiagonal_eigenvector
         return A @ v
 
     key = jax.random.PRNGKey(5)
-    sd = nt.spectral_density(None, jnp.zeros(dim, jnp.float64), key=key, num_probes=num_probes, num_steps=steps,
-                             matvec=matvec)
+    sd = nt.spectral_density(
+        None, jnp.zeros(dim, jnp.float64), key=key, num_probes=num_probes, num_steps=steps, matvec=matvec
+    )
     assert sd.weights.shape == (num_probes, steps)
     for p, probe_key in enumerate(jax.random.split(key, num_probes)):
         v = jax.random.normal(probe_key, (dim,), jnp.float64)
@@ -276,8 +282,9 @@ def test_slq_weights_are_squared_first_components_of_the_tridiagonal_eigenvector
         assert np.sum(w * theta) == pytest.approx(rayleigh, abs=F64)
         assert np.sum(w * theta**2) == pytest.approx(vn @ An @ An @ vn / (vn @ vn), abs=F64)
         # matfree's SLQ integrand with f = x (for the unnormalized probe) gives ||v||^2 times the same moment.
-        integrand = funm.monte_carlo_funm_sym(funm.dense_funm_sym_eigh(lambda x: x),
-                                              decomp.tridiag_sym(steps, reortho="full"))
+        integrand = funm.monte_carlo_funm_sym(
+            funm.dense_funm_sym_eigh(lambda x: x), decomp.tridiag_sym(steps, reortho="full")
+        )
         assert float(integrand(matvec, v)) / (vn @ vn) == pytest.approx(rayleigh, abs=F64)
         # The wrong choices give visibly different moments (so the checks above can tell them apart): the first
         # eigenvector's components squared, and the first components unsquared. 0.1 and 0.05 are separation

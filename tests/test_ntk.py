@@ -5,7 +5,8 @@ import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from tests.tolerances import F64, RTOL_F64
@@ -23,7 +24,9 @@ def test_both_methods_equal_du_gram_matrix(seed, batch):
     X, p, f = _du(seed)
     H = np.asarray(nt.gram_matrix(p.W, X))
     for method in ("jacobian", "ntvp"):
-        np.testing.assert_allclose(nt.empirical_ntk(f, p.W, X, method=method, batch_size=batch), H, rtol=RTOL_F64, atol=F64)
+        np.testing.assert_allclose(
+            nt.empirical_ntk(f, p.W, X, method=method, batch_size=batch), H, rtol=RTOL_F64, atol=F64
+        )
 
 
 @pytest.mark.parametrize("parameterization", ["ntk", "standard"])
@@ -97,7 +100,8 @@ def test_automatic_batch_size_is_the_largest_block_within_the_budget(method, mon
     assert all(need[b] <= need[b + 1] for b in range(1, 9))
     for b in (1, 2, 4, 7, 8):
         assert ntk_batch_size(net.apply, params, x, method=method, memory_budget=need[b]) == max(
-            c for c in need if need[c] <= need[b])
+            c for c in need if need[c] <= need[b]
+        )
     # the default budget on a device that reports no limit is 2 GiB: everything fits at this size
     assert ntk_batch_size(net.apply, params, x, method=method) == 9
     with pytest.raises(MemoryError, match=f"needs {need[1]} bytes, over the budget of {need[1] - 1}"):
@@ -207,7 +211,9 @@ def test_linearize_is_exact_at_first_order_and_for_linear_models():
     lin_model = nt.MLP((4, 1), activation="identity")
     q0 = lin_model.init(jax.random.PRNGKey(3))
     q1 = jax.tree.map(lambda a: a + 1.0, q0)
-    np.testing.assert_allclose(nt.linearize(lin_model.apply, q0)(q1, x), lin_model.apply(q1, x), rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(
+        nt.linearize(lin_model.apply, q0)(q1, x), lin_model.apply(q1, x), rtol=RTOL_F64, atol=F64
+    )
 
 
 def test_gd_on_linearized_model_equals_closed_form_dynamics():
@@ -226,8 +232,11 @@ def test_gd_on_linearized_model_equals_closed_form_dynamics():
     flow = nt.linear_dynamics(K, y, net.apply(p0, X), eta, 30, flow=True)
     lam, V = np.linalg.eigh(np.asarray(K))  # independent: expm of -eta K t through scipy
     from scipy.linalg import expm
+
     u0 = np.asarray(net.apply(p0, X))
-    np.testing.assert_allclose(flow.train[7], np.asarray(y) + expm(-eta * np.asarray(K) * 7) @ (u0 - np.asarray(y)), rtol=RTOL_F64, atol=1e-9)
+    np.testing.assert_allclose(
+        flow.train[7], np.asarray(y) + expm(-eta * np.asarray(K) * 7) @ (u0 - np.asarray(y)), rtol=RTOL_F64, atol=1e-9
+    )
 
 
 def test_wider_networks_stay_closer_to_their_linearization():
@@ -274,8 +283,9 @@ def test_infinite_width_defaults_cross_kernels_and_argument_checks():
     cross = nt.infinite_width_kernels(x1, x2, 2, bias_var=0.1)  # the off-diagonal block of the joint kernel
     np.testing.assert_allclose(cross.ntk, joint.ntk[:4, 4:], rtol=RTOL_F64, atol=F64)
     np.testing.assert_allclose(cross.nngp, joint.nngp[:4, 4:], rtol=RTOL_F64, atol=F64)
-    np.testing.assert_allclose(nt.infinite_width_ntk(x1, x2), nt.infinite_width_kernels(x1, x2).ntk, rtol=RTOL_F64,
-                               atol=F64)
+    np.testing.assert_allclose(
+        nt.infinite_width_ntk(x1, x2), nt.infinite_width_kernels(x1, x2).ntk, rtol=RTOL_F64, atol=F64
+    )
     np.testing.assert_allclose(nt.infinite_width_nngp(x1, x2, 2, bias_var=0.1), cross.nngp, rtol=RTOL_F64, atol=F64)
     assert nt.infinite_width_ntk(x1, x2).shape == (4, 3) and nt.infinite_width_nngp(x1).shape == (4, 4)
     for depth in (True, 2.0, 0):
@@ -321,8 +331,9 @@ def test_infinite_width_kernels_are_homogeneous_and_finite_for_antiparallel_inpu
         scaled = nt.infinite_width_kernels(2.5 * x, depth=depth)
         np.testing.assert_allclose(scaled.ntk, 2.5**2 * base.ntk, rtol=RTOL_F64, atol=F64)
         np.testing.assert_allclose(scaled.nngp, 2.5**2 * base.nngp, rtol=RTOL_F64, atol=F64)
-    np.testing.assert_allclose(nt.infinite_width_nngp(x, x[:2]), nt.infinite_width_kernels(x, x[:2], 1).nngp,
-                               rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(
+        nt.infinite_width_nngp(x, x[:2]), nt.infinite_width_kernels(x, x[:2], 1).nngp, rtol=RTOL_F64, atol=F64
+    )
     for c in (0.3, 1.7, 3.1, 10.0):
         k = nt.infinite_width_kernels(x, -c * x, depth=2, bias_var=0.0)
         assert np.all(np.isfinite(np.asarray(k.ntk))) and np.all(np.isfinite(np.asarray(k.nngp)))

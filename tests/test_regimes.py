@@ -4,23 +4,40 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily, init_family
 from ntk_proofs.regimes.flow import flow_monitor, gd_flow_distance, gd_outputs, gradient_flow
-from ntk_proofs.regimes.kernels import (erf_output_kernel, gram_infinity_family, gram_infinity_family_mc,
-                                        relu_output_kernel)
+from ntk_proofs.regimes.kernels import (
+    erf_output_kernel,
+    gram_infinity_family,
+    gram_infinity_family_mc,
+    relu_output_kernel,
+)
 from ntk_proofs.regimes.lazy import laziness
-from ntk_proofs.regimes.phases import (CATAPULT, DIVERGENT, LAZY, classify_runs, initializations, phase_boundaries,
-                                       phase_grid, tangent_sharpness)
+from ntk_proofs.regimes.phases import (
+    CATAPULT,
+    DIVERGENT,
+    LAZY,
+    classify_runs,
+    initializations,
+    phase_boundaries,
+    phase_grid,
+    tangent_sharpness,
+)
 from ntk_proofs.regimes.training import train_family, train_family_batched
 from tests.tolerances import F64, RTOL_F64, SLOPE
 
-VARIANTS = [TwoLayerFamily(), TwoLayerFamily(train_a=True), TwoLayerFamily(activation="erf"),
-            TwoLayerFamily(activation="erf", train_a=True),
-            TwoLayerFamily(alpha=3.0, gamma=1.0, activation="erf", train_a=True)]
+VARIANTS = [
+    TwoLayerFamily(),
+    TwoLayerFamily(train_a=True),
+    TwoLayerFamily(activation="erf"),
+    TwoLayerFamily(activation="erf", train_a=True),
+    TwoLayerFamily(alpha=3.0, gamma=1.0, activation="erf", train_a=True),
+]
 
 
 def _data(seed, n, d):
@@ -33,8 +50,9 @@ def test_the_default_member_is_the_du_et_al_net_bit_for_bit():
     p = nt.init_params(jax.random.PRNGKey(2), 64, 5)
     assert TwoLayerFamily().is_du and not TwoLayerFamily(train_a=True).is_du
     np.testing.assert_array_equal(TwoLayerFamily().predict(p, X), nt.predict(p, X))
-    np.testing.assert_allclose(TwoLayerFamily().value_and_grad(p, X, y)[1].W, nt.loss_gradient(p, X, y),
-                               rtol=RTOL_F64, atol=F64)  # eager against jitted: equal up to the order of float sums
+    np.testing.assert_allclose(
+        TwoLayerFamily().value_and_grad(p, X, y)[1].W, nt.loss_gradient(p, X, y), rtol=RTOL_F64, atol=F64
+    )  # eager against jitted: equal up to the order of float sums
     du = nt.train_gd(p, X, y, eta=0.5, steps=20, step_form="weights")
     fam = train_family(p, X, y, eta=0.5, steps=20)
     np.testing.assert_array_equal(fam.loss, du.loss)
@@ -52,8 +70,9 @@ def test_the_default_member_is_the_du_et_al_net_bit_for_bit():
     H = nt.gram_matrix(tracked.params.W, X)
     H0 = nt.gram_matrix(p.W, X)
     np.testing.assert_allclose(tracked.history.lambda_max[-1], jnp.linalg.eigvalsh(H)[-1], rtol=RTOL_F64, atol=F64)
-    np.testing.assert_allclose(tracked.history.kernel_change[-1], jnp.linalg.norm(H - H0) / jnp.linalg.norm(H0),
-                               rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(
+        tracked.history.kernel_change[-1], jnp.linalg.norm(H - H0) / jnp.linalg.norm(H0), rtol=RTOL_F64, atol=F64
+    )
     assert float(tracked.history.kernel_change[-1]) > 0
     # and the same initialization for the same key
     np.testing.assert_array_equal(init_family(jax.random.PRNGKey(2), 64, 5).W, p.W)
@@ -71,8 +90,9 @@ def test_closed_form_gradient_equals_autodiff_and_gram_equals_the_tangent_kernel
     # H(k) times kernel_scale(m) is J J^T / alpha^2, J the Jacobian of u in the trained parameters
     J = jax.jacobian(family.predict)(p, X)
     JJ = jnp.einsum("imd,jmd->ij", J.W, J.W) + (J.a @ J.a.T if family.train_a else 0)
-    np.testing.assert_allclose(family.gram(p, X) * family.kernel_scale(32), JJ / family.alpha**2, rtol=RTOL_F64,
-                               atol=F64)
+    np.testing.assert_allclose(
+        family.gram(p, X) * family.kernel_scale(32), JJ / family.alpha**2, rtol=RTOL_F64, atol=F64
+    )
 
 
 @pytest.mark.parametrize("family", VARIANTS[:4], ids=str)
@@ -91,8 +111,12 @@ def test_output_kernels_closed_forms_on_known_angles():
     X = jnp.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     K = relu_output_kernel(X)
     # theta = 0: 1/2; theta = pi/2: 1/(2 pi); theta = pi: 0
-    np.testing.assert_allclose(K, [[0.5, 1 / (2 * np.pi), 0], [1 / (2 * np.pi), 0.5, 1 / (2 * np.pi)],
-                                   [0, 1 / (2 * np.pi), 0.5]], rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(
+        K,
+        [[0.5, 1 / (2 * np.pi), 0], [1 / (2 * np.pi), 0.5, 1 / (2 * np.pi)], [0, 1 / (2 * np.pi), 0.5]],
+        rtol=RTOL_F64,
+        atol=F64,
+    )
     E = erf_output_kernel(X)
     np.testing.assert_allclose(E[0, 0], 2 / np.pi * np.arcsin(2 / 3), rtol=RTOL_F64, atol=F64)
     np.testing.assert_allclose(E[0, 1], 0.0, rtol=RTOL_F64, atol=F64)
@@ -136,12 +160,15 @@ def test_kernel_tracking_starts_at_h0_and_measures_the_motion():
     np.testing.assert_allclose(run.records.lambda_min[0], eig[0], rtol=RTOL_F64, atol=F64)
     assert float(run.records.kernel_change[0]) == 0 and float(run.records.max_drift[0]) == 0
     H = family.gram(run.params, X)
-    np.testing.assert_allclose(run.records.kernel_change[-1], jnp.linalg.norm(H - H0) / jnp.linalg.norm(H0),
-                               rtol=RTOL_F64, atol=F64)
-    np.testing.assert_allclose(run.records.max_drift[-1], jnp.max(jnp.linalg.norm(run.params.W - p.W, axis=1)),
-                               rtol=RTOL_F64, atol=F64)
-    np.testing.assert_allclose(run.records.output_drift[-1], jnp.max(jnp.abs(run.params.a - p.a)), rtol=RTOL_F64,
-                               atol=F64)
+    np.testing.assert_allclose(
+        run.records.kernel_change[-1], jnp.linalg.norm(H - H0) / jnp.linalg.norm(H0), rtol=RTOL_F64, atol=F64
+    )
+    np.testing.assert_allclose(
+        run.records.max_drift[-1], jnp.max(jnp.linalg.norm(run.params.W - p.W, axis=1)), rtol=RTOL_F64, atol=F64
+    )
+    np.testing.assert_allclose(
+        run.records.output_drift[-1], jnp.max(jnp.abs(run.params.a - p.a)), rtol=RTOL_F64, atol=F64
+    )
     assert float(run.records.output_drift[-1]) > 0  # a is trained
     np.testing.assert_array_equal(run.record_steps, [0, 4, 8, 12])
 
@@ -162,9 +189,15 @@ def test_gradient_flow_obeys_theorem_3_2_and_gd_approaches_it_at_order_one():
     assert abs(conv.fit.slope - 1.0) < SLOPE, conv.fit
     # at eta = 0.025 GD is within its O(eta) distance of the flow: u_GD(k) - u_flow(k eta) << ||u||
     u_gd = gd_outputs(p, X, y, eta=0.025, steps=40)
-    assert float(jnp.max(jnp.linalg.norm(u_gd - gradient_flow(p, X, y, t_max=1.0, ts=0.025 * np.arange(41),
-                                                              rtol=1e-6, atol=1e-8).u, axis=1))) == pytest.approx(
-        conv.errors[0, 0], rel=1e-3)  # up to the flow's own error (gd_flow_distance compares with rtol / 10)
+    assert float(
+        jnp.max(
+            jnp.linalg.norm(
+                u_gd - gradient_flow(p, X, y, t_max=1.0, ts=0.025 * np.arange(41), rtol=1e-6, atol=1e-8).u, axis=1
+            )
+        )
+    ) == pytest.approx(
+        conv.errors[0, 0], rel=1e-3
+    )  # up to the flow's own error (gd_flow_distance compares with rtol / 10)
 
 
 def test_flow_rejects_bad_arguments():
@@ -217,8 +250,12 @@ def test_lazy_limit_the_net_approaches_its_linearization_as_alpha_grows():
     """Chizat et al. (2019), Thms 2.3-2.4: drift and distance to the linearized model are O(1 / alpha)."""
     Xtr, ytr, Xte, yte = nt.digits_split(jax.random.PRNGKey(0), 40, 60)
     key = jax.random.PRNGKey(9)
-    runs = [laziness(Xtr, ytr, Xte, yte, family=TwoLayerFamily(alpha=a, activation="erf"), m=128, seeds=2,
-                     steps=100, key=key) for a in (2.0, 8.0)]
+    runs = [
+        laziness(
+            Xtr, ytr, Xte, yte, family=TwoLayerFamily(alpha=a, activation="erf"), m=128, seeds=2, steps=100, key=key
+        )
+        for a in (2.0, 8.0)
+    ]
     small, large = runs
     ratio = large.drift / small.drift
     np.testing.assert_allclose(ratio, 0.25, rtol=0.2, atol=0)  # drift ~ 1 / alpha

@@ -29,8 +29,10 @@ def test_relu_forward_and_backward_growth_is_s_w_over_2(weight_var):
 def test_tanh_variance_recursion_matches_a_wide_network():
     X = nt.unit_sphere(jax.random.PRNGKey(0), 32, 16)
     net = nt.MLP((16,) + (1024,) * 6 + (1,), activation="tanh", weight_var=1.5, bias_var=0.05)
-    runs = [nt.layer_statistics(net, net.init(jax.random.PRNGKey(s)), X, key=jax.random.PRNGKey(s)).forward_variance[:-1]
-            for s in range(4)]
+    runs = [
+        nt.layer_statistics(net, net.init(jax.random.PRNGKey(s)), X, key=jax.random.PRNGKey(s)).forward_variance[:-1]
+        for s in range(4)
+    ]
     pred = nt.predicted_variances(5, 1 / 16, weight_var=1.5, bias_var=0.05, activation="tanh")
     np.testing.assert_allclose(np.mean(runs, 0), pred, rtol=0.05)
 
@@ -38,12 +40,16 @@ def test_tanh_variance_recursion_matches_a_wide_network():
 def test_descent_lemma_is_an_equality_on_a_quadratic_and_flags_too_small_smoothness():
     A = jnp.diag(jnp.array([3.0, 1.0, 0.5]))
     loss = lambda x: 0.5 * x @ A @ x  # noqa: E731
-    run = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.5, steps=20, record_every=5, key=jax.random.PRNGKey(0))
+    run = nt.sharpness_trajectory(
+        loss, jnp.array([1.0, -2.0, 0.5]), eta=0.5, steps=20, record_every=5, key=jax.random.PRNGKey(0)
+    )
     np.testing.assert_allclose(run.records, 3.0, rtol=1e-10)
     assert nt.edge_of_stability_step(run, 0.5) == -1 and run.loss.shape == (21,)
     assert nt.descent_lemma_violations(run.loss, run.grad_norm_sq, 0.5, 3.0).size == 0
     assert nt.descent_lemma_violations(run.loss, run.grad_norm_sq, 0.5, 0.1).size > 0
-    unstable = nt.sharpness_trajectory(loss, jnp.array([1.0, -2.0, 0.5]), eta=0.8, steps=10, record_every=5, key=jax.random.PRNGKey(0))
+    unstable = nt.sharpness_trajectory(
+        loss, jnp.array([1.0, -2.0, 0.5]), eta=0.8, steps=10, record_every=5, key=jax.random.PRNGKey(0)
+    )
     assert nt.edge_of_stability_step(unstable, 0.8) == 0  # 3 >= 2 / 0.8: GD on the top direction diverges
     assert unstable.loss[-1] > unstable.loss[0]
 
@@ -58,5 +64,5 @@ def test_residual_stack_keeps_gradients_from_vanishing():
         ratios.append(st.backward_norm[0] / st.backward_norm[-2])
     # plain LeCun stack: the norm shrinks by sqrt(s_w / 2) per layer toward the input, 0.5^(29/2) ~ 4e-5 over
     # 29 layers (one draw at width 64: within a factor 5)
-    assert 0.5 ** 14.5 / 5 < ratios[0] < 0.5 ** 14.5 * 5
+    assert 0.5**14.5 / 5 < ratios[0] < 0.5**14.5 * 5
     assert 0.5 < ratios[1] < 50  # bounded

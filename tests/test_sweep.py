@@ -47,7 +47,7 @@ def test_sharded_sweep_on_four_cpu_devices_gives_the_single_device_numbers(tmp_p
         assert len(jax.devices()) == 4, jax.devices()
         X, y, ps, P = _batch(S=6)
         r = nt.train_gd_batched(P, X, y, eta=0.5, steps=12, record_every=3)
-        np.savez({str(tmp_path / 'out.npz')!r}, loss=np.asarray(r.loss), lam=np.asarray(r.history.lambda_min))
+        np.savez({str(tmp_path / "out.npz")!r}, loss=np.asarray(r.loss), lam=np.asarray(r.history.lambda_min))
     """)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.getcwd())

@@ -7,7 +7,8 @@ each would fail if the model, its gradient, H(k) or the bounds were computed wro
 
 import jax
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from ntk_proofs.du2019.bounds import infinite_width_spectrum
@@ -49,8 +50,7 @@ def test_flips_and_drift_shrink_as_width_grows_at_rate_one_half():
         X, y, kw = _problem(seed, n, d)
         eta = 1.0 / float(nt.lambda_max(nt.gram_infinity(X)))
         for m in widths:
-            res = nt.train_gd(nt.init_params(jax.random.fold_in(kw, m), m, d), X, y, eta=eta, steps=60,
-                              record_every=0)
+            res = nt.train_gd(nt.init_params(jax.random.fold_in(kw, m), m, d), X, y, eta=eta, steps=60, record_every=0)
             drift.append(float(res.max_drift))
             flips.append(float(res.flip_fraction))
             ms.append(m)
@@ -68,8 +68,9 @@ def test_narrow_net_breaks_the_lambda_floor_and_the_monitor_says_where():
     n, d, m = 20, 20, 4
     X, y, kw = _problem(0, n, d)
     lam0 = nt.lambda_zero(X)
-    res = nt.train_gd(nt.init_params(kw, m, d), X, y, eta=0.5, steps=5, certify_lambda0=lam0,
-                      lambda_min_method="lanczos")
+    res = nt.train_gd(
+        nt.init_params(kw, m, d), X, y, eta=0.5, steps=5, certify_lambda0=lam0, lambda_min_method="lanczos"
+    )
     mon = nt.theorem_monitor(res, eta=0.5, lambda0=lam0, drift_bound=1e9)
     assert float(res.history.lambda_min[0]) < lam0 / 2
     assert not bool(np.any(res.history.certified))  # H(k) has rank <= m < n: every certificate fails
@@ -93,8 +94,9 @@ def test_a_wide_nets_rate_lies_between_the_kernel_prediction_and_the_theorem(see
     res = nt.train_gd(params, X, y, eta=eta, steps=200, record_every=0)
     rate = nt.empirical_rate(res.loss)
     assert np.asarray(res.loss).dtype == np.dtype(dtype) and rate.last_step >= 20
-    predicted = nt.kernel_prediction(gram_infinity_float64(X), np.asarray(y - nt.predict(params, X), np.float64),
-                                     eta=eta, steps=200)
+    predicted = nt.kernel_prediction(
+        gram_infinity_float64(X), np.asarray(y - nt.predict(params, X), np.float64), eta=eta, steps=200
+    )
     rate_kernel = nt.empirical_rate(np.asarray(predicted), floor=rate.floor)
     assert rate_kernel.geometric - RATE_TOLERANCE <= rate.geometric <= nt.theorem_rate(eta, lam0), (rate, rate_kernel)
     assert rate.envelope <= nt.theorem_rate(eta, lam0)  # (C1) as a rate

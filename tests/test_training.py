@@ -7,8 +7,8 @@ import optax
 import pytest
 
 import ntk_proofs as nt
-from tests.tolerances import RTOL_F64
 from ntk_proofs.stability import quadratic_gd_errors
+from tests.tolerances import RTOL_F64
 
 
 def _task(n=40, d=5):
@@ -22,8 +22,14 @@ def test_full_batch_train_with_sgd_equals_gd_trajectory():
     p0 = net.init(jax.random.PRNGKey(2))
     a = nt.gd_trajectory(net.apply, p0, X, y, optimizer=optax.sgd(0.1), steps=15)
     # the summed loss 0.5 ||f - y||^2 with eta is the mean loss with eta * n: the same path
-    b = nt.gd_trajectory(lambda p, x: net.apply(p, x) / np.sqrt(X.shape[0]), p0, X, y / np.sqrt(X.shape[0]),
-                         eta=0.1 * X.shape[0], steps=15)
+    b = nt.gd_trajectory(
+        lambda p, x: net.apply(p, x) / np.sqrt(X.shape[0]),
+        p0,
+        X,
+        y / np.sqrt(X.shape[0]),
+        eta=0.1 * X.shape[0],
+        steps=15,
+    )
     np.testing.assert_allclose(a.loss, b.loss * X.shape[0], rtol=1e-10)
 
 
@@ -44,6 +50,7 @@ def test_mask_keeps_pruned_weights_at_zero_and_magnitude_mask_prunes_the_smalles
 
 def test_largest_stable_step_on_a_quadratic_is_two_over_curvature():
     """GD on 0.5 * 4 x^2: stable (loss never above twice its start, ending lower) iff eta < 2/4 = 0.5."""
+
     def run(eta):
         x, losses = 1.0, []
         for _ in range(50):
@@ -86,8 +93,18 @@ def test_lottery_ticket_reports_each_sparsity_level():
     X, y = _task(60, 5)
     net = nt.MLP((5, 16, 1), bias_var=0.1)
     acc = lambda p: float(jnp.mean(jnp.sign(net.apply(p, X)) == jnp.sign(y)))  # noqa: E731
-    tickets = nt.lottery_ticket(net.apply, net.init, acc, X, y, key=jax.random.PRNGKey(0), rounds=2, fraction=0.5,
-                                optimizer=optax.adam(1e-2), steps=30)
+    tickets = nt.lottery_ticket(
+        net.apply,
+        net.init,
+        acc,
+        X,
+        y,
+        key=jax.random.PRNGKey(0),
+        rounds=2,
+        fraction=0.5,
+        optimizer=optax.adam(1e-2),
+        steps=30,
+    )
     assert [round(t.sparsity, 2) for t in tickets] == [0.0, 0.5, 0.75]
     # round 0 is plain training of the dense net from its init: recompute it independently
     k0, _ = jax.random.split(jax.random.PRNGKey(0))

@@ -2,7 +2,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ntk_proofs as nt
 from ntk_proofs.models.two_layer import activation_pattern, forward_from_preactivations, gradient_coefficients
@@ -120,5 +121,6 @@ def test_a_neuron_with_zero_preactivation_counts_as_active_as_in_the_paper():
     W = jnp.concatenate([jnp.zeros((1, 3)), nt.init_params(jax.random.PRNGKey(1), 2, 3).W])
     pattern = np.asarray(activation_pattern(W, X)).astype(np.float64)
     assert pattern[:, 0].all() and 0 < pattern[:, 1:].sum() < pattern[:, 1:].size
-    np.testing.assert_allclose(nt.gram_matrix(W, X), (np.asarray(X) @ np.asarray(X).T) * (pattern @ pattern.T) / 3,
-                               rtol=RTOL_F64, atol=F64)
+    np.testing.assert_allclose(
+        nt.gram_matrix(W, X), (np.asarray(X) @ np.asarray(X).T) * (pattern @ pattern.T) / 3, rtol=RTOL_F64, atol=F64
+    )

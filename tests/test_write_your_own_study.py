@@ -79,8 +79,12 @@ def test_recorded_gram_eigenvalues_equal_an_independent_jacobian_at_init_and_at_
     lam0, lamT = np.linalg.eigvalsh(np.asarray(K0)), np.linalg.eigvalsh(np.asarray(KT))
     # float64 round-off: K is a sum over ~17k parameters of O(1) products (relative error far below RTOL_F64), and
     # an eigenvalue moves by at most eps ||K|| (Weyl), so F64 * lambda_max bounds the absolute error.
-    for recorded, exact in ((records["lambda_min"][0], lam0[0]), (records["lambda_max"][0], lam0[-1]),
-                            (records["lambda_min"][-1], lamT[0]), (records["lambda_max"][-1], lamT[-1])):
+    for recorded, exact in (
+        (records["lambda_min"][0], lam0[0]),
+        (records["lambda_max"][0], lam0[-1]),
+        (records["lambda_min"][-1], lamT[0]),
+        (records["lambda_max"][-1], lamT[-1]),
+    ):
         np.testing.assert_allclose(recorded, exact, rtol=RTOL_F64, atol=F64 * lamT[-1])
     change = np.linalg.norm(np.asarray(KT - K0)) / np.linalg.norm(np.asarray(K0))
     np.testing.assert_allclose(records["change"][-1], change, rtol=RTOL_F64, atol=F64)

@@ -6,16 +6,23 @@ import numpy as np
 
 from experiments.plotting.style import new_figure
 
-LINES = (("kernel", "ntk_proofs, kernel form (default here)", "o-"),
-         ("weights", "ntk_proofs, weights form", "o--"),
-         ("matmul_limit", "two matmuls of the weights form alone", "k:"),
-         ("numpy_float32", "NumPy float32", "s:"),
-         ("numpy_float64", "NumPy float64", "s-."),
-         ("torch_float32", "PyTorch float32", "^-."))
-BARS = (("bare", "kernel\nbare"), ("every_10", "kernel\nevery 10"), ("every_1", "kernel\nevery step"),
-        ("every_1_certified", "kernel, every\nstep + Cholesky"),
-        ("weights_bare", "weights\nbare"), ("weights_every_1", "weights\nevery step"),
-        ("weights_dense_eigh_every_1", "weights, dense\nH(k) + eigvalsh"))
+LINES = (
+    ("kernel", "ntk_proofs, kernel form (default here)", "o-"),
+    ("weights", "ntk_proofs, weights form", "o--"),
+    ("matmul_limit", "two matmuls of the weights form alone", "k:"),
+    ("numpy_float32", "NumPy float32", "s:"),
+    ("numpy_float64", "NumPy float64", "s-."),
+    ("torch_float32", "PyTorch float32", "^-."),
+)
+BARS = (
+    ("bare", "kernel\nbare"),
+    ("every_10", "kernel\nevery 10"),
+    ("every_1", "kernel\nevery step"),
+    ("every_1_certified", "kernel, every\nstep + Cholesky"),
+    ("weights_bare", "weights\nbare"),
+    ("weights_every_1", "weights\nevery step"),
+    ("weights_dense_eigh_every_1", "weights, dense\nH(k) + eigvalsh"),
+)
 
 
 def plot_bench(summary: dict):
@@ -40,10 +47,15 @@ def plot_bench(summary: dict):
     for i, (key, _) in enumerate(bars):
         pct = 100 * overhead.get(key, 0.0)
         ax_bar.text(i, values[i], f"{values[i]:.3f} s\n({pct:+.0f}%)", ha="center", va="bottom", fontsize=8)
-    ax_bar.set(ylabel="seconds per step (median)", ylim=(0, 1.2 * max(values)),
-               title=f"(b) cost of H(k), λ_min, flips and drift at (n, d, m) = {tuple(dg['shape'])}\n"
-                     "(% over the bare step of the same form: median of per-round ratios)")
+    ax_bar.set(
+        ylabel="seconds per step (median)",
+        ylim=(0, 1.2 * max(values)),
+        title=f"(b) cost of H(k), λ_min, flips and drift at (n, d, m) = {tuple(dg['shape'])}\n"
+        "(% over the bare step of the same form: median of per-round ratios)",
+    )
     ax_bar.tick_params(axis="x", labelsize=8)
-    fig.suptitle(f"Benchmark on {summary['device']} ({summary['cpu_count']} cores), float32, "
-                 f"medians of {summary['repeats']} interleaved rounds")
+    fig.suptitle(
+        f"Benchmark on {summary['device']} ({summary['cpu_count']} cores), float32, "
+        f"medians of {summary['repeats']} interleaved rounds"
+    )
     return fig

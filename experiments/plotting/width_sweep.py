@@ -21,8 +21,11 @@ def _by_width(summary: dict, key: str):
     out = []
     for w in summary["per_width"]:
         runs = [u for u in summary["units"] if u["m"] == w["m"]]
-        steps = np.asarray(runs[0]["recorded_steps"] if key not in ("loss", "envelope", "predicted_loss")
-                           else np.arange(len(runs[0]["loss"])))
+        steps = np.asarray(
+            runs[0]["recorded_steps"]
+            if key not in ("loss", "envelope", "predicted_loss")
+            else np.arange(len(runs[0]["loss"]))
+        )
         values = np.asarray([u[key] for u in runs], dtype=float)
         out.append((w["m"], steps, np.median(values, 0), values.min(0), values.max(0)))
     return out
@@ -48,17 +51,27 @@ def plot_width_sweep(summary: dict):
     ax_loss.axhline(floor, color="0.4", lw=0.8, ls="-.")
     ax_loss.plot([], [], "k--", lw=1, label="Thm 4.1 envelope\n(1-ηλ₀/2)ᵏ L(0)")
     ax_loss.plot([], [], "k:", lw=1, label="H^∞ kernel prediction\n½Σ(1-ηλᵢ)²ᵏ(vᵢ·(y-u(0)))²")
-    ax_loss.plot([], [], color="0.4", lw=0.8, ls="-.", label="round-off floor L(0)(100ε)²:\nrates use the steps above it")
-    ax_loss.set(yscale="log", xlabel="GD step k", ylabel="training loss L(k) = ½‖u(k) − y‖²",
-                title="(a) loss vs step: theorem's rate (--) and kernel prediction (:)")
+    ax_loss.plot(
+        [], [], color="0.4", lw=0.8, ls="-.", label="round-off floor L(0)(100ε)²:\nrates use the steps above it"
+    )
+    ax_loss.set(
+        yscale="log",
+        xlabel="GD step k",
+        ylabel="training loss L(k) = ½‖u(k) − y‖²",
+        title="(a) loss vs step: theorem's rate (--) and kernel prediction (:)",
+    )
     ax_loss.legend(ncol=2, loc="lower left", fontsize=7)
 
     for m, k, med, lo, hi in _by_width(summary, "flip_fraction"):
         pos = k > 0
         ax_flip.plot(k[pos], med[pos], color=colors[m], lw=1.6, label=f"m = {m}")
         ax_flip.fill_between(k[pos], lo[pos], hi[pos], color=colors[m], **band)
-    ax_flip.set(yscale="log", xlabel="GD step k", ylabel="fraction of (i, r) with 1{w_r·x_i ≥ 0} flipped since k = 0",
-                title="(b) activation-pattern changes (paper Fig. 1b)")
+    ax_flip.set(
+        yscale="log",
+        xlabel="GD step k",
+        ylabel="fraction of (i, r) with 1{w_r·x_i ≥ 0} flipped since k = 0",
+        title="(b) activation-pattern changes (paper Fig. 1b)",
+    )
     ax_flip.legend(ncol=2)
 
     for (m, k, med, lo, hi), w in zip(_by_width(summary, "max_drift"), summary["per_width"]):
@@ -66,8 +79,12 @@ def plot_width_sweep(summary: dict):
         ax_drift.fill_between(k[k > 0], lo[k > 0], hi[k > 0], color=colors[m], **band)
         ax_drift.axhline(w["drift_radius"], color=colors[m], lw=1, ls=":")
     ax_drift.plot([], [], "k:", lw=1, label="R' = 4√n‖y−u(0)‖/(√m λ₀)")
-    ax_drift.set(yscale="log", xlabel="GD step k", ylabel="max_r ‖w_r(k) − w_r(0)‖ (Euclidean, input units)",
-                 title="(c) max distance from init vs R' (paper Fig. 1c)")
+    ax_drift.set(
+        yscale="log",
+        xlabel="GD step k",
+        ylabel="max_r ‖w_r(k) − w_r(0)‖ (Euclidean, input units)",
+        title="(c) max distance from init vs R' (paper Fig. 1c)",
+    )
     ax_drift.legend(ncol=2, loc="center right")
 
     for m, k, med, lo, hi in _by_width(summary, "lambda_min"):
@@ -75,26 +92,41 @@ def plot_width_sweep(summary: dict):
         ax_lam.fill_between(k, lo / lam0, hi / lam0, color=colors[m], **band)
     ax_lam.axhline(1.0, color="0.3", lw=1, ls="-", label="λ_min(H^∞) = λ₀")
     ax_lam.axhline(0.5, color="crimson", lw=1.2, ls="--", label="theorem's floor λ₀/2")
-    ax_lam.set(xlabel="GD step k", ylabel="λ_min(H(k)) / λ₀  (dimensionless)",
-               title="(d) least eigenvalue of the Gram matrix H(k)", ylim=(min(-0.02, ax_lam.get_ylim()[0]), 1.45))
+    ax_lam.set(
+        xlabel="GD step k",
+        ylabel="λ_min(H(k)) / λ₀  (dimensionless)",
+        title="(d) least eigenvalue of the Gram matrix H(k)",
+        ylim=(min(-0.02, ax_lam.get_ylim()[0]), 1.45),
+    )
     ax_lam.legend(ncol=3, loc="upper center")
 
     ms = np.asarray([u["m"] for u in summary["units"]], float)
     grid = np.geomspace(min(widths), max(widths), 50)
-    for key, marker, color, label in (("final_max_drift", "o", "tab:blue", "max drift"),
-                                      ("final_flip_fraction", "s", "tab:orange", "flip fraction")):
+    for key, marker, color, label in (
+        ("final_max_drift", "o", "tab:blue", "max drift"),
+        ("final_flip_fraction", "s", "tab:orange", "flip fraction"),
+    ):
         vals = np.asarray([u[key] for u in summary["units"]], float)
         ax_scale.scatter(ms, vals, marker=marker, color=color, s=18, alpha=0.7)
         f = summary["fits"]["max_drift" if key == "final_max_drift" else "flip_fraction"]
         if f["slope"] is not None and np.isfinite(f["slope"]):
             ci = f"[{f['ci_low']:.2f}, {f['ci_high']:.2f}]" if f["ci_low"] is not None else ""
-            ax_scale.plot(grid, np.exp(f["intercept"]) * grid ** f["slope"], color=color, lw=1.4,
-                          label=f"{label}: slope {f['slope']:.3f} {ci}")
+            ax_scale.plot(
+                grid,
+                np.exp(f["intercept"]) * grid ** f["slope"],
+                color=color,
+                lw=1.4,
+                label=f"{label}: slope {f['slope']:.3f} {ci}",
+            )
     rp = [w["drift_radius"] for w in summary["per_width"]]
     ax_scale.plot(widths, rp, "k:", lw=1.2, label="R' (theory, slope −1/2)")
-    ax_scale.set(xscale="log", yscale="log", xlabel="width m (hidden units)",
-                 ylabel="value after the last step",
-                 title="(e) end-of-run drift and flips vs m (fit, 95% CI)")
+    ax_scale.set(
+        xscale="log",
+        yscale="log",
+        xlabel="width m (hidden units)",
+        ylabel="value after the last step",
+        title="(e) end-of-run drift and flips vs m (fit, 95% CI)",
+    )
     ax_scale.legend()
 
     _monitor_table(ax_mon, summary)
@@ -118,17 +150,24 @@ def _monitor_table(ax, summary: dict) -> None:
         for name in CHECK_LABELS:
             chk = w["monitor"][name]
             ratio = chk["worst_ratio"]
-            row.append(f"held ({_ratio(ratio)})" if chk["held"] else f"fails at k={chk['first_failure']} ({_ratio(ratio)})")
+            row.append(
+                f"held ({_ratio(ratio)})" if chk["held"] else f"fails at k={chk['first_failure']} ({_ratio(ratio)})"
+            )
             colors.append("#d8f0d8" if chk["held"] else "#f6d0d0")
         rows.append(row)
         cell_colors.append(colors)
-    table = ax.table(cellText=rows, cellColours=cell_colors, colLabels=["m", *CHECK_LABELS.values()],
-                     loc="upper center", cellLoc="center", colWidths=[0.13, 0.29, 0.29, 0.29])
+    table = ax.table(
+        cellText=rows,
+        cellColours=cell_colors,
+        colLabels=["m", *CHECK_LABELS.values()],
+        loc="upper center",
+        cellLoc="center",
+        colWidths=[0.13, 0.29, 0.29, 0.29],
+    )
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
     table.scale(1.0, 1.5)
-    ax.text(0.02, 0.02, CHECK_TEXT, transform=ax.transAxes, ha="left", va="bottom", fontsize=8.5,
-            linespacing=1.5)
+    ax.text(0.02, 0.02, CHECK_TEXT, transform=ax.transAxes, ha="left", va="bottom", fontsize=8.5, linespacing=1.5)
 
 
 def _ratio(ratio) -> str:

@@ -121,7 +121,7 @@ def empirical_rate(loss, *, dtype=None, floor: float | None = None) -> RateEstim
         nan = float("nan")
         return RateEstimate(nan, nan, 0, last, float(floor))
     k = np.arange(1, last + 1)
-    envelope = float(np.max((values[1: last + 1] / values[0]) ** (1.0 / k)))
+    envelope = float(np.max((values[1 : last + 1] / values[0]) ** (1.0 / k)))
     tail = np.arange(last // 2, last + 1)  # at least two steps, since last >= 1
     slope = np.polyfit(tail, np.log(values[tail]), 1)[0]
     return RateEstimate(envelope, float(np.exp(slope)), 0, last, float(floor))
@@ -245,9 +245,11 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
     floor = check_upper_bound(h.step, np.full_like(lam, float(lambda0) / 2.0), lam, rtol)
     if h.certified is not None:
         failed = np.flatnonzero(~np.asarray(h.certified, bool))
-        floor = MonitorCheck(held=bool(failed.size == 0),
-                             first_failure=int(np.asarray(h.step)[failed[0]]) if failed.size else -1,
-                             worst_ratio=floor.worst_ratio)
+        floor = MonitorCheck(
+            held=bool(failed.size == 0),
+            first_failure=int(np.asarray(h.step)[failed[0]]) if failed.size else -1,
+            worst_ratio=floor.worst_ratio,
+        )
     return TheoremMonitor(
         loss_envelope=check_upper_bound(steps[1:], loss[1:], envelope[1:], rtol),
         lambda_min_floor=floor,

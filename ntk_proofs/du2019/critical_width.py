@@ -28,11 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import check_inputs, check_positive_int
-from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
-from ntk_proofs.du2019.bounds import (check_upper_bound, infinite_width_spectrum, linear_rate_envelope,
-                                      loss_floor)
+from ntk_proofs.du2019.bounds import check_upper_bound, infinite_width_spectrum, linear_rate_envelope, loss_floor
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
+from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
 from ntk_proofs.models.two_layer import Params, init_params, predict
 
 Array = jax.Array
@@ -81,8 +80,17 @@ def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
 CHUNK = 64  # steps per compiled piece of a criterion run
 
 
-def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, lambda0: float, max_steps: int,
-                          tol: float, divergence_factor: float = DIVERGENCE_FACTOR):
+def _runs_until_converged(
+    batch: Params,
+    Xs: Array,
+    ys: Array,
+    *,
+    eta: float,
+    lambda0: float,
+    max_steps: int,
+    tol: float,
+    divergence_factor: float = DIVERGENCE_FACTOR,
+):
     """The batched runs of ``criterion_outcomes``, in pieces of ``CHUNK`` steps (one compiled program), until every
     run has converged (L(k) <= tol L(0)) or diverged (non-finite, or above divergence_factor L(0)), or max_steps.
 
@@ -99,17 +107,25 @@ def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, la
     diverged = np.zeros(seeds, bool)
     done = 0
     while True:
-        run = train_gd_batched(Params(W, batch.a), Xs, ys, eta=eta, steps=min(CHUNK, max_steps), record_every=1,
-                               certify_lambda0=lambda0, lambda_min_method="lanczos",
-                               divergence_factor=divergence_factor)
+        run = train_gd_batched(
+            Params(W, batch.a),
+            Xs,
+            ys,
+            eta=eta,
+            steps=min(CHUNK, max_steps),
+            record_every=1,
+            certify_lambda0=lambda0,
+            lambda_min_method="lanczos",
+            divergence_factor=divergence_factor,
+        )
         piece, cert = np.asarray(run.loss, np.float64), np.asarray(run.history.certified, bool)
         take = min(piece.shape[1], max_steps + 1 - done)
         live = ~finished
-        loss[live, done:done + take] = piece[live, :take]
-        certified[live, done:done + take] = cert[live, :take]
+        loss[live, done : done + take] = piece[live, :take]
+        certified[live, done : done + take] = cert[live, :take]
         if done == 0:
             limit = divergence_factor * loss[:, 0]
-        window = loss[:, done:done + take]
+        window = loss[:, done : done + take]
         bad = ~np.isfinite(window) | (window > limit[:, None])
         diverged |= live & bad.any(axis=1)
         converged = live & (window <= tol * loss[:, :1]).any(axis=1)
@@ -120,8 +136,18 @@ def _runs_until_converged(batch: Params, Xs: Array, ys: Array, *, eta: float, la
         W = jnp.where(jnp.asarray(finished)[:, None, None], W0, run.params.W)
 
 
-def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, eta: float, lambda0: float,
-                       max_steps: int = 2000, tol: float = 1e-4) -> dict[str, np.ndarray]:
+def criterion_outcomes(
+    X: Array,
+    y: Array,
+    m: int,
+    *,
+    key: Array,
+    seeds: int,
+    eta: float,
+    lambda0: float,
+    max_steps: int = 2000,
+    tol: float = 1e-4,
+) -> dict[str, np.ndarray]:
     """Every criterion of ``CRITERIA`` on ``seeds`` initializations of width m, run as one batched program
     (``train_gd_batched``: vmapped, sharded over the local devices) for ``max_steps`` steps. Returns
     criterion -> (seeds,) bool, plus "converged" (L(k) <= tol L(0) within the run, without divergence),
@@ -131,12 +157,14 @@ def criterion_outcomes(X: Array, y: Array, m: int, *, key: Array, seeds: int, et
     keys = jax.random.split(key, seeds)
     batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
-    loss, certified, diverged = _runs_until_converged(batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps,
-                                                      tol=tol)
+    loss, certified, diverged = _runs_until_converged(
+        batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol
+    )
     dtype = np.dtype(X.dtype)
     steps = np.arange(max_steps + 1)
-    predicted = kernel_losses(X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)),
-                              eta=eta, steps=max_steps)
+    predicted = kernel_losses(
+        X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)), eta=eta, steps=max_steps
+    )
     rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
     out = {name: np.zeros(seeds, bool) for name in CRITERIA}
     out["converged"], out["end_step"] = np.zeros(seeds, bool), np.zeros(seeds, int)
@@ -168,44 +196,82 @@ def envelope_steps(eta: float, lambda0: float, tol: float) -> int:
     return int(math.ceil(math.log(tol) / math.log(rate)))
 
 
-def critical_width(X: Array, y: Array, *, criterion: str, delta: float = 0.1, seeds: int = 20, eta="auto",
-                   key: Array, m_min: int = 8, m_max: int = 2**20, resolution: float = 2**0.25,
-                   max_steps: int = 2000, tol: float = 1e-4,
-                   hold: Callable[[int], np.ndarray] | None = None) -> CriticalWidth:
+def critical_width(
+    X: Array,
+    y: Array,
+    *,
+    criterion: str,
+    delta: float = 0.1,
+    seeds: int = 20,
+    eta="auto",
+    key: Array,
+    m_min: int = 8,
+    m_max: int = 2**20,
+    resolution: float = 2**0.25,
+    max_steps: int = 2000,
+    tol: float = 1e-4,
+    hold: Callable[[int], np.ndarray] | None = None,
+) -> CriticalWidth:
     """m*(criterion; X, y, delta): the smallest width m at which ``criterion`` holds on at least a fraction
     1 - delta of ``seeds`` initializations (see the module doc for the criteria).
 
     The search doubles m from ``m_min`` until the criterion holds (a geometric bracket), then bisects in log m
     between the last failing and the first holding width until their ratio is at most ``resolution``
-    (2^(1/4) by default), on the grid m_min 2^(j/q) (see ``_search``). ``eta="auto"`` is 1 / lambda_max(H^inf). Every width's initializations run as one
-    batched program (``criterion_outcomes``); the initializations of width m come from ``fold_in(key, m)``.
-    A run is cut at min(``max_steps``, ``envelope_steps``). ``hold(m) -> (seeds,) bool`` replaces the GD runs
-    (for tests, or a user's own criterion). The hold fraction is checked for monotonicity over all the widths
-    tried; violations are returned, not hidden. ``critical_widths`` measures several criteria on shared runs.
+    (2^(1/4) by default), on the grid m_min 2^(j/q) (see ``_search``). ``eta="auto"`` is 1 / lambda_max(H^inf). Every
+    width's initializations run as one batched program (``criterion_outcomes``); the initializations of width m come
+    from ``fold_in(key, m)``. A run is cut at min(``max_steps``, ``envelope_steps``). ``hold(m) -> (seeds,) bool``
+    replaces the GD runs (for tests, or a user's own criterion). The hold fraction is checked for monotonicity over all
+    the widths tried; violations are returned, not hidden. ``critical_widths`` measures several criteria on shared runs.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}.")
     if hold is not None:
         _check_search(delta, seeds, m_min, m_max, resolution)
-        return _search(lambda m: {criterion: hold(m)}, criterion, delta=delta, m_min=m_min, m_max=m_max,
-                       resolution=resolution)
-    return critical_widths(X, y, criteria=(criterion,), delta=delta, seeds=seeds, eta=eta, key=key, m_min=m_min,
-                           m_max=m_max, resolution=resolution, max_steps=max_steps, tol=tol)[criterion]
+        return _search(
+            lambda m: {criterion: hold(m)}, criterion, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution
+        )
+    return critical_widths(
+        X,
+        y,
+        criteria=(criterion,),
+        delta=delta,
+        seeds=seeds,
+        eta=eta,
+        key=key,
+        m_min=m_min,
+        m_max=m_max,
+        resolution=resolution,
+        max_steps=max_steps,
+        tol=tol,
+    )[criterion]
 
 
-def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1, seeds: int = 20, eta="auto",
-                    key: Array, m_min: int = 8, m_max: int = 2**20, resolution: float = 2**0.25,
-                    max_steps: int = 2000, tol: float = 1e-4,
-                    start: dict[str, int] | None = None,
-                    on_width: Callable[[int], None] | None = None) -> dict[str, CriticalWidth]:
+def critical_widths(
+    X: Array,
+    y: Array,
+    *,
+    criteria=CRITERIA,
+    delta: float = 0.1,
+    seeds: int = 20,
+    eta="auto",
+    key: Array,
+    m_min: int = 8,
+    m_max: int = 2**20,
+    resolution: float = 2**0.25,
+    max_steps: int = 2000,
+    tol: float = 1e-4,
+    start: dict[str, int] | None = None,
+    on_width: Callable[[int], None] | None = None,
+) -> dict[str, CriticalWidth]:
     """``critical_width`` for each of ``criteria`` on the same data, sharing the GD runs: a width that one
     criterion's search has run is reused by the others (the initializations of width m are the same for all,
     ``fold_in(key, m)``). Every run is cut at min(``max_steps``, ``envelope_steps(eta, lambda_0, tol)``): a run
     that has not converged by the step where the (C1) envelope reaches ``tol`` has broken (C1), and a run that
     follows the kernel converges about four times sooner. ``start`` maps a criterion to the width its search
     starts from (a guess: any start gives a valid bracket); a criterion without one starts from the largest m*
-    found so far, the searches running in ``CRITERIA`` order ("kernel": from ``_kernel_width_guess``). ``on_width(m)`` is called before each new width
-    (a progress hook). Returns criterion -> ``CriticalWidth``, each with the steps and convergence of its runs.
+    found so far, the searches running in ``CRITERIA`` order ("kernel": from ``_kernel_width_guess``). ``on_width(m)``
+    is called before each new width (a progress hook). Returns criterion -> ``CriticalWidth``, each with the steps and
+    convergence of its runs.
     """
     criteria = tuple(criteria)
     unknown = [c for c in criteria if c not in CRITERIA]
@@ -227,8 +293,17 @@ def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1
         if m not in cache:
             if on_width is not None:
                 on_width(m)
-            cache[m] = criterion_outcomes(X, y, m, key=jax.random.fold_in(key, m), seeds=seeds, eta=step,
-                                          lambda0=lambda0, max_steps=steps, tol=tol)
+            cache[m] = criterion_outcomes(
+                X,
+                y,
+                m,
+                key=jax.random.fold_in(key, m),
+                seeds=seeds,
+                eta=step,
+                lambda0=lambda0,
+                max_steps=steps,
+                tol=tol,
+            )
         return cache[m]
 
     start = start or {}
@@ -240,10 +315,16 @@ def critical_widths(X: Array, y: Array, *, criteria=CRITERIA, delta: float = 0.1
             guess = _kernel_width_guess(cache, delta) or guess
         found[c] = _search(outcomes, c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution, start=guess)
     found = {c: found[c] for c in criteria}
-    return {c: r._replace(eta=step, lambda0=lambda0, steps=steps,
-                          converged=np.stack([cache[w]["converged"] for w in r.widths]),
-                          end_step=np.stack([cache[w]["end_step"] for w in r.widths]))
-            for c, r in found.items()}
+    return {
+        c: r._replace(
+            eta=step,
+            lambda0=lambda0,
+            steps=steps,
+            converged=np.stack([cache[w]["converged"] for w in r.widths]),
+            end_step=np.stack([cache[w]["end_step"] for w in r.widths]),
+        )
+        for c, r in found.items()
+    }
 
 
 def _kernel_width_guess(cache: dict, delta: float) -> int | None:
@@ -320,9 +401,18 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
     fraction = np.array([tried[w].mean() for w in widths])
     violations = [(int(widths[i]), int(widths[i + 1])) for i in range(len(widths) - 1) if fraction[i + 1] < fraction[i]]
     bracket = (None if low is None else width(low), None if high is None else width(high))
-    return CriticalWidth(m_star=bracket[1], widths=widths, hold_fraction=fraction,
-                         holds=np.stack([tried[w] for w in widths]), monotone=not violations, violations=violations,
-                         bracket=bracket, criterion=criterion, delta=delta, seeds=len(next(iter(tried.values()))))
+    return CriticalWidth(
+        m_star=bracket[1],
+        widths=widths,
+        hold_fraction=fraction,
+        holds=np.stack([tried[w] for w in widths]),
+        monotone=not violations,
+        violations=violations,
+        bracket=bracket,
+        criterion=criterion,
+        delta=delta,
+        seeds=len(next(iter(tried.values()))),
+    )
 
 
 def bootstrap_m_star(result: CriticalWidth, *, draws: int = 1000, seed: int = 0) -> np.ndarray:

@@ -37,7 +37,9 @@ def gram_infinity(X: Array) -> Array:
     norms = jnp.linalg.norm(X, axis=1)
     if not bool(jnp.all(norms > 0)):
         bad = int(np.flatnonzero(np.asarray(norms) == 0)[0])
-        raise ValueError(f"X[{bad}] is the zero vector: H^inf needs a direction for every input (Du et al. 2019, eq. (6)).")
+        raise ValueError(
+            f"X[{bad}] is the zero vector: H^inf needs a direction for every input (Du et al. 2019, eq. (6))."
+        )
     return _gram_infinity(X, norms)
 
 
@@ -83,8 +85,9 @@ def coactivation_counts(pattern: Array, dtype=None) -> Array:
 
 
 @functools.partial(jax.jit, static_argnames=("budget", "chunk"))
-def update_coactivation_counts(counts: Array, old: Array, new: Array, *, budget: int | None = None,
-                               chunk: int = 2048) -> Array:
+def update_coactivation_counts(
+    counts: Array, old: Array, new: Array, *, budget: int | None = None, chunk: int = 2048
+) -> Array:
     """P' P'^T from P P^T (``counts``) and the entries of the (n, m) pattern that flipped from P to P'.
 
     H(k) of Du et al. (2019), eq. (5), is (X X^T) * P P^T / m; between GD steps few entries of P flip
@@ -100,14 +103,15 @@ def update_coactivation_counts(counts: Array, old: Array, new: Array, *, budget:
     (float32 up to m = 2^24).
     """
     if old.shape != new.shape or old.ndim != 2 or counts.shape != (old.shape[0],) * 2:
-        raise ValueError(f"patterns must be (n, m) of one shape and counts (n, n); got {old.shape}, {new.shape} "
-                         f"and {counts.shape}.")
-    return update_coactivation_counts_packed(counts, pack_pattern(old), pack_pattern(new), budget=budget,
-                                             chunk=chunk)
+        raise ValueError(
+            f"patterns must be (n, m) of one shape and counts (n, n); got {old.shape}, {new.shape} and {counts.shape}."
+        )
+    return update_coactivation_counts_packed(counts, pack_pattern(old), pack_pattern(new), budget=budget, chunk=chunk)
 
 
-def update_coactivation_counts_packed(counts: Array, old: Array, new: Array, *, budget: int | None = None,
-                                      chunk: int = 2048) -> Array:
+def update_coactivation_counts_packed(
+    counts: Array, old: Array, new: Array, *, budget: int | None = None, chunk: int = 2048
+) -> Array:
     """``update_coactivation_counts`` on patterns packed by ``pack_pattern``, (ceil(n / 32), m) uint32.
 
     Traceable; ``train_gd`` carries the packed pattern of the last record (1 bit per entry) and calls this.

@@ -17,35 +17,54 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.du2019.training import (TrainResult, resolve_lambda_min_method, resolve_step_form, trajectory,
-                                        with_steps)
-from ntk_proofs.gd import (DIVERGENCE_FACTOR, OnDivergence, check_count, check_divergence_factor, check_step_size,
-                           handle_divergence, recorded_steps, resolve_on_divergence)
+from ntk_proofs.du2019.training import TrainResult, resolve_lambda_min_method, resolve_step_form, trajectory, with_steps
+from ntk_proofs.gd import (
+    DIVERGENCE_FACTOR,
+    OnDivergence,
+    check_count,
+    check_divergence_factor,
+    check_step_size,
+    handle_divergence,
+    recorded_steps,
+    resolve_on_divergence,
+)
 from ntk_proofs.linalg import single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 
 Array = jax.Array
 
 
-def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: int, record_every: int = 1,
-                     lambda_min_method: str = "auto", step_form: str = "auto", devices=None,
-                     certify_lambda0=None, divergence_factor: float = DIVERGENCE_FACTOR,
-                     on_divergence: OnDivergence = "report") -> TrainResult:
+def train_gd_batched(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    eta: float,
+    steps: int,
+    record_every: int = 1,
+    lambda_min_method: str = "auto",
+    step_form: str = "auto",
+    devices=None,
+    certify_lambda0=None,
+    divergence_factor: float = DIVERGENCE_FACTOR,
+    on_divergence: OnDivergence = "report",
+) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
     params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
     (``diverged_step`` is a (B,) array). Divergence follows the driver's one policy: by default ("report") it is
-    only reported in ``diverged_step``; "raise" raises ``GradientDescentDiverged`` for the first diverged run. The batch is split across ``devices``
-    (default: ``jax.local_devices()``), padded to a multiple of their number. Each run gives the same numbers as
-    ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget choice of
-    ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
-    flipped entries and the dense P P^T product: with large batches, record every few steps.
-    ``certify_lambda0`` (a number, or one per run) certifies (C2) at every record as in ``train_gd``.
+    only reported in ``diverged_step``; "raise" raises ``GradientDescentDiverged`` for the first diverged run. The batch
+    is split across ``devices`` (default: ``jax.local_devices()``), padded to a multiple of their number. Each run gives
+    the same numbers as ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget
+    choice of ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
+    flipped entries and the dense P P^T product: with large batches, record every few steps. ``certify_lambda0`` (a
+    number, or one per run) certifies (C2) at every record as in ``train_gd``.
     """
     W, a = params
     if W.ndim != 3 or a.ndim != 2 or X.ndim != 3 or y.ndim != 2:
-        raise ValueError(f"Expected W (B, m, d), a (B, m), X (B, n, d), y (B, n); got {W.shape}, {a.shape}, "
-                         f"{X.shape}, {y.shape}.")
+        raise ValueError(
+            f"Expected W (B, m, d), a (B, m), X (B, n, d), y (B, n); got {W.shape}, {a.shape}, {X.shape}, {y.shape}."
+        )
     batch = W.shape[0]
     if not (a.shape[0] == X.shape[0] == y.shape[0] == batch):
         raise ValueError("W, a, X and y must share the leading batch size.")
@@ -62,25 +81,47 @@ def train_gd_batched(params: Params, X: Array, y: Array, *, eta: float, steps: i
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731
     certify = certify_lambda0 is not None
-    floor = jnp.broadcast_to(jnp.asarray(0.0 if not certify else np.asarray(certify_lambda0) / 2, params.W.dtype),
-                             (batch,))
+    floor = jnp.broadcast_to(
+        jnp.asarray(0.0 if not certify else np.asarray(certify_lambda0) / 2, params.W.dtype), (batch,)
+    )
     W, a, X, y, floor = (stack(v.astype(params.W.dtype)) for v in (W, a, X, y, floor))
     if len(devices) > 1:
         sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
         W, a, X, y, floor = (jax.device_put(v, sharding) for v in (W, a, X, y, floor))
     with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
-        loss, W_final, diag, diverged = jax.block_until_ready(_batched(
-            W, a, X, y, floor, jnp.asarray(eta, W.dtype), jnp.asarray(divergence_factor, W.dtype), steps=int(steps),
-            record_every=int(record_every), lambda_method=method, step_form=form, certify=certify))
+        loss, W_final, diag, diverged = jax.block_until_ready(
+            _batched(
+                W,
+                a,
+                X,
+                y,
+                floor,
+                jnp.asarray(eta, W.dtype),
+                jnp.asarray(divergence_factor, W.dtype),
+                steps=int(steps),
+                record_every=int(record_every),
+                lambda_method=method,
+                step_form=form,
+                certify=certify,
+            )
+        )
     loss, W_final, diverged = loss[:batch], W_final[:batch], np.asarray(diverged[:batch])
     diag = jax.tree.map(lambda v: v[:batch], diag)
     handle_divergence(loss, diverged, policy)
-    return TrainResult(loss, Params(W_final, a[:batch]), with_steps(diag, recorded_steps(steps, record_every)),
-                       diverged)
+    return TrainResult(
+        loss, Params(W_final, a[:batch]), with_steps(diag, recorded_steps(steps, record_every)), diverged
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify"))
 def _batched(W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_method, step_form, certify):
-    run = functools.partial(trajectory, steps=steps, record_every=record_every, optimizer=None,
-                            lambda_method=lambda_method, step_form=step_form, certify=certify)
+    run = functools.partial(
+        trajectory,
+        steps=steps,
+        record_every=record_every,
+        optimizer=None,
+        lambda_method=lambda_method,
+        step_form=step_form,
+        certify=certify,
+    )
     return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, factor, f))(W, a, X, y, floor)

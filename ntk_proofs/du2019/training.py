@@ -20,14 +20,28 @@ import optax
 
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
-from ntk_proofs.du2019.gram import (coactivation_counts, flip_count, gram_matrix, pack_pattern,
-                                    update_coactivation_counts_packed)
-from ntk_proofs.gd import (DIVERGENCE_FACTOR, OnDivergence, check_count, check_divergence_factor, check_step_size,
-                           handle_divergence, recorded_steps, resolve_on_divergence)
+from ntk_proofs.du2019.gram import (
+    coactivation_counts,
+    flip_count,
+    gram_matrix,
+    pack_pattern,
+    update_coactivation_counts_packed,
+)
+from ntk_proofs.gd import (
+    DIVERGENCE_FACTOR,
+    OnDivergence,
+    check_count,
+    check_divergence_factor,
+    check_step_size,
+    handle_divergence,
+    recorded_steps,
+    resolve_on_divergence,
+)
 from ntk_proofs.linalg import cholesky, eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
+
 
 class TrainHistory(NamedTuple):
     """The diagnostics of Du et al. (2019), Theorem 4.1, at the recorded steps of a run: what ``DuDiagnostics``
@@ -205,10 +219,21 @@ def train_gd(
     floor = jnp.asarray(float(certify_lambda0) / 2 if certify else 0.0, W0.dtype)
     with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
         out = trajectory(
-            W0, a, X, y, jnp.asarray(eta, W0.dtype), jnp.asarray(divergence_factor, W0.dtype), floor,
-            steps=int(steps), record_every=int(record_every), optimizer=optimizer,
-            lambda_method=lambda_min_method, flip_budget=None if flip_budget is None else int(flip_budget),
-            step_form=step_form, certify=certify, track_kernel=bool(track_kernel),
+            W0,
+            a,
+            X,
+            y,
+            jnp.asarray(eta, W0.dtype),
+            jnp.asarray(divergence_factor, W0.dtype),
+            floor,
+            steps=int(steps),
+            record_every=int(record_every),
+            optimizer=optimizer,
+            lambda_method=lambda_min_method,
+            flip_budget=None if flip_budget is None else int(flip_budget),
+            step_form=step_form,
+            certify=certify,
+            track_kernel=bool(track_kernel),
         )
         loss, W, diag, diverged = jax.block_until_ready(out)
     diverged = int(diverged)
@@ -220,8 +245,10 @@ def train_gd(
 def step_size_advice(eta: float, W0: Array, X: Array) -> str:
     """What a diverged Du et al. run should change: the stability limit 2 / lambda_max(H(0)) and the theorem's step."""
     limit = 2.0 / float(lambda_max(gram_matrix(W0, X)))
-    return (f"With eta = {eta:g}, the step must stay below about 2 / lambda_max(H(0)) = {limit:.4g} for GD to be "
-            "stable; Theorem 4.1 of Du et al. (2019) assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size).")
+    return (
+        f"With eta = {eta:g}, the step must stay below about 2 / lambda_max(H(0)) = {limit:.4g} for GD to be "
+        "stable; Theorem 4.1 of Du et al. (2019) assumes eta = O(lambda_0 / n^2) (see ntk_proofs.max_step_size)."
+    )
 
 
 def width_mesh(devices=None, axis: str = "width") -> jax.sharding.Mesh:
@@ -237,11 +264,17 @@ def shard_over_width(mesh: jax.sharding.Mesh, W: Array, a: Array, X: Array, y: A
     axis = mesh.axis_names[0]
     size = mesh.shape[axis]
     if W.shape[0] % size:
-        raise ValueError(f"the width m = {W.shape[0]} must be a multiple of the {size} devices of mesh axis "
-                         f"{axis!r} to shard the neurons evenly.")
+        raise ValueError(
+            f"the width m = {W.shape[0]} must be a multiple of the {size} devices of mesh axis "
+            f"{axis!r} to shard the neurons evenly."
+        )
     rows, replicated = NamedSharding(mesh, PartitionSpec(axis)), NamedSharding(mesh, PartitionSpec())
-    return (jax.device_put(W, rows), jax.device_put(a, rows), jax.device_put(X, replicated),
-            jax.device_put(y, replicated))
+    return (
+        jax.device_put(W, rows),
+        jax.device_put(a, rows),
+        jax.device_put(X, replicated),
+        jax.device_put(y, replicated),
+    )
 
 
 class KernelCoordinates(NamedTuple):
@@ -386,11 +419,39 @@ class DuDiagnostics:
         return jnp.all(jnp.isfinite(factor))
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "record_every", "optimizer", "lambda_method", "lanczos_steps",
-                                             "flip_budget", "step_form", "certify", "track_kernel"))
-def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_every, optimizer=None,
-               lambda_method="eigh", lanczos_steps=32, flip_budget=None, step_form="weights", certify=False,
-               track_kernel=False):
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "steps",
+        "record_every",
+        "optimizer",
+        "lambda_method",
+        "lanczos_steps",
+        "flip_budget",
+        "step_form",
+        "certify",
+        "track_kernel",
+    ),
+)
+def trajectory(
+    W0,
+    a,
+    X,
+    y,
+    eta,
+    divergence_factor,
+    floor=0.0,
+    *,
+    steps,
+    record_every,
+    optimizer=None,
+    lambda_method="eigh",
+    lanczos_steps=32,
+    flip_budget=None,
+    step_form="weights",
+    certify=False,
+    track_kernel=False,
+):
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
     No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
@@ -399,15 +460,32 @@ def trajectory(W0, a, X, y, eta, divergence_factor, floor=0.0, *, steps, record_
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
     XXt = X @ X.T
-    XXt = (XXt + XXt.T) / 2  # exactly symmetric, so that every H(k) is (a matmul's (i, j) and (j, i) may differ in an ulp)
+    XXt = (
+        XXt + XXt.T
+    ) / 2  # exactly symmetric, so that every H(k) is (a matmul's (i, j) and (j, i) may differ in an ulp)
     H0 = XXt * coactivation_counts(Z0 >= 0, X.dtype) / W0.shape[0] if track_kernel else None
     data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype), H0)
     kernel = step_form == "kernel"
     params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
-    recorder = DuDiagnostics(step_form, lambda_method, lanczos_steps, flip_budget, incremental=record_every > 0,
-                             certify=certify, track_kernel=track_kernel)
-    out = gd.scan(DuObjective(step_form), tx, params0, data, steps=steps, record_every=record_every,
-                  recorder=recorder, divergence_factor=divergence_factor)
+    recorder = DuDiagnostics(
+        step_form,
+        lambda_method,
+        lanczos_steps,
+        flip_budget,
+        incremental=record_every > 0,
+        certify=certify,
+        track_kernel=track_kernel,
+    )
+    out = gd.scan(
+        DuObjective(step_form),
+        tx,
+        params0,
+        data,
+        steps=steps,
+        record_every=record_every,
+        recorder=recorder,
+        divergence_factor=divergence_factor,
+    )
     W = W0 + out.params.C.T @ X if kernel else out.params
     return out.loss, W, out.records, out.diverged_step
 

@@ -7,9 +7,8 @@ are known in closed form (Baldi & Hornik 1989).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import itertools
+from typing import NamedTuple
 
 import jax
 import numpy as np

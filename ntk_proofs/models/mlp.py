@@ -42,7 +42,9 @@ class MLP:
     parameterization: str = "ntk"
     weight_var: float = 2.0
     bias_var: float = 0.0
-    skip: bool = False  # identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers
+    skip: bool = (
+        False  # identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers
+    )
     residual_scale: float = 1.0  # 1 / sqrt(depth) keeps deep residual stacks' variance bounded (Hanin & Rolnick 2018)
     normalization: str = "none"  # "batch" (Ioffe & Szegedy 2015) or "layer" (Ba et al. 2016) on hidden pre-activations
 
@@ -65,7 +67,9 @@ class MLP:
 
     def init(self, key: Array, dtype=None) -> tuple[Dense, ...]:
         layers = []
-        for k, (fan_in, fan_out) in zip(jax.random.split(key, len(self.sizes) - 1), zip(self.sizes[:-1], self.sizes[1:])):
+        for k, (fan_in, fan_out) in zip(
+            jax.random.split(key, len(self.sizes) - 1), zip(self.sizes[:-1], self.sizes[1:])
+        ):
             kw, kb = jax.random.split(k)
             W = standard_normal(kw, (fan_out, fan_in), dtype)  # float32 draws: one init in every precision
             b = standard_normal(kb, (fan_out,), dtype)

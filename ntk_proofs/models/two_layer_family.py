@@ -13,7 +13,8 @@
 
 The tangent kernel of the objective is J J^T / alpha^2 = m^{1 - 2 gamma} H(k) with the width-normalized Gram matrix
 
-    H(k)_ij = (1/m) sum_r [a_r^2 sigma'(w_r . x_i) sigma'(w_r . x_j) x_i . x_j  +  1{train_a} sigma(w_r . x_i) sigma(w_r . x_j)]
+    H(k)_ij = (1/m) sum_r [a_r^2 sigma'(w_r . x_i) sigma'(w_r . x_j) x_i . x_j
+                           + 1{train_a} sigma(w_r . x_i) sigma(w_r . x_j)]
 
 (``gram``); at initialization it concentrates on the H^inf of ``ntk_proofs.regimes.kernels``. The default member
 (alpha = 1, gamma = 1/2, ReLU, a fixed) is the Du et al. net of ``ntk_proofs.models.two_layer``: the same
@@ -88,7 +89,8 @@ class TwoLayerFamily:
         return u if self.alpha == 1 else self.alpha * u
 
     def loss(self, params: Params, X: Array, y: Array) -> Array:
-        """L / alpha^2 = 0.5 ||u - y||^2 / alpha^2 (Chizat et al. 2019's scaled objective; Du et al.'s for alpha = 1)."""
+        """L / alpha^2 = 0.5 ||u - y||^2 / alpha^2 (Chizat et al. 2019's scaled objective; Du et al.'s for
+        alpha = 1)."""
         r = self.predict(params, X) - y
         value = 0.5 * jnp.vdot(r, r)
         return value if self.alpha == 1 else value / self.alpha**2

@@ -58,9 +58,19 @@ class FlowResult(NamedTuple):
     rejected_steps: int
 
 
-def gradient_flow(params: Params, X: Array, y: Array, *, t_max: float, saves: int = 101, ts=None,
-                  family: TwoLayerFamily = TwoLayerFamily(), rtol: float = 1e-6, atol: float = 1e-8,
-                  max_steps: int = 200_000) -> FlowResult:
+def gradient_flow(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    t_max: float,
+    saves: int = 101,
+    ts=None,
+    family: TwoLayerFamily = TwoLayerFamily(),
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    max_steps: int = 200_000,
+) -> FlowResult:
     """Integrate dW/dt = -grad (L / alpha^2) from ``params`` over [0, t_max] (module doc).
 
     Saves at ``ts`` (ascending times in [0, t_max]) or at ``saves`` equally spaced times. ``rtol``/``atol`` are the
@@ -80,12 +90,23 @@ def gradient_flow(params: Params, X: Array, y: Array, *, t_max: float, saves: in
         raise ValueError("ts must be ascending times within [0, t_max].")
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
-    out = _solve(params, X, y, jnp.asarray(ts, dtype), jnp.asarray(t_max, dtype), family=family, rtol=float(rtol),
-                 atol=float(atol), max_steps=int(max_steps))
+    out = _solve(
+        params,
+        X,
+        y,
+        jnp.asarray(ts, dtype),
+        jnp.asarray(t_max, dtype),
+        family=family,
+        rtol=float(rtol),
+        atol=float(atol),
+        max_steps=int(max_steps),
+    )
     (u, loss, lam, drift), ok, accepted, rejected = out
     if not bool(ok):
-        raise RuntimeError(f"the flow solver stopped before t_max = {t_max:g} after {int(accepted) + int(rejected)} "
-                           f"steps (max_steps = {max_steps}); loosen rtol/atol or raise max_steps.")
+        raise RuntimeError(
+            f"the flow solver stopped before t_max = {t_max:g} after {int(accepted) + int(rejected)} "
+            f"steps (max_steps = {max_steps}); loosen rtol/atol or raise max_steps."
+        )
     return FlowResult(ts, u, loss, lam, drift, float(rtol), float(atol), int(accepted), int(rejected))
 
 
@@ -108,9 +129,17 @@ def _solve(params, X, y, ts, t_max, *, family, rtol, atol, max_steps):
         return u, loss, lam, drift
 
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), diffrax.Tsit5(), t0=jnp.zeros((), ts.dtype), t1=t_max, dt0=None, y0=params,
-        saveat=diffrax.SaveAt(ts=ts, fn=observe), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps, throw=False)
+        diffrax.ODETerm(field),
+        diffrax.Tsit5(),
+        t0=jnp.zeros((), ts.dtype),
+        t1=t_max,
+        dt0=None,
+        y0=params,
+        saveat=diffrax.SaveAt(ts=ts, fn=observe),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+        throw=False,
+    )
     ok = sol.result == diffrax.RESULTS.successful
     return sol.ys, ok, sol.stats["num_accepted_steps"], sol.stats["num_rejected_steps"]
 
@@ -147,16 +176,25 @@ class Predictions:
         return state, self.family.outputs(Z, params.a)
 
 
-def gd_outputs(params: Params, X: Array, y: Array, *, eta: float, steps: int,
-               family: TwoLayerFamily = TwoLayerFamily()) -> Array:
+def gd_outputs(
+    params: Params, X: Array, y: Array, *, eta: float, steps: int, family: TwoLayerFamily = TwoLayerFamily()
+) -> Array:
     """u(k) of GD with step eta for k = 0..steps, shape (steps + 1, n), on the one driver (``Predictions``)."""
     X, y = check_run_inputs(params, X, y)
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     XXt = X @ X.T
     data = FamilyData(X, y, params.W, params.a, XXt, XXt)
-    run = gd.run(FamilyObjective(family), params, data, steps=steps, eta=eta, record_every=1,
-                 recorder=Predictions(family), raise_on_divergence=True)
+    run = gd.run(
+        FamilyObjective(family),
+        params,
+        data,
+        steps=steps,
+        eta=eta,
+        record_every=1,
+        recorder=Predictions(family),
+        raise_on_divergence=True,
+    )
     return run.records
 
 
@@ -177,9 +215,18 @@ class FlowConvergence(NamedTuple):
 FLOOR_FACTOR = 10.0
 
 
-def gd_flow_distance(params_list, X: Array, y: Array, *, etas, t_max: float,
-                     family: TwoLayerFamily = TwoLayerFamily(), rtol: float = 1e-6, atol: float = 1e-8,
-                     confidence: float = 0.95) -> FlowConvergence:
+def gd_flow_distance(
+    params_list,
+    X: Array,
+    y: Array,
+    *,
+    etas,
+    t_max: float,
+    family: TwoLayerFamily = TwoLayerFamily(),
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    confidence: float = 0.95,
+) -> FlowConvergence:
     """How fast GD converges to the flow as eta shrinks (module doc): for each initialization in ``params_list``
     and each step ``eta`` (every eta must divide t_max into a whole number of steps up to 1e-9), the largest
     distance between u_GD(k) and u_flow(k eta) for k eta <= t_max; then the log-log slope p with its interval."""

@@ -47,7 +47,8 @@ def relu_output_kernel(X: Array) -> Array:
 
 
 def erf_output_kernel(X: Array) -> Array:
-    """E_{w ~ N(0, I)}[erf(w . x_i) erf(w . x_j)] = (2 / pi) arcsin(2 S_ij / sqrt((1 + 2 S_ii)(1 + 2 S_jj))) (Williams 1997)."""
+    """E_{w ~ N(0, I)}[erf(w . x_i) erf(w . x_j)] = (2 / pi) arcsin(2 S_ij / sqrt((1 + 2 S_ii)(1 + 2 S_jj)))
+    (Williams 1997)."""
     S = jnp.asarray(X) @ jnp.asarray(X).T
     s = 1.0 + 2.0 * jnp.diag(S)
     return (2.0 / jnp.pi) * jnp.arcsin(jnp.clip(2.0 * S / jnp.sqrt(s[:, None] * s[None, :]), -1.0, 1.0))
@@ -83,8 +84,9 @@ class MonteCarloGram(NamedTuple):
     samples: int
 
 
-def gram_infinity_family_mc(key: Array, X: Array, family: TwoLayerFamily = TwoLayerFamily(), *, samples: int,
-                            chunk: int = 2048) -> MonteCarloGram:
+def gram_infinity_family_mc(
+    key: Array, X: Array, family: TwoLayerFamily = TwoLayerFamily(), *, samples: int, chunk: int = 2048
+) -> MonteCarloGram:
     """H^inf of the family by Monte Carlo: the per-neuron terms of ``TwoLayerFamily.gram`` averaged over
     ``samples`` draws w ~ N(0, I) (a = +-1 squares to 1), with the standard error of each entry
     (sample standard deviation / sqrt(samples)). An independent check of the closed forms; memory O(n^2 + n chunk)."""

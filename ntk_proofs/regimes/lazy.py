@@ -80,15 +80,25 @@ class Laziness(NamedTuple):
     eta: np.ndarray
 
 
-def laziness(X: Array, y: Array, X_test: Array | None = None, y_test: Array | None = None, *,
-             family: TwoLayerFamily, m: int, seeds: int, steps: int, key: Array, ratio: float = 0.5) -> Laziness:
+def laziness(
+    X: Array,
+    y: Array,
+    X_test: Array | None = None,
+    y_test: Array | None = None,
+    *,
+    family: TwoLayerFamily,
+    m: int,
+    seeds: int,
+    steps: int,
+    key: Array,
+    ratio: float = 0.5,
+) -> Laziness:
     """Train ``seeds`` symmetric initializations of width m (u(0) = 0) with eta = 2 ratio / lambda_max(Theta(0))
     for ``steps`` steps (one batched program) and measure the quantities of ``Laziness``."""
     if not 0 < ratio < 1:
         raise ValueError(f"ratio = eta lambda_max / 2 must lie in (0, 1) for the lazy comparison; got {ratio}.")
     X = jnp.asarray(X)
-    params = initializations(jax.random.fold_in(key, int(m)), int(m), X.shape[1], seeds, symmetric=True,
-                             dtype=X.dtype)
+    params = initializations(jax.random.fold_in(key, int(m)), int(m), X.shape[1], seeds, symmetric=True, dtype=X.dtype)
     lam = np.asarray(tangent_sharpness(family, params, X), np.float64)
     etas = 2.0 * ratio / lam
     run = train_family_batched(params, X, y, family=family, etas=etas, steps=steps, record_every=max(steps // 20, 1))
@@ -111,6 +121,14 @@ def laziness(X: Array, y: Array, X_test: Array | None = None, y_test: Array | No
         accuracy = np.full(seeds, np.nan)
     loss = np.asarray(run.loss, np.float64)
     drift = np.asarray(jnp.max(jnp.linalg.norm(final.W - params.W, axis=2), axis=1), np.float64)
-    return Laziness(float(family.alpha), float(family.gamma), int(m),
-                    np.asarray(jnp.max(run.records.kernel_change, axis=1), np.float64), drift, accuracy,
-                    loss[:, -1] / loss[:, 0], np.asarray(gaps), etas)
+    return Laziness(
+        float(family.alpha),
+        float(family.gamma),
+        int(m),
+        np.asarray(jnp.max(run.records.kernel_change, axis=1), np.float64),
+        drift,
+        accuracy,
+        loss[:, -1] / loss[:, 0],
+        np.asarray(gaps),
+        etas,
+    )

@@ -122,9 +122,19 @@ class PhaseGrid(NamedTuple):
     kernel_change: np.ndarray
 
 
-def phase_grid(X: Array, y: Array, *, widths, ratios, seeds: int, steps: int, key: Array,
-               family: TwoLayerFamily = TwoLayerFamily(train_a=True), thresholds: Thresholds = Thresholds(),
-               on_width=None) -> PhaseGrid:
+def phase_grid(
+    X: Array,
+    y: Array,
+    *,
+    widths,
+    ratios,
+    seeds: int,
+    steps: int,
+    key: Array,
+    family: TwoLayerFamily = TwoLayerFamily(train_a=True),
+    thresholds: Thresholds = Thresholds(),
+    on_width=None,
+) -> PhaseGrid:
     """Train every width of ``widths`` from ``seeds`` initializations at every step-size ratio x of ``ratios``
     (eta = 2 x / lambda_max(Theta(0)) of each initialization), ``steps`` steps each, and classify the runs.
     The runs of one width are one batched program. ``on_width(m)`` is called after each width (progress)."""
@@ -174,9 +184,21 @@ class Boundaries(NamedTuple):
     sharpness0: np.ndarray
 
 
-def phase_boundaries(X: Array, y: Array, *, m: int, seeds: int, steps: int, key: Array,
-                     family: TwoLayerFamily = TwoLayerFamily(train_a=True), lo: float = 0.5, hi: float = 16.0,
-                     iterations: int = 10, thresholds: Thresholds = Thresholds(), confidence: float = 0.95) -> Boundaries:
+def phase_boundaries(
+    X: Array,
+    y: Array,
+    *,
+    m: int,
+    seeds: int,
+    steps: int,
+    key: Array,
+    family: TwoLayerFamily = TwoLayerFamily(train_a=True),
+    lo: float = 0.5,
+    hi: float = 16.0,
+    iterations: int = 10,
+    thresholds: Thresholds = Thresholds(),
+    confidence: float = 0.95,
+) -> Boundaries:
     """Per initialization, bisect in log x for the smallest ratio at which the loss rises above (1 + rise) L(0) and
     the smallest at which the run diverges (``classify_runs``), both from the bracket [lo, hi], to a relative
     resolution (hi / lo)^(2^-iterations). All initializations and both boundaries run as one batched program per

@@ -115,9 +115,18 @@ FamilyRun = gd.GDRun
 ``loss`` is the objective L / alpha^2 (a batch: every field gains a leading batch axis)."""
 
 
-def train_family(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), eta: float,
-                 steps: int, record_every: int = 1, divergence_factor: float = gd.DIVERGENCE_FACTOR,
-                 on_divergence: gd.OnDivergence = "raise") -> FamilyRun:
+def train_family(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    family: TwoLayerFamily = TwoLayerFamily(),
+    eta: float,
+    steps: int,
+    record_every: int = 1,
+    divergence_factor: float = gd.DIVERGENCE_FACTOR,
+    on_divergence: gd.OnDivergence = "raise",
+) -> FamilyRun:
     """Full-batch GD with step ``eta`` on L / alpha^2 of a ``TwoLayerFamily`` member, kernel tracked (module doc).
 
     X: (n, d) inputs of unit norm, y: (n,) labels. Divergence (a loss non-finite or above ``divergence_factor *
@@ -133,16 +142,35 @@ def train_family(params: Params, X: Array, y: Array, *, family: TwoLayerFamily =
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():  # the recorder calls LAPACK's eigh inside the scan: see ntk_proofs.linalg
-        loss, W, a, records, diverged = jax.block_until_ready(_single(
-            params.W, params.a, X, y, jnp.asarray(eta, dtype), jnp.asarray(divergence_factor, dtype), family=family,
-            steps=int(steps), record_every=int(record_every)))
+        loss, W, a, records, diverged = jax.block_until_ready(
+            _single(
+                params.W,
+                params.a,
+                X,
+                y,
+                jnp.asarray(eta, dtype),
+                jnp.asarray(divergence_factor, dtype),
+                family=family,
+                steps=int(steps),
+                record_every=int(record_every),
+            )
+        )
     gd.handle_divergence(loss, int(diverged), on_divergence)
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, int(diverged))
 
 
-def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayerFamily = TwoLayerFamily(), etas,
-                         steps: int, record_every: int = 1, divergence_factor: float = gd.DIVERGENCE_FACTOR,
-                         on_divergence: gd.OnDivergence = "report") -> FamilyRun:
+def train_family_batched(
+    params: Params,
+    X: Array,
+    y: Array,
+    *,
+    family: TwoLayerFamily = TwoLayerFamily(),
+    etas,
+    steps: int,
+    record_every: int = 1,
+    divergence_factor: float = gd.DIVERGENCE_FACTOR,
+    on_divergence: gd.OnDivergence = "report",
+) -> FamilyRun:
     """``train_family`` for a batch: params with W (B, m, d) and a (B, m), and one step size per member (B,)
     (a scalar is broadcast). One vmapped, jitted program; returns a ``FamilyRun`` with a leading batch axis.
     Divergence is reported per member in ``diverged_step`` (B,) by default; "raise" raises for the first."""
@@ -161,9 +189,19 @@ def train_family_batched(params: Params, X: Array, y: Array, *, family: TwoLayer
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():
-        loss, W, a, records, diverged = jax.block_until_ready(_batched(
-            params.W, params.a, X, y, jnp.asarray(etas, dtype), jnp.asarray(divergence_factor, dtype), family=family,
-            steps=int(steps), record_every=int(record_every)))
+        loss, W, a, records, diverged = jax.block_until_ready(
+            _batched(
+                params.W,
+                params.a,
+                X,
+                y,
+                jnp.asarray(etas, dtype),
+                jnp.asarray(divergence_factor, dtype),
+                family=family,
+                steps=int(steps),
+                record_every=int(record_every),
+            )
+        )
     gd.handle_divergence(loss, np.asarray(diverged), on_divergence)
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, np.asarray(diverged))
 
@@ -174,8 +212,16 @@ def trajectory(W, a, X, y, eta, divergence_factor, *, family, steps, record_ever
     XXt = X @ X.T
     H0 = gram_from_preactivations(family, X @ W.T, a, XXt)
     data = FamilyData(X, y, W, a, XXt, H0)
-    out = gd.scan(FamilyObjective(family), optax.sgd(eta), Params(W, a), data, steps=steps,
-                  record_every=record_every, recorder=KernelTracking(family), divergence_factor=divergence_factor)
+    out = gd.scan(
+        FamilyObjective(family),
+        optax.sgd(eta),
+        Params(W, a),
+        data,
+        steps=steps,
+        record_every=record_every,
+        recorder=KernelTracking(family),
+        divergence_factor=divergence_factor,
+    )
     return out.loss, out.params.W, out.params.a, out.records, out.diverged_step
 
 
