@@ -41,9 +41,14 @@ class Cluster(Common):
     num_processes: int = option(1, "number of processes of a --coordinator run")
     process_id: int = option(0, "this process's index, 0 .. --num-processes - 1")
     distributed: bool = option(False, "jax.distributed.initialize() with the cluster's own settings (Slurm, ...)")
+    merge_timeout: float = option(
+        24 * 3600.0,
+        "seconds process 0 waits for the other processes' units before it stops and names the missing ones "
+        "and their processes (a rerun resumes)",
+    )
 
 
-CLUSTER_FIELDS = ("coordinator", "num_processes", "process_id", "distributed")
+CLUSTER_FIELDS = ("coordinator", "num_processes", "process_id", "distributed", "merge_timeout")
 
 
 def parse_config(

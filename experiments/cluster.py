@@ -22,6 +22,8 @@ def cluster_problem(c) -> str | None:
         return "--num-processes > 1 needs --coordinator HOST:PORT (or use --distributed on a cluster)."
     if c.coordinator and not c.coordinator.rpartition(":")[2].isdigit():
         return f"--coordinator must be HOST:PORT; got {c.coordinator!r}."
+    if not getattr(c, "merge_timeout", 1.0) > 0:
+        return f"--merge-timeout must be a positive number of seconds; got {c.merge_timeout!r}."
     return None
 
 
@@ -55,6 +57,7 @@ def run_sweep(
     ``start_processes`` before building the jobs: it must come before JAX computes anything."""
     out = Path(config.out)
     store = UnitStore(out / f"{name}_runs")
+    run_kwargs.setdefault("wait_seconds", getattr(config, "merge_timeout", 24 * 3600.0))
     results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
     if results is None:  # a process other than 0 of a run across processes
         return saved_not_merged(process, store, reused)
@@ -110,8 +113,9 @@ def run_units(
         )
         if index != 0:
             return None, reused
-        others = {name for (name, _, _), o in zip(jobs, mine) if o != index}
-        return _gather(store, jobs, poll_seconds, wait_seconds, others=others, fault=fault), reused
+        owner = {name: o for (name, _, _), o in zip(jobs, mine)}
+        others = {name for name, o in owner.items() if o != index}
+        return _gather(store, jobs, poll_seconds, wait_seconds, others=others, fault=fault, owner=owner), reused
     return _run_jobs(store, jobs, desc=desc, resume=resume, on_result=on_result, fault=fault)
 
 
@@ -123,6 +127,7 @@ def _gather(
     *,
     others: set = frozenset(),
     fault: _FaultHook | None = None,
+    owner: dict | None = None,
 ) -> list[dict]:
     """Every job's result from the store, waiting for the other processes to write theirs (``others``: their
     jobs' names, whose arrival the fault hook counts)."""
@@ -140,8 +145,12 @@ def _gather(
         if not missing:
             return [results[name] for name, _, _ in jobs]
         if time.monotonic() > deadline:
+            by = {}
+            for name in missing:
+                by.setdefault((owner or {}).get(name, "?"), []).append(name)
+            which = "; ".join(f"process {o}: {', '.join(names)}" for o, names in sorted(by.items(), key=str))
             raise TimeoutError(
-                f"units {missing} did not appear in {store.directory} within {wait_seconds} s; "
+                f"{len(missing)} units did not appear in {store.directory} within {wait_seconds:g} s ({which}); "
                 "rerun to resume (finished units are kept)."
             )
         time.sleep(poll_seconds)

@@ -36,18 +36,7 @@ def git_state() -> dict[str, Any]:
 
     commit = git("rev-parse", "HEAD")
     # outputs that the experiments and the bench themselves rewrite do not make the code dirty; their code does
-    status = git(
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        ".",
-        ":!figures",
-        ":!benchmarks/results",
-        ":!benchmarks/*.json",
-        ":!benchmarks/*.png",
-        ":!benchmarks/*.pdf",
-    )
+    status = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!figures", ":!benchmarks/results")
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
@@ -145,8 +134,9 @@ class UnitStore:
             warnings.warn(f"unit file {path} is unreadable ({error}); the unit is computed again.", stacklevel=2)
             return None
         if not isinstance(stored, dict) or not isinstance(stored.get("result"), dict):
-            warnings.warn(f"unit file {path} is malformed (no result object); the unit is computed again.",
-                          stacklevel=2)
+            warnings.warn(
+                f"unit file {path} is malformed (no result object); the unit is computed again.", stacklevel=2
+            )
             return None
         if stored.get("config") != _sanitize(to_jsonable(config)):
             return None

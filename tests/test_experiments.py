@@ -232,15 +232,6 @@ def test_landscape_experiment_writes_figure_and_json(tmp_path):
     assert summary["mode_connectivity"]["line_barrier"] == pytest.approx(np.max(line - chord), rel=1e-12, abs=1e-15)
 
 
-def test_bench_help_lists_its_flags(capsys):
-    from experiments import bench
-
-    with pytest.raises(SystemExit) as info:
-        bench.parse_args(["--help"])
-    assert info.value.code == 0
-    assert "--quick" in capsys.readouterr().out
-
-
 @pytest.mark.slow
 def test_deep_training_experiment_writes_each_study(tmp_path):
     from experiments import deep_training
@@ -419,7 +410,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sweep_process(out, i, port, count=2, exit_after=None):
+def _sweep_process(out, i, port, count=2, exit_after=None, extra=()):
     """One process of ``experiments.width_sweep`` run across ``count`` local CPU processes (jax.distributed);
     ``exit_after``: it exits right after saving that many computed units (``experiments.cluster``'s fault hook)."""
     import os
@@ -428,11 +419,9 @@ def _sweep_process(out, i, port, count=2, exit_after=None):
 
     from experiments.cluster import EXIT_AFTER_UNITS
 
-    extra = (
-        []
-        if i is None
-        else ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count), "--process-id", str(i)]
-    )
+    extra = list(extra)
+    if i is not None:
+        extra += ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(count), "--process-id", str(i)]
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
     env.pop(EXIT_AFTER_UNITS, None)
     if exit_after is not None:
@@ -613,3 +602,19 @@ def test_a_corrupt_unit_file_is_recomputed_with_a_warning_naming_it(tmp_path, co
         results, reused = run_units(store, [("u", {"a": 1}, lambda: calls.append(1) or {"x": 2.0})], desc="t")
     assert results == [{"x": 2.0}] and reused == 0 and calls == [1]
     assert store.load("u", {"a": 1}) == {"x": 2.0}
+
+
+@pytest.mark.slow
+def test_a_process_that_dies_does_not_hang_the_merge(tmp_path):
+    """Process 1 dies after its first unit (the fault hook, an event); process 0 waits --merge-timeout seconds for
+    the rest, then stops, naming the missing unit and the process that owned it; a rerun completes the sweep."""
+    out, port = tmp_path / "pair", _free_port()
+    procs = [_sweep_process(out, 0, port, extra=["--merge-timeout", "15"]), _sweep_process(out, 1, port, exit_after=1)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert procs[1].returncode == 75 and procs[0].returncode != 0, logs
+    assert "1 units did not appear" in logs[0] and "process 1: m64_seed1" in logs[0], logs[0][-3000:]
+    port = _free_port()
+    procs = [_sweep_process(out, i, port) for i in (0, 1)]
+    logs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "(resumed: 2 of 2 units" in logs[0] and "(resumed: 1 of 2 units" in logs[1], logs
