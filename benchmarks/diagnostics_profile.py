@@ -1,46 +1,33 @@
 """The parts of one every-step diagnostics record at the bench's shape, each timed alone in a compiled loop.
 
-    python benchmarks/diagnostics_profile.py
+    python -m benchmarks.diagnostics_profile
 
-(n, d, m) = (1000, 1000, 8192), float32, the bench's problem and step size (eta = 0.5): the co-activation count
+(n, d, m) = (1000, 1000, 8192), float32, the bench's problem and step size: the co-activation count
 update from the pattern entries flipped by one GD step, lambda_min by 32 warm-started Lanczos steps, the Cholesky
 certificate of H - floor I, the smaller parts (bit-packing the pattern, counting flips against the initial pattern,
 the drift as a column sum of C * shift over two (n, m) arrays, H(k) = X X^T * counts / m), and, for scale, one
-(n, n) @ (n, m) product. Medians of
-7 timed calls of a 20-iteration fori_loop, after a warm-up call; LAPACK single-threaded as train_gd runs it.
+(n, n) @ (n, m) product. Each is a 20-iteration fori_loop of the library's own function for that part (public in
+its module); all of them and the product run side by side (``benchmarks.harness.side_by_side``, 7 rounds after a
+warm-up round), so each ratio to the product is a median of per-round ratios. LAPACK single-threaded as train_gd
+runs it.
 """
-
-import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from experiments.bench import problem
+import ntk_proofs as nt
+from benchmarks.cases.du_step import ETA, problem
+from benchmarks.harness import median_and_spread, median_ratio, side_by_side, wall
 from ntk_proofs.du2019.gram import coactivation_counts, flip_count, pack_pattern, update_coactivation_counts_packed
-from ntk_proofs.du2019.training import trajectory
 from ntk_proofs.linalg import cholesky, single_threaded_lapack, smallest_ritz_pair
 
 REPS = 20
+PRODUCT = "product (n,n)@(n,m)"
 
 
-def timed(fn, *args):
-    fn(*args).block_until_ready()
-    out = []
-    for _ in range(7):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        out.append((time.perf_counter() - t) / REPS)
-    return float(np.median(out))
-
-
-def main():
-    n, d, m = 1000, 1000, 8192
+def main(n: int = 1000, d: int = 1000, m: int = 8192) -> None:
     X, y, p = problem(n, d, m)
-    eta = jnp.asarray(0.5, X.dtype)
-    run = trajectory(p.W, p.a, X, y, eta, jnp.asarray(1e4, X.dtype), jnp.asarray(0.0, X.dtype), steps=1,
-                     record_every=0, optimizer=None, lambda_method="lanczos", step_form="kernel")
-    W1 = run[1]  # (loss, W, records, diverged)
+    W1 = nt.train_gd(p, X, y, eta=ETA, steps=1, record_every=0, step_form="kernel").params.W
     P0, P1 = (X @ p.W.T) >= 0, (X @ W1.T) >= 0
     old, new = pack_pattern(P0), pack_pattern(P1)
     flips = int(jnp.sum(P0 != P1))
@@ -64,18 +51,27 @@ def main():
         "drift": loop(lambda c, C, s: c + jnp.max(jnp.sum((C + c) * s, axis=0))),
         "H(k) from the counts": loop(lambda c, K, cnt: c + jnp.sum(K * (cnt + c)) / m),
     }
-    args = {"count update": (counts, old, new), "Lanczos (32 steps)": (H, v0), "Cholesky": (H,),
-            "pack the pattern": (Z,), "count flips": (old, new), "drift": (C, shift), "H(k) from the counts": (XXt, counts)}
-    product = jax.jit(lambda *a: jax.lax.fori_loop(0, REPS, lambda i, c: c + ((a[0] + c) @ a[1])[0, 0],
-                                                   jnp.zeros((), X.dtype)))
+    args = {
+        "count update": (counts, old, new),
+        "Lanczos (32 steps)": (H, v0),
+        "Cholesky": (H,),
+        "pack the pattern": (Z,),
+        "count flips": (old, new),
+        "drift": (C, shift),
+        "H(k) from the counts": (XXt, counts),
+    }
+    product = jax.jit(
+        lambda *a: jax.lax.fori_loop(0, REPS, lambda i, c: c + ((a[0] + c) @ a[1])[0, 0], jnp.zeros((), X.dtype))
+    )
+    parts[PRODUCT], args[PRODUCT] = product, (XXt, jnp.ones((n, m), X.dtype))
+    measurements = {k: wall(lambda k=k: jax.block_until_ready(parts[k](*args[k]))) for k in parts}
     with single_threaded_lapack():
-        rows = {k: timed(parts[k], *args[k]) for k in args}
-        rows["product (n,n)@(n,m)"] = timed(product, XXt, jnp.ones((n, m), X.dtype))
+        rounds = side_by_side(measurements, 7)
+    rounds["all parts"] = [sum(r) for r in zip(*(v for k, v in rounds.items() if k != PRODUCT))]
     print(f"(n, d, m) = ({n}, {d}, {m}), {flips} pattern entries flipped by the first step")
-    for k, v in rows.items():
-        print(f"  {k:22s} {1e3 * v:7.2f} ms  ({v / rows['product (n,n)@(n,m)']:.3f} x the product)")
-    parts_sum = sum(v for k, v in rows.items() if k != "product (n,n)@(n,m)")
-    print(f"  {'all parts':22s} {1e3 * parts_sum:7.2f} ms  ({parts_sum / rows['product (n,n)@(n,m)']:.3f} x the product)")
+    for k, v in rounds.items():
+        ms = 1e3 * median_and_spread(v)[0] / REPS
+        print(f"  {k:22s} {ms:7.2f} ms  ({median_ratio(rounds, k, PRODUCT):.3f} x the product)")
 
 
 if __name__ == "__main__":
