@@ -29,6 +29,9 @@ class Common:
     resume: bool = option(True, "reuse finished units whose config matches")
 
 
+MERGE_TIMEOUT = 24 * 3600.0  # seconds process 0 waits for the other processes' units by default
+
+
 @dataclasses.dataclass(frozen=True)
 class Cluster(Common):
     """``Common`` plus the flags of a sweep that runs across processes and hosts with ``jax.distributed``."""
@@ -42,7 +45,7 @@ class Cluster(Common):
     process_id: int = option(0, "this process's index, 0 .. --num-processes - 1")
     distributed: bool = option(False, "jax.distributed.initialize() with the cluster's own settings (Slurm, ...)")
     merge_timeout: float = option(
-        24 * 3600.0,
+        MERGE_TIMEOUT,
         "seconds process 0 waits for the other processes' units before it stops and names the missing ones "
         "and their processes (a rerun resumes)",
     )

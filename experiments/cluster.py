@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.cli import progress
+from experiments.cli import MERGE_TIMEOUT, progress
 from experiments.store import UnitStore, finish
 
 
@@ -22,7 +22,7 @@ def cluster_problem(c) -> str | None:
         return "--num-processes > 1 needs --coordinator HOST:PORT (or use --distributed on a cluster)."
     if c.coordinator and not c.coordinator.rpartition(":")[2].isdigit():
         return f"--coordinator must be HOST:PORT; got {c.coordinator!r}."
-    if not getattr(c, "merge_timeout", 1.0) > 0:
+    if not c.merge_timeout > 0:
         return f"--merge-timeout must be a positive number of seconds; got {c.merge_timeout!r}."
     return None
 
@@ -57,7 +57,7 @@ def run_sweep(
     ``start_processes`` before building the jobs: it must come before JAX computes anything."""
     out = Path(config.out)
     store = UnitStore(out / f"{name}_runs")
-    run_kwargs.setdefault("wait_seconds", getattr(config, "merge_timeout", 24 * 3600.0))
+    run_kwargs.setdefault("wait_seconds", config.merge_timeout)
     results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
     if results is None:  # a process other than 0 of a run across processes
         return saved_not_merged(process, store, reused)
@@ -84,7 +84,7 @@ def run_units(
     process=(0, 1),
     groups: list | None = None,
     poll_seconds: float = 1.0,
-    wait_seconds: float = 7 * 24 * 3600,
+    wait_seconds: float = MERGE_TIMEOUT,
 ) -> tuple[list[dict] | None, int]:
     """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
 

@@ -149,6 +149,17 @@ def resolve_on_divergence(on_divergence: str | None, raise_on_divergence: bool |
     return on_divergence
 
 
+def check_run_options(
+    steps, record_every, divergence_factor, on_divergence: str | None, default: str, raise_on_divergence=None
+) -> str:
+    """The checks every driver and wrapper shares: the counts, the divergence factor and the policy (resolved from
+    ``on_divergence``, the older ``raise_on_divergence``, or ``default``). Returns the policy."""
+    check_count(steps, "steps")
+    check_count(record_every, "record_every")
+    check_divergence_factor(divergence_factor)
+    return resolve_on_divergence(on_divergence, raise_on_divergence, default)
+
+
 def handle_divergence(loss, diverged_step, on_divergence: str, advice: str = "Lower the step size.") -> None:
     """Raise ``GradientDescentDiverged`` for the first diverged run when ``on_divergence == "raise"``.
 
@@ -310,16 +321,13 @@ def run(
       ValueError: for a bad count, step size, factor or policy.
       GradientDescentDiverged: on divergence, with ``on_divergence="raise"``.
     """
-    check_count(steps, "steps")
-    check_count(record_every, "record_every")
+    policy = check_run_options(steps, record_every, divergence_factor, on_divergence, "raise", raise_on_divergence)
     if (eta is None) == (optimizer is None):
         raise ValueError("Give exactly one of eta (plain GD) and optimizer (an optax transformation).")
     if eta is not None:
         check_step_size(eta)
     if sample is not None and key is None:
         raise ValueError("sample needs a key: sample(data, key) draws each step's batch.")
-    check_divergence_factor(divergence_factor)
-    policy = resolve_on_divergence(on_divergence, raise_on_divergence, "raise")
     if recorder is not None and not isinstance(recorder, Recorder):
         raise TypeError(f"recorder must implement gd.Recorder (init and record); got {type(recorder).__name__}.")
     objective = objective if isinstance(objective, Objective) else Loss(objective)

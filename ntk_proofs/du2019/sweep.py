@@ -21,12 +21,10 @@ from ntk_proofs.du2019.training import TrainResult, resolve_lambda_min_method, r
 from ntk_proofs.gd import (
     DIVERGENCE_FACTOR,
     OnDivergence,
-    check_count,
-    check_divergence_factor,
+    check_run_options,
     check_step_size,
     handle_divergence,
     recorded_steps,
-    resolve_on_divergence,
 )
 from ntk_proofs.linalg import single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
@@ -71,10 +69,7 @@ def train_gd_batched(
     for b in range(batch):
         check_inputs(X[b], y[b])
     check_step_size(eta)
-    check_count(steps, "steps")
-    check_count(record_every, "record_every")
-    check_divergence_factor(divergence_factor)
-    policy = resolve_on_divergence(on_divergence, None, "report")
+    policy = check_run_options(steps, record_every, divergence_factor, on_divergence, "report")
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
     form = resolve_step_form(step_form, X.shape[1], X.shape[2], None)
     devices = list(jax.local_devices() if devices is None else devices)

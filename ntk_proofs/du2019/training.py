@@ -30,12 +30,10 @@ from ntk_proofs.du2019.gram import (
 from ntk_proofs.gd import (
     DIVERGENCE_FACTOR,
     OnDivergence,
-    check_count,
-    check_divergence_factor,
+    check_run_options,
     check_step_size,
     handle_divergence,
     recorded_steps,
-    resolve_on_divergence,
 )
 from ntk_proofs.linalg import cholesky, eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
@@ -197,8 +195,7 @@ def train_gd(
       ValueError: for inputs off the unit sphere, mismatched shapes, non-finite weights or a bad option.
       GradientDescentDiverged: on divergence, with ``on_divergence="raise"``.
     """
-    policy = resolve_on_divergence(on_divergence, raise_on_divergence, "raise")
-    check_divergence_factor(divergence_factor)
+    policy = check_run_options(steps, record_every, divergence_factor, on_divergence, "raise", raise_on_divergence)
     W0, a = params
     X, y = check_inputs(X, y)
     if W0.ndim != 2 or a.shape != (W0.shape[0],):
@@ -206,8 +203,6 @@ def train_gd(
     if W0.shape[1] != X.shape[1]:
         raise ValueError(f"W has d = {W0.shape[1]} columns but X has d = {X.shape[1]}.")
     check_step_size(eta)
-    check_count(steps, "steps")
-    check_count(record_every, "record_every")
     if not bool(jnp.all(jnp.isfinite(W0))):
         raise ValueError("params.W contains NaN or infinite entries.")
     lambda_min_method = resolve_lambda_min_method(lambda_min_method, X.shape[0])

@@ -27,7 +27,7 @@ import optax
 
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
-from ntk_proofs.gd import check_count, check_step_size, recorded_steps
+from ntk_proofs.gd import check_step_size, recorded_steps
 from ntk_proofs.linalg import eigvalsh, single_threaded_lapack
 from ntk_proofs.models.two_layer import Params
 from ntk_proofs.models.two_layer_family import TwoLayerFamily
@@ -135,10 +135,7 @@ def train_family(
     """
     X, y = check_run_inputs(params, X, y)
     check_step_size(eta)
-    check_count(steps, "steps")
-    check_count(record_every, "record_every")
-    gd.check_divergence_factor(divergence_factor)
-    gd.check_on_divergence(on_divergence)
+    policy = gd.check_run_options(steps, record_every, divergence_factor, on_divergence, "raise")
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():  # the recorder calls LAPACK's eigh inside the scan: see ntk_proofs.linalg
@@ -155,7 +152,7 @@ def train_family(
                 record_every=int(record_every),
             )
         )
-    gd.handle_divergence(loss, int(diverged), on_divergence)
+    gd.handle_divergence(loss, int(diverged), policy)
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, int(diverged))
 
 
@@ -179,13 +176,10 @@ def train_family_batched(
     X, y = check_inputs(X, y, distinct=False)
     if params.W.shape[2] != X.shape[1]:
         raise ValueError(f"W has d = {params.W.shape[2]} columns but X has d = {X.shape[1]}.")
-    check_count(steps, "steps")
-    check_count(record_every, "record_every")
+    policy = gd.check_run_options(steps, record_every, divergence_factor, on_divergence, "report")
     etas = np.broadcast_to(np.asarray(etas, np.float64), (params.W.shape[0],))
     if not np.all(np.isfinite(etas) & (etas > 0)):
         raise ValueError(f"every step size must be positive and finite; got {etas}.")
-    gd.check_divergence_factor(divergence_factor)
-    gd.check_on_divergence(on_divergence)
     dtype = params.W.dtype
     X, y = X.astype(dtype), y.astype(dtype)
     with single_threaded_lapack():
@@ -202,7 +196,7 @@ def train_family_batched(
                 record_every=int(record_every),
             )
         )
-    gd.handle_divergence(loss, np.asarray(diverged), on_divergence)
+    gd.handle_divergence(loss, np.asarray(diverged), policy)
     return FamilyRun(loss, Params(W, a), recorded_steps(steps, record_every), records, None, np.asarray(diverged))
 
 
