@@ -60,11 +60,14 @@ def commits(summary: dict) -> set:
     return {(p.get("git_commit"), p.get("git_dirty")) for p in parts if isinstance(p, dict)}
 
 
-def main(argv=None) -> list[dict]:
+def main(argv=None) -> list:
     args = parse_args(argv)
     import jax
 
-    from ntk_proofs.claims import claims_table  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import (
+        claims_table,
+        verdict_counts,
+    )  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows, made_by = [], set()
     x64 = bool(jax.config.jax_enable_x64)
@@ -91,8 +94,11 @@ def main(argv=None) -> list[dict]:
     path = Path(args.out) / "CLAIMS.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + claims_table(rows))
-    held = sum(r["held"] for r in rows)
-    print(f"\n{held} of {len(rows)} claims held; wrote {path}")
+    counts = verdict_counts(rows)
+    print(
+        f"\n{len(rows)} claims: {counts['held']} held, {counts['not held']} not held, "
+        f"{counts['inconclusive']} inconclusive; wrote {path}"
+    )
     return rows
 
 

@@ -305,40 +305,27 @@ def print_summary(summary: dict) -> None:
     )
 
 
-def claims(summary: dict, command: str) -> list[dict]:
-    """The claims for figures/CLAIMS.md: the published widths are sufficient (each is >= the measured m* of the
-    conclusions it proves, at every n), and the measured exponent of the linear-rate width on the sphere."""
-    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+def claims(summary: dict, command: str) -> list:
+    """The claim for figures/CLAIMS.md: the measured exponent of the linear-rate width m*('linear') in n is at most
+    Song & Yang's (2019) quadratic. The "explicit width suffices" comparisons stay in the printout and the figure:
+    a proven sufficient width against a measured necessary one is a ratio, not a test that could fail."""
+    from ntk_proofs.claims import exponent_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
 
     rows = []
     for family, f in summary["families"].items():
-        for crit in ("linear", "trajectory"):
-            e = f["criteria"].get(crit)
-            if e is None:
-                continue
-            ratios = [v for v in e["ratio_to_m_star"]["Du et al. explicit"] if v is not None]
-            if ratios and len(ratios) == len(e["m_star"]):
-                rows.append(
-                    claim(
-                        "Du et al. (2019), Thm 4.1",
-                        f"the proof's explicit width suffices for '{crit}' ({family}, n = {[int(v) for v in f['ns']]})",
-                        f"ratio >= {min(ratios):.3g}",
-                        "ratio >= 1",
-                        min(ratios) >= 1,
-                        command,
-                    )
-                )
         e = f["criteria"].get("linear")
-        if e is not None and e["exponent"]["ci_high"] is not None:
-            fit = e["exponent"]
+        if e is not None:
             rows.append(
-                claim(
-                    "Song & Yang (2019); Oymak & Soltanolkotabi (2020)",
-                    f"m*('linear') grows no faster than the best published width's n^2 ({family})",
-                    f"{fit['slope']:.2f} [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]",
-                    "<= 2",
-                    fit["ci_low"] <= 2,
+                exponent_claim(
+                    "Song & Yang (2019): m = Omega(n^2 poly(log n, 1/lambda_0)) suffices",
+                    f"m*('linear') grows no faster than n^2 ({family}, n = {[int(v) for v in f['ns']]}, bootstrap CI "
+                    "over initializations, one data set per n)",
+                    e["exponent"],
+                    2.0,
                     command,
+                    test="at_most",
+                    margin=0.0,
+                    hypotheses="outside: eta = 1/lambda_max(H^inf), not the O(lambda_0/n^2) of the theorem",
                 )
             )
     return rows

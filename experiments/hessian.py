@@ -234,51 +234,57 @@ def dense_agreement(c: HessianConfig) -> dict:
     )
 
 
-def claims(summary: dict, command: str) -> list[dict]:
+def claims(summary: dict, command: str) -> list:
     """Lanczos extremes within their Ritz error bars of dense eigh; Hutchinson within 3 standard errors; the saddle
-    escape order (Dauphin et al. 2014); loss and index of critical points correlated."""
-    from ntk_proofs.claims import claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    escape order (Dauphin et al. 2014); loss and index of critical points correlated (Fisher-z interval)."""
+    import math
+
+    from ntk_proofs.claims import Estimate, bound_claim, claim  # here: ntk_proofs imports JAX; --help must not pay
 
     a = summary["agreement"]
+    error = abs(a["top_dense"][0] - a["top_lanczos"][0])
     rows = [
-        claim(
+        bound_claim(
             "Parlett (1998), Thm 4.5.1",
-            "Lanczos lambda_max within its Ritz residual of dense eigh",
-            f"|error| {abs(a['top_dense'][0] - a['top_lanczos'][0]):.2g}",
-            f"residual {a['top_residual'][0]:.2g}",
-            abs(a["top_dense"][0] - a["top_lanczos"][0]) <= a["top_residual"][0] + 1e-12,
+            "Lanczos lambda_max within its Ritz residual of dense eigh: |error| / (residual + 1e-12)",
+            error / (a["top_residual"][0] + 1e-12),
             command,
+            measured=f"|error| {error:.2g}, residual {a['top_residual'][0]:.2g}",
         ),
         claim(
             "Hutchinson (1989)",
-            "trace estimate within 3 standard errors of the dense trace",
-            f"{a['trace_hutchinson']:.4g}",
-            f"{a['trace_dense']:.4g} +- {3 * a['trace_stderr']:.2g}",
-            abs(a["trace_hutchinson"] - a["trace_dense"]) <= 3 * a["trace_stderr"],
+            "trace estimate equals the dense trace within 3 standard errors (margin e = 3 SE)",
+            a["trace_hutchinson"],
+            "equals",
+            a["trace_dense"],
             command,
+            margin=3 * a["trace_stderr"],
         ),
     ]
     steps = {k: r["escape_step"] for k, r in summary["escape"]["runs"].items()}
-    ordered = None not in steps.values() and steps["saddle_free_newton"] < steps["perturbed_gd"] <= steps["gd"]
+    if None not in steps.values():
+        worst = max(steps["saddle_free_newton"] / steps["perturbed_gd"], steps["perturbed_gd"] / steps["gd"])
+    else:
+        worst = float("inf")
     rows.append(
-        claim(
+        bound_claim(
             "Dauphin et al. (2014), Sec. 5",
-            "saddle-free Newton escapes first, then perturbed GD, then GD",
-            ", ".join(f"{k} {v}" for k, v in steps.items()),
-            "SFN < PGD <= GD",
-            ordered,
+            "saddle-free Newton escapes first, then perturbed GD, then GD: worst of SFN/PGD, PGD/GD (1 start)",
+            worst,
             command,
+            measured=", ".join(f"{k} {v}" for k, v in steps.items()),
         )
     )
     for model, v in summary["critical_points"].items():
-        if v["spearman"] is not None:
+        if v["spearman"] is not None and v["converged"] > 3:
+            z, se = math.atanh(min(v["spearman"], 1 - 1e-12)), 1.06 / math.sqrt(v["converged"] - 3)
             rows.append(
                 claim(
                     "Dauphin et al. (2014), Fig. 1",
-                    f"{model}: loss and index of critical points correlate",
-                    f"Spearman {v['spearman']:.3g}",
-                    "> 0",
-                    v["spearman"] > 0,
+                    f"{model}: loss and index of critical points correlate (Spearman, {v['converged']} points)",
+                    Estimate(v["spearman"], math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)),
+                    "at_least",
+                    0.0,
                     command,
                 )
             )

@@ -353,7 +353,17 @@ def lazy_fits(config: RegimesConfig, unit: dict) -> dict:
         for axis, x, yv in (("alpha", xa, ya), ("width", xm, ym)):
             fit = nt.loglog_slope(x, yv)._asdict() if len(x) >= 3 else None
             fits[f"{quantity}_vs_{axis}"] = dict(fit=fit, predicted=predicted_exponent(quantity, axis, family))
+    # the typical neuron's drift against m, on the widths where the finite-width correction is small
+    by_width = [p for p in unit["by_width"] if p["m"] >= TYPICAL_FIT_MIN_WIDTH and "rms_drift" in p]
+    xm = np.repeat([p["m"] for p in by_width], config.lazy_seeds)
+    ym = np.concatenate([p["rms_drift"] for p in by_width]) if by_width else []
+    fit = nt.loglog_slope(xm, ym)._asdict() if len({*xm}) >= 2 and len(xm) >= 3 else None
+    fits["rms_drift_vs_width"] = dict(fit=fit, predicted=predicted_exponent("rms_drift", "width", family))
     return fits
+
+
+# the typical-neuron drift exponent is fitted on m >= 256 (claims issue, item 5)
+TYPICAL_FIT_MIN_WIDTH = 256
 
 
 def summarize(config: RegimesConfig, units: dict) -> dict:
@@ -448,14 +458,32 @@ def _ci(e: dict) -> str:
     return "n/a" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
 
 
-def claims(summary: dict, command: str) -> list[dict]:
-    from ntk_proofs.claims import (
+# pre-registered margins of the regimes claims (never tuned on the result):
+# Euler's global error is eta^1 up to O(eta^2) terms; over the step grid used, their relative size stays below 0.1
+EULER_ORDER_MARGIN = 0.1
+# Lewkowycz et al. give the thresholds 2/lambda_max and 4/lambda_max at infinite width; 10% allows finite m
+THRESHOLD_MARGIN = 0.1
+# drift ~ alpha^-1: the next term is O(alpha^-2), a relative correction 1/alpha <= 1/8 at alpha >= alpha_fit_min;
+# its effect on a fitted slope over alpha in [8, 64] stays below 0.1
+ALPHA_EXPONENT_MARGIN = 0.1
+# the typical neuron's drift against m (m >= 256): finite-width corrections below 0.05 in the float64 replica
+WIDTH_EXPONENT_MARGIN = 0.05
+
+
+def claims(summary: dict, command: str) -> list:
+    """Theorem 3.2 along the gradient flow; Euler's order; the Lewkowycz thresholds; Chizat's alpha^-1 and the
+    typical neuron's m^-1/2 (NTK) or m^0 (mean-field) drift."""
+    from ntk_proofs.claims import (  # here: importing ntk_proofs imports JAX, which --help must not pay
+        Estimate,
+        bound_claim,
         claim,
-        slope_claim,
-    )  # here: importing ntk_proofs imports JAX, which --help must not pay
+        exponent_claim,
+    )
 
     rows = []
     f = summary["flow"]
+    m_flow = summary["config"]["flow_m"]
+    narrow = f"outside: m = {m_flow}, far below the Omega(n^6 / (lambda_0^4 delta^3)) width Thm 3.2 assumes"
     names = {
         "loss_envelope": "L(t) <= exp(-lambda_0 t) L(0)",
         "lambda_min_floor": "lambda_min(H(t)) >= lambda_0/2",
@@ -463,57 +491,77 @@ def claims(summary: dict, command: str) -> list[dict]:
     }
     for k, v in f["monitor"].items():
         rows.append(
-            claim(
+            bound_claim(
                 "Du et al. (2019), Thm 3.2",
-                f"gradient flow: {names[k]}",
-                f"worst ratio {v['worst_ratio']:.3g}",
-                "<= 1",
-                v["held"],
+                f"gradient flow: {names[k]}, every solver step",
+                v["worst_ratio"],
                 command,
+                hypotheses=narrow,
             )
         )
     rows.append(
-        slope_claim(
-            "Euler's method (GD) on the flow", "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p", f["order"], 1.0, command
+        exponent_claim(
+            "Euler's method (GD) on the flow",
+            "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p",
+            f["order"],
+            1.0,
+            command,
+            margin=EULER_ORDER_MARGIN,
         )
     )
     b = summary["boundary"]
+    finite = f"outside: m = {b['m']}, the thresholds are infinite-width results"
     rows.append(
         claim(
             "Lewkowycz et al. (2020)",
-            f"the loss starts to rise at eta = 2/lambda_max(Theta(0)) (within 10%; m = {b['m']})",
-            f"x = {b['rise']['mean']:.3f} [{b['rise']['ci_low']:.3f}, {b['rise']['ci_high']:.3f}]",
-            "x = 1",
-            0.9 <= b["rise"]["ci_low"] and b["rise"]["ci_high"] <= 1.1,
+            f"the loss starts to rise at eta = x 2/lambda_max(Theta(0)), x = 1 (m = {b['m']})",
+            Estimate(b["rise"]["mean"], b["rise"]["ci_low"], b["rise"]["ci_high"]),
+            "equals",
+            1.0,
             command,
+            margin=THRESHOLD_MARGIN,
+            hypotheses=finite,
         )
     )
     rows.append(
         claim(
             "Lewkowycz et al. (2020)",
-            "GD converges beyond 2/lambda_max, up to at least the linear model's 4/lambda_max",
-            f"x = {b['divergence']['mean']:.3f} [{b['divergence']['ci_low']:.3f}, {b['divergence']['ci_high']:.3f}]",
-            "x >= 2",
-            b["divergence"]["ci_low"] >= 2 * 0.95,
+            "GD converges beyond 2/lambda_max, up to at least the linear model's 4/lambda_max (x >= 2)",
+            Estimate(b["divergence"]["mean"], b["divergence"]["ci_low"], b["divergence"]["ci_high"]),
+            "at_least",
+            2.0,
             command,
+            margin=THRESHOLD_MARGIN * 2,
+            hypotheses=finite,
         )
     )
     for name, e in summary["lazy"].items():
-        for key, paper, what in (
-            ("drift_vs_alpha", "Chizat, Oyallon & Bach (2019), Thm 2.3", "alpha"),
-            ("drift_vs_width", "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)", "m"),
-        ):
-            fit = e["fits"][key]
-            if fit["fit"] is not None:
-                rows.append(
-                    slope_claim(
-                        paper,
-                        f"weight drift ~ {what}^{fit['predicted']:g} ({name})",
-                        fit["fit"],
-                        fit["predicted"],
-                        command,
-                    )
+        fit = e["fits"]["drift_vs_alpha"]
+        if fit["fit"] is not None:
+            rows.append(
+                exponent_claim(
+                    "Chizat, Oyallon & Bach (2019), Thm 2.3",
+                    f"weight drift ~ alpha^{fit['predicted']:g} ({name})",
+                    fit["fit"],
+                    fit["predicted"],
+                    command,
+                    margin=ALPHA_EXPONENT_MARGIN,
+                    hypotheses="outside: finite alpha (the theorem is the alpha -> infinity limit)",
                 )
+            )
+        fit = e["fits"].get("rms_drift_vs_width")
+        if fit is not None and fit["fit"] is not None:
+            rows.append(
+                exponent_claim(
+                    "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)",
+                    f"typical (RMS) weight drift ~ m^{fit['predicted']:g}, m >= {TYPICAL_FIT_MIN_WIDTH} ({name})",
+                    fit["fit"],
+                    fit["predicted"],
+                    command,
+                    margin=WIDTH_EXPONENT_MARGIN,
+                    hypotheses="outside: digits data, a step 2 x 0.5 / lambda_max, not Thm 4.1's",
+                )
+            )
     return rows
 
 

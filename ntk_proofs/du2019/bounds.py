@@ -4,7 +4,7 @@ Theorem 4.1: if lambda_0 = lambda_min(H^inf) > 0, w_r(0) ~ N(0, I), a_r ~ Unif{-
 m = Omega(n^6 / (lambda_0^4 delta^3)) and eta = O(lambda_0 / n^2), then with probability 1 - delta, for all k:
 
   (C1) ||u(k) - y||^2 <= (1 - eta lambda_0 / 2)^k ||u(0) - y||^2   (equivalently for L = 0.5 ||u - y||^2),
-  (C2) lambda_min(H(k)) >= lambda_0 / 2                              (Lemma 3.1, used in the induction),
+  (C2) lambda_min(H(k)) >= lambda_0 / 2                              (Lemma 3.2, used in the induction),
   (C3) ||w_r(k) - w_r(0)|| <= R' = 4 sqrt(n) ||y - u(0)|| / (sqrt(m) lambda_0) for every r   (Lemma 3.3 / 4.1).
 
 The paper leaves the constants in Omega and O unspecified; ``max_step_size`` and ``required_width``
@@ -150,7 +150,7 @@ def flow_envelope(loss0, lambda0, t) -> np.ndarray:
 
 
 def perturbation_radius(n: int, lambda0, delta: float) -> float:
-    """R = sqrt(2 pi) delta lambda_0 / (16 n^2): Du et al. (2019), Lemma 3.1 (R = c delta lambda_0 / n^2).
+    """R = sqrt(2 pi) delta lambda_0 / (16 n^2): Du et al. (2019), Lemma 3.2 (R = c delta lambda_0 / n^2).
 
     If every ||w_r - w_r(0)|| <= R then ||H(W) - H(0)||_2 < lambda_0 / 4 with probability 1 - delta. The
     constant: P(|w.x| < R) <= 2R / sqrt(2 pi) for w ~ N(0, I), so E sum_ij |H_ij - H_ij(0)| <= 4 n^2 R /
@@ -170,18 +170,31 @@ def max_step_size(n: int, lambda0) -> float:
     return float(lambda0) / (4.0 * n**2)
 
 
-def required_width(n: int, lambda0, residual0, delta: float = 0.1) -> float:
+def required_width(n: int, lambda0, residual0, delta: float = 0.1, *, residual_bounded: bool = False) -> float:
     """A width that makes the proof of Du et al. (2019), Theorem 4.1, go through with explicit constants.
 
-    The larger of (i) 8 n^2 log(2 n^2 / delta) / lambda_0^2, so that Hoeffding's inequality gives
-    ||H(0) - H^inf||_2 <= lambda_0 / 4 (Lemma 3.1, first part), and (ii) the m at which R' < R
-    (``drift_radius`` < ``perturbation_radius``), i.e. (64 n^{5/2} ||y - u(0)|| / (sqrt(2 pi) delta lambda_0^2))^2.
+    The proof takes a union over events that each fail with some probability; the total is ``delta``, split
+    evenly: delta/2 each for (i) the concentration of Lemma 3.1 and (ii) the perturbation radius of Lemma 3.2
+    when ||y - u(0)|| (``residual0``) is measured, and delta/3 each when ``residual_bounded`` says that residual0 is
+    itself a bound that holds with probability 1 - delta/3 (Markov's inequality on E||y - u(0)||^2 = O(n)).
+
+    The width is the larger of (i) 8 n^2 log(2 n^2 / delta_i) / lambda_0^2, so that Hoeffding's inequality gives
+    ||H(0) - H^inf||_2 <= lambda_0 / 4 (Lemma 3.1), and (ii) the m at which R' < R (``drift_radius`` <
+    ``perturbation_radius`` at delta_i), i.e. (64 n^{5/2} ||y - u(0)|| / (sqrt(2 pi) delta_i lambda_0^2))^2.
     With ||y - u(0)||^2 = O(n / delta) this is the paper's m = Omega(n^6 / (lambda_0^4 delta^3)).
     A sufficient width, not a necessary one.
+
+    Raises:
+      ValueError: unless 0 < delta < 1 and lambda0 > 0.
     """
     lambda0 = float(lambda0)
-    m_init = 8.0 * n**2 * math.log(2.0 * n**2 / delta) / lambda0**2
-    m_drift = (64.0 * n**2.5 * float(residual0) / (math.sqrt(2 * math.pi) * delta * lambda0**2)) ** 2
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must lie in (0, 1); got {delta}.")
+    if not lambda0 > 0:
+        raise ValueError(f"lambda0 must be positive; got {lambda0}.")
+    delta_i = delta / (3.0 if residual_bounded else 2.0)
+    m_init = 8.0 * n**2 * math.log(2.0 * n**2 / delta_i) / lambda0**2
+    m_drift = (64.0 * n**2.5 * float(residual0) / (math.sqrt(2 * math.pi) * delta_i * lambda0**2)) ** 2
     return max(m_init, m_drift)
 
 

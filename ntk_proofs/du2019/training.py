@@ -2,7 +2,7 @@
 
 ``train_gd`` runs W(k+1) = W(k) - eta dL/dW(k) (Du et al. 2019, eq. (3); Theorem 4.1). The net is the objective
 ``DuObjective``; what the proof tracks is the recorder ``DuDiagnostics``, which at each recorded step measures,
-from the same forward pass as the step: lambda_min(H(k)) (Lemma 3.1 / Theorem 4.1 need >= lambda_0 / 2), the
+from the same forward pass as the step: lambda_min(H(k)) (Lemma 3.2 / Theorem 4.1 need >= lambda_0 / 2), the
 fraction of activation patterns 1{w_r . x_i >= 0} that differ from initialization (Section 6, Figure 1b), and
 max_r ||w_r(k) - w_r(0)|| (Lemma 3.3 / Theorem 4.1 bound it by R', Figure 1c).
 """

@@ -47,6 +47,8 @@ PREDICTED_EXPONENTS = {
     ("drift", "alpha", "erf"): {0.5: -1.0, 1.0: -1.0},
     ("drift", "width", "relu"): {0.5: -0.5, 1.0: 0.0},
     ("drift", "width", "erf"): {0.5: -0.5, 1.0: 0.0},
+    ("rms_drift", "width", "relu"): {0.5: -0.5, 1.0: 0.0},
+    ("rms_drift", "width", "erf"): {0.5: -0.5, 1.0: 0.0},
     ("kernel_change", "alpha", "erf"): {0.5: -2.0, 1.0: -2.0},
     ("kernel_change", "width", "erf"): {0.5: -1.0, 1.0: 0.0},
     ("kernel_change", "alpha", "relu"): {0.5: -0.5, 1.0: -0.5},
@@ -63,7 +65,9 @@ def predicted_exponent(quantity: str, axis: str, family: TwoLayerFamily) -> floa
 class Laziness(NamedTuple):
     """``laziness`` for one family member and width; arrays over initializations (S,).
 
-    kernel_change: max_k ||H(k) - H(0)||_F / ||H(0)||_F. drift: max_r ||w_r(end) - w_r(0)||. test_accuracy: the
+    kernel_change: max_k ||H(k) - H(0)||_F / ||H(0)||_F. drift: max_r ||w_r(end) - w_r(0)||. rms_drift: the typical
+    neuron's, sqrt(mean_r ||w_r(end) - w_r(0)||^2) (the maximum over m neurons carries an extreme-value correction
+    that the width exponents of the module doc do not include). test_accuracy: the
     fraction of held-out points whose label has the sign of u (NaN without test points). train_loss: L(end) / L(0).
     kernel_gap: ||u(end) - u_lin(end)|| / ||y||, u_lin the GD iterate of the net linearized at its initialization
     (u_lin(k) = y - (I - eta Theta(0))^k y, since u(0) = 0). eta: the step of each initialization.
@@ -78,6 +82,7 @@ class Laziness(NamedTuple):
     train_loss: np.ndarray
     kernel_gap: np.ndarray
     eta: np.ndarray
+    rms_drift: np.ndarray
 
 
 def laziness(
@@ -120,7 +125,9 @@ def laziness(
     else:
         accuracy = np.full(seeds, np.nan)
     loss = np.asarray(run.loss, np.float64)
-    drift = np.asarray(jnp.max(jnp.linalg.norm(final.W - params.W, axis=2), axis=1), np.float64)
+    norms = jnp.linalg.norm(final.W - params.W, axis=2)
+    drift = np.asarray(jnp.max(norms, axis=1), np.float64)
+    rms_drift = np.asarray(jnp.sqrt(jnp.mean(norms**2, axis=1)), np.float64)
     return Laziness(
         float(family.alpha),
         float(family.gamma),
@@ -131,4 +138,5 @@ def laziness(
         loss[:, -1] / loss[:, 0],
         np.asarray(gaps),
         etas,
+        rms_drift,
     )
