@@ -88,7 +88,8 @@ def parse_config(
         if "choices" in f.metadata:
             kw["choices"] = f.metadata["choices"]
         if isinstance(f.default, bool):
-            kw["action"] = "store_true"
+            # a flag that is on by default needs its --no- form to be turned off
+            kw["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
         elif isinstance(f.default, tuple):
             kw.update(nargs="+", type=type(f.default[0]), default=list(f.default))
         else:

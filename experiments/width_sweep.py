@@ -47,7 +47,7 @@ class SweepConfig(Cluster):
     own_step: bool = option(
         True,
         "also run Theorem 4.1 at its own step eta = lambda_0/(4 n^2) on n = d = 8 and 16 (tens of thousands of "
-        "steps, seconds)",
+        "steps; --no-own-step skips it)",
     )
     paper: bool = option(
         False,
@@ -371,6 +371,32 @@ def print_summary(summary: dict) -> None:
             f"fitted slope of {label} vs m: {f['slope']:.3f}  "
             f"(95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}], {f['points']} runs; theory: {theory})"
         )
+    rms = summary["fits"].get("rms_drift")
+    if rms is not None:
+        print(
+            f"fitted slope of RMS drift vs m (m >= {TYPICAL_FIT_MIN_WIDTH}): {rms['slope']:.3f}  "
+            f"(95% CI [{rms['ci_low']:.3f}, {rms['ci_high']:.3f}], {rms['points']} runs; theory: -0.5)"
+        )
+    own = summary.get("own_step") or []
+    if own:
+        print("\nTheorem 4.1 at its own step eta = lambda_0 / (4 n^2), d = n (inside the step hypothesis):")
+        rows = [
+            [
+                r["n"],
+                r["seed"],
+                r["m"],
+                f"{r['eta']:.3g}",
+                r["steps"],
+                f"{r['loss_ratio']:.3g}",
+                f"{1 - r['rate']:.3g}",
+                f"{1 - r['rate_theorem']:.3g}",
+                *(_verdict(r["monitor"][k]) for k in ("loss_envelope", "lambda_min_floor", "drift_radius")),
+                f"{r['width_factor']:.1e}",
+            ]
+            for r in own
+        ]
+        headers = ["n", "seed", "m", "eta", "steps", "L(K)/L(0)", "1 - rate", "eta lam0/2", "C1", "C2", "C3"]
+        print(format_table([*headers, "m / required"], rows))
     req = [w["required_width"] for w in summary["per_width"]]
     print(
         f"width the proof of Theorem 4.1 needs (explicit constants, delta={c['delta']}): "
@@ -379,7 +405,8 @@ def print_summary(summary: dict) -> None:
 
 
 def _verdict(check: dict) -> str:
-    ratio = f"({check['worst_ratio']:.3g})"
+    worst = check["worst_ratio"]
+    ratio = "(inf)" if worst is None else f"({worst:.3g})"  # JSON keeps an infinite ratio as null
     return f"ok {ratio}" if check["held"] else f"FAIL@{check['first_failure']} {ratio}"
 
 
@@ -545,7 +572,7 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [config.seed + s for s in range(config.seeds)]
     problems = {s: make_problem(config, s) for s in seeds}
     eta = resolve_eta(config, problems[seeds[0]])
-    per_run = dict(unit_config(config, {"widths", "seeds", "paper"}), eta=eta)
+    per_run = dict(unit_config(config, {"widths", "seeds", "paper", "own_step"}), eta=eta)
 
     jobs = [
         (f"m{m}_seed{s}", dict(per_run, m=m, seed=s), lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))

@@ -196,7 +196,10 @@ def exponent_claim(
     fields = fit if isinstance(fit, dict) else fit._asdict()
     lo, hi = fields.get("ci_low"), fields.get("ci_high")
     nan = float("nan")
-    est = Estimate(float(fields["slope"]), nan if lo is None else float(lo), nan if hi is None else float(hi))
+    slope = fields.get("slope")
+    est = Estimate(
+        nan if slope is None else float(slope), nan if lo is None else float(lo), nan if hi is None else float(hi)
+    )
     return claim(paper, statement, est, test, exponent, command, margin=margin, max_half_width=max_half_width, **kw)
 
 

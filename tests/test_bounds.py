@@ -55,10 +55,11 @@ def test_drift_radius_and_perturbation_radius_formulas():
 
 @given(n=st.integers(2, 2000), lam=st.floats(1e-3, 1.0), res=st.floats(0.1, 100.0), delta=st.floats(0.01, 0.5))
 def test_required_width_makes_r_prime_below_r(n, lam, res, delta):
-    """At the required width the proof's condition R' < R holds, and it is at least Lemma 3.1's width."""
+    """At the required width the proof's condition R' < R holds with Lemma 3.2's share delta/2 of the failure
+    probability, and it is at least Lemma 3.1's width at its share delta/2."""
     m = nt.required_width(n, lam, res, delta)
-    assert nt.drift_radius(n, res, m * (1 + 1e-9), lam) <= nt.perturbation_radius(n, lam, delta)
-    assert m >= 8 * n**2 * math.log(2 * n**2 / delta) / lam**2 * (1 - 1e-12)
+    assert nt.drift_radius(n, res, m * (1 + 1e-9), lam) <= nt.perturbation_radius(n, lam, delta / 2)
+    assert m >= 8 * n**2 * math.log(2 * n**2 / (delta / 2)) / lam**2 * (1 - 1e-12)
 
 
 def test_check_upper_bound_reports_first_failure_and_worst_ratio():
@@ -119,13 +120,18 @@ def test_theorem_monitor_flags_each_conclusion():
         assert check.held == held and check.first_failure == (-1 if held else 1)
 
 
-def test_required_width_is_the_larger_of_its_two_terms():
-    """Lemma 3.1's concentration width and the width at which R' < R, each against its formula."""
+@pytest.mark.parametrize("bounded, events", [(False, 2), (True, 3)])
+def test_required_width_is_the_larger_of_its_two_terms_with_delta_split_over_the_union(bounded, events):
+    """Lemma 3.1's concentration width and the width at which R' < R (Lemma 3.2), each against its formula at
+    its share delta / events of the failure probability (events = 3 when the residual is itself a bound)."""
     n, lam, delta = 50, 0.2, 0.1
-    m_init = 8 * n**2 * math.log(2 * n**2 / delta) / lam**2
-    assert nt.required_width(n, lam, 1e-9, delta) == pytest.approx(m_init, rel=1e-12)  # tiny residual: m_init wins
-    m_drift = (64 * n**2.5 * 3.0 / (math.sqrt(2 * math.pi) * delta * lam**2)) ** 2
-    assert nt.required_width(n, lam, 3.0, delta) == pytest.approx(m_drift, rel=1e-12)
+    d = delta / events
+    m_init = 8 * n**2 * math.log(2 * n**2 / d) / lam**2
+    assert nt.required_width(n, lam, 1e-9, delta, residual_bounded=bounded) == pytest.approx(m_init, rel=1e-12)
+    m_drift = (64 * n**2.5 * 3.0 / (math.sqrt(2 * math.pi) * d * lam**2)) ** 2
+    assert nt.required_width(n, lam, 3.0, delta, residual_bounded=bounded) == pytest.approx(m_drift, rel=1e-12)
+    with pytest.raises(ValueError, match="delta"):
+        nt.required_width(n, lam, 3.0, 1.5)
 
 
 def test_empirical_rate_window_floor_and_degenerate_histories():
