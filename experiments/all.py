@@ -14,7 +14,7 @@ import argparse
 import importlib
 from pathlib import Path
 
-from experiments.cli import progress
+from experiments.cli import progress, run_main
 from experiments.store import git_state, read_json
 
 EXPERIMENTS = (
@@ -103,4 +103,4 @@ def main(argv=None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

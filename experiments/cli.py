@@ -200,3 +200,28 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if 1e-3 <= abs(value) < 1e5 or value == 0 else f"{value:.3e}"
     return str(value)
+
+
+# what a run that stops on a broken assumption or a bad input raises: ValueError (the suite's AssumptionError is one),
+# a missing file, or a missing key of a user's .npz
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+
+
+def run_main(main, argv=None) -> None:
+    """Run an experiment's ``main`` from the command line (its ``__main__``).
+
+    A run that stops on a broken assumption or a bad input (``USER_ERRORS``) prints one line that names it and exits
+    with status 2, without a traceback; ``--debug`` (anywhere among the flags) lets the exception through with its
+    traceback. Any other exception is a bug and is never hidden.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        main(argv)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        text = " ".join(str(err.args[0] if isinstance(err, KeyError) and err.args else err).split())
+        print(f"error: {text} (rerun with --debug for the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
+from experiments.cli import Common, format_table, option, parse_config, progress, run_main, set_precision
 from experiments.store import finish
 
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
@@ -587,4 +587,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

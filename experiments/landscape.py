@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.cli import Common, format_table, option, parse_config, progress, set_precision
+from experiments.cli import Common, format_table, option, parse_config, progress, run_main, set_precision
 from experiments.store import finish
 
 NAME = "landscape"
@@ -295,4 +295,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

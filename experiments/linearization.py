@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import Common, format_table, option, parse_config, set_precision, step_flag_problem
+from experiments.cli import Common, format_table, option, parse_config, run_main, set_precision, step_flag_problem
 from experiments.cluster import run_units
 from experiments.store import UnitStore, finish
 
@@ -235,4 +235,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from experiments.cli import Cluster, format_table, option, parse_config, set_precision
+from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision
 from experiments.cluster import cluster_problem, run_sweep, start_processes
 from experiments.store import unit_config
 
@@ -595,4 +595,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
