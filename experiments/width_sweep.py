@@ -155,6 +155,7 @@ def run_unit(config: SweepConfig, problem: dict, m: int, seed: int, eta: float) 
     monitor = nt.theorem_monitor(result, eta=eta, lambda0=lambda0, drift_bound=r_prime)
     h = result.history
     return dict(
+        kind="width",
         m=m,
         seed=seed,
         seconds=seconds,
@@ -205,16 +206,19 @@ MEDIAN_OVER_SEEDS = (
 )
 
 
-def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]) -> dict:
-    """Aggregate the units per width (median over seeds; monitor: held on every seed, earliest failure)."""
+def summarize(config: SweepConfig, eta: float, problems: dict, results: list[dict]) -> dict:
+    """Aggregate the width units per width (median over seeds; monitor: held on every seed, earliest failure);
+    the own-step units (``own_step_unit``, ``kind`` "own_step") go to ``own_step`` as they are."""
     import ntk_proofs as nt
 
+    units = [u for u in results if u["kind"] == "width"]
+    own_step = sorted((u for u in results if u["kind"] == "own_step"), key=lambda u: (u["n"], u["seed"]))
     per_width = []
     for m in config.widths:
         runs = [u for u in units if u["m"] == m]
         med = lambda key: float(np.median([u[key] for u in runs]))  # noqa: E731
         checks = {}
-        for name in ("loss_envelope", "lambda_min_floor", "drift_radius"):
+        for name, _ in nt.MONITOR_CHECKS:
             entries = [u["monitor"][name] for u in runs]
             failures = [e["first_failure"] for e in entries if not e["held"]]
             ratios = [np.inf if e["worst_ratio"] is None else e["worst_ratio"] for e in entries]
@@ -250,9 +254,7 @@ def summarize(config: SweepConfig, eta: float, problems: dict, units: list[dict]
         theorem_max_step=nt.max_step_size(config.n, min(lambda0)),
         per_width=per_width,
         fits=fits,
-        own_step=[own_step_unit(config, n, seed) for n in OWN_STEP_NS for seed in range(config.seeds)]
-        if config.own_step
-        else [],
+        own_step=own_step,
         units=sorted(units, key=lambda u: (u["m"], u["seed"])),
     )
 
@@ -265,6 +267,11 @@ TYPICAL_FIT_MIN_WIDTH = 256
 OWN_STEP_NS = (8, 16)
 OWN_STEP_WIDTH = 1024
 OWN_STEP_STEPS = {8: 20_000, 16: 80_000}
+
+
+def own_step_job(config: SweepConfig, n: int, seed: int):
+    """The job that runs ``own_step_unit(config, n, seed)``."""
+    return lambda: own_step_unit(config, n, seed)
 
 
 def own_step_unit(config: SweepConfig, n: int, seed: int) -> dict:
@@ -290,6 +297,7 @@ def own_step_unit(config: SweepConfig, n: int, seed: int) -> dict:
     monitor = nt.theorem_monitor(result, eta=eta, lambda0=lambda0, drift_bound=r_prime)
     rate = nt.empirical_rate(loss)
     return dict(
+        kind="own_step",
         n=n,
         seed=seed,
         m=OWN_STEP_WIDTH,
@@ -306,6 +314,7 @@ def own_step_unit(config: SweepConfig, n: int, seed: int) -> dict:
 
 
 def print_summary(summary: dict) -> None:
+    from ntk_proofs.du2019.bounds import MONITOR_CHECKS
 
     c = summary["config"]
     lam = list(summary["lambda0"].values())
@@ -390,7 +399,7 @@ def print_summary(summary: dict) -> None:
                 f"{r['loss_ratio']:.3g}",
                 f"{1 - r['rate']:.3g}",
                 f"{1 - r['rate_theorem']:.3g}",
-                *(_verdict(r["monitor"][k]) for k in ("loss_envelope", "lambda_min_floor", "drift_radius")),
+                *(_verdict(r["monitor"][k]) for k, _ in MONITOR_CHECKS),
                 f"{r['width_factor']:.1e}",
             ]
             for r in own
@@ -440,6 +449,7 @@ def claims(summary: dict, command: str) -> list:
         claim,
         exponent_claim,
     )
+    from ntk_proofs.du2019.bounds import MONITOR_CHECKS
 
     outside = hypotheses(summary)
     concl = "Du et al. (2019), Thm 4.1's conclusions at practical widths and steps"
@@ -447,11 +457,8 @@ def claims(summary: dict, command: str) -> list:
     m = widest["m"]
     seeds = summary["config"]["seeds"]
     rows = []
-    for key, text in (
-        ("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0) at every step"),
-        ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2 at every recorded step"),
-        ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'"),
-    ):
+    where = {"loss_envelope": " at every step", "lambda_min_floor": " at every recorded step", "drift_radius": ""}
+    for key, text in ((key, text + where[key]) for key, text in MONITOR_CHECKS):
         check = widest["monitor"][key]
         rows.append(
             bound_claim(concl, f"{text}, m = {m}, {seeds} seeds", check["worst_ratio"], command, hypotheses=outside)
@@ -526,6 +533,7 @@ def own_step_claims(summary: dict, command: str) -> list:
     """Theorem 4.1 at its own step (``own_step_unit``): (C1)-(C3) on every run, and the measured rate against
     1 - eta lambda_0 / 2, inside the step hypothesis and outside the width one."""
     from ntk_proofs.claims import bound_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.du2019.bounds import MONITOR_CHECKS
 
     runs = summary.get("own_step") or []
     rows = []
@@ -533,11 +541,7 @@ def own_step_claims(summary: dict, command: str) -> list:
         at_n = [r for r in runs if r["n"] == n]
         factor = max(r["width_factor"] for r in at_n)
         where = f"outside: width only (m = {factor:.1e} x required); inside: the step eta = lambda_0/(4 n^2)"
-        for key, text in (
-            ("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0)"),
-            ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2"),
-            ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'"),
-        ):
+        for key, text in MONITOR_CHECKS:
             worst = max(r["monitor"][key]["worst_ratio"] for r in at_n)
             rows.append(
                 bound_claim(
@@ -575,10 +579,21 @@ def main(argv: list[str] | None = None) -> dict:
     per_run = dict(unit_config(config, {"widths", "seeds", "paper", "own_step"}), eta=eta)
 
     jobs = [
-        (f"m{m}_seed{s}", dict(per_run, m=m, seed=s), lambda m=m, s=s: run_unit(config, problems[s], m, s, eta))
+        (
+            f"m{m}_seed{s}",
+            dict(per_run, kind="width", m=m, seed=s),
+            lambda m=m, s=s: run_unit(config, problems[s], m, s, eta),
+        )
         for s in seeds
         for m in config.widths
     ]
+    if config.own_step:  # Theorem 4.1 at its own step: units like the others (resumed, shared across processes)
+        own = dict(kind="own_step", kappa=config.kappa, delta=config.delta, x64=per_run["x64"], m=OWN_STEP_WIDTH)
+        jobs += [
+            (f"own_step_n{n}_seed{s}", dict(own, n=n, seed=s, steps=OWN_STEP_STEPS[n]), own_step_job(config, n, s))
+            for n in OWN_STEP_NS
+            for s in range(config.seeds)
+        ]
     return run_sweep(
         config,
         NAME,

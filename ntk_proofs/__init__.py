@@ -39,6 +39,7 @@ from ntk_proofs.data import (
     unit_sphere,
 )
 from ntk_proofs.du2019.bounds import (
+    MONITOR_CHECKS,
     MonitorCheck,
     TheoremMonitor,
     drift_radius,
@@ -190,6 +191,7 @@ __all__ = [
     "required_width",
     "theorem_monitor",
     "TheoremMonitor",
+    "MONITOR_CHECKS",
     "MonitorCheck",
     "critical_width",
     "critical_widths",

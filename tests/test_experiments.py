@@ -7,7 +7,7 @@ import pytest
 
 from experiments import width_sweep
 
-TINY = ["--n", "8", "--d", "5", "--widths", "8", "64", "--steps", "6", "--seeds", "2"]
+TINY = ["--n", "8", "--d", "5", "--widths", "8", "64", "--steps", "6", "--seeds", "2", "--no-own-step"]
 
 
 @pytest.mark.slow
@@ -32,6 +32,33 @@ def test_width_sweep_writes_figure_json_and_resumes(tmp_path, capsys):
 
     changed = width_sweep.main(TINY + ["--out", str(out), "--steps", "7"])
     assert changed["reused_units"] == 0 and len(changed["units"][0]["loss"]) == 8
+
+
+def test_the_own_step_runs_are_units_saved_resumed_and_kept_apart(tmp_path, monkeypatch):
+    """Theorem 4.1 at its own step runs as units of the sweep (``kind`` "own_step"): saved in the run store,
+    reused on a rerun, and split from the width units in the summary. Shortened here (n = 8, 300 steps)."""
+    import ntk_proofs as nt
+
+    monkeypatch.setattr(width_sweep, "OWN_STEP_NS", (8,))
+    monkeypatch.setattr(width_sweep, "OWN_STEP_STEPS", {8: 300})
+    monkeypatch.setattr(width_sweep, "OWN_STEP_WIDTH", 64)
+    args = [*TINY[:-1], "--seeds", "1", "--own-step", "--out", str(tmp_path)]
+    summary = width_sweep.main(args)
+    assert [(r["kind"], r["n"], r["seed"], r["steps"]) for r in summary["own_step"]] == [("own_step", 8, 0, 300)]
+    assert {u["kind"] for u in summary["units"]} == {"width"} and len(summary["units"]) == 2
+    assert (tmp_path / "width_sweep_runs" / "own_step_n8_seed0.json").exists()
+    run = summary["own_step"][0]
+    assert set(run["monitor"]) == {key for key, _ in nt.MONITOR_CHECKS}
+    assert run["eta"] == pytest.approx(nt.max_step_size(8, run["lambda0"]), rel=1e-12, abs=0.0)
+    assert width_sweep.main(args)["reused_units"] == 3  # two widths and the own-step run
+
+
+def test_the_figure_labels_the_monitors_checks():
+    """The figure's (C1)-(C3) labels name the same checks as the monitor (one list, ``MONITOR_CHECKS``)."""
+    import ntk_proofs as nt
+    from experiments.plotting.width_sweep import CHECK_LABELS
+
+    assert list(CHECK_LABELS) == [key for key, _ in nt.MONITOR_CHECKS] == list(nt.TheoremMonitor._fields)
 
 
 def test_width_sweep_help_and_flag_errors(capsys):

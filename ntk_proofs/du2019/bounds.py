@@ -222,6 +222,14 @@ class TheoremMonitor(NamedTuple):
         return all(check.held for check in self)
 
 
+# each conclusion of ``TheoremMonitor``: its field, and the statement it checks (Du et al. 2019, Thm 4.1)
+MONITOR_CHECKS = (
+    ("loss_envelope", "(C1) L(k) <= (1 - eta lambda_0/2)^k L(0)"),
+    ("lambda_min_floor", "(C2) lambda_min(H(k)) >= lambda_0/2"),
+    ("drift_radius", "(C3) max_r ||w_r(k) - w_r(0)|| <= R'"),
+)
+
+
 def check_upper_bound(steps, measured, bound, rtol: float = 0.0) -> MonitorCheck:
     """measured[k] <= bound[k] * (1 + rtol) at every k; reports the first failing step of ``steps``."""
     steps = np.asarray(steps)
