@@ -57,7 +57,7 @@ from ntk_proofs.du2019.bounds import (
 from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width, critical_widths
 from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
 from ntk_proofs.du2019.sweep import train_gd_batched
-from ntk_proofs.du2019.training import TrainHistory, TrainResult, train_gd, width_mesh
+from ntk_proofs.du2019.training import FloorCertificate, TrainHistory, TrainResult, train_gd, width_mesh
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.gd import GDRun, GradientDescentDiverged, gd_trajectory
 from ntk_proofs.landscape import (
@@ -180,6 +180,7 @@ __all__ = [
     "train_gd_batched",
     "width_mesh",
     "TrainResult",
+    "FloorCertificate",
     "TrainHistory",
     "lambda_zero",
     "linear_rate_envelope",

@@ -251,10 +251,10 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
 
     (C1) on the loss at every step k >= 1 (at k = 0 it holds by definition, so it enters neither the verdict nor
     the worst ratio); (C2) and (C3) at the recorded steps. ``drift_bound`` is R' (``drift_radius``). When the run
-    carries Cholesky certificates (``train_gd(..., certify_lambda0=lambda0)``), (C2) holds exactly where they
-    succeeded, whatever the (possibly Lanczos, hence optimistic) lambda_min says; its worst ratio is still
-    (lambda_0 / 2) / lambda_min(H(k)). ``rtol`` (default: 10 machine epsilons of the run's dtype) absorbs
-    round-off in the comparison, not in the theorem.
+    carries the certificate (``train_gd(..., certify_lambda0=lambda0)``), (C2) holds exactly where it proved it,
+    at every certified step (``certify_every``), whatever the (possibly Lanczos, hence optimistic) lambda_min
+    says; its worst ratio is still (lambda_0 / 2) / lambda_min(H(k)). ``rtol`` (default: 10 machine epsilons of
+    the run's dtype) absorbs round-off in the comparison, not in the theorem.
     """
     loss = np.asarray(result.loss)
     if rtol is None:
@@ -264,7 +264,15 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
     h = result.history
     lam = np.asarray(h.lambda_min, dtype=np.float64)
     floor = check_upper_bound(h.step, np.full_like(lam, float(lambda0) / 2.0), lam, rtol)
-    if h.certified is not None:
+    proof = getattr(result, "certificate", None)
+    if proof is not None:  # proved at every certified step (``certify_every``), not only the recorded ones
+        failed = np.flatnonzero(~np.asarray(proof.held, bool))
+        floor = MonitorCheck(
+            held=bool(failed.size == 0),
+            first_failure=int(np.asarray(proof.step)[failed[0]]) if failed.size else -1,
+            worst_ratio=floor.worst_ratio,
+        )
+    elif h.certified is not None:
         failed = np.flatnonzero(~np.asarray(h.certified, bool))
         floor = MonitorCheck(
             held=bool(failed.size == 0),

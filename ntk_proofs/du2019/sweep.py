@@ -17,7 +17,15 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ntk_proofs.data import check_inputs
-from ntk_proofs.du2019.training import TrainResult, resolve_lambda_min_method, resolve_step_form, trajectory, with_steps
+from ntk_proofs.du2019.training import (
+    TrainResult,
+    check_certify_every,
+    resolve_lambda_min_method,
+    resolve_step_form,
+    trajectory,
+    with_proof_steps,
+    with_steps,
+)
 from ntk_proofs.gd import (
     DIVERGENCE_FACTOR,
     OnDivergence,
@@ -46,6 +54,7 @@ def train_gd_batched(
     certify_lambda0=None,
     divergence_factor: float = DIVERGENCE_FACTOR,
     on_divergence: OnDivergence = "report",
+    certify_every: int | None = None,
 ) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
@@ -56,7 +65,9 @@ def train_gd_batched(
     the same numbers as ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget
     choice of ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
     flipped entries and the dense P P^T product: with large batches, record every few steps. ``certify_lambda0`` (a
-    number, or one per run) certifies (C2) at every record as in ``train_gd``.
+    number, or one per run) proves (C2) every ``certify_every`` steps (default ``record_every``) as in ``train_gd``:
+    a Cholesky factorization runs at a step where any run of the batch needs one (Weyl's inequality covers the
+    others), not at every step of every run.
     """
     W, a = params
     if W.ndim != 3 or a.ndim != 2 or X.ndim != 3 or y.ndim != 2:
@@ -76,6 +87,7 @@ def train_gd_batched(
     pad = (-batch) % len(devices)
     stack = lambda v: jnp.concatenate([v, jnp.repeat(v[:1], pad, axis=0)]) if pad else v  # noqa: E731
     certify = certify_lambda0 is not None
+    certify_every = check_certify_every(certify_every, record_every, certify)
     floor = jnp.broadcast_to(
         jnp.asarray(0.0 if not certify else np.asarray(certify_lambda0) / 2, params.W.dtype), (batch,)
     )
@@ -84,7 +96,7 @@ def train_gd_batched(
         sharding = NamedSharding(Mesh(np.array(devices), ("batch",)), PartitionSpec("batch"))
         W, a, X, y, floor = (jax.device_put(v, sharding) for v in (W, a, X, y, floor))
     with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
-        loss, W_final, diag, diverged = jax.block_until_ready(
+        loss, W_final, diag, proof, diverged = jax.block_until_ready(
             _batched(
                 W,
                 a,
@@ -98,18 +110,26 @@ def train_gd_batched(
                 lambda_method=method,
                 step_form=form,
                 certify=certify,
+                certify_every=certify_every,
             )
         )
     loss, W_final, diverged = loss[:batch], W_final[:batch], np.asarray(diverged[:batch])
-    diag = jax.tree.map(lambda v: v[:batch], diag)
+    diag, proof = jax.tree.map(lambda v: v[:batch], (diag, proof))
     handle_divergence(loss, diverged, policy)
-    return TrainResult(
-        loss, Params(W_final, a[:batch]), with_steps(diag, recorded_steps(steps, record_every)), diverged
-    )
+    history = with_steps(diag, recorded_steps(steps, record_every))
+    certificate = with_proof_steps(proof, steps, record_every, certify_every, X.shape)
+    return TrainResult(loss, Params(W_final, a[:batch]), history, diverged, certificate)
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify"))
-def _batched(W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_method, step_form, certify):
+BATCH_AXIS = "runs"  # the vmap axis of a batch: a factorization of the certificate runs where any run needs one
+
+
+@functools.partial(
+    jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify", "certify_every")
+)
+def _batched(
+    W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_method, step_form, certify, certify_every=None
+):
     run = functools.partial(
         trajectory,
         steps=steps,
@@ -118,5 +138,7 @@ def _batched(W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_meth
         lambda_method=lambda_method,
         step_form=step_form,
         certify=certify,
+        certify_every=certify_every,
+        batch_axis=BATCH_AXIS if certify else None,
     )
-    return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, factor, f))(W, a, X, y, floor)
+    return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, factor, f), axis_name=BATCH_AXIS)(W, a, X, y, floor)

@@ -20,6 +20,16 @@ import optax
 
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
+from ntk_proofs.du2019.certificate import (
+    FACTORIZATION,
+    NOT_PROVED,
+    StepProof,
+    WeylState,
+    factor_proof,
+    initial_state,
+    inputs_allowance,
+    prove_step,
+)
 from ntk_proofs.du2019.gram import (
     coactivation_counts,
     flip_count,
@@ -30,12 +40,13 @@ from ntk_proofs.du2019.gram import (
 from ntk_proofs.gd import (
     DIVERGENCE_FACTOR,
     OnDivergence,
+    check_count,
     check_run_options,
     check_step_size,
     handle_divergence,
     recorded_steps,
 )
-from ntk_proofs.linalg import cholesky, eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
+from ntk_proofs.linalg import eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
@@ -66,6 +77,34 @@ class TrainHistory(NamedTuple):
     kernel_change: Array | None = None
 
 
+class FloorCertificate(NamedTuple):
+    """The proof of (C2) lambda_min(H(k)) >= lambda_0 / 2 at every certified step of a run (``certify_every``),
+    from ``ntk_proofs.du2019.certificate.prove_step``. Each field has shape (K,) (a batch: (B, K)).
+
+    Attributes:
+      step: the certified steps (``gd.recorded_steps(steps, certify_every)``).
+      held: (C2) is proved at the step.
+      source: ``certificate.FACTORIZATION`` (1, a Cholesky factorization there), ``certificate.WEYL`` (2, the last
+        factorization and Weyl's inequality) or ``certificate.NOT_PROVED`` (0).
+      margin: a proved lower bound on lambda_min(H(k)) - lambda_0 / 2 (-inf where not proved).
+      distance: the bound on ||H(k) - H(j)||_F to the last factorization (0 at a factorization).
+      inputs_allowance: the bound on how far H(k) formed from the computed X X^T can be from the one of the exact
+        inner products (``certificate.inputs_allowance``): margin > inputs_allowance proves (C2) for the latter.
+    """
+
+    step: Array | None
+    held: Array
+    source: Array
+    margin: Array
+    distance: Array
+    inputs_allowance: float | None = None
+
+    @property
+    def factorizations(self) -> int:
+        """How many Cholesky factorizations the proof took (per run, summed over a batch)."""
+        return int(np.sum(np.asarray(self.source) == FACTORIZATION))
+
+
 class TrainResult(NamedTuple):
     """A Du et al. run: the driver's run (``gd.GDRun``: loss, params, diverged step) with its diagnostics named.
 
@@ -74,6 +113,7 @@ class TrainResult(NamedTuple):
       params: the final ``Params``.
       history: the ``TrainHistory`` at every recorded step (the driver's ``records``, with their steps).
       diverged_step: the first step whose loss was non-finite or above ``divergence_factor * L(0)``, or -1.
+      certificate: the proof of (C2) at every certified step (``FloorCertificate``; with ``certify_lambda0``).
 
     A batch (``train_gd_batched``) gives every field a leading batch axis. ``record_steps``, and the final
     ``flip_fraction``, ``max_drift`` and ``lambda_min``, are read from ``history``.
@@ -83,6 +123,7 @@ class TrainResult(NamedTuple):
     params: Params
     history: TrainHistory
     diverged_step: int | np.ndarray
+    certificate: FloorCertificate | None = None
 
     @property
     def record_steps(self) -> Array:
@@ -151,6 +192,7 @@ def train_gd(
     certify_lambda0: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
     track_kernel: bool = False,
+    certify_every: int | None = None,
 ) -> TrainResult:
     """Full-batch GD on L(W) = 0.5 ||u - y||^2 with the second layer a fixed (Du et al. 2019, Thm 4.1).
 
@@ -176,8 +218,12 @@ def train_gd(
         GD iteration in the row space of X, W(k) = W(0) + C(k)^T X, with X W^T carried and updated by one
         (n, n, m) product per step; plain GD only) or "auto" = kernel for plain GD when n < 2 d (fewer flops).
         The two agree to float round-off (tests/test_dynamics.py).
-      certify_lambda0: lambda_0 of the data; at every recorded step conclusion (C2) lambda_min(H(k)) >= lambda_0 / 2
-        is then certified by a Cholesky factorization of H(k) - (lambda_0 / 2) I (``history.certified``).
+      certify_lambda0: lambda_0 of the data; conclusion (C2) lambda_min(H(k)) >= lambda_0 / 2 is then proved at
+        every ``certify_every``-th step (``ntk_proofs.du2019.certificate``: a Cholesky factorization where needed,
+        Weyl's inequality from it in between, rounding accounted for). The per-step proof is ``result.certificate``
+        (a ``FloorCertificate``); ``history.certified`` is its verdict at the recorded steps.
+      certify_every: steps between proofs of (C2) (default ``record_every``); it must divide ``record_every``
+        (``certify_every=1, record_every=10`` proves (C2) at every step and measures every 10 steps).
       mesh: a ``jax.sharding.Mesh`` (e.g. ``width_mesh()``) whose first axis shards the neurons: W, a, the
         preactivations, the activation patterns and the per-neuron drift are split along the width over its
         devices, X and y are replicated, and XLA's collectives reduce the outputs u, the gradient's products and
@@ -211,6 +257,7 @@ def train_gd(
     if mesh is not None:
         W0, a, X, y = shard_over_width(mesh, W0, a, X, y)
     certify = certify_lambda0 is not None
+    certify_every = check_certify_every(certify_every, record_every, certify)
     floor = jnp.asarray(float(certify_lambda0) / 2 if certify else 0.0, W0.dtype)
     with single_threaded_lapack():  # the scan calls LAPACK (Cholesky, eigh): see ntk_proofs.linalg
         out = trajectory(
@@ -229,12 +276,41 @@ def train_gd(
             step_form=step_form,
             certify=certify,
             track_kernel=bool(track_kernel),
+            certify_every=certify_every,
         )
-        loss, W, diag, diverged = jax.block_until_ready(out)
+        loss, W, diag, proof, diverged = jax.block_until_ready(out)
     diverged = int(diverged)
     if diverged >= 0 and policy == "raise":
         handle_divergence(loss, diverged, policy, step_size_advice(eta, W0, X))
-    return TrainResult(loss, Params(W, a), with_steps(diag, recorded_steps(steps, record_every)), diverged)
+    history = with_steps(diag, recorded_steps(steps, record_every))
+    certificate = with_proof_steps(proof, steps, record_every, certify_every, X.shape)
+    return TrainResult(loss, Params(W, a), history, diverged, certificate)
+
+
+def check_certify_every(certify_every, record_every: int, certify: bool) -> int | None:
+    """``certify_every``: None (= ``record_every``), or a count that divides ``record_every`` (0 only with it)."""
+    if certify_every is None:
+        return None
+    if not certify:
+        raise ValueError("certify_every needs certify_lambda0: pass lambda_0 to prove (C2) with.")
+    check_count(certify_every, "certify_every")
+    if record_every and (certify_every == 0 or record_every % certify_every):
+        raise ValueError(
+            f"certify_every = {certify_every} must divide record_every = {record_every} (the recorded steps are "
+            "then certified steps too)."
+        )
+    return int(certify_every)
+
+
+def with_proof_steps(proof, steps: int, record_every: int, certify_every: int | None, shape) -> FloorCertificate | None:
+    """The recorder's ``FloorCertificate`` rows with their steps and the inputs' allowance filled in."""
+    if proof is None:
+        return None
+    every = record_every if certify_every is None else certify_every
+    allowance = inputs_allowance(shape[-2], shape[-1], proof.margin.dtype)
+    return proof._replace(
+        step=jnp.broadcast_to(jnp.asarray(recorded_steps(steps, every)), proof.held.shape), inputs_allowance=allowance
+    )
 
 
 def step_size_advice(eta: float, W0: Array, X: Array) -> str:
@@ -322,9 +398,12 @@ class DuObjective:
 
 
 class _DiagState(NamedTuple):
-    counts: Array  # (n, n) P P^T of the last recorded pattern: co-activation counts, exact integers in float
-    pattern: Array  # the last recorded pattern, bit-packed (``pack_pattern``): (ceil(n / 32), m) uint32
-    vector: Array  # (n,) Ritz vector of lambda_min(H) at the last record (warm start)
+    counts: Array  # (n, n) P P^T of the last pattern seen: co-activation counts, exact integers in float
+    pattern: Array  # the last pattern seen, bit-packed (``pack_pattern``): (ceil(n / 32), m) uint32
+    vector: Array  # (n,) Ritz vector of lambda_min(H) at the last full record (warm start)
+    call: Array  # () int32: how many times the recorder has been called
+    estimate: Array  # () lambda_min(H) (or its Ritz value) at the last full record: chooses the certificate's margin
+    weyl: WeylState | None = None  # the certificate's last factorization (with ``certify``)
 
 
 DENSE_COUNTS_MAX_N = 64  # up to this many points, H(k)'s counts P P^T are recomputed at each record
@@ -334,7 +413,7 @@ DENSE_COUNTS_MAX_N = 64  # up to this many points, H(k)'s counts P P^T are recom
 class DuDiagnostics:
     """Recorder of the quantities of Du et al. (2019), Theorem 4.1, at the recorded steps of a ``DuObjective`` run.
 
-    H(k) = (X X^T) * (P P^T) / m (eq. (5)) is updated from the pattern entries flipped since the last record
+    H(k) = (X X^T) * (P P^T) / m (eq. (5)) is updated from the pattern entries flipped since the last call
     (``update_coactivation_counts``, O(n) per flip; dense above ``flip_budget`` flips, and always for n <=
     ``DENSE_COUNTS_MAX_N``, where the dense P P^T is cheaper and compiles in half the time). lambda_min(H(k)) comes
     from ``eigvalsh`` ("eigh") or from ``lanczos_steps`` Lanczos steps warm-started at the previous Ritz vector
@@ -342,12 +421,14 @@ class DuDiagnostics:
     is dense and exact. The drift reuses the step's own variables: in the kernel form
     ||w_r - w_r(0)||^2 = c_r^T X X^T c_r, a column sum of C * shift.
 
-    With ``certify``, each record also factors A = H(k) - floor I by Cholesky (floor = lambda_0 / 2). Success
-    proves lambda_min(H(k)) > lambda_0 / 2 - delta, where delta bounds the factorization's backward error:
-    the computed factor is exact for A + E with ||E||_2 <= n gamma_{n+1} ||A||_2, gamma_j = j eps / (1 - j eps)
-    (Higham, Accuracy and Stability of Numerical Algorithms, Thm 10.3 and eq. (10.8)); in float64 delta is
-    below 1e-10 ||A||_2 for n <= 1000. Failure proves lambda_min(H(k)) < lambda_0 / 2 + delta: a violation of
-    (C2) up to the same delta. Unlike a Ritz value, the certificate cannot err on the optimistic side.
+    With ``certify``, every call also proves (C2) lambda_min(H(k)) >= floor (floor = lambda_0 / 2) by
+    ``certificate.prove_step``: Weyl's inequality from the last Cholesky factorization while its margin lasts, a
+    new factorization when it runs out, with the rounding of both accounted for (see ``certificate``). A success
+    is a proof; unlike a Ritz value, the certificate cannot err on the optimistic side. The recorder is then called
+    every ``certify_every`` steps and measures lambda_min, flips and drift only at every ``record_ratio``-th call
+    (and the last, ``last_call``): the proof runs at every call, the measurements at the recorded steps.
+    ``batch_axis`` names the ``vmap`` axis of a batch of runs, so that a factorization runs only where some run
+    needs one.
 
     With ``track_kernel``, each record also measures the kernel as it moves, from the same H(k): lambda_max(H(k))
     (its sharpness; GD on the linearized dynamics is stable while eta < 2 / lambda_max, Lewkowycz et al. 2020) and
@@ -361,6 +442,9 @@ class DuDiagnostics:
     incremental: bool = True  # False: one dense record at the end (record_every = 0), no state
     certify: bool = False
     track_kernel: bool = False
+    record_ratio: int = 1  # record_every / certify_every (0: only the last call is a full record)
+    last_call: int = 0  # the index of the last call (the end of the run)
+    batch_axis: str | None = None
 
     def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
         if not self.incremental:
@@ -371,7 +455,9 @@ class DuDiagnostics:
             start = jnp.zeros((n,), data.X.dtype)
         else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
             start = eigh(data.XXt * counts0 / m)[1][:, 0]
-        return _DiagState(counts0, pack_pattern(fwd.pattern), start)
+        weyl = initial_state(counts0) if self.certify else None
+        nan = jnp.asarray(jnp.nan, data.X.dtype)
+        return _DiagState(counts0, pack_pattern(fwd.pattern), start, jnp.asarray(0, jnp.int32), nan, weyl)
 
     def max_drift(self, params, data: DuData) -> Array:
         if self.form == "kernel":
@@ -380,38 +466,77 @@ class DuDiagnostics:
 
     def record(self, state, params, fwd, data: DuData):
         n, m = data.Z0.shape
-        drift = self.max_drift(params, data)
         packed = pack_pattern(fwd.pattern)
-        flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
             H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
-            return None, self.history(lambda_min(H), flips, drift, None, H, data)
+            lam = lambda_min(H)
+            flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
+            proof = None
+            if self.certify:
+                held, margin = factor_proof(H, data.floor, lam, self.batch_axis)
+                source = jnp.where(held, FACTORIZATION, NOT_PROVED).astype(jnp.int32)
+                proof = StepProof(held, source, margin, jnp.zeros_like(margin))
+            history = self.history(lam, flips, self.max_drift(params, data), None, H, data, proof)
+            return None, (history, self.step_proof(proof))
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
             counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile (half the time) and to run
         else:
             counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
-        if self.lambda_method == "eigh":
-            lam, vector, residual = lambda_min(H), state.vector, None
-        else:
-            lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
-            residual = jnp.linalg.norm(H @ vector - lam * vector)
-        return _DiagState(counts, packed, vector), self.history(lam, flips, drift, residual, H, data)
 
-    def history(self, lam, flips, drift, residual, H, data: DuData) -> TrainHistory:
+        def measure():
+            drift = self.max_drift(params, data)
+            flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
+            if self.lambda_method == "eigh":
+                lam, vector = lambda_min(H), state.vector
+                residual = jnp.zeros((), H.dtype)
+            else:
+                lam, vector = smallest_ritz_pair(lambda v: H @ v, state.vector, min(self.lanczos_steps, n))
+                residual = jnp.linalg.norm(H @ vector - lam * vector)
+            return (lam, flips, drift, residual, vector, *self.kernel_measures(H, data))
+
+        if self.record_ratio == 1:  # every call is a full record
+            measured = measure()
+        else:
+            full = state.call == self.last_call
+            if self.record_ratio > 1:
+                full = full | (state.call % self.record_ratio == 0)
+            nan = jnp.full((), jnp.nan, H.dtype)
+            skipped = lambda: (nan, nan, nan, nan, state.vector) + (nan, nan) * self.track_kernel  # noqa: E731
+            measured = jax.lax.cond(full, measure, skipped)
+        lam, flips, drift, residual, vector, *extra = measured
+        estimate = lam if self.record_ratio == 1 else jnp.where(jnp.isfinite(lam), lam, state.estimate)
+        weyl, proof = state.weyl, None
+        if self.certify:
+            assert weyl is not None
+            weyl, proof = prove_step(weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis)
+        residual = None if self.lambda_method == "eigh" else residual
+        history = self.history(lam, flips, drift, residual, H, data, proof, extra)
+        new_state = _DiagState(counts, packed, vector, state.call + 1, estimate, weyl)
+        return new_state, (history, self.step_proof(proof))
+
+    def history(self, lam, flips, drift, residual, H, data: DuData, proof, extra=None) -> TrainHistory:
         """One record: the switched-off fields (certificate, kernel tracking) absent."""
-        certified = self.certificate(H, data) if self.certify else None
+        certified = None if proof is None else proof.held
         if not self.track_kernel:
             return TrainHistory(None, lam, flips, drift, residual, certified)
-        change = jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
-        return TrainHistory(None, lam, flips, drift, residual, certified, lambda_max(H), change)
+        if extra is None:
+            extra = self.kernel_measures(H, data)
+        return TrainHistory(None, lam, flips, drift, residual, certified, *extra)
 
-    def certificate(self, H, data: DuData) -> Array:
-        """True when the Cholesky factorization of H - floor I succeeds (all entries finite)."""
-        # H(k) is exactly symmetric (``trajectory`` symmetrizes X X^T once; the counts are integers), so the
-        # factorization skips jnp's (A + A^T) / 2, whose transpose inside the scan made it 4.5x slower on CPU
-        factor = cholesky(H - data.floor * jnp.eye(H.shape[0], dtype=H.dtype))
-        return jnp.all(jnp.isfinite(factor))
+    def kernel_measures(self, H, data: DuData) -> tuple:
+        """(lambda_max(H(k)), ||H(k) - H(0)||_F / ||H(0)||_F) with ``track_kernel``, else ()."""
+        if not self.track_kernel:
+            return ()
+        assert data.H0 is not None  # ``trajectory`` forms H(0) when it tracks the kernel
+        return lambda_max(H), jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+
+    @staticmethod
+    def step_proof(proof: StepProof | None) -> FloorCertificate | None:
+        """A call's proof as a ``FloorCertificate`` row (its step filled in by ``train_gd``)."""
+        if proof is None:
+            return None
+        return FloorCertificate(None, proof.held, proof.source, proof.margin, proof.distance)
 
 
 @functools.partial(
@@ -426,6 +551,8 @@ class DuDiagnostics:
         "step_form",
         "certify",
         "track_kernel",
+        "certify_every",
+        "batch_axis",
     ),
 )
 def trajectory(
@@ -446,12 +573,21 @@ def trajectory(
     step_form="weights",
     certify=False,
     track_kernel=False,
+    certify_every=None,
+    batch_axis=None,
 ):
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
-    No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``). Returns
-    (loss (steps + 1,), final W (m, d), ``TrainHistory`` of (R,) arrays without its steps, diverged step).
+    No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``, which names its
+    axis ``batch_axis``). With ``certify``, the recorder runs every ``certify_every`` steps (default
+    ``record_every``; it must divide ``record_every``) and measures at the recorded steps only. Returns
+    (loss (steps + 1,), final W (m, d), ``TrainHistory`` of (R,) arrays without its steps, ``FloorCertificate``
+    of (K,) arrays without its steps or None, diverged step).
     """
+    every = record_every if not certify or certify_every is None else certify_every
+    calls = recorded_steps(steps, every)
+    full = np.flatnonzero(np.isin(calls, recorded_steps(steps, record_every)))
+    ratio = 1 if every == record_every else (record_every // every if record_every else 0)
     tx = optax.sgd(eta) if optimizer is None else optimizer
     Z0 = X @ W0.T
     XXt = X @ X.T
@@ -467,9 +603,12 @@ def trajectory(
         lambda_method,
         lanczos_steps,
         flip_budget,
-        incremental=record_every > 0,
+        incremental=every > 0,
         certify=certify,
         track_kernel=track_kernel,
+        record_ratio=ratio,
+        last_call=len(calls) - 1,
+        batch_axis=batch_axis,
     )
     out = gd.scan(
         DuObjective(step_form),
@@ -477,12 +616,15 @@ def trajectory(
         params0,
         data,
         steps=steps,
-        record_every=record_every,
+        record_every=every,
         recorder=recorder,
         divergence_factor=divergence_factor,
     )
     W = W0 + out.params.C.T @ X if kernel else out.params
-    return out.loss, W, out.records, out.diverged_step
+    history, proof = out.records
+    if ratio != 1:  # the measurements of the recorded steps only
+        history = jax.tree.map(lambda v: v[full], history)
+    return out.loss, W, history, proof, out.diverged_step
 
 
 @dataclass(frozen=True)
