@@ -27,7 +27,9 @@ import numpy as np
 
 from benchmarks.cases.du_step import (
     baseline_steps,
+    critical_width_steps,
     default_step_form,
+    factorizations_per_100_steps,
     flips_per_step,
     lanczos_vs_eigvalsh,
     matmul_limit,
@@ -64,6 +66,7 @@ PRESETS = dict(
         ntk_cpu=(500, 300),
         ntk_gpu=(2000, 1000),
         hessian={},
+        critical_width={},
     ),
     quick=dict(
         grid=[(500, 500, 1024), (500, 500, 2048), (500, 500, 4096)],
@@ -78,6 +81,7 @@ PRESETS = dict(
         ntk_cpu=(200, 100),
         ntk_gpu=(200, 100),
         hessian={},
+        critical_width=dict(seeds=4, repeats=2),
     ),
     smoke=dict(
         grid=[(32, 32, 64), (32, 32, 128)],
@@ -92,9 +96,19 @@ PRESETS = dict(
         ntk_cpu=(16, 8),
         ntk_gpu=(16, 8),
         hessian=dict(k=2, tols=(1e-3,), sizes=(64, 8, 1), n=50),
+        critical_width=dict(n=16, d=16, m=16, seeds=2, lengths=(2, 4), repeats=1),
     ),
 )
-CASES = ("steps", "diagnostics", "sweep", "paper_profile", "sharded", "ntk", "hessian_eigenvalues")
+CASES = (
+    "steps",
+    "diagnostics",
+    "sweep",
+    "paper_profile",
+    "sharded",
+    "ntk",
+    "hessian_eigenvalues",
+    "critical_width_steps",
+)
 
 
 def parse_args(argv=None):
@@ -145,7 +159,9 @@ DIAGNOSTIC_SETTINGS = {
     "bare": dict(record_every=0),
     "every_10": dict(record_every=10),
     "every_1": dict(record_every=1),
-    "every_1_certified": dict(record_every=1, certify=True),  # with the Cholesky certificate of (C2)
+    "every_1_certified": dict(record_every=1, certify=True),  # everything every step, with the proof of (C2)
+    # (C2) proved at every step, lambda_min, flips and drift every 10 steps
+    "every_10_certified_every_1": dict(record_every=10, certify=True, certify_every=1),
     "weights_bare": dict(record_every=0, step_form="weights"),
     "weights_every_1": dict(record_every=1, step_form="weights"),
     # the naive way: H(k) recomputed densely (flip budget 0) and eigvalsh, every step
@@ -214,9 +230,16 @@ def print_diagnostics(diag: dict) -> None:
     print(
         f"  kernel form: bare {diag['bare']:.4f} s/step; "
         f"every step {diag['every_1']:.4f} ({100 * o['every_1']:+.0f}%); "
-        f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%); every step with the Cholesky "
-        f"certificate of (C2) {diag['every_1_certified']:.4f} ({100 * o['every_1_certified']:+.0f}%)"
+        f"every 10 steps {diag['every_10']:.4f} ({100 * o['every_10']:+.1f}%); every step with the proof "
+        f"of (C2) {diag['every_1_certified']:.4f} ({100 * o['every_1_certified']:+.0f}%)"
     )
+    if "every_10_certified_every_1" in o:
+        print(
+            f"  (C2) proved at every step, measured every 10: {diag['every_10_certified_every_1']:.4f} s/step "
+            f"({100 * o['every_10_certified_every_1']:+.1f}%), "
+            f"{diag['factorizations_per_100_steps']:.1f} Cholesky factorizations per 100 steps "
+            f"(lambda_0 = {diag['lambda0']:.4g})"
+        )
     if "weights_every_1" in o:
         print(
             f"  weights form: bare {diag['weights_bare']:.4f} s/step; every step {diag['weights_every_1']:.4f} "
@@ -232,10 +255,23 @@ def print_others(summary: dict) -> None:
         c, q = pp["config"], pp["parts_over_products"]
         print(
             f"\nThe --paper width sweep (n = d = {c['n']}, widths {c['widths']}, {c['steps']} steps, diagnostics every "
-            f"{c['record_every']} step(s) with the Cholesky certificate): {pp['sums']['total'] + pp['setup']:.1f} s, "
+            f"{c['record_every']} step(s) with the proof of (C2)): {pp['sums']['total'] + pp['setup']:.1f} s, "
             f"{pp['ratio']:.2f} x the {pp['sums']['products']:.1f} s of its (n, n) @ (n, m) products; in units of the "
             f"products: compile {q['compile']:.2f}, steps {q['steps']:.2f}, diagnostics {q['diagnostics']:.2f}, "
             f"rest {q['rest']:.2f}, set-up {pp['setup'] / pp['sums']['products']:.2f}"
+        )
+        print(
+            "  Cholesky factorizations of the (C2) proof per 100 steps: "
+            + ", ".join(f"m = {r['m']}: {r['factorizations_per_100_steps']:.0f}" for r in pp["widths"])
+        )
+    cw = summary.get("critical_width_steps")
+    if cw:
+        n, d, m = cw["shape"]
+        print(
+            f"Critical-width search runs at (n, d, m) = ({n}, {d}, {m}), {cw['seeds']} seeds batched, every step "
+            f"recorded: {cw['bare']:.4f} s/step without the (C2) proof, {cw['certified']:.4f} with it "
+            f"({100 * cw['overhead']:+.0f}%), {cw['factorizations_per_100_steps']:.0f} factorizations per 100 steps "
+            "per run"
         )
     sh = summary.get("sharded")
     if sh:
@@ -312,12 +348,16 @@ def diagnostics(preset: dict, repeats: int) -> dict:
     """The "diagnostics" case: the per-step cost of each recording setting against the bare step of its form."""
     from tqdm.auto import tqdm
 
+    import ntk_proofs as nt
+
     n, d, m = preset["diagnostics_shape"]
     lengths = preset["lengths"]
     X, y, p = problem(n, d, m)
     settings = {k: v for k, v in DIAGNOSTIC_SETTINGS.items() if preset["weights_diagnostics"] or "weights" not in k}
+    lambda0 = float(nt.lambda_zero(X))
+    every_10 = ("every_10", "every_10_certified_every_1")
     measurements = {
-        k: project_step(X, y, p, preset["every_10_lengths"] if k == "every_10" else lengths, **v)
+        k: project_step(X, y, p, preset["every_10_lengths"] if k in every_10 else lengths, lambda0=lambda0, **v)
         for k, v in tqdm(settings.items(), desc="bench: diagnostics (compiling)", unit="setting")
     }
     rounds = side_by_side(measurements, repeats)
@@ -326,11 +366,16 @@ def diagnostics(preset: dict, repeats: int) -> dict:
         every_1=("every_1", "bare"),
         every_10=("every_10", "bare"),
         every_1_certified=("every_1_certified", "bare"),
+        every_10_certified_every_1=("every_10_certified_every_1", "bare"),
         weights_every_1=("weights_every_1", "weights_bare"),
         weights_dense_eigh_every_1=("weights_dense_eigh_every_1", "weights_bare"),
     )
     diag["overhead"] = {k: median_ratio(rounds, a, b) - 1 for k, (a, b) in overheads.items() if a in rounds}
     diag["flips_per_step"] = flips_per_step(X, y, p, lengths[1])
+    diag["lambda0"] = lambda0
+    diag["factorizations_per_100_steps"] = factorizations_per_100_steps(
+        X, y, p, preset["every_10_lengths"][1], lambda0, record_every=10, certify_every=1
+    )
     diag["lanczos_vs_eigvalsh_max_relative_error"] = lanczos_vs_eigvalsh(X, y, p, preset["check_steps"])
     return diag
 
@@ -349,6 +394,7 @@ def run_cases(args, preset: dict, repeats: int) -> dict:
         sharded=lambda: sharded_run(*preset["diagnostics_shape"], repeats=max(1, repeats // 2)),
         ntk=lambda: ntk_memory(args.ntk_n or ntk_n, args.ntk_hidden or ntk_hidden),
         hessian_eigenvalues=lambda: hessian_methods(repeats=max(1, repeats // 2), **preset["hessian"]),
+        critical_width_steps=lambda: critical_width_steps(**preset["critical_width"]),
     )
     return {name: runners[name]() for name in CASES if name in args.cases}
 

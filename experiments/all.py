@@ -68,6 +68,7 @@ def main(argv=None) -> list:
         claims_table,
         verdict_counts,
     )  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.runtime import release_compiled_programs
 
     rows, made_by = [], set()
     x64 = bool(jax.config.jax_enable_x64)
@@ -75,6 +76,7 @@ def main(argv=None) -> list:
         # each experiment starts from this process's precision: one that forces float64 (hessian) must not leave the
         # next (deep_training) running in float64 while its config and JSON say float32, as it did before
         jax.config.update("jax_enable_x64", x64)
+        release_compiled_programs()  # one process compiles every experiment's programs: see ntk_proofs.runtime
         module = importlib.import_module(f"experiments.{name}")
         flags = ["--out", args.out] + (["--quick"] if args.quick else [])
         summary = saved_summary(name, args.out) if args.claims_only else module.main(flags)

@@ -119,6 +119,7 @@ from ntk_proofs.regimes.phases import (
     tangent_sharpness,
 )
 from ntk_proofs.regimes.training import FamilyRun, KernelRecord, train_family, train_family_batched
+from ntk_proofs.runtime import memory_maps, release_compiled_programs
 from ntk_proofs.saddles import CriticalPoint, escape_saddle, find_critical_point
 from ntk_proofs.stability import (
     LayerStatistics,
@@ -181,6 +182,8 @@ __all__ = [
     "width_mesh",
     "TrainResult",
     "FloorCertificate",
+    "memory_maps",
+    "release_compiled_programs",
     "TrainHistory",
     "lambda_zero",
     "linear_rate_envelope",

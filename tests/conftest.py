@@ -4,6 +4,7 @@ implicit rank promotion raising, so that a broadcasting slip in the library fail
 import os
 
 import jax
+import pytest
 from hypothesis import HealthCheck, settings
 
 
@@ -29,6 +30,18 @@ if CACHE_DIR is not None:
     jax.config.update(
         "jax_persistent_cache_min_compile_time_secs", float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"])
     )
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+    """Before every test: clear JAX's compiled programs once the process holds half its memory-map cap. The whole
+    suite in one process (``pytest -n 0``) compiles ~20,000 programs, 3 maps each; at the cap (vm.max_map_count)
+    XLA segfaulted (ntk_proofs.runtime, tests/test_runtime.py)."""
+    from ntk_proofs.runtime import release_compiled_programs  # after the config above: it imports the library
+
+    release_compiled_programs()
+    yield
+
 
 # Small, bounded property searches: the whole suite must stay within minutes on two CPU cores.
 settings.register_profile(

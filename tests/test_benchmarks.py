@@ -74,4 +74,15 @@ def test_bench_profiles_the_paper_sweep_into_parts_that_add_up():
     for w in r["widths"]:
         parts = w["compile"] + w["steps"] + w["diagnostics"] + w["rest"]
         assert abs(parts - w["total"]) < 1e-9 and w["compile"] > 0 and np.isfinite(w["products"])
+        assert 1 <= w["factorizations_per_100_steps"] <= 100 * 6 / 5  # the first step factors; at most every step
     assert r["ratio"] == pytest.approx((r["sums"]["total"] + r["setup"]) / r["sums"]["products"])
+
+
+def test_bench_times_the_critical_width_runs_with_and_without_the_proof():
+    """The critical-width case at toy sizes: both variants timed (their marginal times may be noise, even
+    negative, here), the proof factoring at least once per run and at most at every step."""
+    from benchmarks.cases.du_step import critical_width_steps
+
+    r = critical_width_steps(n=16, d=16, m=16, seeds=2, lengths=(2, 4), repeats=1)
+    assert np.isfinite([r["bare"], r["certified"], r["overhead"]]).all()  # marginal times of toy runs are noise
+    assert 100 / 5 <= r["factorizations_per_100_steps"] <= 100

@@ -40,12 +40,17 @@ def project_step(
     lambda_method="lanczos",
     flip_budget=None,
     certify=False,
+    certify_every=None,
+    lambda0=None,
 ):
     """A measurement of the marginal per-step time of ``ntk_proofs.train_gd``, (t(long) - t(short)) / (long - short),
     so that per-call set-up (input checks, the end-of-run record) does not count. Compiles both lengths first.
-    ``certify`` asks for the Cholesky certificate at a level below lambda_min(H) here, so that each factorization
-    runs to completion as in a real run."""
+    ``certify`` proves (C2) at the data's own ``lambda0`` (every ``certify_every`` steps), as a real run does: the
+    margin above lambda_0 / 2, and so how often the certificate factors, is the run's own."""
     import ntk_proofs as nt
+
+    if certify and lambda0 is None:
+        raise ValueError("certify needs the data's lambda0")
 
     def run(steps):
         def call():
@@ -59,7 +64,8 @@ def project_step(
                 lambda_min_method=lambda_method,
                 flip_budget=flip_budget,
                 step_form=step_form,
-                certify_lambda0=2e-3 if certify else None,
+                certify_lambda0=lambda0 if certify else None,
+                certify_every=certify_every if certify else None,
                 divergence_factor=1e4,
                 on_divergence="report",
             )
@@ -136,3 +142,62 @@ def lanczos_vs_eigvalsh(X, y, p, steps) -> float:
     fast = nt.train_gd(p, X, y, eta=0.8, steps=steps, lambda_min_method="lanczos")
     exact = np.asarray(ref.history.lambda_min)
     return float(np.max(np.abs(np.asarray(fast.history.lambda_min) - exact) / exact))
+
+
+def factorizations_per_100_steps(X, y, p, steps, lambda0, **kwargs) -> float:
+    """How many Cholesky factorizations the (C2) certificate takes per 100 steps of ``train_gd`` at the timed step."""
+    import ntk_proofs as nt
+
+    run = nt.train_gd(p, X, y, eta=ETA, steps=steps, certify_lambda0=lambda0, **kwargs)
+    assert run.certificate is not None
+    return 100.0 * run.certificate.factorizations / len(np.asarray(run.certificate.step))
+
+
+def critical_width_steps(n=256, d=256, m=64, seeds=8, lengths=(8, 24), repeats=3) -> dict:
+    """The per-step time of the critical-width search's runs (``train_gd_batched`` as the ``trajectory`` criterion
+    calls it: every step recorded with warm-started Lanczos) with and without the (C2) certificate, side by side,
+    and how often the certificate factored."""
+    import jax
+    import jax.numpy as jnp
+
+    import ntk_proofs as nt
+    from benchmarks.harness import median_and_spread, median_ratio, side_by_side
+
+    keys = jax.random.split(jax.random.PRNGKey(0), seeds)
+    X = jnp.stack([nt.unit_sphere(k, n, d, dtype="float32") for k in keys])
+    y = jnp.stack([nt.gaussian_labels(jax.random.fold_in(k, 1), n, dtype="float32") for k in keys])
+    ps = [nt.init_params(jax.random.fold_in(k, 2), m, d, dtype="float32") for k in keys]
+    batch = nt.Params(jnp.stack([q.W for q in ps]), jnp.stack([q.a for q in ps]))
+    lambda0 = np.array([float(nt.lambda_zero(x)) for x in X])
+    eta = float(np.min([nt.max_step_size(1, lam) for lam in lambda0]))  # a small stable step: lambda_0 / 4
+
+    def run(certify):
+        def at(steps):
+            def call():
+                return nt.train_gd_batched(
+                    batch,
+                    X,
+                    y,
+                    eta=eta,
+                    steps=steps,
+                    record_every=1,
+                    lambda_min_method="lanczos",
+                    certify_lambda0=lambda0 if certify else None,
+                )
+
+            return call
+
+        return at
+
+    measurements = {name: marginal(run(name == "certified"), lengths) for name in ("bare", "certified")}
+    rounds = side_by_side(measurements, repeats, warm_up=False)
+    proof = run(True)(lengths[1])().certificate
+    assert proof is not None
+    return dict(
+        shape=[n, d, m],
+        seeds=seeds,
+        eta=eta,
+        **{k: median_and_spread(v)[0] for k, v in rounds.items()},
+        overhead=median_ratio(rounds, "certified", "bare") - 1,
+        factorizations_per_100_steps=100.0 * proof.factorizations / proof.source.size,
+    )
