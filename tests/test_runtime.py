@@ -96,3 +96,53 @@ def test_release_compiled_programs_clears_only_above_its_fraction_and_keeps_the_
 def test_release_compiled_programs_refuses_a_fraction_outside_0_1(fraction):
     with pytest.raises(ValueError, match="fraction"):
         nt.release_compiled_programs(fraction=fraction)
+
+
+CACHED_RUN = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp
+    import ntk_proofs as nt
+    from experiments.cli import use_compilation_cache
+
+    use_compilation_cache()  # the experiments' own set-up of JAX's persistent cache (NTK_PROOFS_JAX_CACHE)
+    X = nt.unit_sphere(jax.random.PRNGKey(0), 6, 4)
+    run = nt.train_gd(nt.init_params(jax.random.PRNGKey(1), 32, 4), X, jnp.ones(6), eta=0.1, steps=5)
+    print(repr(float(run.loss[-1])))
+    """
+)
+
+
+def test_a_corrupt_compilation_cache_is_recompiled_not_crashed_on(tmp_path):
+    """A process killed mid-write leaves a truncated cache entry; a disk or another program may leave garbage. Every
+    entry of a filled cache is damaged, four ways in turn (truncated, random bytes, a valid zlib stream of random
+    bytes, a valid zlib stream of half the program): the next run warns, recompiles and prints the same loss."""
+    import zlib
+
+    root = str(Path(__file__).resolve().parents[1])
+    cache = tmp_path / "cache"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", NTK_PROOFS_JAX_CACHE=str(cache), PYTHONPATH=root)
+    for key in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        env.pop(key, None)
+
+    def run():
+        return subprocess.run(
+            [sys.executable, "-c", CACHED_RUN], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env
+        )
+
+    first = run()
+    assert first.returncode == 0, first.stderr[-2000:]
+    entries = sorted(p for p in cache.iterdir() if p.is_file())
+    assert len(entries) >= 4, "the run should have cached several programs"
+    rng = np.random.default_rng(0)
+    damage = (
+        lambda b: b[: len(b) // 2],
+        lambda b: rng.bytes(len(b)),
+        lambda b: zlib.compress(rng.bytes(len(b))),
+        lambda b: zlib.compress(zlib.decompress(b)[: len(zlib.decompress(b)) // 2]),
+    )
+    for i, entry in enumerate(entries):
+        entry.write_bytes(damage[i % 4](entry.read_bytes()))
+    second = run()
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert second.stdout == first.stdout
+    assert "Error reading persistent compilation cache entry" in second.stderr
