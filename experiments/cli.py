@@ -204,7 +204,7 @@ def _fmt(value: Any) -> str:
 
 # what a run that stops on a broken assumption or a bad input raises: ValueError (the suite's AssumptionError is one),
 # a missing file, or a missing key of a user's .npz
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
+USER_ERRORS = (ValueError, FileNotFoundError, KeyError, FloatingPointError)  # FloatingPointError: GD diverged
 
 
 def run_main(main, argv=None) -> None:
