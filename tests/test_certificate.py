@@ -140,6 +140,21 @@ def test_the_rounding_allowance_is_needed_float32_cholesky_succeeds_on_indefinit
     assert fooled > 0, "no float32 factorization succeeded on an indefinite matrix: the test shows nothing"
 
 
+def test_an_overestimated_lambda_min_falls_back_to_the_smallest_provable_margin():
+    """A Ritz value can overestimate lambda_min; the factorization at floor + mu then fails, and the second one at
+    the smallest provable shift (``allowance_estimate``) proves (C2) wherever the gap exceeds it a little, in
+    float32 as in float64."""
+    rng = np.random.default_rng(5)
+    Q, _ = np.linalg.qr(rng.normal(size=(40, 40)))
+    for dtype in (np.float32, np.float64):
+        H = ((Q * np.linspace(0.3, 4.0, 40)) @ Q.T).astype(dtype)
+        H = (H + H.T) / 2
+        exact = np.linalg.eigvalsh(H.astype(np.float64))[0]
+        floor = dtype(exact - 2 * float(cert.allowance_estimate(jnp.asarray(H), dtype(exact))))
+        held, margin = cert.factor_proof(jnp.asarray(H), jnp.asarray(floor), jnp.asarray(dtype(exact + 1.0)))
+        assert bool(held) and 0 < float(margin) <= exact - floor
+
+
 def test_frobenius_upper_is_an_upper_bound_and_tight():
     """Against the float64 norm of the float32 entries: above it, by at most a few gamma_n."""
     rng = np.random.default_rng(1)

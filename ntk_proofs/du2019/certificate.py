@@ -126,14 +126,17 @@ def factorization_allowance(L: Array, H: Array, shift: Array) -> Array:
     return backward + gamma(1, u) * diagonal + gamma(2, u) * frobenius_upper(H, entry_roundings=2)
 
 
-def allowance_estimate(H: Array) -> Array:
-    """Twice the allowance ``factorization_allowance`` gives, before the factor exists: ||L||_F^2 = trace(L L^T) is
-    trace(A) <= trace(H) up to the backward error (for a shift >= 0; H's diagonal is non-negative)."""
+def allowance_estimate(H: Array, floor: Array | float) -> Array:
+    """The smallest margin mu a factorization at floor + mu can prove, with a quarter to spare: 1.25 times the
+    allowance ``factorization_allowance`` gives there, bounded before the factor exists. ||L||_F^2 = trace(L L^T)
+    = trace(A + E) <= trace(A) / (1 - n gamma_{n+1}) and trace(A) = trace(H) - n (floor + mu) <= trace(H) - n floor;
+    the quarter covers the 1 / (1 - n gamma_{n+1}) and the Frobenius norm's own rounding."""
     n = H.shape[-1]
     u = unit_roundoff(H.dtype)
-    diagonal = jnp.max(jnp.abs(jnp.diagonal(H)))
-    once = gamma(n + 1, u) * jnp.trace(H) + gamma(1, u) * diagonal + gamma(2, u) * frobenius_upper(H, 2)
-    return 2 * once
+    trace = jnp.maximum(jnp.trace(H) - n * floor, 0.0)
+    diagonal = jnp.max(jnp.abs(jnp.diagonal(H) - floor))
+    once = gamma(n + 1, u) * trace + gamma(1, u) * diagonal + gamma(2, u) * frobenius_upper(H, 2)
+    return 1.25 * once
 
 
 def _somewhere(need: Array, batch_axis: str | None) -> Array:
@@ -162,7 +165,7 @@ def factor_proof(H: Array, floor: Array | float, estimate: Array, batch_axis: st
     (a Ritz value may overestimate, so that attempt may fail); where it fails, factor at the smallest shift the
     rounding allows proving anything with, floor + ``allowance_estimate``. Returns (held, proved margin or -inf)."""
     gap = jnp.where(jnp.isfinite(estimate), estimate - floor, 0.0)
-    minimal = allowance_estimate(H)
+    minimal = allowance_estimate(H, floor)
     mu = jnp.maximum(MARGIN_FRACTION * gap, minimal)
     ok, margin = factor_at(H, floor, mu)
     retry = ~ok & (mu > minimal)
