@@ -120,6 +120,7 @@ def test_public_api_is_all_and_keeps_the_names_independent_checks_call():
         "ntk",
         "pruning",
         "regimes",
+        "runtime",
         "saddles",
         "stability",
     }

@@ -478,7 +478,7 @@ def _assert_same_numbers(a, b):
         assert ua.keys() == ub.keys()
         for key in ua:
             va, vb = ua[key], ub[key]
-            if isinstance(va, dict):
+            if isinstance(va, (dict, str)):
                 assert va == vb, key
             else:
                 np.testing.assert_allclose(
