@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_proofs.data import AssumptionError
+from ntk_proofs.data import AssumptionError, as_real_array
 from ntk_proofs.linalg import eigh_descending
 
 Array = jax.Array
@@ -101,10 +101,12 @@ def generalization_bound(H: Array, y: Array) -> Array:
 
 
 def _check_kernel_and_labels(H, y) -> tuple[Array, Array]:
-    H = jnp.asarray(H)
+    """H as a finite symmetric (n, n) float matrix (booleans and integers become floats) and y as n finite labels of
+    its dtype, or a ValueError that names them."""
+    H = as_real_array(H, "H")
     if H.ndim != 2 or H.shape[0] != H.shape[1] or H.shape[0] < 1:
         raise ValueError(f"H must be a square (n, n) matrix with n >= 1; got shape {H.shape}.")
-    y = jnp.asarray(y, dtype=H.dtype)
+    y = as_real_array(y, "y").astype(H.dtype)
     if y.shape != (H.shape[0],):
         raise ValueError(f"H is {H.shape[0]} x {H.shape[0]} but y has shape {y.shape}; expected ({H.shape[0]},).")
     if not (bool(jnp.all(jnp.isfinite(H))) and bool(jnp.all(jnp.isfinite(y)))):

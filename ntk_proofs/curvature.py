@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ntk_proofs.data import check_fits_in_memory, check_parameters, check_positive_int, traced
 from ntk_proofs.linalg import (
     Eigenpairs,
     PytreeOperator,
@@ -68,9 +69,14 @@ def top_eigenvalues(
     Lanczos on Hessian-vector products (Pearlmutter 1994); the residuals bound the distance to a true eigenvalue
     (Parlett, Thm 4.5.1). Pass ``matvec`` (a symmetric operator on params-like pytrees) to use any other
     operator; ``loss`` is then ignored. Compiled once per ``loss`` (keep the same function object along a run).
+    ``params`` must be finite floating-point arrays holding at least one parameter, and the Ritz values must come out
+    finite (the loss's derivatives at params are): ValueError otherwise.
     """
-    return operator_extremes(
-        _family(loss, matvec), params, k, key=key, which="top", num_steps=num_steps, return_vectors=return_vectors
+    check_krylov_fits(params, k, num_steps)
+    return check_finite_result(
+        operator_extremes(
+            _family(loss, matvec), params, k, key=key, which="top", num_steps=num_steps, return_vectors=return_vectors
+        )
     )
 
 
@@ -84,10 +90,48 @@ def bottom_eigenvalues(
     num_steps: int | None = None,
     return_vectors: bool = False,
 ) -> Eigenpairs:
-    """The k smallest Hessian eigenvalues of ``loss`` at ``params`` (ascending), with Ritz residuals as error bars."""
-    return operator_extremes(
-        _family(loss, matvec), params, k, key=key, which="bottom", num_steps=num_steps, return_vectors=return_vectors
+    """The k smallest Hessian eigenvalues of ``loss`` at ``params`` (ascending), with Ritz residuals as error bars.
+    ``params`` and the result are checked as in ``top_eigenvalues``."""
+    check_krylov_fits(params, k, num_steps)
+    return check_finite_result(
+        operator_extremes(
+            _family(loss, matvec),
+            params,
+            k,
+            key=key,
+            which="bottom",
+            num_steps=num_steps,
+            return_vectors=return_vectors,
+        )
     )
+
+
+def check_krylov_fits(params, k, num_steps) -> None:
+    """Check ``params`` (``check_parameters``) and refuse, before anything is allocated, a Lanczos basis
+    (steps, parameters) too large for the device's memory (steps = ``num_steps`` or max(4 k, 40), at most the
+    number of parameters, as ``extreme_eigenvalues`` takes them)."""
+    check_parameters(params)
+    if num_steps is not None:
+        check_positive_int(num_steps, "num_steps")
+    flat = jax.eval_shape(lambda p: ravel_pytree(p)[0], params)
+    dim = int(flat.shape[0])
+    steps = min(dim, int(num_steps or max(4 * int(k) if isinstance(k, (int, np.integer)) else 0, 40)))
+    check_fits_in_memory(
+        steps * dim * flat.dtype.itemsize,
+        f"num_steps must be few enough for the Lanczos basis to fit in memory; got {steps} steps over {dim} "
+        f"parameters, whose ({steps}, {dim}) {flat.dtype.name} basis",
+    )
+
+
+def check_finite_result(pairs: Eigenpairs) -> Eigenpairs:
+    """``pairs``, unless a Ritz value or residual is not finite: then a ValueError (the operator's products are NaN or
+    infinite, e.g. the loss's second derivatives at params)."""
+    if not (bool(jnp.all(jnp.isfinite(pairs.eigenvalues))) and bool(jnp.all(jnp.isfinite(pairs.residuals)))):
+        raise ValueError(
+            "loss must have finite second derivatives at params (or matvec finite products); got non-finite "
+            f"Hessian-vector products: Ritz values {np.asarray(pairs.eigenvalues)}."
+        )
+    return pairs
 
 
 class PowerIterationResult(NamedTuple):
@@ -179,12 +223,25 @@ def hutchinson_trace(
     loss: Callable | None, params, *, key: Array, samples: int = 100, matvec: Callable | None = None
 ) -> TraceEstimate:
     """Hutchinson (1989): tr(H) = E[v^T H v] for Rademacher v; returns the mean over ``samples`` and its standard
-    error."""
+    error. ``params`` must be finite floating-point arrays holding at least one parameter, and the quadratic forms must
+    come out finite: ValueError otherwise."""
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2; got {samples!r}.")
+    check_parameters(params)
     flat, _ = ravel_pytree(params)
+    check_fits_in_memory(
+        int(samples) * flat.shape[0] * flat.dtype.itemsize,
+        f"samples must be few enough for the Rademacher probes to fit in memory; got samples = {samples} over "
+        f"{flat.shape[0]} parameters, whose ({samples}, {flat.shape[0]}) {flat.dtype.name} probes",
+    )
     probes = jax.random.rademacher(key, (samples, flat.shape[0]), dtype=flat.dtype)
     quad = quadratic_forms(_family(loss, matvec), params, probes)
+    finite = jnp.all(jnp.isfinite(quad))
+    if not traced(finite) and not bool(finite):
+        raise ValueError(
+            "loss must have finite second derivatives at params (or matvec finite products); got non-finite "
+            "quadratic forms v^T H v."
+        )
     return TraceEstimate(jnp.mean(quad), jnp.std(quad, ddof=1) / jnp.sqrt(samples))
 
 

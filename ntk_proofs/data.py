@@ -6,11 +6,15 @@ parallel (Assumption 3.1 / Theorem 3.1: this makes lambda_0 = lambda_min(H^inf) 
 
 from __future__ import annotations
 
+import math
+import os
+import zipfile
 from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 Array = jax.Array
 
@@ -83,9 +87,7 @@ def check_inputs(X, y=None, *, normalize: bool = False, distinct: bool = True) -
     no two rows point the same way (x_i . x_j = 1 makes H^inf singular, so lambda_0 = 0 and
     Theorem 4.1 says nothing).
     """
-    X = jnp.asarray(X)
-    if not jnp.issubdtype(X.dtype, jnp.floating):
-        X = X.astype(jnp.result_type(float))
+    X = as_real_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array of shape (n, d); got shape {X.shape}.")
     n, d = X.shape
@@ -108,7 +110,7 @@ def check_inputs(X, y=None, *, normalize: bool = False, distinct: bool = True) -
     if distinct and n > 1:
         check_distinct_directions(X)
     if y is not None:
-        y = jnp.asarray(y, dtype=X.dtype)
+        y = as_real_array(y, "y").astype(X.dtype)
         if y.ndim != 1:
             raise ValueError(f"y must be a vector of n labels; got shape {y.shape}.")
         if y.shape[0] != n:
@@ -126,6 +128,13 @@ def check_distinct_directions(X, *, tol: float | None = None) -> None:
     (with different labels on the pair, zero loss is impossible). Rows pointing in opposite directions
     keep H^inf positive definite (H^inf_ij = 0 for x_j = -x_i), so only same-direction pairs are refused.
     """
+    n = int(np.shape(X)[0])
+    check_fits_in_memory(
+        8 * n * n,
+        f"X must have few enough rows for the check that no two are parallel (their (n, n) float64 Gram matrix, on "
+        f"the host) to fit in memory; got n = {n} rows, whose Gram matrix",
+        host=True,
+    )
     Xn = np.asarray(X, dtype=np.float64)
     tol = float(10 * np.finfo(np.asarray(X).dtype).eps ** 0.5) if tol is None else float(tol)
     G = Xn @ Xn.T
@@ -146,22 +155,134 @@ def check_positive_int(value, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer; got {value!r}.")
 
 
+def as_real_array(A, name: str, dtype=None) -> Array:
+    """``A`` as a JAX array of floats, or a ValueError naming ``name``: booleans and integers become floats
+    (``dtype``, default JAX's default float), complex, string and object arrays are refused."""
+    try:
+        A = jnp.asarray(A)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an array of real numbers; got a {type(A).__name__} ({error}).") from None
+    if A.dtype == jnp.bool_ or jnp.issubdtype(A.dtype, jnp.integer):
+        return A.astype(float_dtype(dtype))
+    if not jnp.issubdtype(A.dtype, jnp.floating):
+        raise ValueError(f"{name} must hold real numbers; got dtype {A.dtype}.")
+    return A
+
+
+def traced(value) -> bool:
+    """Whether ``value`` is a tracer (inside ``jit``, ``vmap`` or a transformation), whose entries are not known."""
+    return isinstance(value, Tracer)
+
+
+def check_finite(A, name: str) -> None:
+    """Raise ValueError naming ``name`` and its first non-finite entry unless every entry of A is finite. Inside
+    ``jit`` nothing is checked (a traced value's entries are not known)."""
+    finite = jnp.all(jnp.isfinite(A))
+    if traced(finite) or bool(finite):  # a tracer: inside jit (A itself may be a constant)
+        return
+    values = np.asarray(A)
+    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+    where = f"{name}[{', '.join(map(str, bad))}]" if bad else name
+    raise ValueError(f"{name} must be finite; got {values[bad]} at {where}.")
+
+
+def check_matrix(A, name: str, *, square: bool = False, shape: str = "(n, d)", dtype=None) -> Array:
+    """``A`` as a finite 2-D JAX float array with at least one row and one column (square with ``square=True``), or
+    a ValueError naming ``name``. Booleans and integers become floats (``as_real_array``). Under ``jit`` only the
+    shape is checked."""
+    A = as_real_array(A, name, dtype)
+    if square:
+        shape = "(n, n)"
+    if A.ndim != 2 or (square and A.shape[0] != A.shape[1]):
+        raise ValueError(
+            f"{name} must be a {'square' if square else '2-D'} array of shape {shape}; got shape {A.shape}."
+        )
+    if A.shape[0] < 1 or A.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one row and one column; got shape {A.shape}.")
+    check_finite(A, name)
+    return A
+
+
+def check_parameters(params, name: str = "params") -> None:
+    """Raise ValueError naming the leaf unless ``params`` is a pytree of floating-point arrays, with at least one
+    entry in all, every entry finite (derivatives are taken with respect to every leaf). Traced leaves are checked
+    for their dtype only."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    for path, leaf in leaves:
+        where = name + jax.tree_util.keystr(path)
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ValueError(f"{where} must be a floating-point array (it is differentiated); got dtype {dtype}.")
+        check_finite(jnp.asarray(leaf), where)
+    if sum(int(np.size(leaf)) for _, leaf in leaves) == 0:
+        raise ValueError(f"{name} must hold at least one parameter; got a pytree with none.")
+
+
+def host_memory_bytes() -> int:
+    """The host's physical memory in bytes."""
+    return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+
+
+def device_memory() -> tuple[int, str]:
+    """The memory of JAX's first device and its name: the device's ``bytes_limit`` where it reports one (GPUs),
+    else the host's physical memory (a CPU device allocates from the host)."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() or {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"]), f"device {device}"
+    return host_memory_bytes(), "this host"
+
+
+def format_bytes(nbytes: float) -> str:
+    """A byte count in decimal units: 1.28 TB."""
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= size:
+            return f"{nbytes / size:.3g} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def check_fits_in_memory(nbytes: int, message: str, *, host: bool = False) -> None:
+    """Raise ValueError before anything is allocated when an array of ``nbytes`` bytes exceeds the memory of the
+    device (of the host with ``host=True``). ``message`` says which argument asks for which array; the sizes are
+    appended: "<message> needs 1.28 TB, more than the 25.3 GB of memory of this host." """
+    limit, where = (host_memory_bytes(), "this host") if host else device_memory()
+    if nbytes > limit:
+        raise ValueError(
+            f"{message} needs {format_bytes(nbytes)}, more than the {format_bytes(limit)} of memory of {where}."
+        )
+
+
 def prepare_inputs(x, *, center: bool = True, dedupe: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Flatten samples, optionally subtract the mean sample, project onto the unit sphere.
 
-    Returns (X (n, d) float64 NumPy, kept row indices). With ``dedupe`` rows whose direction repeats an
-    earlier row are dropped (parallel inputs make lambda_0 = 0, Du et al. 2019, Theorem 3.1).
+    Returns (X (n, d) float64 NumPy, kept row indices). Rows that are zero (after centering) have no direction and
+    are dropped; with ``dedupe`` rows whose direction repeats an earlier row are dropped too (parallel inputs make
+    lambda_0 = 0, Du et al. 2019, Theorem 3.1). ``x`` must hold real numbers (booleans and integers are converted),
+    at least one sample of at least one feature, all finite, and keep at least one nonzero sample: ValueError.
     """
-    x = np.asarray(x, dtype=np.float64)
+    try:
+        x = np.asarray(x)
+    except ValueError as error:  # ragged nested sequences
+        raise ValueError(f"x must be an array of shape (n, ...); got a {type(x).__name__} ({error}).") from None
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"x must hold real numbers; got dtype {x.dtype}.")
     if x.ndim < 2 or x.shape[0] < 1:
         raise ValueError(f"x must hold n >= 1 samples along its first axis; got shape {x.shape}.")
-    x = x.reshape(x.shape[0], -1)
+    shape = x.shape
+    x = x.astype(np.float64).reshape(x.shape[0], -1)
+    if x.shape[1] < 1:
+        raise ValueError(f"x must have at least one feature per sample; got shape {shape}.")
     if not np.all(np.isfinite(x)):
         raise ValueError("x contains NaN or infinite entries.")
     if center:
         x = x - x.mean(axis=0, keepdims=True)
     norms = np.linalg.norm(x, axis=1)
     keep = np.flatnonzero(norms > 0)
+    if keep.size == 0:
+        raise ValueError(
+            f"x must hold at least one sample that is nonzero{' after centering' if center else ''}; got {shape[0]} "
+            "sample(s), all zero" + (" (a single sample, or identical ones, center to zero)." if center else ".")
+        )
     X = x[keep] / norms[keep, None]
     if dedupe:
         _, first = np.unique(np.round(X, 12), axis=0, return_index=True)
@@ -214,18 +335,86 @@ def load_npz(path, *, center: bool = True, dtype=None) -> tuple[Array, Array]:
 
     For MNIST or CIFAR subsets too large to ship. Samples are flattened, centered (optional), projected
     onto the unit sphere and deduplicated; the two label values map to -1 and +1 (larger value = +1).
+
+    Refused with a ValueError that names the file and the array: a file that is not an ``.npz`` archive (a pickle,
+    a single ``.npy``, anything else), arrays of Python objects (nothing is ever unpickled: ``allow_pickle=False``),
+    arrays too large for the host's memory (read from the ``.npy`` headers, before any data is loaded), an ``x``
+    that ``prepare_inputs`` refuses, a ``y`` without one finite label per sample or with other than two values.
     """
-    with np.load(path) as data:
-        missing = {"x", "y"} - set(data.files)
-        if missing:
-            raise ValueError(f"{path} lacks the key(s) {sorted(missing)}; it must hold arrays 'x' and 'y'.")
-        x, y = data["x"], data["y"]
-    y = np.asarray(y).reshape(-1)
-    if y.shape[0] != np.asarray(x).shape[0]:
-        raise ValueError(f"{path}: x has {np.asarray(x).shape[0]} samples but y has {y.shape[0]} labels.")
+    with open(path, "rb") as handle:  # a missing file: FileNotFoundError, as open() says it
+        if not zipfile.is_zipfile(handle):
+            raise ValueError(
+                f"{path} must be an .npz archive (numpy.savez) holding arrays 'x' and 'y'; got a file that is not a "
+                "zip archive (a pickle or a single .npy is refused, and nothing is ever unpickled)."
+            )
+    headers = npz_headers(path)
+    missing = {"x", "y"} - set(headers)
+    if missing:
+        raise ValueError(f"{path} lacks the key(s) {sorted(missing)}; it must hold arrays 'x' and 'y'.")
+    for name, (shape, dt) in headers.items():
+        if dt.hasobject:
+            raise ValueError(
+                f"{path}: array '{name}' must hold numbers or strings; got dtype object (Python objects, which "
+                "load_npz never unpickles). Save a numeric array."
+            )
+        check_fits_in_memory(
+            math.prod(shape) * max(dt.itemsize, 8),
+            f"{path}: array '{name}' must fit in memory (as float64); got shape {shape} of {dt}, which",
+            host=True,
+        )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: cannot read its arrays 'x' and 'y' ({error}).") from None
+    try:
+        X, keep = prepare_inputs(x, center=center)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    n = x.shape[0]
+    y = np.asarray(y)
+    if y.dtype.kind not in "biufUS":
+        raise ValueError(f"{path}: y must hold numbers or strings; got dtype {y.dtype}.")
+    y = y.reshape(-1)
+    if y.shape[0] != n:
+        raise ValueError(f"{path}: x has {n} samples but y has {y.shape[0]} labels.")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError(f"{path}: y must be finite; got NaN or infinite labels.")
+    values = np.unique(y)
+    if values.size != 2:
+        raise ValueError(
+            f"{path}: y must take exactly two values for a +-1 task; got {values.size} distinct values "
+            f"({values[:10].tolist()}...). Select two classes first."
+        )
     labels = binary_labels(y)
-    X, keep = prepare_inputs(x, center=center)
     return jnp.asarray(X, dtype=dtype), jnp.asarray(labels[keep], dtype=dtype)
+
+
+def npz_headers(path, names=("x", "y")) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The shape and dtype of the arrays ``names`` of an ``.npz`` archive (those it holds), from their ``.npy`` headers
+    alone (no data is read, nothing is unpickled). ValueError, naming the member, for one that is not an ``.npy``
+    array."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.namelist():
+            name = member[:-4] if member.endswith(".npy") else member
+            if name not in names:
+                continue
+            try:
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    if version == (1, 0):
+                        shape, _, dt = np.lib.format.read_array_header_1_0(handle)
+                    elif version in ((2, 0), (3, 0)):  # 3.0 differs only in the header's text encoding
+                        shape, _, dt = np.lib.format.read_array_header_2_0(handle)
+                    else:
+                        raise ValueError(f"unknown .npy format version {version}")
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+                raise ValueError(
+                    f"{path}: member '{member}' must be an .npy array; got one that is not ({error})."
+                ) from None
+            headers[name] = (tuple(int(k) for k in shape), np.dtype(dt))
+    return headers
 
 
 def corrupt_labels(key: Array, y: Array, p: float) -> Array:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ntk_proofs.data import check_positive_int
+from ntk_proofs.data import check_matrix, check_positive_int, traced
 
 Array = jax.Array
 
@@ -97,16 +97,35 @@ def cholesky(A: Array) -> Array:
     return _cholesky(A)
 
 
-@jax.jit
 def lambda_min(H: Array) -> Array:
-    """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. 2019, Thm 3.1)."""
-    return eigvalsh(H)[0]
+    """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. 2019, Thm 3.1).
+
+    H must be a square, finite, symmetric (n, n) matrix with n >= 1 (booleans and integers become floats):
+    ValueError otherwise. Under ``jit`` only the shape is checked. A singular H (duplicate inputs) gives ~0."""
+    return _lambda_min(check_symmetric(H, "H"))
 
 
-@jax.jit
 def lambda_max(H: Array) -> Array:
-    """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step."""
-    return eigvalsh(H)[-1]
+    """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step. H is checked as in
+    ``lambda_min``."""
+    return _lambda_max(check_symmetric(H, "H"))
+
+
+def check_symmetric(H, name: str) -> Array:
+    """``H`` as a finite square float matrix, symmetric to round-off (1000 ulps of its largest entry), or a
+    ValueError naming ``name``; ``eigvalsh`` reads one triangle only, so an asymmetric H would give the eigenvalues of
+    another matrix. Under ``jit`` only the shape is checked."""
+    H = check_matrix(H, name, square=True)
+    asymmetry, scale = jnp.max(jnp.abs(H - H.T)), jnp.max(jnp.abs(H))
+    if traced(asymmetry):  # inside jit: the entries are not known
+        return H
+    if float(asymmetry) > 1e3 * float(jnp.finfo(H.dtype).eps) * max(float(scale), 1.0):
+        raise ValueError(f"{name} must be symmetric; got max |{name} - {name}^T| = {float(asymmetry):.3g}.")
+    return H
+
+
+_lambda_min = jax.jit(lambda H: eigvalsh(H)[0])
+_lambda_max = jax.jit(lambda H: eigvalsh(H)[-1])
 
 
 @jax.jit
@@ -279,6 +298,11 @@ def operator_extremes(
     v0 = jax.random.normal(key, flat.shape, dtype=flat.dtype)
     alphas, betas, basis, steps = krylov(family, operand, v0, num_steps)
     s = int(steps)
+    if not (np.all(np.isfinite(np.asarray(alphas[:s]))) and np.all(np.isfinite(np.asarray(betas[: s - 1])))):
+        raise ValueError(
+            "matvec must give finite products (for a Hessian: the loss must have finite second derivatives at params); "
+            "got NaN or infinite Lanczos coefficients."
+        )
     theta, Q = tridiagonal_eigh(alphas[:s], betas[: s - 1])
     order = np.argsort(theta)[::-1] if which == "top" else np.argsort(theta)
     order = order[: min(k, s)]

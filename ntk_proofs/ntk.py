@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntk_proofs.data import check_finite, check_fits_in_memory, check_parameters, traced
 from ntk_proofs.du2019.gram import PARALLEL_ULPS
 
 Array = jax.Array
@@ -49,6 +50,12 @@ def empirical_ntk(
     largest block whose compiled program XLA says fits ``memory_budget`` bytes (``ntk_batch_size``). Each block
     is reduced over ``trace_axes`` as soon as it is computed, so the full (n1, n2, k, k) array is never held
     unless asked for.
+
+    Refused with a ValueError that names the argument: params that are not finite floating-point arrays (or hold
+    no parameter), x1 or x2 without n >= 1 inputs along a first axis or with non-finite entries, inputs that ``f``
+    cannot be evaluated on (by ``jax.eval_shape``, before anything runs), a kernel (with "jacobian", and one block's
+    two Jacobians) too large for the device's memory (from the shapes, before anything is allocated), and a kernel
+    that comes out non-finite (f's derivatives at params are not finite there, e.g. a log at 0).
     """
     if method not in ("jacobian", "ntvp"):
         raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
@@ -58,14 +65,34 @@ def empirical_ntk(
             f"trace_axes must be (-1,) (mean over the outputs) or () (the full block); got {trace_axes!r}."
         )
     same = x2 is None
-    x2 = x1 if same else x2
+    check_parameters(params)
+    x1, k = check_ntk_inputs(f, params, x1, "x1")
+    x2, _ = (x1, k) if same else check_ntk_inputs(f, params, x2, "x2")
     n1, n2 = x1.shape[0], x2.shape[0]
+    if batch_size not in ("auto", None) and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
+        raise ValueError(f"batch_size must be a positive integer or 'auto'; got {batch_size!r}.")
+    dtype = jnp.result_type(*jax.tree.leaves(params))
+    size = jnp.dtype(dtype).itemsize
+    kernel_bytes = n1 * n2 * (1 if trace_axes else k * k) * size
+    check_fits_in_memory(
+        kernel_bytes,
+        f"x1 and x2 must be few enough for the NTK to fit in memory; got n1 = {n1} and n2 = {n2} inputs, whose "
+        f"({n1}, {n2}{'' if trace_axes else f', {k}, {k}'}) {jnp.dtype(dtype).name} kernel",
+    )
     if batch_size == "auto":
         batch_size = ntk_batch_size(f, params, x1, method=method, memory_budget=memory_budget)
     elif batch_size is None:
         batch_size = max(n1, n2)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or 'auto'; got {batch_size!r}.")
+    if method == "jacobian":  # the two Jacobians of one block, (b, k, parameters) each
+        b = min(int(batch_size), max(n1, n2))
+        parameters = sum(int(np.size(leaf)) for leaf in jax.tree.leaves(params))
+        check_fits_in_memory(
+            kernel_bytes + 2 * b * k * parameters * size,
+            f"x1 and x2 must be few enough for the NTK and one block's Jacobians to fit in memory; got n1 = {n1} and "
+            f"n2 = {n2} inputs in blocks of {b}, whose kernel and two ({b}, {k}, {parameters}) Jacobians",
+        )
     block = _ntk_block_jacobian if method == "jacobian" else _ntk_block_ntvp
     rows = []
     for i in range(0, n1, batch_size):
@@ -73,7 +100,42 @@ def empirical_ntk(
         for j in range(0, n2, batch_size):
             cols.append(block(f, params, x1[i : i + batch_size], x2[j : j + batch_size], bool(trace_axes)))
         rows.append(jnp.concatenate(cols, axis=1))
-    return jnp.concatenate(rows, axis=0)
+    ntk = jnp.concatenate(rows, axis=0)
+    finite = jnp.all(jnp.isfinite(ntk))
+    if not traced(finite) and not bool(finite):  # (inside jit nothing is known)
+        raise ValueError(
+            "f must have finite derivatives at params on x1 and x2; got a kernel with non-finite entries (f's "
+            "Jacobian is NaN or infinite there, e.g. a log or a square root at 0)."
+        )
+    return ntk
+
+
+def check_ntk_inputs(f: Callable, params, x, name: str) -> tuple[Array, int]:
+    """``x`` as a JAX array of n >= 1 inputs along its first axis, finite where it holds floats, on which ``f(params,
+    x)`` evaluates (by ``jax.eval_shape``: nothing runs) to an array with n rows; returns it with k, the number of
+    outputs per input. ValueError naming ``name`` otherwise."""
+    try:
+        x = jnp.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be an array of inputs; got a {type(x).__name__} ({error}).") from None
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(f"{name} must hold n >= 1 inputs along its first axis; got shape {x.shape}.")
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        check_finite(x, name)
+    try:
+        out = jax.eval_shape(f, params, x)
+    except (TypeError, ValueError, IndexError) as error:
+        raise ValueError(
+            f"{name} must be inputs that f(params, {name}) accepts; got shape {x.shape} and dtype {x.dtype}, on which "
+            f"f raised {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(out, jax.ShapeDtypeStruct) or out.ndim < 1 or out.shape[0] != x.shape[0]:
+        shape = out.shape if isinstance(out, jax.ShapeDtypeStruct) else type(out).__name__
+        raise ValueError(
+            f"f(params, {name}) must return one row of outputs per input, shape ({x.shape[0]},) or ({x.shape[0]}, k); "
+            f"got {shape}."
+        )
+    return x, int(np.prod(out.shape[1:], dtype=np.int64))
 
 
 def ntk_batch_size(

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_proofs.data import check_positive_int
+from ntk_proofs.data import check_fits_in_memory, check_matrix, check_positive_int
 
 Array = jax.Array
 
@@ -31,9 +31,14 @@ def gram_infinity(X: Array) -> Array:
     gram_infinity(c X) = c^2 gram_infinity(X) and H^inf_ii = ||x_i||^2 / 2 exactly (arccos near 1 would lose half
     the digits there). Pairs whose cosine is within ``PARALLEL_ULPS`` ulps of +-1 are parallel to round-off
     (their angle, below sqrt(2 * 64 eps), cannot be resolved from a Gram matrix) and get angle 0 or pi exactly,
-    so duplicate inputs give exactly equal rows. A zero row has no direction: ValueError.
+    so duplicate inputs x_i = x_j give equal rows: exactly, but for H_ii = ||x_i||^2 / 2 against H_ji = x_j . x_i / 2,
+    which can differ in the last bit (norm against dot product). H^inf is then singular, a correct result. A zero
+    row has no direction: ValueError. So is an X that is not a finite 2-D array with n, d >= 1 (booleans and integers
+    become floats), and an n whose (n, n) H^inf could not fit in the device's memory (refused before anything is
+    allocated).
     """
-    X = jnp.asarray(X)
+    X = check_matrix(X, "X")
+    check_gram_fits(X.shape[0], X.dtype, "H^inf")
     norms = jnp.linalg.norm(X, axis=1)
     if not bool(jnp.all(norms > 0)):
         bad = int(np.flatnonzero(np.asarray(norms) == 0)[0])
@@ -44,6 +49,16 @@ def gram_infinity(X: Array) -> Array:
 
 
 PARALLEL_ULPS = 64
+
+
+def check_gram_fits(n: int, dtype, what: str) -> None:
+    """Refuse, before anything is allocated, an X of n rows whose (n, n) Gram matrix ``what`` exceeds the device's
+    memory."""
+    check_fits_in_memory(
+        n * n * jnp.dtype(dtype).itemsize,
+        f"X must have few enough rows for {what} to fit in memory; got n = {n} rows, whose ({n}, {n}) "
+        f"{jnp.dtype(dtype).name} matrix",
+    )
 
 
 def gram_infinity_of_rows(X, norms):
@@ -194,8 +209,27 @@ def _unpack(words: Array, n: int) -> Array:
 def gram_matrix(W: Array, X: Array) -> Array:
     """Finite-width Gram matrix H(W) of Du et al. (2019), eq. (5), for W (m, d) and X (n, d); (n, n).
 
-    H = J J^T with J the Jacobian of the network outputs u (n,) with respect to W.
+    H = J J^T with J the Jacobian of the network outputs u (n,) with respect to W. W and X must be finite 2-D arrays
+    with at least one row and one column and the same d (booleans and integers become floats), and the (n, n)
+    result and (n, m) pattern must fit in the device's memory (refused before anything is allocated): ValueError.
+    Under ``jit`` only the shapes are checked.
     """
+    X = check_matrix(X, "X")
+    W = check_matrix(W, "W", shape="(m, d)")
+    if W.shape[1] != X.shape[1]:
+        raise ValueError(f"W must have the d = {X.shape[1]} columns of X; got W of shape {W.shape}.")
+    n, m = X.shape[0], W.shape[0]
+    dtype = jnp.result_type(W, X)
+    check_fits_in_memory(
+        (n * n + n * m) * dtype.itemsize,
+        f"X must have few enough rows for H(W) to fit in memory; got n = {n} rows, whose ({n}, {n}) "
+        f"{dtype.name} matrix and ({n}, {m}) pattern",
+    )
+    return _gram_matrix(W, X)
+
+
+def gram_matrix_of(W: Array, X: Array) -> Array:
+    """The traceable core of ``gram_matrix``: (X X^T) * P P^T / m with P the (n, m) pattern 1{w_r . x_i >= 0}."""
     return gram_from_pattern(X @ W.T >= 0, X @ X.T)
 
 
@@ -234,5 +268,5 @@ def gram_mc_sum(keys, X, chunk, full, rest):
 # Compiled here rather than with a decorator: mutation testing (mutmut) does not reach decorated functions,
 # and these hold the formulas its runs must mutate.
 _gram_infinity = jax.jit(gram_infinity_of_rows)
-gram_matrix = jax.jit(gram_matrix)
+_gram_matrix = jax.jit(gram_matrix_of)
 _gram_mc = jax.jit(gram_mc_sum, static_argnums=(2, 3, 4))

@@ -244,8 +244,15 @@ def train_gd(
     policy = check_run_options(steps, record_every, divergence_factor, on_divergence, "raise", raise_on_divergence)
     W0, a = params
     X, y = check_inputs(X, y)
+    W0, a = jnp.asarray(W0), jnp.asarray(a)
     if W0.ndim != 2 or a.shape != (W0.shape[0],):
         raise ValueError(f"params must hold W of shape (m, d) and a of shape (m,); got {W0.shape} and {a.shape}.")
+    if W0.shape[0] < 1:
+        raise ValueError("params.W must hold at least one neuron (m >= 1); got m = 0.")
+    if not (jnp.issubdtype(W0.dtype, jnp.floating) and jnp.issubdtype(a.dtype, jnp.floating)):
+        raise ValueError(f"params.W and params.a must be floating-point arrays; got {W0.dtype} and {a.dtype}.")
+    if not bool(jnp.all(jnp.isfinite(a))):
+        raise ValueError("params.a contains NaN or infinite entries.")
     if W0.shape[1] != X.shape[1]:
         raise ValueError(f"W has d = {W0.shape[1]} columns but X has d = {X.shape[1]}.")
     check_step_size(eta)
