@@ -80,6 +80,7 @@ def paper_unit(config, problem: dict, m: int) -> dict:
             steps=config.steps,
             record_every=record_every,
             certify_lambda0=lambda0 if certify else None,
+            certify_every=1 if certify else None,  # as the sweep's units: (C2) proved at every step
         )
 
     proofs = []
