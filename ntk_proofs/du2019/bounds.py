@@ -265,18 +265,13 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
     lam = np.asarray(h.lambda_min, dtype=np.float64)
     floor = check_upper_bound(h.step, np.full_like(lam, float(lambda0) / 2.0), lam, rtol)
     proof = getattr(result, "certificate", None)
-    if proof is not None:  # proved at every certified step (``certify_every``), not only the recorded ones
-        failed = np.flatnonzero(~np.asarray(proof.held, bool))
+    # the proof at every certified step (``certify_every``) where the run carries it, else at the recorded steps
+    verdicts = (proof.step, proof.held) if proof is not None else (h.step, h.certified)
+    if verdicts[1] is not None:
+        failed = np.flatnonzero(~np.asarray(verdicts[1], bool))
         floor = MonitorCheck(
             held=bool(failed.size == 0),
-            first_failure=int(np.asarray(proof.step)[failed[0]]) if failed.size else -1,
-            worst_ratio=floor.worst_ratio,
-        )
-    elif h.certified is not None:
-        failed = np.flatnonzero(~np.asarray(h.certified, bool))
-        floor = MonitorCheck(
-            held=bool(failed.size == 0),
-            first_failure=int(np.asarray(h.step)[failed[0]]) if failed.size else -1,
+            first_failure=int(np.asarray(verdicts[0])[failed[0]]) if failed.size else -1,
             worst_ratio=floor.worst_ratio,
         )
     return TheoremMonitor(
