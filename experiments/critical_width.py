@@ -1,21 +1,26 @@
-"""How wide is wide enough? The critical width m*(n) of each conclusion of Du et al. (2019), and its exponent.
+"""How wide is wide enough? The critical width m*(n, d, lambda_0) of each conclusion of Du et al. (2019), as a
+scaling law fitted over data families, sizes and independent data sets.
 
-    python -m experiments.critical_width            # default: 3 data families, n = 8, 16, 32, ~5 minutes
-    python -m experiments.critical_width --full     # the "kernel" criterion too (widths to 2^18; 19 min, 8 GB)
-    python -m experiments.critical_width --npz my_data.npz --families npz   # a user's own data (keys x, y)
+    python -m experiments.critical_width            # default: 2 families, n = 8-32, 2 data sets each
+    python -m experiments.critical_width --full     # n = 8-128, 4 families, 5 data sets, the flow criteria
+    python -m experiments.critical_width --npz my_data.npz --families npz   # your data: its m* and each bound's width
 
-For each data family and size n, ``critical_widths`` finds, for every criterion ("init", "trajectory", "linear",
-"kernel"; see ntk_proofs.du2019.critical_width), the smallest width m at which it holds on a fraction 1 - delta of
-random initializations. m*(n) is fitted as log m* = p log n + c, with a bootstrap confidence interval over the
-initializations, and compared with the published sufficient widths n^2/lambda_0^2 (Song & Yang 2019; Oymak &
-Soltanolkotabi 2020), n^4/lambda_0^4 (Du, Lee et al. 2019), n^6/lambda_0^4 (Du et al. 2019) and Du et al.'s width
-with explicit constants (``required_width``). Writes <out>/critical_width.{png,pdf,json}; one JSON per finished
-(family, n) in <out>/critical_width_runs/ lets an interrupted run resume.
+For each data family, size n and data set, ``critical_widths`` finds, for every criterion ("init",
+"concentration", "trajectory", "linear", "kernel" and the small-step "trajectory_flow", "linear_flow"; see
+ntk_proofs.du2019.critical_width), the smallest width m at which it holds on a fraction 1 - delta of random
+initializations, and a second estimate from a logistic fit of the hold outcomes against log m. The summary fits
+log m* = a log n + b log d + c log lambda_0 + const over every unit, and per family m* ~ n^p and the counting
+ratio m* d / n, each with a two-level bootstrap (data sets, then initializations; ntk_proofs.du2019.width_law). It
+sets the published requirements (ntk_proofs.du2019.published_widths) beside the measurements. Writes
+<out>/critical_width.{png,pdf,json}; one JSON per finished (family, n, data set) in <out>/critical_width_runs/ lets
+an interrupted run resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,53 +32,71 @@ from experiments.cluster import cluster_problem, run_sweep, start_processes
 from experiments.store import unit_config
 
 NAME = "critical_width"
-FAMILIES = ("sphere", "sphere_fixed_d", "digits", "npz")
-CRITERIA = ("init", "trajectory", "linear", "kernel")
-# the published sufficient widths, as expressions of n and lambda_0 (constants dropped), and their exponents in n
-BOUNDS = {
-    "n^2/λ0^2": dict(paper="Song & Yang (2019); Oymak & Soltanolkotabi (2020)", power_n=2, power_lambda=2),
-    "n^4/λ0^4": dict(paper="Du, Lee, Li, Wang & Zhai (ICML 2019)", power_n=4, power_lambda=4),
-    "n^6/λ0^4": dict(paper="Du, Zhai, Poczos & Singh (ICLR 2019)", power_n=6, power_lambda=4),
-}
+FAMILIES = ("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits", "npz")
+CRITERIA = ("init", "concentration", "trajectory", "linear", "kernel", "trajectory_flow", "linear_flow")
+# the exponent claims' margin: the grid is 2^(1/4), so one grid step at one end of n = 8..32 moves a slope by
+# 0.125; an exponent is "at most p" only when its whole interval lies below p + this margin
+EXPONENT_MARGIN = 0.0
 
 
 @dataclass(frozen=True)
 class CriticalConfig(Cluster):
     families: tuple[str, ...] = option(
-        ("sphere", "sphere_fixed_d", "digits"),
-        "data families: 'sphere' (unit sphere, d = n: Du et al.'s Figure 1), 'sphere_fixed_d' (unit sphere, "
-        "d = --fixed-d), 'digits' (scikit-learn's bundled digits, odd vs even, nested random subsets), 'npz' "
-        "(the file of --npz, nested random subsets)",
+        ("sphere", "digits"),
+        "data families: 'sphere' (unit sphere, d = n: Du et al.'s Figure 1), 'sphere_quarter_d' (unit sphere, "
+        "d = n/4), 'sphere_fixed_d' (unit sphere, d = --fixed-d), 'digits' (scikit-learn's bundled digits, odd vs "
+        "even, random subsets), 'npz' (the file of --npz, random subsets)",
         choices=FAMILIES,
     )
     ns: tuple[int, ...] = option((8, 16, 32), "numbers of training points n")
+    datasets: int = option(
+        2, "independent data sets per (family, n): fresh draws of X and y, or fresh random subsets of the digits"
+    )
     fixed_d: int = option(8, "input dimension of the 'sphere_fixed_d' family")
     npz: str = option("", "a user's .npz with arrays x (n, ...) and y (n,) of two classes, for the 'npz' family")
     criteria: tuple[str, ...] = option(
-        ("init", "trajectory", "linear"),
-        "criteria whose critical width is measured; 'kernel' needs widths of 10^4-10^5 already at n = 8-16 "
-        "(it is in --full)",
+        ("init", "concentration", "trajectory", "linear"),
+        "criteria whose critical width is measured; 'kernel' needs widths of 10^4-10^5 already at n = 8-16, and "
+        "the '_flow' ones run 10x the steps (both are in --full)",
         choices=CRITERIA,
     )
     seeds: int = option(20, "random initializations per width")
     delta: float = option(0.1, "m* is the smallest width at which a criterion holds on a fraction 1 - delta of them")
     eta: str = option("auto", "GD step size: a number or 'auto' = 1 / lambda_max(H^inf)")
-    m_min: int = option(4, "smallest width of the search")
-    m_max: int = option(8192, "largest width of the search; a criterion that fails there has m* > m_max")
+    m_min: int = option(1, "smallest width of the search (low enough that no m* sits on it: one that does is censored)")
+    m_max: int = option(2**15, "largest width of the search; a criterion that fails there has m* > m_max (censored)")
     grid: int = option(4, "widths per doubling of the search grid (resolution 2^(1/grid))")
-    max_steps: int = option(2000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
+    max_steps: int = option(3000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
     tol: float = option(1e-4, "a run has converged once L(k) <= tol L(0)")
-    bootstrap: int = option(1000, "bootstrap resamples of the initializations, for the confidence intervals")
+    bootstrap: int = option(1000, "bootstrap resamples (data sets, then initializations) for the confidence intervals")
+    law: str = option(
+        "figures/full/critical_width.json",
+        "a saved critical-width JSON whose fitted law predicts the user's width (used when this run cannot fit one)",
+    )
     full: bool = option(
         False,
-        "every criterion, 'kernel' included, with m <= 2^18 (the kernel runs need 10^4-10^5 "
-        "neurons). Measured cost: 18.6 minutes on 2 CPU cores for the default families and "
-        "sizes, 8 GB of memory at its peak (figures/full/critical_width.json)",
+        "4 families, n = 8-128, 5 data sets, the flow criteria. Its measured cost is in the README (not run to "
+        "completion on 2 CPU cores in the session that added it)",
     )
 
 
-QUICK = dict(families=("sphere", "digits"), ns=(6, 10), seeds=8, m_max=64, bootstrap=200, max_steps=300)
-FULL = dict(criteria=CRITERIA, m_max=2**18)
+QUICK = dict(
+    families=("sphere", "digits"),
+    ns=(6, 10),
+    datasets=2,
+    seeds=8,
+    m_min=4,
+    m_max=64,
+    grid=2,
+    bootstrap=200,
+    max_steps=300,
+)
+FULL = dict(
+    families=("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits"),
+    ns=(8, 16, 32, 64, 128),
+    datasets=5,
+    criteria=("init", "concentration", "trajectory", "linear", "trajectory_flow", "linear_flow"),
+)
 
 
 def parse_args(argv: list[str] | None = None) -> CriticalConfig:
@@ -81,9 +104,9 @@ def parse_args(argv: list[str] | None = None) -> CriticalConfig:
         CriticalConfig,
         argv,
         prog="python -m experiments.critical_width",
-        description="Measure the critical width m*(n) at which each conclusion of Du et al. (2019) holds on "
-        "1 - delta of initializations, fit its exponent in n with a bootstrap CI, and compare with the published "
-        "sufficient widths.",
+        description="Measure the critical width m*(n, d, lambda_0) at which each conclusion of Du et al. (2019) "
+        "holds on 1 - delta of initializations, over several data sets per size; fit the scaling law with a "
+        "two-level bootstrap and compare with the published requirements in their own variables.",
         presets=dict(quick=QUICK, full=FULL),
         sort=("ns",),
         validate=_problems,
@@ -94,7 +117,9 @@ def parse_args(argv: list[str] | None = None) -> CriticalConfig:
 def _problems(c: CriticalConfig) -> str | None:
     if min(c.ns) < 2:
         return f"--ns must all be at least 2; got {list(c.ns)}."
-    for name in ("fixed_d", "seeds", "m_min", "grid", "max_steps", "bootstrap"):
+    if "sphere_quarter_d" in c.families and min(c.ns) < 8:
+        return f"the 'sphere_quarter_d' family (d = n/4) needs --ns of at least 8; got {list(c.ns)}."
+    for name in ("fixed_d", "seeds", "m_min", "grid", "max_steps", "bootstrap", "datasets"):
         if getattr(c, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1; got {getattr(c, name)}."
     if c.m_max < c.m_min:
@@ -110,15 +135,21 @@ def _problems(c: CriticalConfig) -> str | None:
     return cluster_problem(c) or step_flag_problem(c.eta, ("auto",))
 
 
-def make_data(config: CriticalConfig, family: str, n: int):
-    """(X, y) of one family at size n; the subsets of one family are nested (one permutation per seed)."""
+def dimension(config: CriticalConfig, family: str, n: int) -> int | None:
+    """The input dimension d of a sphere family at size n (None for the data sets, whose d is their own)."""
+    return {"sphere": n, "sphere_quarter_d": max(n // 4, 2), "sphere_fixed_d": config.fixed_d}.get(family)
+
+
+def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
+    """(X, y) of one family at size n, data set ``dataset``: fresh draws of X and y on the sphere, or a fresh
+    random subset of the digits / the user's data (the subsets of one data set are nested in n)."""
     import jax
 
     import ntk_proofs as nt
 
-    kx, ky = jax.random.split(jax.random.PRNGKey(config.seed))
-    if family in ("sphere", "sphere_fixed_d"):
-        d = n if family == "sphere" else config.fixed_d
+    kx, ky = (jax.random.fold_in(k, dataset) for k in jax.random.split(jax.random.PRNGKey(config.seed)))
+    d = dimension(config, family, n)
+    if d is not None:
         return nt.unit_sphere(jax.random.fold_in(kx, n), n, d), nt.gaussian_labels(jax.random.fold_in(ky, n), n)
     X, y = nt.load_digits_binary("parity") if family == "digits" else nt.load_npz(config.npz)
     if n > X.shape[0]:
@@ -127,15 +158,18 @@ def make_data(config: CriticalConfig, family: str, n: int):
     return X[keep], y[keep]
 
 
-def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
-    """Every criterion's m* on one family at size n (shared GD runs), with the bootstrap draws of each m*."""
+def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: dict) -> dict:
+    """Every criterion's m* on one data set of one family at size n (shared GD runs): the grid answer, its
+    censoring, the logistic-fit answer, and the bootstrap draws over the initializations."""
     import jax
 
     import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import infinite_width_spectrum
     from ntk_proofs.du2019.critical_width import bootstrap_m_star, critical_widths
+    from ntk_proofs.du2019.published_widths import published_widths
+    from ntk_proofs.du2019.width_law import fit_hold_curve
 
-    X, y = make_data(config, family, n)
+    X, y = make_data(config, family, n, dataset)
     clock = time.perf_counter()
     ran = []
     found = critical_widths(
@@ -145,7 +179,7 @@ def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
         delta=config.delta,
         seeds=config.seeds,
         eta=config.eta if config.eta == "auto" else float(config.eta),
-        key=jax.random.PRNGKey(config.seed + 1),
+        key=jax.random.PRNGKey(config.seed + 1 + 7919 * dataset),
         m_min=config.m_min,
         m_max=config.m_max,
         resolution=2 ** (1 / config.grid),
@@ -157,18 +191,23 @@ def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
     seconds = time.perf_counter() - clock
     spectrum = infinite_width_spectrum(X)
     lambda0 = float(spectrum[0])
-    first = next(iter(found.values()))
+    d = int(X.shape[1])
     criteria = {}
     for c, r in found.items():
         draws = bootstrap_m_star(r, draws=config.bootstrap, seed=config.seed)
+        curve = fit_hold_curve(r.widths, r.holds, delta=config.delta, grid_m_star=r.m_star, per_doubling=config.grid)
         criteria[c] = dict(
             m_star=r.m_star,
+            censored=r.censored,
             bracket=list(r.bracket),
+            logistic=curve._asdict(),
             widths=r.widths,
             hold_fraction=r.hold_fraction,
             holds=r.holds,
             monotone=r.monotone,
             violations=r.violations,
+            eta=r.eta,
+            steps=r.steps,
             converged_fraction=r.converged.mean(axis=1),
             median_end_step=np.median(r.end_step, axis=1),
             bootstrap=np.where(np.isfinite(draws), draws, -1.0),  # -1: the largest width tried failed in that draw
@@ -179,88 +218,174 @@ def run_unit(config: CriticalConfig, family: str, n: int, start: dict) -> dict:
     return dict(
         family=family,
         n=n,
-        d=int(X.shape[1]),
+        dataset=dataset,
+        d=d,
         lambda0=lambda0,
         lambda_max=float(spectrum[-1]),
-        eta=first.eta,
-        steps=first.steps,
+        eta=next(iter(found.values())).eta,
         seconds=seconds,
         widths_run=ran,
         criteria=criteria,
+        published={k: float(v) for k, v in published_widths(n, d, lambda0).items()},
         du_explicit_width=nt.required_width(n, lambda0, residual0, config.delta),
     )
 
 
-def _guess(units: list[dict], family: str, n: int) -> dict:
-    """Where each criterion's search starts at size n: m* at the largest smaller n of the family, scaled by n
-    (any start gives a valid bracket; a good one saves widths)."""
-    earlier = [u for u in units if u["family"] == family and u["n"] < n]
+def _guess(units: list[dict], family: str, n: int, dataset: int) -> dict:
+    """Where each criterion's search starts at size n: m* at the largest smaller n of the same data set, scaled by
+    n (any start gives a valid bracket; a good one saves widths)."""
+    earlier = [u for u in units if u["family"] == family and u["dataset"] == dataset and u["n"] < n]
     if not earlier:
         return {}
     last = max(earlier, key=lambda u: u["n"])
-    return {c: int(v["m_star"] * n / last["n"]) for c, v in last["criteria"].items() if v["m_star"] is not None}
+    return {c: max(1, int(v["m_star"] * n / last["n"])) for c, v in last["criteria"].items() if v["m_star"] is not None}
+
+
+def _draws(entry: dict) -> np.ndarray:
+    boot = np.asarray(entry["bootstrap"], np.float64)
+    return np.where(boot < 0, np.inf, boot)
+
+
+def _measured(entry: dict) -> bool:
+    return entry["m_star"] is not None and not entry["censored"]
+
+
+def _law_dict(fit) -> dict:
+    return fit._asdict()
+
+
+def _slope_dict(fit) -> dict:
+    """A one-covariate ``LawFit`` as the slope/ci dict that ``exponent_claim`` and the figure read."""
+    return dict(
+        slope=None if fit.coef is None else fit.coef[0],
+        intercept=fit.intercept,
+        ci_low=None if fit.ci_low is None else fit.ci_low[0],
+        ci_high=None if fit.ci_high is None else fit.ci_high[0],
+        half_width=None if fit.half_width is None else fit.half_width[0],
+        points=fit.points,
+        censored_units=fit.censored_units,
+        datasets_per_group=fit.datasets_per_group,
+    )
 
 
 def summarize(config: CriticalConfig, units: list[dict]) -> dict:
-    """Per family: lambda_0(n) and its fit; per criterion: m*(n), the bootstrap band, the fitted exponent in n
-    with its CI, the exponent against each bound's expression, and each published width's ratio to m*."""
+    """Per family and criterion: m* per (n, data set) with its censoring and logistic estimate, the exponent p of
+    m* ~ n^p and of the counting ratio m* d / n (two-level bootstrap), and the published widths; over all families:
+    the scaling law log m* = a log n + b log d + c log lambda_0 + const per criterion."""
     import ntk_proofs as nt
-    from ntk_proofs.du2019.critical_width import fit_exponent
+    from ntk_proofs.du2019.published_widths import PUBLISHED_WIDTHS
+    from ntk_proofs.du2019.width_law import fit_log_linear
 
+    fit = dict(boot=config.bootstrap, seed=config.seed)
     families = {}
     for family in config.families:
-        rows = sorted((u for u in units if u["family"] == family), key=lambda u: u["n"])
+        rows = sorted((u for u in units if u["family"] == family), key=lambda u: (u["n"], u["dataset"]))
+        if not rows:
+            continue
         ns = np.array([u["n"] for u in rows], np.float64)
+        d = np.array([u["d"] for u in rows], np.float64)
         lambda0 = np.array([u["lambda0"] for u in rows])
-        bounds = {name: ns ** b["power_n"] / lambda0 ** b["power_lambda"] for name, b in BOUNDS.items()}
-        bounds["Du et al. explicit"] = np.array([u["du_explicit_width"] for u in rows])
         per_criterion = {}
         for c in config.criteria:
-            m_star = [u["criteria"][c]["m_star"] for u in rows]
-            boot = np.array([u["criteria"][c]["bootstrap"] for u in rows], np.float64)
-            boot = np.where(boot < 0, np.inf, boot)
-            finite = np.where(np.isfinite(boot), boot, np.nan)
-            band = [
-                [float(np.nanquantile(b, q)) if np.isfinite(b).any() else None for q in (0.025, 0.975)] for b in finite
-            ]
-            ratios = {
-                name: [None if m is None else float(v / m) for v, m in zip(values, m_star)]
-                for name, values in bounds.items()
-            }
+            entries = [u["criteria"][c] for u in rows]
+            m_star = [e["m_star"] for e in entries]
+            censored = [bool(e["censored"]) for e in entries]
+            draws = np.array([_draws(e) for e in entries])
+            groups = [int(v) for v in ns]
+            exponent = fit_log_linear(
+                np.log(ns), m_star, names=("log n",), groups=groups, draws=draws, censored=censored, **fit
+            )
+            ratio = [None if m is None else m * dd / nn for m, dd, nn in zip(m_star, d, ns)]
+            counting = fit_log_linear(
+                np.log(ns),
+                ratio,
+                names=("log n",),
+                groups=groups,
+                draws=draws * (d / ns)[:, None],
+                censored=censored,
+                **fit,
+            )
+            logistic = [e["logistic"] for e in entries]
             per_criterion[c] = dict(
                 m_star=m_star,
-                band=band,
-                exponent=fit_exponent(ns, m_star, boot)._asdict(),
-                exponent_vs_bound={
-                    name: fit_exponent(values, m_star, boot)._asdict()
-                    for name, values in bounds.items()
-                    if name != "Du et al. explicit"
-                },
-                ratio_to_m_star=ratios,
-                monotone=[u["criteria"][c]["monotone"] for u in rows],
-                violations=[u["criteria"][c]["violations"] for u in rows],
-                converged_fraction_at_m_star=[_at_m_star(u["criteria"][c], "converged_fraction") for u in rows],
+                censored=[e["censored"] for e in entries],
+                logistic_m_star=[v["m_star"] for v in logistic],
+                grid_steps_apart=[v["grid_steps_apart"] for v in logistic],
+                agree=[v["agrees"] for v in logistic],
+                exponent=_slope_dict(exponent),
+                counting_ratio=ratio,
+                counting_exponent=_slope_dict(counting),
+                monotone=[e["monotone"] for e in entries],
+                violations=[e["violations"] for e in entries],
+                eta=[e["eta"] for e in entries],
+                steps=[e["steps"] for e in entries],
+                converged_fraction_at_m_star=[_at_m_star(e, "converged_fraction") for e in entries],
             )
         families[family] = dict(
             ns=ns,
-            d=[u["d"] for u in rows],
+            dataset=[u["dataset"] for u in rows],
+            d=d,
             lambda0=lambda0,
             lambda_max=[u["lambda_max"] for u in rows],
             lambda0_fit=nt.loglog_slope(ns, lambda0)._asdict(),
             eta=[u["eta"] for u in rows],
-            steps=[u["steps"] for u in rows],
-            bounds=bounds,
+            published={p.key: [u["published"][p.key] for u in rows] for p in PUBLISHED_WIDTHS},
+            du_explicit_width=[u["du_explicit_width"] for u in rows],
             criteria=per_criterion,
             seconds=[u["seconds"] for u in rows],
             widths_run=[len(u["widths_run"]) for u in rows],
         )
+    law = {}
+    for c in config.criteria:
+        entries = [(u, u["criteria"][c]) for u in units if u["family"] in families]
+        if not entries:
+            continue
+        Z = np.array([[math.log(u["n"]), math.log(u["d"]), math.log(u["lambda0"])] for u, _ in entries])
+        law[c] = _law_dict(
+            fit_log_linear(
+                Z,
+                [e["m_star"] for _, e in entries],
+                names=("log n", "log d", "log lambda_0"),
+                groups=[(u["family"], u["n"]) for u, _ in entries],
+                draws=np.array([_draws(e) for _, e in entries]),
+                censored=[bool(e["censored"]) for _, e in entries],
+                **fit,
+            )
+        )
+    flow = {}
+    for c in ("trajectory", "linear"):
+        if c in config.criteria and f"{c}_flow" in config.criteria:
+            pairs = [(u["criteria"][c], u["criteria"][f"{c}_flow"]) for u in units]
+            steps = [
+                None if not (_measured(a) and _measured(b)) else abs(math.log2(b["m_star"] / a["m_star"])) * config.grid
+                for a, b in pairs
+            ]
+            flow[c] = dict(
+                grid_steps_apart=steps,
+                within_one_step=sum(s is not None and s <= 1 + 1e-9 for s in steps),
+                compared=sum(s is not None for s in steps),
+            )
     return dict(
         experiment=NAME,
-        paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorem 4.1 and Lemma 3.1, against the sufficient widths of "
-        "Du, Lee et al. (2019), Song & Yang (2019) and Oymak & Soltanolkotabi (2020)",
+        paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorems 3.2 and 4.1 and Lemma 3.1, against the published "
+        "width requirements (ntk_proofs.du2019.published_widths)",
         config=dataclasses.asdict(config),
-        bounds={k: v["paper"] for k, v in BOUNDS.items()},
+        published=[
+            dict(
+                key=p.key,
+                paper=p.paper,
+                theorem=p.theorem,
+                statement=p.statement,
+                conditions=p.conditions,
+                exponent_n=p.exponent_n,
+                source=p.source,
+                sufficient=p.sufficient,
+            )
+            for p in PUBLISHED_WIDTHS
+        ],
         families=families,
+        law=law,
+        flow_versus_practical=flow,
         units=units,
     )
 
@@ -271,66 +396,145 @@ def _at_m_star(entry: dict, key: str):
     return float(entry[key][list(entry["widths"]).index(entry["m_star"])])
 
 
-def print_summary(summary: dict) -> None:
+def _interval(fit: dict) -> str:
+    if fit["slope"] is None:
+        return "n/a"
+    ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
+    return f"{fit['slope']:.2f}{ci}"
 
+
+def _m_text(m, censored) -> str:
+    if m is None:
+        return ">max"
+    return f"<={m}" if censored else str(m)
+
+
+def print_summary(summary: dict) -> None:
     c = summary["config"]
     print(
         f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c['delta']:.0%} of "
-        f"{c['seeds']} initializations (search grid 2^(1/{c['grid']}), m <= {c['m_max']})"
+        f"{c['seeds']} initializations (search grid 2^(1/{c['grid']}), {c['m_min']} <= m <= {c['m_max']}), "
+        f"{c['datasets']} data set(s) per (family, n)"
     )
     for family, f in summary["families"].items():
-        lam = f["lambda0_fit"]
         print(
-            f"\n{family}: n = {[int(v) for v in f['ns']]}, d = {f['d']}, lambda_0 = "
-            f"{[round(float(v), 4) for v in f['lambda0']]} (~ n^{lam['slope']:.2f}), run cap = {f['steps']} steps"
+            f"\n{family}: n = {sorted(set(int(v) for v in f['ns']))}, d = {sorted(set(int(v) for v in f['d']))}, "
+            f"lambda_0 = {[round(float(v), 4) for v in f['lambda0']]}"
         )
         rows = []
         for crit, e in f["criteria"].items():
-            fit = e["exponent"]
-            ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
-            p = "n/a" if fit["slope"] is None else f"{fit['slope']:.2f}{ci}"
-            ms = ", ".join("> m_max" if m is None else str(m) for m in e["m_star"])
-            ratios = []
-            for name, values in e["ratio_to_m_star"].items():
-                finite = [v for v in values if v is not None]
-                ratios.append("n/a" if not finite else f"{min(finite):.2g}..{max(finite):.2g}")
-            rows.append([crit, ms, p, *ratios, "yes" if all(e["monotone"]) else "NO"])
+            ms = ", ".join(_m_text(m, cen) for m, cen in zip(e["m_star"], e["censored"]))
+            agree = [a for a in e["agree"] if a is not None]
+            rows.append(
+                [
+                    crit,
+                    ms,
+                    _interval(e["exponent"]),
+                    _interval(e["counting_exponent"]),
+                    f"{sum(agree)}/{len(agree)}",
+                    "yes" if all(e["monotone"]) else "NO",
+                ]
+            )
         print(
             format_table(
-                ["criterion", "m*(n)", "exponent p [95% CI]", *[f"{k} / m*" for k in f["bounds"]], "monotone"], rows
+                ["criterion", "m* per (n, data set)", "p in m* ~ n^p", "p of m* d / n", "logistic agrees", "monotone"],
+                rows,
             )
         )
+    if summary["law"]:
+        rows = []
+        for crit, law in summary["law"].items():
+            if law["coef"] is None:
+                rows.append([crit, f"rank {law['rank']} < 4: not identifiable", "", "", law["points"]])
+                continue
+            cells = []
+            for j in range(3):
+                ci = "" if law["ci_low"] is None else f" [{law['ci_low'][j]:.2f}, {law['ci_high'][j]:.2f}]"
+                cells.append(f"{law['coef'][j]:.2f}{ci}")
+            rows.append([crit, *cells, law["points"]])
+        print("\nscaling law log m* = a log n + b log d + c log lambda_0 + const (all families, all data sets)")
+        print(format_table(["criterion", "a (n)", "b (d)", "c (lambda_0)", "units"], rows))
+    for crit, v in summary["flow_versus_practical"].items():
+        print(
+            f"{crit}: the small-step (flow) m* lies within one grid step of the practical-step m* on "
+            f"{v['within_one_step']} of {v['compared']} units"
+        )
     print(
-        "exponent: least squares of log m* on log n; CI: 2.5-97.5% of the slope over bootstrap resamples of the "
-        "initializations. 'bound / m*': how many times wider the published sufficient width is than the "
-        "measured m* (range over n; constants dropped except in Du et al.'s explicit width, which uses "
-        "||y|| in place of ||y - u(0)||)."
+        "'<=m': censored (the smallest width tried held); '>max': none up to m_max held. Exponents: least squares "
+        "over the measured units; CI: 2.5-97.5% over a two-level bootstrap (data sets, then initializations). "
+        "'logistic agrees': the logistic fit's m* lies within one grid step of the grid's."
     )
+    _print_users_answer(summary)
+
+
+def _print_users_answer(summary: dict) -> None:
+    """For the 'npz' family: the user's n, d and lambda_0, m* per criterion, the law's prediction, each bound."""
+    f = summary["families"].get("npz")
+    if f is None:
+        return
+    law = summary["law"]
+    source = "this run"
+    if not any(v["coef"] is not None for v in law.values()):
+        path = Path(summary["config"]["law"])
+        law = json.loads(path.read_text()).get("law", {}) if path.is_file() else {}
+        source = str(path)
+    print("\nYour data (--npz):")
+    for i, n in enumerate(f["ns"]):
+        print(f"  n = {int(n)}, d = {int(f['d'][i])}, lambda_0 = {float(f['lambda0'][i]):.4g}")
+        for crit, e in f["criteria"].items():
+            fitted = law.get(crit, {})
+            if fitted.get("coef"):
+                a, b, cc = fitted["coef"]
+                predicted = math.exp(
+                    fitted["intercept"] + a * math.log(n) + b * math.log(f["d"][i]) + cc * math.log(f["lambda0"][i])
+                )
+                prediction = f"{predicted:.3g} (law of {source})"
+            else:
+                prediction = "no fitted law"
+            print(f"    {crit}: measured m* = {_m_text(e['m_star'][i], e['censored'][i])}; predicted {prediction}")
+        bounds = ", ".join(f"{k} {v[i]:.3g}" for k, v in f["published"].items())
+        print(f"    published widths (constants dropped): {bounds}")
 
 
 def claims(summary: dict, command: str) -> list:
-    """The claim for figures/CLAIMS.md: the measured exponent of the linear-rate width m*('linear') in n is at most
-    Song & Yang's (2019) quadratic. The "explicit width suffices" comparisons stay in the printout and the figure:
-    a proven sufficient width against a measured necessary one is a ratio, not a test that could fail."""
-    from ntk_proofs.claims import exponent_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
+    """The claims for figures/CLAIMS.md, per family: the exponent of m*('linear') in n is at most Song & Yang's and
+    Oymak & Soltanolkotabi's 2 (their requirement's exponent at fixed d), and the counting bound m* d / n >= 1 for
+    the criteria that need lambda_min(H(0)) > 0. A proven sufficient width against a measured necessary one is a
+    ratio, not a test that could fail: those comparisons stay in the printout and the figure."""
+    from ntk_proofs.claims import bound_claim, exponent_claim  # here: importing ntk_proofs imports JAX
 
+    hypotheses = "outside: eta = 1/lambda_max(H^inf), not the O(lambda_0/n^2) of the theorem; m far below its width"
     rows = []
     for family, f in summary["families"].items():
+        sizes = sorted(set(int(v) for v in f["ns"]))
+        datasets = summary["config"]["datasets"]
         e = f["criteria"].get("linear")
         if e is not None:
             rows.append(
                 exponent_claim(
-                    "Song & Yang (2019): m = Omega(n^2 poly(log n, 1/lambda_0)) suffices",
-                    f"m*('linear') grows no faster than n^2 ({family}, n = {[int(v) for v in f['ns']]}, bootstrap CI "
-                    "over initializations, one data set per n)",
+                    "Oymak & Soltanolkotabi (2020), Thm 2.1: m d >~ n^2 suffices (exponent 2 at fixed d)",
+                    f"m*('linear') grows no faster than n^2 ({family}, n = {sizes}, {datasets} data sets per n, "
+                    "two-level bootstrap CI)",
                     e["exponent"],
                     2.0,
                     command,
                     test="at_most",
-                    margin=0.0,
-                    hypotheses="outside: eta = 1/lambda_max(H^inf), not the O(lambda_0/n^2) of the theorem",
+                    margin=EXPONENT_MARGIN,
+                    hypotheses=hypotheses,
                 )
             )
+        for crit in ("init", "concentration", "trajectory"):
+            e = f["criteria"].get(crit)
+            ratios = [] if e is None else [r for r, cen in zip(e["counting_ratio"], e["censored"]) if r and not cen]
+            if ratios:
+                rows.append(
+                    bound_claim(
+                        "counting bound: lambda_min(H(0)) > 0 needs m d >= n (H(0) = J J^T, J of size n x md)",
+                        f"n / (m*('{crit}') d) <= 1 on every measured unit ({family}, n = {sizes})",
+                        1.0 / min(ratios),
+                        command,
+                    )
+                )
     return rows
 
 
@@ -341,18 +545,20 @@ def main(argv: list[str] | None = None) -> dict:
     from experiments.plotting.critical_width import plot_critical_width
 
     process = start_processes(config)
-    per_unit = unit_config(config, {"families", "ns", "full", "bootstrap"})
+    per_unit = unit_config(config, {"families", "ns", "datasets", "full", "bootstrap", "law"})
     done: list[dict] = []
+    order = [(f, k, n) for f in config.families for k in range(config.datasets) for n in config.ns]
     jobs = [
         (
-            f"{family}_n{n}",
-            dict(per_unit, family=family, n=n, bootstrap=config.bootstrap),
-            lambda family=family, n=n: run_unit(config, family, n, _guess(done, family, n)),
+            f"{family}_n{n}_set{dataset}",
+            dict(per_unit, family=family, n=n, dataset=dataset, bootstrap=config.bootstrap),
+            lambda family=family, n=n, dataset=dataset: run_unit(
+                config, family, n, dataset, _guess(done, family, n, dataset)
+            ),
         )
-        for family in config.families
-        for n in config.ns
+        for family, dataset, n in order
     ]
-    # a family's sizes run in order on one process (each search starts from m* at the smaller n)
+    # a data set's sizes run in order on one process (each search starts from m* at the smaller n)
     return run_sweep(
         config,
         NAME,
@@ -362,7 +568,7 @@ def main(argv: list[str] | None = None) -> dict:
         summarize=lambda units: summarize(config, units),
         report=print_summary,
         plot=plot_critical_width,
-        groups=[family for family in config.families for _ in config.ns],
+        groups=[(family, dataset) for family, dataset, _ in order],
         on_result=lambda name, result: done.append(result),
     )
 

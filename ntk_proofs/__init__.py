@@ -56,8 +56,10 @@ from ntk_proofs.du2019.bounds import (
 )
 from ntk_proofs.du2019.critical_width import CRITERIA, CriticalWidth, critical_width, critical_widths
 from ntk_proofs.du2019.gram import gram_infinity, gram_infinity_mc, gram_matrix
+from ntk_proofs.du2019.published_widths import PUBLISHED_WIDTHS, PublishedWidth, published_widths
 from ntk_proofs.du2019.sweep import train_gd_batched
 from ntk_proofs.du2019.training import FloorCertificate, TrainHistory, TrainResult, train_gd, width_mesh
+from ntk_proofs.du2019.width_law import HoldCurveFit, LawFit, counting_ratio, fit_hold_curve, fit_log_linear
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.gd import GDRun, GradientDescentDiverged, gd_trajectory
 from ntk_proofs.landscape import (
@@ -199,6 +201,14 @@ __all__ = [
     "MonitorCheck",
     "critical_width",
     "critical_widths",
+    "PUBLISHED_WIDTHS",
+    "PublishedWidth",
+    "published_widths",
+    "HoldCurveFit",
+    "LawFit",
+    "counting_ratio",
+    "fit_hold_curve",
+    "fit_log_linear",
     "CriticalWidth",
     "CRITERIA",
     "flow_drift_radius",

@@ -91,7 +91,8 @@ def test_bad_arguments():
 
 
 def test_at_the_measured_critical_width_fresh_seeds_agree_within_the_binomial_error():
-    """The concentration step (Lemma 3.1) on 8 points: m* from 20 seeds, then 60 fresh seeds at m*."""
+    """The "init" criterion (lambda_min(H(0)) >= lambda_0 / 2) on 8 points: m* from 20 seeds, then 60 fresh seeds
+    at m*."""
     X = nt.unit_sphere(jax.random.PRNGKey(1), 8, 8)
     y = nt.gaussian_labels(jax.random.PRNGKey(2), 8)
     res = critical_width(X, y, criterion="init", key=jax.random.PRNGKey(3), seeds=SEEDS, m_min=4)

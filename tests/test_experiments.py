@@ -349,19 +349,23 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
     for suffix in ("png", "pdf", "json"):
         assert (tmp_path / "cw" / f"critical_width.{suffix}").stat().st_size > 1000
     saved = json.loads((tmp_path / "cw" / "critical_width.json").read_text())
-    assert set(saved["families"]) == {"sphere", "npz"} and len(saved["units"]) == 4
+    assert set(saved["families"]) == {"sphere", "npz"} and len(saved["units"]) == 8  # 2 sizes x 2 data sets
     for family in saved["families"].values():
-        assert set(family["criteria"]) == {"init", "linear"} and len(family["lambda0"]) == 2
+        assert set(family["criteria"]) == {"init", "linear"} and len(family["lambda0"]) == 4
+        assert set(family["published"]) >= {"du2019", "oymak2020", "counting"}
         for entry in family["criteria"].values():
-            assert set(entry["ratio_to_m_star"]) == {"n^2/λ0^2", "n^4/λ0^4", "n^6/λ0^4", "Du et al. explicit"}
-            assert len(entry["m_star"]) == len(entry["band"]) == 2
+            assert len(entry["m_star"]) == len(entry["censored"]) == len(entry["logistic_m_star"]) == 4
+            assert set(entry["exponent"]) >= {"slope", "ci_low", "ci_high", "datasets_per_group"}
+    assert set(saved["law"]) == {"init", "linear"}
     for unit in saved["units"]:
         for c in unit["criteria"].values():
             assert c["m_star"] is None or c["m_star"] in c["widths"]
+            assert c["censored"] in ("", "below", "above")
             assert len(c["bootstrap"]) == 200 and len(c["holds"]) == len(c["widths"])
-    assert "exponent p [95% CI]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "p in m* ~ n^p" in out and "Your data (--npz)" in out and "published widths" in out
     again = critical_width.main(flags)
-    assert again["reused_units"] == 4 and again["units"] == summary["units"]
+    assert again["reused_units"] == 8 and again["units"] == summary["units"]
     assert critical_width.claims(again, "cmd")  # rows for figures/CLAIMS.md
 
 
@@ -373,7 +377,8 @@ def test_critical_width_flag_errors(tmp_path):
         ["--npz", str(tmp_path / "missing.npz")],
         ["--ns", "1"],
         ["--delta", "1"],
-        ["--m-max", "2"],
+        ["--m-max", "0"],
+        ["--datasets", "0"],
         ["--criteria", "fast"],
         ["--eta", "-1"],
     ):

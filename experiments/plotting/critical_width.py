@@ -6,112 +6,131 @@ import numpy as np
 
 from experiments.plotting.style import new_figure
 
-COLORS = {"init": "tab:blue", "trajectory": "tab:orange", "linear": "tab:green", "kernel": "tab:purple"}
+COLORS = {
+    "init": "tab:blue",
+    "concentration": "tab:brown",
+    "trajectory": "tab:orange",
+    "linear": "tab:green",
+    "kernel": "tab:purple",
+    "trajectory_flow": "tab:red",
+    "linear_flow": "tab:olive",
+}
 LABELS = {
     "init": "init: λ_min(H(0)) ≥ λ₀/2",
+    "concentration": "concentration: ‖H(0)−H∞‖₂ ≤ λ₀/4 (Lemma 3.1)",
     "trajectory": "trajectory: λ_min(H(k)) ≥ λ₀/2 ∀k",
     "linear": "linear: L(k) ≤ (1−ηλ₀/2)ᵏL(0) ∀k",
     "kernel": "kernel: |L − L_H∞| ≤ 10% ∀k",
+    "trajectory_flow": "trajectory at η/10 (near the flow)",
+    "linear_flow": "linear at η/10 (near the flow)",
 }
 FAMILY_TITLES = {
     "sphere": "unit sphere, d = n",
+    "sphere_quarter_d": "unit sphere, d = n/4",
     "sphere_fixed_d": "unit sphere, fixed d",
     "digits": "digits (odd/even)",
     "npz": "user data (.npz)",
 }
+BOUND_STYLES = {"du2019": "-.", "oymak2020": "--", "song_yang2019": ":", "montanari2022": (0, (1, 3)), "counting": "-"}
+
+
+def _values(seq) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in seq], float)
+
+
+def _fit_label(fit: dict) -> str:
+    if fit["slope"] is None:
+        return "p n/a"
+    ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
+    return f"p = {fit['slope']:.2f}{ci}"
 
 
 def plot_critical_width(summary: dict):
     c = summary["config"]
     families = summary["families"]
-    fig, axes = new_figure(len(families), 3, (15, 4.3 * len(families)))
+    fig, axes = new_figure(len(families), 3, (15, 4.4 * len(families)))
     axes = np.atleast_2d(axes)
     for row, (family, f) in zip(axes, families.items()):
-        ax_m, ax_lam, ax_ratio = row
+        ax_m, ax_count, ax_bound = row
         ns = np.asarray(f["ns"], float)
-        anchor = None
+        jitter = 1 + 0.03 * (np.asarray(f["dataset"], float) - np.mean(f["dataset"]))
         for crit, e in f["criteria"].items():
-            m = np.array([np.nan if v is None else v for v in e["m_star"]], float)
-            band = np.array([[np.nan if v is None else v for v in b] for b in e["band"]], float)
+            m = _values(e["m_star"])
+            censored = np.array([bool(v) for v in e["censored"]])
+            measured = np.isfinite(m) & ~censored
+            color = COLORS.get(crit, "k")
+            ax_m.plot(ns[measured] * jitter[measured], m[measured], "o", color=color, ms=4, alpha=0.8)
+            if (censored & np.isfinite(m)).any():  # held at the smallest width: an upper bound only
+                pick = censored & np.isfinite(m)
+                ax_m.plot(ns[pick] * jitter[pick], m[pick], "v", color=color, ms=7, mfc="none")
+            if (~np.isfinite(m)).any():
+                pick = ~np.isfinite(m)
+                ax_m.plot(ns[pick] * jitter[pick], np.full(pick.sum(), c["m_max"]), "^", color=color, ms=7, mfc="none")
             fit = e["exponent"]
-            label = LABELS[crit]
             if fit["slope"] is not None:
-                ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
-                label += f"\n   p = {fit['slope']:.2f}{ci}"
-            ax_m.plot(ns, m, "o-", color=COLORS[crit], label=label)
-            ax_m.fill_between(ns, band[:, 0], band[:, 1], color=COLORS[crit], alpha=0.15, lw=0)
-            censored = np.isnan(m)
-            if censored.any():
-                ax_m.plot(
-                    ns[censored],
-                    np.full(censored.sum(), c["m_max"]),
-                    "^",
-                    color=COLORS[crit],
-                    ms=9,
-                    label=f"{crit}: m* > m_max = {c['m_max']}",
-                )
-            if anchor is None and np.isfinite(m[0]):
-                anchor = m[0]
-        for power, style in ((2, ":"), (4, "--"), (6, "-.")):
-            if anchor is not None:
-                ax_m.plot(
-                    ns,
-                    anchor * (ns / ns[0]) ** power,
-                    style,
-                    color="gray",
-                    lw=1,
-                    label=f"slope n^{power} (published: {_who(power)})",
-                )
+                grid = np.unique(ns)
+                ax_m.plot(grid, np.exp(fit["intercept"]) * grid ** fit["slope"], "-", color=color, lw=1.2)
+            ax_m.plot([], [], "o-", color=color, label=f"{LABELS.get(crit, crit)}\n   {_fit_label(fit)}")
+            ratio = _values(e["counting_ratio"])
+            ax_count.plot(ns[measured] * jitter[measured], ratio[measured], "o", color=color, ms=4, alpha=0.8)
+            cfit = e["counting_exponent"]
+            if cfit["slope"] is not None:
+                grid = np.unique(ns)
+                ax_count.plot(grid, np.exp(cfit["intercept"]) * grid ** cfit["slope"], "-", color=color, lw=1.2)
+            ax_count.plot([], [], "o-", color=color, label=f"{crit}: {_fit_label(cfit)}")
+        ax_m.plot([], [], "v", color="gray", mfc="none", label="censored: held at the smallest width (m* ≤ that)")
         ax_m.set(
             xscale="log",
             yscale="log",
             xlabel="n (training points)",
             ylabel="critical width m* (neurons)",
-            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c['delta']:.0%} of {c['seeds']} inits",
+            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c['delta']:.0%} of {c['seeds']} inits, "
+            f"{c['datasets']} data sets",
         )
-        ax_m.set_ylim(top=max(ax_m.get_ylim()[1], 1) if anchor is None else min(ax_m.get_ylim()[1], 1e7))
-        ax_m.legend(fontsize=6.5, loc="best", framealpha=0.6)
+        ax_m.legend(fontsize=6.3, loc="best", framealpha=0.5)
 
-        lam = np.asarray(f["lambda0"], float)
-        fit = f["lambda0_fit"]
-        ax_lam.plot(ns, lam, "o-", color="k", label="λ₀ = λ_min(H∞) (float64)")
-        if np.isfinite(fit["slope"]):
-            ax_lam.plot(
-                ns,
-                np.exp(fit["intercept"]) * ns ** fit["slope"],
-                "--",
-                color="gray",
-                label=f"fit: λ₀ ~ n^{fit['slope']:.2f}",
-            )
-        ax_lam.set(
+        ax_count.axhline(1.0, color="red", lw=1, label="counting bound m d = n (necessary)")
+        ax_count.set(
             xscale="log",
             yscale="log",
             xlabel="n (training points)",
-            ylabel="λ₀ (dimensionless)",
-            title=f"least eigenvalue of H∞, d = {f['d'][0] if len(set(f['d'])) == 1 else 'n'}",
+            ylabel="counting ratio m* d / n (dimensionless)",
+            title="measured width over the counting bound (flat: tight up to a constant)",
         )
-        ax_lam.legend(fontsize=7)
+        ax_count.legend(fontsize=6.5, framealpha=0.6)
 
         crit = "linear" if "linear" in f["criteria"] else next(iter(f["criteria"]))
-        for (name, values), style in zip(f["criteria"][crit]["ratio_to_m_star"].items(), (":", "--", "-.", "-")):
-            v = np.array([np.nan if x is None else x for x in values], float)
-            ax_ratio.plot(ns, v, "o" + style, label=name)
-        ax_ratio.axhline(1.0, color="red", lw=1, label="ratio 1 (bound = measured m*)")
-        ax_ratio.set(
+        m = _values(f["criteria"][crit]["m_star"])
+        keep = np.isfinite(m) & ~np.array([bool(v) for v in f["criteria"][crit]["censored"]])
+        for key, style in BOUND_STYLES.items():
+            values = np.asarray(f["published"][key], float)
+            ax_bound.plot(ns[keep] * jitter[keep], values[keep] / m[keep], "o", ms=3, alpha=0.7, color="k")
+            order = np.argsort(ns[keep])
+            ax_bound.plot(
+                ns[keep][order], (values[keep] / m[keep])[order], linestyle=style, lw=1, label=_bound_label(key)
+            )
+        ax_bound.axhline(1.0, color="red", lw=1, label="ratio 1 (requirement = measured m*)")
+        ax_bound.set(
             xscale="log",
             yscale="log",
             xlabel="n (training points)",
-            ylabel=f"published width / measured m*('{crit}')",
-            title="how loose each sufficient width is",
+            ylabel=f"requirement / measured m*('{crit}') (constants dropped)",
+            title="published requirements against the measurement",
         )
-        ax_ratio.legend(fontsize=7)
+        ax_bound.legend(fontsize=6.5, framealpha=0.6)
     fig.suptitle(
-        "Critical width of Du et al. (2019)'s conclusions against the published sufficient widths "
-        "(bands: 95% bootstrap over initializations; grey: published exponents)",
+        "Critical width of Du et al. (2019)'s conclusions: m* per data set (dots), fitted n^p with a two-level "
+        "bootstrap CI (lines), against the counting bound and the published requirements",
         fontsize=11,
     )
     return fig
 
 
-def _who(power: int) -> str:
-    return {2: "Song & Yang; Oymak & Soltanolkotabi", 4: "Du, Lee et al.", 6: "Du et al."}[power]
+def _bound_label(key: str) -> str:
+    return {
+        "du2019": "Du et al. 2019: n⁶/λ₀⁴",
+        "oymak2020": "Oymak & Soltanolkotabi 2020: n²/d",
+        "song_yang2019": "Song & Yang 2019 (as cited): n²",
+        "montanari2022": "Montanari & Zhong 2022: n/d",
+        "counting": "counting: n/d (necessary)",
+    }[key]

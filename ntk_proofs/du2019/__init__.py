@@ -6,4 +6,6 @@
 - ``bounds``: lambda_0, the theorem's rate, R', step size and width, and the monitor of (C1)-(C3).
 - ``sweep``: many runs at once, batched over seeds and sharded over devices.
 - ``critical_width``: the smallest width at which a conclusion holds on a fraction 1 - delta of initializations.
+- ``width_law``: m* as a scaling law: the logistic hold-curve estimate, log-linear fits with a two-level bootstrap.
+- ``published_widths``: the published width requirements, each with its theorem, conditions and source.
 """

@@ -7,15 +7,26 @@ Soltanolkotabi 2020). This module measures the width the conclusions actually ne
 
 A *criterion* is a yes/no property of one GD run from one initialization of width m (``CRITERIA``):
 
-- "init": lambda_min(H(0)) >= lambda_0 / 2 (the concentration step, Lemma 3.1), certified by Cholesky;
+- "init": lambda_min(H(0)) >= lambda_0 / 2, certified by Cholesky. This is what Lemma 3.1 is used for, and weaker
+  than its conclusion;
+- "concentration": Lemma 3.1's own conclusion ||H(0) - H^inf||_2 <= lambda_0 / 4 (which gives lambda_min(H(0)) >=
+  3 lambda_0 / 4), with H(0) built in float64 from the integer co-activation counts and the norm from float64
+  ``eigvalsh``; it needs no GD run;
 - "trajectory": lambda_min(H(k)) >= lambda_0 / 2 at every step until convergence, certified by Cholesky;
 - "linear": L(k) <= (1 - eta lambda_0 / 2)^k L(0) at every step until convergence (conclusion (C1));
 - "kernel": |L(k) - L_kernel(k)| <= 0.1 L_kernel(k) at every step of the run (until it converges) above the
   round-off floor, with L_kernel the H^inf kernel prediction from the run's own start (the lazy regime; Arora et
   al. 2019, Theorem 4.1).
 
+- "trajectory_flow", "linear_flow": "trajectory" and "linear" at the small step ``FLOW_STEP_FRACTION`` x eta
+  (0.1 / lambda_max(H^inf) by default), where GD follows gradient flow closely (Theorem 3.2 is the flow's version of
+  Theorem 4.1); their step cap is ``max_steps / FLOW_STEP_FRACTION``, the same time eta k.
+
 A run converges at the first step with L(k) <= ``tol`` L(0) and is cut at ``max_steps``; a run that hits the
 cap does not hold "linear" or "trajectory".
+
+The search reports censoring (``CriticalWidth.censored``): "below" when the smallest width of the grid already
+holds (m* <= m_min: an upper bound, not a measurement), "above" when no width up to m_max holds.
 """
 
 from __future__ import annotations
@@ -35,8 +46,17 @@ from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
 from ntk_proofs.models.two_layer import Params, init_params, predict
 
 Array = jax.Array
-CRITERIA = ("init", "trajectory", "linear", "kernel")
+CRITERIA = ("init", "concentration", "trajectory", "linear", "kernel", "trajectory_flow", "linear_flow")
+FLOW_CRITERIA = ("trajectory_flow", "linear_flow")
+# the small step of the flow criteria, as a fraction of the practical step: at eta = 0.1 / lambda_max(H^inf) one
+# GD step moves each eigen-component of the residual by a factor (1 - eta lambda_i) within 0.5% of exp(-eta lambda_i)
+FLOW_STEP_FRACTION = 0.1
 KERNEL_TOLERANCE = 0.1
+CONCENTRATION_FRACTION = 0.25  # Lemma 3.1: ||H(0) - H^inf||_2 <= lambda_0 / 4
+# the order of the searches: each starts from the largest m* found so far among the run-based criteria before it
+# (a guess; any start gives a valid bracket). "kernel", the strictest in practice, goes last among the runs.
+SEARCH_ORDER = ("init", "trajectory", "linear", "trajectory_flow", "linear_flow", "kernel", "concentration")
+PROBES_BELOW = 3  # at most this many halvings below the bracket, so the hold curve's fit sees where it rises
 
 
 class CriticalWidth(NamedTuple):
@@ -47,6 +67,8 @@ class CriticalWidth(NamedTuple):
     holds: (widths, seeds) the yes/no outcome of every run. monotone: whether the hold fraction never falls as
     m grows over the widths tried; violations: the (smaller, larger) width pairs where it fell.
     bracket: the last failing and the first holding width of the search (their ratio is the resolution met).
+    censored: "" (m* measured: a width below it failed), "below" (the smallest width tried held, so m* <= m_min is
+    only an upper bound) or "above" (no width up to m_max held).
     eta, lambda0, steps: the step size, lambda_0 = lambda_min(H^inf) and the step cap of the runs; converged and
     end_step: (widths, seeds) whether each run reached L(k) <= tol L(0) and the step its criteria stop at (the
     first such step, or the cap). These five are None when a user's ``hold`` replaced the runs.
@@ -62,6 +84,7 @@ class CriticalWidth(NamedTuple):
     criterion: str
     delta: float
     seeds: int
+    censored: str = ""
     eta: float | None = None
     lambda0: float | None = None
     steps: int | None = None
@@ -78,6 +101,9 @@ def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
 
 
 CHUNK = 64  # steps per compiled piece of a criterion run
+# up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles in half the time of the
+# Lanczos one (a new program per width: compile time is most of a small-n search); Lanczos above
+EIGH_MAX_N = 64
 
 
 def _runs_until_converged(
@@ -107,6 +133,7 @@ def _runs_until_converged(
     diverged = np.zeros(seeds, bool)
     done = 0
     while True:
+        n = Xs.shape[1]
         run = train_gd_batched(
             Params(W, batch.a),
             Xs,
@@ -115,7 +142,7 @@ def _runs_until_converged(
             steps=min(CHUNK, max_steps),
             record_every=1,
             certify_lambda0=lambda0,
-            lambda_min_method="lanczos",
+            lambda_min_method="eigh" if n <= EIGH_MAX_N else "lanczos",
             divergence_factor=divergence_factor,
         )
         piece, cert = np.asarray(run.loss, np.float64), np.asarray(run.history.certified, bool)
@@ -147,15 +174,30 @@ def criterion_outcomes(
     lambda0: float,
     max_steps: int = 2000,
     tol: float = 1e-4,
+    concentration: bool = False,
+    runs: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Every criterion of ``CRITERIA`` on ``seeds`` initializations of width m, run as one batched program
+    """The run-based criteria ("init", "trajectory", "linear", "kernel") and, if ``concentration``, the
+    "concentration" criterion, on ``seeds`` initializations of width m, run as one batched program
     (``train_gd_batched``: vmapped, sharded over the local devices) for ``max_steps`` steps. Returns
     criterion -> (seeds,) bool, plus "converged" (L(k) <= tol L(0) within the run, without divergence),
-    "end_step" (the first such step, else ``max_steps``: which of convergence and the cap ended each run) and
-    "kernel_gap" (max |L(k) - L_kernel(k)| / L_kernel(k) over the steps the "kernel" criterion checks)."""
+    "end_step" (the first such step, else ``max_steps``: which of convergence and the cap ended each run),
+    "kernel_gap" (max |L(k) - L_kernel(k)| / L_kernel(k) over the steps the "kernel" criterion checks) and, with
+    ``concentration``, "concentration_gap" (||H(0) - H^inf||_2 / lambda_0, Lemma 3.1 asks for <= 1/4). With
+    ``runs=False`` only "concentration" is computed (no GD program is compiled or run)."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
     batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
+    gaps = concentration_gaps(X, batch.W, lambda0) if concentration else None
+    if not runs:  # the initialization alone: no GD program to compile
+        if gaps is None:
+            raise ValueError("runs=False computes only the concentration criterion; pass concentration=True.")
+        return {
+            "concentration": gaps <= CONCENTRATION_FRACTION,
+            "concentration_gap": gaps,
+            "converged": np.zeros(seeds, bool),
+            "end_step": np.zeros(seeds, int),
+        }
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
     loss, certified, diverged = _runs_until_converged(
         batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol
@@ -166,7 +208,12 @@ def criterion_outcomes(
         X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)), eta=eta, steps=max_steps
     )
     rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
-    out = {name: np.zeros(seeds, bool) for name in CRITERIA}
+    out = {name: np.zeros(seeds, bool) for name in CRITERIA if name not in FLOW_CRITERIA}
+    if gaps is None:
+        del out["concentration"]
+    else:
+        out["concentration_gap"] = gaps
+        out["concentration"] = gaps <= CONCENTRATION_FRACTION
     out["converged"], out["end_step"] = np.zeros(seeds, bool), np.zeros(seeds, int)
     out["kernel_gap"] = np.zeros(seeds)
     for s in range(seeds):
@@ -185,6 +232,22 @@ def criterion_outcomes(
         out["kernel_gap"][s] = float(np.max(gap, initial=0.0))
         out["kernel"][s] = bool(np.all(gap <= KERNEL_TOLERANCE))
     return out
+
+
+def concentration_gaps(X: Array, W: Array, lambda0: float) -> np.ndarray:
+    """||H(0) - H^inf||_2 / lambda_0 for each of a batch of initial weights W (B, m, d): the quantity Lemma 3.1 of
+    Du et al. (2019) bounds by 1/4 (with probability 1 - delta once m = Omega(n^2 log(n / delta) / lambda_0^2)).
+
+    The activation patterns 1{w_r . x_i >= 0} are those of the working dtype (the ones GD sees). Their
+    co-activation counts P P^T are integers <= m, exact in float32 up to m = 2^24 and in float64; H(0) is then
+    (X X^T) * counts / m in float64 and the norm a float64 ``eigvalsh`` of the difference (one seed at a time, so
+    the (n, m) pattern of one seed is the largest array). Returns (B,) float64."""
+    if W.shape[1] >= 2**24 and np.dtype(W.dtype).itemsize < 8:
+        raise ValueError(f"co-activation counts of m = {W.shape[1]} >= 2^24 are not exact in {W.dtype}.")
+    counts = jax.lax.map(lambda w: (lambda p: p @ p.T)((X @ w.T >= 0).astype(w.dtype)), W)
+    X64 = np.asarray(X, np.float64)
+    difference = (X64 @ X64.T)[None] * np.asarray(counts, np.float64) / W.shape[1] - gram_infinity_float64(X)[None]
+    return np.max(np.abs(np.linalg.eigvalsh(difference)), axis=1) / lambda0
 
 
 def envelope_steps(eta: float, lambda0: float, tol: float) -> int:
@@ -286,45 +349,69 @@ def critical_widths(
     lambda0 = float(spectrum[0])
     step = 1.0 / float(spectrum[-1]) if eta == "auto" else float(eta)
     check_step_size(step)
-    steps = 0 if criteria == ("init",) else min(max_steps, envelope_steps(step, lambda0, tol))
-    cache: dict[int, dict[str, np.ndarray]] = {}
 
-    def outcomes(m):
+    def cap(eta_run, limit):
+        run_based = [c for c in criteria if c not in ("init", "concentration")]
+        return 0 if not run_based else min(limit, envelope_steps(eta_run, lambda0, tol))
+
+    # three kinds of runs, each with its own outcomes per width: the practical step (init, trajectory, linear,
+    # kernel), the small step (the flow criteria) and no steps at all (concentration needs only the initialization)
+    regimes = {
+        "runs": (step, cap(step, max_steps)),
+        "flow": (FLOW_STEP_FRACTION * step, cap(FLOW_STEP_FRACTION * step, math.ceil(max_steps / FLOW_STEP_FRACTION))),
+        "static": (step, 0),
+    }
+    caches: dict[str, dict[int, dict[str, np.ndarray]]] = {kind: {} for kind in regimes}
+
+    def kind_of(criterion):
+        return "flow" if criterion in FLOW_CRITERIA else ("static" if criterion == "concentration" else "runs")
+
+    def outcomes(m, kind):
+        cache = caches[kind]
         if m not in cache:
             if on_width is not None:
                 on_width(m)
+            eta_run, steps_run = regimes[kind]
             cache[m] = criterion_outcomes(
                 X,
                 y,
                 m,
                 key=jax.random.fold_in(key, m),
                 seeds=seeds,
-                eta=step,
+                eta=eta_run,
                 lambda0=lambda0,
-                max_steps=steps,
+                max_steps=steps_run,
                 tol=tol,
+                concentration=kind == "static",
+                runs=kind != "static",
             )
         return cache[m]
 
+    def outcomes_of(criterion):
+        name = criterion.removesuffix("_flow")
+        return lambda m: {criterion: outcomes(m, kind_of(criterion))[name]}
+
     start = start or {}
     found = {}
-    for c in sorted(criteria, key=CRITERIA.index):  # "kernel", the strictest in practice, last
-        known = [r.m_star for r in found.values() if r.m_star is not None]
+    for c in sorted(criteria, key=SEARCH_ORDER.index):
+        known = [r.m_star for k, r in found.items() if r.m_star is not None and k != "concentration"]
         guess = start.get(c, max(known, default=None))
-        if c == "kernel" and c not in start and cache:
-            guess = _kernel_width_guess(cache, delta) or guess
-        found[c] = _search(outcomes, c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution, start=guess)
+        if c == "kernel" and c not in start and caches["runs"]:
+            guess = _kernel_width_guess(caches["runs"], delta) or guess
+        found[c] = _search(outcomes_of(c), c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution, start=guess)
     found = {c: found[c] for c in criteria}
-    return {
-        c: r._replace(
-            eta=step,
+    results = {}
+    for c, r in found.items():
+        kind = kind_of(c)
+        cache = caches[kind]
+        results[c] = r._replace(
+            eta=regimes[kind][0],
             lambda0=lambda0,
-            steps=steps,
+            steps=regimes[kind][1],
             converged=np.stack([cache[w]["converged"] for w in r.widths]),
             end_step=np.stack([cache[w]["end_step"] for w in r.widths]),
         )
-        for c, r in found.items()
-    }
+    return results
 
 
 def _kernel_width_guess(cache: dict, delta: float) -> int | None:
@@ -397,10 +484,17 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
                 low = mid
     if high is not None and high + q <= j_max:
         holds_at(high + q)  # a confirmation at 2 m*: checks monotonicity above m*, anchors the bootstrap
+    lowest = min(j for j in range(j_max + 1) if width(j) in tried)
+    for _ in range(PROBES_BELOW):  # the foot of the hold curve, for ``fit_hold_curve`` (cheap: narrow widths)
+        if lowest == 0 or tried[width(lowest)].mean() <= 0.25:
+            break
+        lowest = max(lowest - q, 0)
+        holds_at(lowest)
     widths = np.array(sorted(tried))
     fraction = np.array([tried[w].mean() for w in widths])
     violations = [(int(widths[i]), int(widths[i + 1])) for i in range(len(widths) - 1) if fraction[i + 1] < fraction[i]]
     bracket = (None if low is None else width(low), None if high is None else width(high))
+    censored = "above" if high is None else ("below" if width(high) == width(0) else "")
     return CriticalWidth(
         m_star=bracket[1],
         widths=widths,
@@ -412,6 +506,7 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
         criterion=criterion,
         delta=delta,
         seeds=len(next(iter(tried.values()))),
+        censored=censored,
     )
 
 
