@@ -250,10 +250,6 @@ def _measured(entry: dict) -> bool:
     return entry["m_star"] is not None and not entry["censored"]
 
 
-def _law_dict(fit) -> dict:
-    return fit._asdict()
-
-
 def _slope_dict(fit) -> dict:
     """A one-covariate ``LawFit`` as the slope/ci dict that ``exponent_claim`` and the figure read."""
     return dict(
@@ -341,17 +337,15 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
         if not entries:
             continue
         Z = np.array([[math.log(u["n"]), math.log(u["d"]), math.log(u["lambda0"])] for u, _ in entries])
-        law[c] = _law_dict(
-            fit_log_linear(
-                Z,
-                [e["m_star"] for _, e in entries],
-                names=("log n", "log d", "log lambda_0"),
-                groups=[(u["family"], u["n"]) for u, _ in entries],
-                draws=np.array([_draws(e) for _, e in entries]),
-                censored=[bool(e["censored"]) for _, e in entries],
-                **fit,
-            )
-        )
+        law[c] = fit_log_linear(
+            Z,
+            [e["m_star"] for _, e in entries],
+            names=("log n", "log d", "log lambda_0"),
+            groups=[(u["family"], u["n"]) for u, _ in entries],
+            draws=np.array([_draws(e) for _, e in entries]),
+            censored=[bool(e["censored"]) for _, e in entries],
+            **fit,
+        )._asdict()
     flow = {}
     for c in ("trajectory", "linear"):
         if c in config.criteria and f"{c}_flow" in config.criteria:
@@ -370,19 +364,7 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorems 3.2 and 4.1 and Lemma 3.1, against the published "
         "width requirements (ntk_proofs.du2019.published_widths)",
         config=dataclasses.asdict(config),
-        published=[
-            dict(
-                key=p.key,
-                paper=p.paper,
-                theorem=p.theorem,
-                statement=p.statement,
-                conditions=p.conditions,
-                exponent_n=p.exponent_n,
-                source=p.source,
-                sufficient=p.sufficient,
-            )
-            for p in PUBLISHED_WIDTHS
-        ],
+        published=[{k: v for k, v in p._asdict().items() if k != "width"} for p in PUBLISHED_WIDTHS],
         families=families,
         law=law,
         flow_versus_practical=flow,

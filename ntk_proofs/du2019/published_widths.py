@@ -49,10 +49,6 @@ class PublishedWidth(NamedTuple):
     width: Callable
 
 
-def _du2019(n, d, lambda0):
-    return np.asarray(n, float) ** 6 / np.asarray(lambda0, float) ** 4
-
-
 PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
     PublishedWidth(
         "du2019",
@@ -64,7 +60,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         6.0,
         "paper",
         True,
-        _du2019,
+        lambda n, d, lambda0: np.asarray(n, float) ** 6 / np.asarray(lambda0, float) ** 4,
     ),
     PublishedWidth(
         "song_yang2019",
@@ -75,7 +71,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         2.0,
         "secondary",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) ** 2 + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) ** 2,
     ),
     PublishedWidth(
         "oymak2020",
@@ -87,7 +83,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         2.0,
         "abstract",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) ** 2 / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) ** 2 / np.asarray(d, float),
     ),
     PublishedWidth(
         "song2021",
@@ -99,7 +95,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         None,
         "paper",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) ** 1.5 / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) ** 1.5 / np.asarray(d, float),
     ),
     PublishedWidth(
         "montanari2022",
@@ -111,7 +107,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         1.0,
         "abstract",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float),
     ),
     PublishedWidth(
         "daniely2020",
@@ -123,7 +119,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         1.0,
         "abstract",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float),
     ),
     PublishedWidth(
         "nguyen2021",
@@ -134,7 +130,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         None,
         "abstract",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float),
     ),
     PublishedWidth(
         "bombari2022",
@@ -146,7 +142,7 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         None,
         "abstract",
         True,
-        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float),
     ),
     PublishedWidth(
         "counting",
@@ -158,11 +154,13 @@ PUBLISHED_WIDTHS: tuple[PublishedWidth, ...] = (
         1.0,
         "derived",
         False,
-        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float) + 0.0 * np.asarray(lambda0, float),
+        lambda n, d, lambda0: np.asarray(n, float) / np.asarray(d, float),
     ),
 )
 
 
 def published_widths(n, d, lambda0) -> dict[str, np.ndarray]:
-    """Every entry of ``PUBLISHED_WIDTHS`` evaluated at (n, d, lambda_0), constants and logarithms dropped."""
-    return {p.key: np.asarray(p.width(n, d, lambda0), float) for p in PUBLISHED_WIDTHS}
+    """Every entry of ``PUBLISHED_WIDTHS`` evaluated at (n, d, lambda_0), constants and logarithms dropped; the three
+    broadcast to one shape, so every entry has it whichever variables it uses."""
+    n, d, lambda0 = np.broadcast_arrays(*(np.asarray(v, float) for v in (n, d, lambda0)))
+    return {p.key: p.width(n, d, lambda0) for p in PUBLISHED_WIDTHS}
