@@ -11,6 +11,8 @@ import os
 import platform
 import subprocess
 import sys
+import types
+import typing
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -85,6 +87,37 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (np.generic,)):
         return obj.item()
     return obj
+
+
+def from_jsonable(cls: Any, data: Any) -> Any:
+    """The inverse of ``to_jsonable`` for a typed record: build ``cls`` (a NamedTuple or dataclass, or a
+    ``list[...]``, ``tuple[...]``, ``dict[str, ...]`` or ``X | None`` of them) from the JSON value ``data``, by the
+    annotations of its fields. A record's JSON is its fields by name; a missing field takes its default, a field
+    the record does not declare is an error (a typo in a summary must not pass silently). Plain values (numbers,
+    strings, None, lists of numbers) are returned as JSON gave them.
+    """
+    origin = typing.get_origin(cls)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(cls) if arg is not type(None)]
+        if data is None or len(options) != 1:
+            return data
+        return from_jsonable(options[0], data)
+    if origin in (list, tuple) and isinstance(data, list):
+        args = [arg for arg in typing.get_args(cls) if arg is not Ellipsis]
+        items = [from_jsonable(args[0], v) for v in data] if len(args) == 1 else data
+        return items if origin is list else tuple(items)
+    if origin is dict and isinstance(data, dict):
+        value_type = typing.get_args(cls)[1] if typing.get_args(cls) else Any
+        return {k: from_jsonable(value_type, v) for k, v in data.items()}
+    is_record = isinstance(cls, type) and (dataclasses.is_dataclass(cls) or hasattr(cls, "_fields"))
+    if not is_record or not isinstance(data, dict):
+        return data
+    hints = typing.get_type_hints(cls)
+    fields = cls._fields if hasattr(cls, "_fields") else tuple(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no field(s) {unknown}; its fields are {list(fields)}.")
+    return cls(**{k: from_jsonable(hints.get(k, Any), v) for k, v in data.items()})
 
 
 def _sanitize(obj: Any) -> Any:

@@ -217,7 +217,7 @@ def train_gd(
       step_form: "weights" (W is the optimized variable; two (n, d, m) products per step), "kernel" (the same
         GD iteration in the row space of X, W(k) = W(0) + C(k)^T X, with X W^T carried and updated by one
         (n, n, m) product per step; plain GD only) or "auto" = kernel for plain GD when n < 2 d (fewer flops).
-        The two agree to float round-off (tests/test_dynamics.py).
+        The two agree to float round-off (tests/du2019/test_training.py).
       certify_lambda0: lambda_0 of the data; conclusion (C2) lambda_min(H(k)) >= lambda_0 / 2 is then proved at
         every ``certify_every``-th step (``ntk_proofs.du2019.certificate``: a Cholesky factorization where needed,
         Weyl's inequality from it in between, rounding accounted for). The per-step proof is ``result.certificate``

@@ -18,7 +18,7 @@ The tangent kernel of the objective is J J^T / alpha^2 = m^{1 - 2 gamma} H(k) wi
 
 (``gram``); at initialization it concentrates on the H^inf of ``ntk_proofs.regimes.kernels``. The default member
 (alpha = 1, gamma = 1/2, ReLU, a fixed) is the Du et al. net of ``ntk_proofs.models.two_layer``: the same
-predictions, gradients and GD iterates (tests/test_regimes.py). The ReLU derivative is the paper's 1{z >= 0}.
+predictions, gradients and GD iterates (tests/regimes/test_regimes.py). The ReLU derivative is the paper's 1{z >= 0}.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_sharded_sweep_on_four_cpu_devices_gives_the_single_device_numbers(tmp_p
         import jax, numpy as np
         jax.config.update("jax_enable_x64", True)
         import sys; sys.path.insert(0, {os.getcwd()!r})
-        from tests.test_sweep import _batch
+        from tests.du2019.test_sweep import _batch
         import ntk_proofs as nt
         assert len(jax.devices()) == 4, jax.devices()
         X, y, ps, P = _batch(S=6)
