@@ -60,6 +60,17 @@ from ntk_proofs.du2019.published_widths import PUBLISHED_WIDTHS, PublishedWidth,
 from ntk_proofs.du2019.sweep import train_gd_batched
 from ntk_proofs.du2019.training import FloorCertificate, TrainHistory, TrainResult, train_gd, width_mesh
 from ntk_proofs.du2019.width_law import HoldCurveFit, LawFit, counting_ratio, fit_hold_curve, fit_log_linear
+from ntk_proofs.du_lee2019.bounds import required_width_deep, step_size_deep
+from ntk_proofs.du_lee2019.gram import gram_deep
+from ntk_proofs.du_lee2019.kernels import DeepKernels, deep_kernels, gram_infinity_deep, lambda_zero_deep
+from ntk_proofs.du_lee2019.models import DeepNet, DeepParams, init_deep
+from ntk_proofs.du_lee2019.training import (
+    DeepHistory,
+    DeepTheoremMonitor,
+    DeepTrainResult,
+    deep_theorem_monitor,
+    train_deep,
+)
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.gd import GDRun, GradientDescentDiverged, gd_trajectory
 from ntk_proofs.landscape import (
@@ -93,8 +104,7 @@ from ntk_proofs.linalg import (
 )
 from ntk_proofs.models.deep_linear import DeepLinear, deep_linear_loss
 from ntk_proofs.models.mlp import MLP, Dense
-from ntk_proofs.models.two_layer import Params, init_params, loss, loss_gradient, predict
-from ntk_proofs.models.two_layer_family import TwoLayerFamily, init_family
+from ntk_proofs.models.two_layer import Params, TwoLayerFamily, init_family, init_params, loss, loss_gradient, predict
 from ntk_proofs.ntk import (
     InfiniteWidthKernels,
     LinearDynamics,
@@ -213,6 +223,22 @@ __all__ = [
     "CRITERIA",
     "flow_drift_radius",
     "flow_envelope",
+    # Du, Lee, Li, Wang & Zhai (2019): deep fully-connected nets and ResNets
+    "DeepNet",
+    "DeepParams",
+    "init_deep",
+    "deep_kernels",
+    "DeepKernels",
+    "gram_infinity_deep",
+    "lambda_zero_deep",
+    "gram_deep",
+    "train_deep",
+    "DeepTrainResult",
+    "DeepHistory",
+    "deep_theorem_monitor",
+    "DeepTheoremMonitor",
+    "required_width_deep",
+    "step_size_deep",
     # regimes: the two-layer family, gradient flow, the catapult, lazy vs rich
     "TwoLayerFamily",
     "init_family",

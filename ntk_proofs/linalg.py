@@ -39,8 +39,8 @@ def single_threaded_lapack():
     """Run the enclosed JAX computations with the host BLAS/LAPACK (OpenBLAS) on one thread.
 
     On CPU, XLA calls LAPACK (the Cholesky certificate's potrf, eigh's syevd) from its own thread pool, whose
-    threads keep spinning; OpenBLAS's threads then compete with them for the cores. Measured on 2 cores at
-    n = 1000 inside the GD scan: a Cholesky factorization took about 120 ms instead of 5-8 ms. With one
+    threads keep spinning; OpenBLAS's threads then compete with them for the cores, and a factorization inside the
+    GD scan runs many times slower than alone (the README's performance section has the measurement). With one
     OpenBLAS thread it runs at its single-thread speed. Uses threadpoolctl (installed with scikit-learn); without
     it, or where no OpenBLAS is loaded, this does nothing. Block on the results inside the context (JAX dispatches
     asynchronously).
@@ -109,6 +109,20 @@ def lambda_max(H: Array) -> Array:
     """Largest eigenvalue of a symmetric matrix H; 2 / lambda_max(H) bounds the stable GD step. H is checked as in
     ``lambda_min``."""
     return _lambda_max(check_symmetric(H, "H"))
+
+
+def kernel_motion(H: Array, H0: Array) -> tuple[Array, Array, Array]:
+    """(lambda_max(H), lambda_min(H), ||H - H0||_F / ||H0||_F): how a kernel has moved from H0, from one eigvalsh.
+
+    The one measurement of every kernel-tracking record: ``ntk_proofs.regimes.training.KernelTracking`` (the
+    two-layer family) and ``train_gd(..., track_kernel=True)`` (its default member, the Du et al. net). lambda_max
+    against 2 / eta decides the stability of the linearized dynamics (Lewkowycz et al. 2020); the relative change
+    is small in the lazy regime (Chizat, Oyallon & Bach 2019). A non-finite H (a diverged run, whose numbers the
+    driver flags by ``diverged_step``) is replaced by zeros first, so that no NaN reaches LAPACK.
+    """
+    H = jnp.where(jnp.isfinite(H), H, 0.0)
+    eig = eigvalsh(H)
+    return eig[-1], eig[0], jnp.linalg.norm(H - H0) / jnp.linalg.norm(H0)
 
 
 def check_symmetric(H, name: str) -> Array:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntk_proofs.data import check_fits_in_memory, check_matrix, check_positive_int
+from ntk_proofs.models.two_layer import DU_NET, Params
 
 Array = jax.Array
 
@@ -229,8 +230,9 @@ def gram_matrix(W: Array, X: Array) -> Array:
 
 
 def gram_matrix_of(W: Array, X: Array) -> Array:
-    """The traceable core of ``gram_matrix``: (X X^T) * P P^T / m with P the (n, m) pattern 1{w_r . x_i >= 0}."""
-    return gram_from_pattern(X @ W.T >= 0, X @ X.T)
+    """The traceable core of ``gram_matrix``: the Du et al. net's ``TwoLayerFamily.gram``, (X X^T) * P P^T / m with P
+    the (n, m) pattern 1{w_r . x_i >= 0} (a_r^2 = 1, so H does not depend on the signs)."""
+    return DU_NET.gram(Params(W, jnp.ones((W.shape[0],), W.dtype)), X)
 
 
 def gram_infinity_mc(key: Array, X: Array, samples: int, *, chunk: int = 4096) -> Array:

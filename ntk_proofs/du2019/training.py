@@ -46,7 +46,7 @@ from ntk_proofs.gd import (
     handle_divergence,
     recorded_steps,
 )
-from ntk_proofs.linalg import eigh, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
+from ntk_proofs.linalg import eigh, kernel_motion, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
 from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
@@ -532,11 +532,13 @@ class DuDiagnostics:
         return TrainHistory(None, lam, flips, drift, residual, certified, *extra)
 
     def kernel_measures(self, H, data: DuData) -> tuple:
-        """(lambda_max(H(k)), ||H(k) - H(0)||_F / ||H(0)||_F) with ``track_kernel``, else ()."""
+        """(lambda_max(H(k)), ||H(k) - H(0)||_F / ||H(0)||_F) with ``track_kernel``, else (): the family's kernel
+        tracking measurement (``linalg.kernel_motion``, as ``regimes.training.KernelTracking`` records it)."""
         if not self.track_kernel:
             return ()
         assert data.H0 is not None  # ``trajectory`` forms H(0) when it tracks the kernel
-        return lambda_max(H), jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+        top, _, change = kernel_motion(H, data.H0)
+        return top, change
 
     @staticmethod
     def step_proof(proof: StepProof | None) -> FloorCertificate | None:

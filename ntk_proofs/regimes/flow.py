@@ -33,9 +33,8 @@ from ntk_proofs.data import check_positive_int
 from ntk_proofs.du2019.bounds import TheoremMonitor, check_upper_bound, flow_drift_radius, flow_envelope
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.linalg import lambda_min
-from ntk_proofs.models.two_layer import Params
-from ntk_proofs.models.two_layer_family import TwoLayerFamily
-from ntk_proofs.regimes.training import FamilyData, FamilyObjective, check_run_inputs, gram_from_preactivations
+from ntk_proofs.models.two_layer import Params, TwoLayerFamily
+from ntk_proofs.regimes.training import FamilyData, FamilyObjective, check_run_inputs
 
 Array = jax.Array
 
@@ -120,13 +119,10 @@ def _solve(params, X, y, ts, t_max, *, family, rtol, atol, max_steps):
         return jax.tree.map(lambda g: -g, grad)
 
     def observe(t, p, args):
-        Z = X @ p.W.T
-        u = family.outputs(Z, p.a)
-        r = u - y
-        loss = 0.5 * jnp.vdot(r, r) / family.alpha**2
-        lam = lambda_min(gram_from_preactivations(family, Z, p.a, XXt))
+        fwd = family.forward(X @ p.W.T, p.a, y)
+        lam = lambda_min(family.gram_from_preactivations(fwd.Z, p.a, XXt))
         drift = jnp.max(jnp.linalg.norm(p.W - W0, axis=1))
-        return u, loss, lam, drift
+        return fwd.u, fwd.loss, lam, drift
 
     sol = diffrax.diffeqsolve(
         diffrax.ODETerm(field),
@@ -165,15 +161,13 @@ def flow_monitor(flow: FlowResult, *, lambda0: float, n: int, m: int, rtol: floa
 
 @dataclass(frozen=True)
 class Predictions:
-    """Recorder: the family's outputs u(k) on the training inputs, from the step's own pre-activations."""
+    """Recorder: the family's outputs u(k) on the training inputs, from the step's own forward pass."""
 
-    family: TwoLayerFamily
-
-    def init(self, params, Z, data, key=None):
+    def init(self, params, fwd, data, key=None):
         return None
 
-    def record(self, state, params, Z, data):
-        return state, self.family.outputs(Z, params.a)
+    def record(self, state, params, fwd, data):
+        return state, fwd.u
 
 
 def gd_outputs(
@@ -192,7 +186,7 @@ def gd_outputs(
         steps=steps,
         eta=eta,
         record_every=1,
-        recorder=Predictions(family),
+        recorder=Predictions(),
         raise_on_divergence=True,
     )
     return run.records

@@ -1,4 +1,4 @@
-"""Infinite-width Gram matrices H^inf of the two-layer family (``ntk_proofs.models.two_layer_family``).
+"""Infinite-width Gram matrices H^inf of the two-layer family (``ntk_proofs.models.two_layer.TwoLayerFamily``).
 
 With w ~ N(0, I) and Sigma = X X^T, the width-normalized Gram matrix H(0) concentrates on
 
@@ -27,9 +27,10 @@ import jax
 import jax.numpy as jnp
 
 from ntk_proofs.data import check_positive_int
+from ntk_proofs.du2019.bounds import lambda_zero
 from ntk_proofs.du2019.gram import gram_infinity
 from ntk_proofs.linalg import lambda_min
-from ntk_proofs.models.two_layer_family import TwoLayerFamily
+from ntk_proofs.models.two_layer import TwoLayerFamily
 
 Array = jax.Array
 
@@ -72,7 +73,13 @@ def gram_infinity_family(X: Array, family: TwoLayerFamily = TwoLayerFamily()) ->
 
 
 def lambda_zero_family(X: Array, family: TwoLayerFamily = TwoLayerFamily()) -> float:
-    """lambda_0 = lambda_min(H^inf) of the family member (Du et al. 2019, Theorem 3.1's quantity)."""
+    """lambda_0 = lambda_min(H^inf) of the family member (Du et al. 2019, Theorem 3.1's quantity).
+
+    The default member's is ``ntk_proofs.du2019.bounds.lambda_zero(X)`` itself (float64 on the host, checked to be
+    positive beyond round-off); the other members' come from ``gram_infinity_family`` in the dtype of X.
+    """
+    if family.is_du:
+        return lambda_zero(X)
     return float(lambda_min(gram_infinity_family(X, family)))
 
 

@@ -34,9 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntk_proofs.models.two_layer_family import TwoLayerFamily
+from ntk_proofs.models.two_layer import TwoLayerFamily
 from ntk_proofs.regimes.phases import initializations, tangent_sharpness
-from ntk_proofs.regimes.training import gram_from_preactivations, train_family_batched
+from ntk_proofs.regimes.training import train_family_batched
 
 Array = jax.Array
 
@@ -111,7 +111,7 @@ def laziness(
     u = jax.vmap(family.predict, in_axes=(0, None))(final, X)
     y = jnp.asarray(y, X.dtype)
     XXt = X @ X.T
-    theta0 = jax.vmap(lambda W, a: gram_from_preactivations(family, X @ W.T, a, XXt))(params.W, params.a)
+    theta0 = jax.vmap(lambda W, a: family.gram_from_preactivations(X @ W.T, a, XXt))(params.W, params.a)
     theta0 = theta0 * family.kernel_scale(int(m))
     gaps = []
     for s in range(seeds):

@@ -27,9 +27,8 @@ import numpy as np
 from scipy import stats
 
 from ntk_proofs.linalg import lambda_max
-from ntk_proofs.models.two_layer import Params
-from ntk_proofs.models.two_layer_family import TwoLayerFamily, init_family
-from ntk_proofs.regimes.training import FamilyRun, gram_from_preactivations, train_family_batched
+from ntk_proofs.models.two_layer import Params, TwoLayerFamily, init_family
+from ntk_proofs.regimes.training import FamilyRun, train_family_batched
 
 Array = jax.Array
 
@@ -57,7 +56,7 @@ def tangent_sharpness(family: TwoLayerFamily, params: Params, X: Array) -> Array
     XXt = X @ X.T
 
     def one(W, a):
-        return lambda_max(gram_from_preactivations(family, X @ W.T, a, XXt))
+        return lambda_max(family.gram_from_preactivations(X @ W.T, a, XXt))
 
     lam = jax.vmap(one)(params.W, params.a) if params.W.ndim == 3 else one(params.W, params.a)
     return lam * family.kernel_scale(params.W.shape[-2])

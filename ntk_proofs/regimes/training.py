@@ -28,9 +28,8 @@ import optax
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs
 from ntk_proofs.gd import check_step_size, recorded_steps
-from ntk_proofs.linalg import eigvalsh, single_threaded_lapack
-from ntk_proofs.models.two_layer import Params
-from ntk_proofs.models.two_layer_family import TwoLayerFamily
+from ntk_proofs.linalg import kernel_motion, single_threaded_lapack
+from ntk_proofs.models.two_layer import Params, TwoLayerFamily
 
 Array = jax.Array
 
@@ -48,20 +47,17 @@ class FamilyData(NamedTuple):
 
 @dataclass(frozen=True)
 class FamilyObjective:
-    """L / alpha^2 = 0.5 ||u - y||^2 / alpha^2 of a ``TwoLayerFamily`` member; aux is the pre-activation X W^T."""
+    """L / alpha^2 = 0.5 ||u - y||^2 / alpha^2 of a ``TwoLayerFamily`` member; aux is the step's ``Forward``."""
 
     family: TwoLayerFamily
 
     def value(self, params, data: FamilyData):
-        Z = data.X @ params.W.T
-        r = self.family.outputs(Z, params.a) - data.y
-        value = 0.5 * jnp.vdot(r, r)
-        return (value if self.family.alpha == 1 else value / self.family.alpha**2), Z
+        fwd = self.family.forward(data.X @ params.W.T, params.a, data.y)
+        return fwd.loss, fwd
 
     def value_and_grad(self, params, data: FamilyData):
-        Z = data.X @ params.W.T
-        value, grad = self.family.value_and_grad(params, data.X, data.y, Z)
-        return (value, Z), grad
+        fwd = self.family.forward(data.X @ params.W.T, params.a, data.y)
+        return (fwd.loss, fwd), self.family.gradient(fwd, data.X, params.a)
 
 
 class KernelRecord(NamedTuple):
@@ -75,39 +71,23 @@ class KernelRecord(NamedTuple):
     flip_fraction: Array  # fraction of (i, r) with 1{w_r . x_i >= 0} != its value at k = 0
 
 
-def gram_from_preactivations(family: TwoLayerFamily, Z: Array, a: Array, XXt: Array) -> Array:
-    """``TwoLayerFamily.gram`` from the pre-activations Z = X W^T of the step (no second product with X)."""
-    m = Z.shape[1]
-    S = family.sigma_prime(Z) * a[None, :]
-    H = XXt * (S @ S.T) / m
-    if family.train_a:
-        F = family.sigma(Z)
-        H = H + F @ F.T / m
-    return H
-
-
 @dataclass(frozen=True)
 class KernelTracking:
-    """Recorder: the kernel's sharpness, its relative change, the weight drift and the sign flips (module doc).
-
-    A diverged run's non-finite Gram matrix is replaced by zeros before the eigensolver (its numbers are then
-    meaningless and flagged by the driver's ``diverged_step``), so that no NaN reaches LAPACK.
-    """
+    """Recorder: the kernel's sharpness, its relative change (``kernel_motion``), the weight drift and the sign
+    flips (module doc), from the step's own ``Forward``."""
 
     family: TwoLayerFamily
 
-    def init(self, params, Z, data: FamilyData, key=None):
+    def init(self, params, fwd, data: FamilyData, key=None):
         return None
 
-    def record(self, state, params, Z, data: FamilyData):
-        H = gram_from_preactivations(self.family, Z, params.a, data.XXt)
-        H = jnp.where(jnp.isfinite(H), H, 0.0)
-        eig = eigvalsh(H)
-        change = jnp.linalg.norm(H - data.H0) / jnp.linalg.norm(data.H0)
+    def record(self, state, params, fwd, data: FamilyData):
+        H = self.family.gram_from_preactivations(fwd.Z, params.a, data.XXt)
+        top, bottom, change = kernel_motion(H, data.H0)
         drift = jnp.max(jnp.linalg.norm(params.W - data.W0, axis=1))
         out = jnp.max(jnp.abs(params.a - data.a0))
-        flips = jnp.mean((Z >= 0) != (data.X @ data.W0.T >= 0)).astype(Z.dtype)
-        return state, KernelRecord(eig[-1], eig[0], change, drift, out, flips)
+        flips = jnp.mean(fwd.pattern != (data.X @ data.W0.T >= 0)).astype(fwd.Z.dtype)
+        return state, KernelRecord(top, bottom, change, drift, out, flips)
 
 
 FamilyRun = gd.GDRun
@@ -204,7 +184,7 @@ def trajectory(W, a, X, y, eta, divergence_factor, *, family, steps, record_ever
     """The traceable run (no checks): ``gd.scan`` of ``FamilyObjective`` with the ``KernelTracking`` recorder.
     Returns (loss, final W, final a, ``KernelRecord``, diverged step)."""
     XXt = X @ X.T
-    H0 = gram_from_preactivations(family, X @ W.T, a, XXt)
+    H0 = family.gram_from_preactivations(X @ W.T, a, XXt)
     data = FamilyData(X, y, W, a, XXt, H0)
     out = gd.scan(
         FamilyObjective(family),
