@@ -25,7 +25,12 @@ Array = jax.Array
 
 
 class EigenProjections(NamedTuple):
-    """Eigenvalues of H in descending order and the squared projections (v_i^T y)^2 in the same order."""
+    """Eigenvalues of H in descending order and the squared projections (v_i^T y)^2 in the same order.
+
+    Attributes:
+      eigenvalues: (n,) lambda_1 >= ... >= lambda_n.
+      projections: (n,) (v_i^T y)^2, in the order of ``eigenvalues``.
+    """
 
     eigenvalues: Array
     projections: Array
@@ -34,7 +39,17 @@ class EigenProjections(NamedTuple):
 def eigen_projections(H: Array, y: Array) -> EigenProjections:
     """Arora et al. (2019), Section 4: lambda_1 >= ... >= lambda_n of a symmetric H (n, n) and (v_i^T y)^2.
 
-    The projections sum to ||y||^2 (the v_i are orthonormal). Returns an ``EigenProjections`` of two (n,) arrays.
+    The projections sum to ||y||^2 (the v_i are orthonormal).
+
+    Args:
+      H: a finite symmetric (n, n) matrix (booleans and integers become floats).
+      y: (n,) finite labels (cast to H's dtype).
+
+    Returns:
+      An ``EigenProjections`` of two (n,) arrays.
+
+    Raises:
+      ValueError: H is not square, finite and symmetric, or y is not n finite labels.
     """
     H, y = _check_kernel_and_labels(H, y)
     return _eigen_projections(H, y)
@@ -53,7 +68,19 @@ def kernel_prediction(H: Array, residual0: Array, *, eta: float, steps: int) -> 
 
     with H = sum_i lambda_i v_i v_i^T (Arora et al. 2019, Theorem 4.1 and its proof: u(k+1) - y =
     (I - eta H)(u(k) - y); Lee et al. 2019, eq. (8)). With H = H^inf it is what the Du et al. net does in the
-    infinite-width limit. Returns (steps + 1,).
+    infinite-width limit.
+
+    Args:
+      H: a finite symmetric (n, n) kernel.
+      residual0: (n,) the initial residual y - u(0).
+      eta: the step size, positive and finite.
+      steps: the number of steps, a non-negative integer.
+
+    Returns:
+      (steps + 1,) the loss L(0), ..., L(steps), in H's dtype.
+
+    Raises:
+      ValueError: a bad H or residual0 (as in ``eigen_projections``), eta or steps.
     """
     H, residual0 = _check_kernel_and_labels(H, residual0)
     if not (np.isfinite(eta) and eta > 0):
@@ -69,8 +96,20 @@ def predicted_residual(H: Array, y: Array, eta: float, steps: int, u0: Array | N
     """Arora et al. (2019), Theorem 4.1: ||y - u(k)|| ~= sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T (y - u(0)))^2).
 
     The exact residual norm of GD on the linearized model u(k+1) = u(k) - eta H (u(k) - y), for
-    k = 0..steps (``kernel_prediction`` is its loss); returns (steps + 1,). ``u0`` defaults to 0, the
-    small-initialization limit of the theorem.
+    k = 0..steps (``kernel_prediction`` is its loss).
+
+    Args:
+      H: a finite symmetric (n, n) kernel.
+      y: (n,) labels.
+      eta: the step size, positive and finite.
+      steps: the number of steps, a non-negative integer.
+      u0: (n,) the initial outputs; default 0, the small-initialization limit of the theorem.
+
+    Returns:
+      (steps + 1,) the residual norms ||y - u(k)||.
+
+    Raises:
+      ValueError: as ``kernel_prediction``.
     """
     y = jnp.asarray(y)
     target = y if u0 is None else y - jnp.asarray(u0, y.dtype)
@@ -80,8 +119,16 @@ def predicted_residual(H: Array, y: Array, eta: float, steps: int, u0: Array | N
 def generalization_bound(H: Array, y: Array) -> Array:
     """sqrt(2 y^T H^{-1} y / n): the data-dependent complexity of Arora et al. (2019), Theorem 5.1.
 
-    H must be symmetric positive definite (H^inf is when no two inputs are parallel); a singular or
-    indefinite H raises AssumptionError, since the bound is then infinite or meaningless.
+    Args:
+      H: a symmetric positive definite (n, n) matrix (H^inf is when no two inputs are parallel).
+      y: (n,) labels.
+
+    Returns:
+      The bound, a scalar array.
+
+    Raises:
+      ValueError: H is not square, finite and symmetric, or y is not n finite labels.
+      AssumptionError: H is indefinite or singular to round-off (the bound is then meaningless or infinite).
     """
     H, y = _check_kernel_and_labels(H, y)
     lam, proj = _eigen_projections(H, y)

@@ -34,8 +34,8 @@ Test = Literal["equals", "at_most", "at_least"]
 Verdict = Literal["held", "not held", "inconclusive"]
 TESTS: tuple[Test, ...] = ("equals", "at_most", "at_least")
 
-# an exponent fitted from a handful of widths is only evidence when its 95% interval is this narrow: the claims
-# issue's power rule (a half-width of 0.1 tells -1/2 from 0 or -1 and from the extreme-value-corrected -0.45)
+# an exponent fitted from a handful of widths is only evidence when its 95% interval is this narrow: the power
+# rule (a half-width of 0.1 tells -1/2 from 0 or -1 and from the extreme-value-corrected -0.45)
 EXPONENT_HALF_WIDTH = 0.1
 
 
@@ -44,8 +44,9 @@ class Estimate(NamedTuple):
 
     Attributes:
       value: the point estimate.
-      ci_low, ci_high: the interval's ends; both None for an exact (deterministic) number, which is its own
-        interval.
+      ci_low: the interval's lower end; None (with ``ci_high``) for an exact (deterministic) number, which is its
+        own interval.
+      ci_high: the interval's upper end.
     """
 
     value: float
@@ -205,7 +206,11 @@ def exponent_claim(
 
 def difference(a, b, confidence: float = 0.95) -> Estimate:
     """mean(b) - mean(a) with Welch's t interval, for an ordering claim A < B; one sample each gives no interval
-    (NaN ends: inconclusive unless the caller treats the numbers as exact)."""
+    (NaN ends: inconclusive unless the caller treats the numbers as exact).
+
+    Raises:
+      ValueError: a or b holds no sample.
+    """
     a = np.asarray(a, np.float64).ravel()
     b = np.asarray(b, np.float64).ravel()
     if a.size == 0 or b.size == 0:

@@ -67,10 +67,23 @@ def top_eigenvalues(
     """The k largest Hessian eigenvalues of ``loss`` at ``params`` (descending), with Ritz residuals as error bars.
 
     Lanczos on Hessian-vector products (Pearlmutter 1994); the residuals bound the distance to a true eigenvalue
-    (Parlett, Thm 4.5.1). Pass ``matvec`` (a symmetric operator on params-like pytrees) to use any other
-    operator; ``loss`` is then ignored. Compiled once per ``loss`` (keep the same function object along a run).
-    ``params`` must be finite floating-point arrays holding at least one parameter, and the Ritz values must come out
-    finite (the loss's derivatives at params are): ValueError otherwise.
+    (Parlett, Thm 4.5.1). Compiled once per ``loss`` (keep the same function object along a run).
+
+    Args:
+      loss: a scalar function of ``params`` (ignored when ``matvec`` is given).
+      params (Any): a pytree of finite floating-point arrays holding at least one parameter.
+      k: how many eigenvalues, an integer in [1, number of parameters].
+      key: the PRNG key of the random Lanczos start.
+      matvec: any symmetric operator on params-like pytrees, used instead of the Hessian of ``loss``.
+      num_steps: Lanczos steps (default max(4 k, 40)), capped at the number of parameters.
+      return_vectors: also return the Ritz vectors, as params-like pytrees.
+
+    Returns:
+      An ``Eigenpairs``: (k,) eigenvalues, (k,) residuals ||H v - theta v||, and the vectors (or None).
+
+    Raises:
+      ValueError: a bad ``params``, k or num_steps, a Lanczos basis too large for the device's memory, or
+        non-finite Ritz values (the loss's second derivatives at params are not finite).
     """
     check_krylov_fits(params, k, num_steps)
     return check_finite_result(
@@ -215,6 +228,13 @@ class HessianExtreme:
 
 
 class TraceEstimate(NamedTuple):
+    """A Monte Carlo estimate of a trace (``hutchinson_trace``).
+
+    Attributes:
+      estimate: the mean of the quadratic forms v^T H v over the probes, a scalar array.
+      stderr: its standard error, std(v^T H v) / sqrt(samples) (ddof = 1).
+    """
+
     estimate: Array
     stderr: Array
 
@@ -222,9 +242,22 @@ class TraceEstimate(NamedTuple):
 def hutchinson_trace(
     loss: Callable | None, params, *, key: Array, samples: int = 100, matvec: Callable | None = None
 ) -> TraceEstimate:
-    """Hutchinson (1989): tr(H) = E[v^T H v] for Rademacher v; returns the mean over ``samples`` and its standard
-    error. ``params`` must be finite floating-point arrays holding at least one parameter, and the quadratic forms must
-    come out finite: ValueError otherwise."""
+    """Hutchinson (1989): tr(H) = E[v^T H v] for Rademacher v, estimated over ``samples`` probes.
+
+    Args:
+      loss: a scalar function of ``params`` (ignored when ``matvec`` is given).
+      params (Any): a pytree of finite floating-point arrays holding at least one parameter.
+      key: the PRNG key of the probes.
+      samples: the number of Rademacher probes, an integer >= 2.
+      matvec: any symmetric operator on params-like pytrees, used instead of the Hessian of ``loss``.
+
+    Returns:
+      A ``TraceEstimate``: the mean over the probes and its standard error.
+
+    Raises:
+      ValueError: a bad ``params`` or ``samples``, probes too large for the device's memory, or non-finite
+        quadratic forms.
+    """
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 2:
         raise ValueError(f"samples must be an integer >= 2; got {samples!r}.")
     check_parameters(params)
@@ -246,8 +279,15 @@ def hutchinson_trace(
 
 
 class SpectralDensity(NamedTuple):
-    """SLQ estimate: density on ``grid`` (integrates to ~1), and the quadrature nodes and weights per probe
-    (probes, steps), whose weighted sums estimate normalized moments tr(H^p) / dim."""
+    """SLQ estimate of a spectral density, with the quadrature it was formed from.
+
+    Attributes:
+      grid: (grid_size,) the points where the density is evaluated.
+      density: (grid_size,) the density on ``grid`` (integrates to ~1).
+      nodes: (probes, steps) the quadrature nodes (Ritz values) of each probe.
+      weights: (probes, steps) their weights, whose weighted sums estimate normalized moments tr(H^p) / dim
+        (``slq_moment``).
+    """
 
     grid: Array
     density: Array
@@ -270,7 +310,19 @@ def spectral_density(
 
     For each Gaussian probe v / ||v||, Lanczos gives nodes theta_j and weights tau_j = (first component of the
     j-th Ritz vector)^2; the density is (1 / probes) sum tau_j N(t; theta_j, sigma^2) on a grid spanning the nodes.
-    ``sigma`` defaults to 1% of the spectral range.
+
+    Args:
+      loss: a scalar function of ``params`` (ignored when ``matvec`` is given).
+      params (Any): a pytree of floating-point arrays.
+      key: the PRNG key of the probes.
+      num_probes: the number of Gaussian probes.
+      num_steps: Lanczos steps per probe, capped at the number of parameters.
+      grid_size: the number of grid points.
+      sigma: the Gaussian smoothing width (default 1% of the spectral range).
+      matvec: any symmetric operator on params-like pytrees, used instead of the Hessian of ``loss``.
+
+    Returns:
+      A ``SpectralDensity``.
     """
     flat, _ = ravel_pytree(params)
     num_steps = int(min(num_steps, flat.shape[0]))

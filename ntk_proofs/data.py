@@ -27,10 +27,21 @@ def unit_sphere(key: Array, n: int, d: int, dtype=None) -> Array:
     """n points uniform on the unit sphere S^{d-1} of R^d: normalized standard Gaussians.
 
     Du et al. (2019), Section 6 (Figure 1): "n = 1000 points uniformly generated from a d-dimensional
-    unit sphere". Returns X of shape (n, d) with ||X[i]|| = 1 in ``dtype`` (default: JAX's default float,
-    float64 under JAX_ENABLE_X64=1). One problem in every precision: the Gaussians are drawn in float32
-    (``standard_normal``) and normalized in float64 whatever ``dtype``, so a float32 run and a float64 run of
-    one seed solve the same problem (the float32 inputs are the rounding of the float64 ones).
+    unit sphere". One problem in every precision: the Gaussians are drawn in float32 (``standard_normal``) and
+    normalized in float64 whatever ``dtype``, so a float32 run and a float64 run of one seed solve the same
+    problem (the float32 inputs are the rounding of the float64 ones).
+
+    Args:
+      key: a PRNG key.
+      n: the number of points, >= 1.
+      d: the dimension, >= 1.
+      dtype (DTypeLike | None): the result's dtype (default: JAX's default float, float64 under JAX_ENABLE_X64=1).
+
+    Returns:
+      X of shape (n, d) with ||X[i]|| = 1.
+
+    Raises:
+      ValueError: n or d is not a positive integer.
     """
     check_positive_int(n, "n")
     check_positive_int(d, "d")
@@ -81,11 +92,23 @@ def check_inputs(X, y: Any, *, normalize: bool = False, distinct: bool = True) -
 def check_inputs(X, y=None, *, normalize: bool = False, distinct: bool = True) -> tuple[Array, Array | None]:
     """Validate the inputs of the Du et al. (2019) setting and return them as JAX arrays.
 
-    Checks, each with an error that names the argument and says what to fix:
-    X is a finite (n, d) matrix with n, d >= 1; each row has unit norm (or, with ``normalize=True``,
-    is projected onto the sphere); y, if given, is a finite vector of n labels; with ``distinct=True``
-    no two rows point the same way (x_i . x_j = 1 makes H^inf singular, so lambda_0 = 0 and
-    Theorem 4.1 says nothing).
+    Each check's error names the argument and says what to fix. With ``distinct=True`` no two rows may point the
+    same way (x_i . x_j = 1 makes H^inf singular, so lambda_0 = 0 and Theorem 4.1 says nothing).
+
+    Args:
+      X (ArrayLike): a finite (n, d) matrix with n, d >= 1 and rows of unit norm (to within sqrt(eps) of its
+        dtype); booleans and integers become floats.
+      y (ArrayLike | None): None, or a finite vector of n labels.
+      normalize: project the rows of X onto the sphere instead of requiring unit norms.
+      distinct: refuse two rows that point the same way (``check_distinct_directions``).
+
+    Returns:
+      (X, y) as JAX arrays, y cast to X's dtype (None when not given).
+
+    Raises:
+      ValueError: X or y is not real, of the wrong shape, not finite, or a row of X is off the sphere (or zero,
+        with ``normalize``).
+      AssumptionError: with ``distinct``, two rows of X are parallel.
     """
     X = as_real_array(X, "X")
     if X.ndim != 2:
@@ -255,10 +278,20 @@ def check_fits_in_memory(nbytes: int, message: str, *, host: bool = False) -> No
 def prepare_inputs(x, *, center: bool = True, dedupe: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Flatten samples, optionally subtract the mean sample, project onto the unit sphere.
 
-    Returns (X (n, d) float64 NumPy, kept row indices). Rows that are zero (after centering) have no direction and
-    are dropped; with ``dedupe`` rows whose direction repeats an earlier row are dropped too (parallel inputs make
-    lambda_0 = 0, Du et al. 2019, Theorem 3.1). ``x`` must hold real numbers (booleans and integers are converted),
-    at least one sample of at least one feature, all finite, and keep at least one nonzero sample: ValueError.
+    Rows that are zero (after centering) have no direction and are dropped; with ``dedupe`` rows whose direction
+    repeats an earlier row are dropped too (parallel inputs make lambda_0 = 0, Du et al. 2019, Theorem 3.1).
+
+    Args:
+      x (ArrayLike): (n, ...) samples of real numbers (booleans and integers are converted), flattened to (n, d).
+      center: subtract the mean sample first.
+      dedupe: drop rows whose direction (rounded to 12 decimals) repeats an earlier row.
+
+    Returns:
+      The pair (X, keep), X (n_kept, d) float64 NumPy with unit rows, and the indices into ``x`` of the rows kept.
+
+    Raises:
+      ValueError: x is not real, has no sample or no feature, has a non-finite entry, or has no nonzero sample
+        (after centering).
     """
     try:
         x = np.asarray(x)
@@ -308,9 +341,20 @@ def binary_labels(labels, positive=None) -> np.ndarray:
 def load_digits_binary(classes=(0, 1), *, center: bool = True, dtype=None) -> tuple[Array, Array]:
     """A two-class task from scikit-learn's bundled 8x8 handwritten digits (shipped in the package, no download).
 
-    ``classes`` is a pair of digits (label +1 for the second) or "parity" (odd = +1 vs even = -1, all 1797
-    images). Images are flattened to 64 features, centered (optional), projected onto the unit sphere
-    and deduplicated by direction. Returns X (n, 64) and y (n,) in {-1, +1}.
+    Images are flattened to 64 features, centered (optional), projected onto the unit sphere and deduplicated by
+    direction (``prepare_inputs``).
+
+    Args:
+      classes (tuple[int, int] | str): a pair of digits (label +1 for the second) or "parity" (odd = +1 vs
+        even = -1, all 1797 images).
+      center: subtract the mean image first.
+      dtype (DTypeLike | None): the dtype of the results (default: JAX's default float).
+
+    Returns:
+      The pair (X, y), X (n, 64) with unit rows and y (n,) in {-1, +1}.
+
+    Raises:
+      ValueError: ``classes`` is neither "parity" nor two different digits 0-9.
     """
     from sklearn.datasets import load_digits
 
@@ -334,12 +378,23 @@ def load_npz(path, *, center: bool = True, dtype=None) -> tuple[Array, Array]:
     """A user's own data set from an ``.npz`` with keys ``x`` (n, ...) and ``y`` (n,) of two classes.
 
     For MNIST or CIFAR subsets too large to ship. Samples are flattened, centered (optional), projected
-    onto the unit sphere and deduplicated; the two label values map to -1 and +1 (larger value = +1).
+    onto the unit sphere and deduplicated (``prepare_inputs``). Nothing is ever unpickled (``allow_pickle=False``).
 
-    Refused with a ValueError that names the file and the array: a file that is not an ``.npz`` archive (a pickle,
-    a single ``.npy``, anything else), arrays of Python objects (nothing is ever unpickled: ``allow_pickle=False``),
-    arrays too large for the host's memory (read from the ``.npy`` headers, before any data is loaded), an ``x``
-    that ``prepare_inputs`` refuses, a ``y`` without one finite label per sample or with other than two values.
+    Args:
+      path (str | os.PathLike): the ``.npz`` file.
+      center: subtract the mean sample first.
+      dtype (DTypeLike | None): the dtype of the results (default: JAX's default float).
+
+    Returns:
+      The pair (X, y), X (n_kept, d) with unit rows and y (n_kept,) in {-1, +1}; the two label values map to -1
+        and +1 (larger value = +1).
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      ValueError: naming the file and the array, for a file that is not an ``.npz`` archive (a pickle, a single
+        ``.npy``, anything else), a missing key, arrays of Python objects, arrays too large for the host's memory
+        (read from the ``.npy`` headers, before any data is loaded), an ``x`` that ``prepare_inputs`` refuses, a
+        ``y`` without one finite label per sample or with other than two values.
     """
     with open(path, "rb") as handle:  # a missing file: FileNotFoundError, as open() says it
         if not zipfile.is_zipfile(handle):
@@ -421,7 +476,18 @@ def corrupt_labels(key: Array, y: Array, p: float) -> Array:
     """Replace a fraction p of the labels, chosen uniformly without replacement, by random signs.
 
     Arora et al. (2019), Section 6: p = 0 keeps the true labels, p = 1 gives fully random labels
-    (a replaced label is wrong with probability 1/2). round(p n) labels are replaced.
+    (a replaced label is wrong with probability 1/2).
+
+    Args:
+      key: a PRNG key.
+      y: (n,) labels.
+      p: the fraction in [0, 1]; round(p n) labels are replaced.
+
+    Returns:
+      y with the chosen labels replaced by +-1 (same shape and dtype).
+
+    Raises:
+      ValueError: p outside [0, 1].
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must lie in [0, 1]; got {p!r}.")
@@ -435,7 +501,11 @@ def corrupt_labels(key: Array, y: Array, p: float) -> Array:
 
 
 def train_test_split(key: Array, X: Array, y: Array, n_test: int) -> tuple[Array, Array, Array, Array]:
-    """A seeded random split: (X_train, y_train, X_test, y_test) with n_test test points."""
+    """A seeded random split: (X_train, y_train, X_test, y_test) with n_test test points.
+
+    Raises:
+      ValueError: n_test is not strictly between 0 and n = X.shape[0].
+    """
     n = X.shape[0]
     if not 0 < n_test < n:
         raise ValueError(f"n_test must lie strictly between 0 and n = {n}; got {n_test}.")
@@ -446,7 +516,22 @@ def train_test_split(key: Array, X: Array, y: Array, n_test: int) -> tuple[Array
 
 def digits_split(key: Array, n_train: int, n_test: int, classes="parity", *, dtype=None):
     """The bundled digits task of the suite's studies (``load_digits_binary``; odd vs even by default), split
-    with ``key`` into (X_train[:n_train], y_train[:n_train], X_test, y_test) with n_test test points."""
+    with ``key``.
+
+    Args:
+      key: the PRNG key of the split.
+      n_train: how many training points to keep.
+      n_test: how many test points (0: empty test arrays).
+      classes (tuple[int, int] | str): as in ``load_digits_binary``.
+      dtype (DTypeLike | None): the dtype of the results (default: JAX's default float).
+
+    Returns:
+      (tuple[Array, Array, Array, Array]): (X_train, y_train, X_test, y_test) of shapes (n_train, 64),
+        (n_train,), (n_test, 64), (n_test,).
+
+    Raises:
+      ValueError: n_train + n_test exceeds the digits available, or ``classes`` is refused.
+    """
     X, y = load_digits_binary(classes, dtype=dtype)
     if n_train + n_test > X.shape[0]:
         raise ValueError(f"n_train + n_test = {n_train + n_test} exceeds the {X.shape[0]} digits available.")

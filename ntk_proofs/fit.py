@@ -14,8 +14,15 @@ from scipy import stats
 class SlopeFit(NamedTuple):
     """Least-squares fit log y = intercept + slope log x, with a two-sided confidence interval.
 
-    ci_low, ci_high: the interval at ``confidence`` (Student t with points - 2 degrees of freedom; NaN
-    when fewer than 3 points). points: how many (x, y) pairs entered the fit (y <= 0 are left out).
+    Attributes:
+      slope: the fitted exponent (NaN when fewer than 2 points or a single distinct x entered the fit).
+      intercept: the fitted log C of y ~ C x^slope (NaN as ``slope``).
+      ci_low: the lower end of the slope's interval at ``confidence`` (Student t with points - 2 degrees of
+        freedom; NaN when fewer than 3 points).
+      ci_high: its upper end.
+      stderr: the slope's standard error.
+      points: how many (x, y) pairs entered the fit (y <= 0 and non-finite y are left out).
+      confidence: the interval's confidence level.
     """
 
     slope: float
@@ -28,10 +35,21 @@ class SlopeFit(NamedTuple):
 
 
 def loglog_slope(x, y, confidence: float = 0.95) -> SlopeFit:
-    """Fit y ~ C x^slope by least squares on (log x, log y); x and y flat arrays of equal length.
+    """Fit y ~ C x^slope by least squares on (log x, log y).
 
     Repeated x (several seeds per width) are fine and narrow the interval. Points with y <= 0 or a
     non-finite y cannot enter a log-log fit and are dropped (see ``points``).
+
+    Args:
+      x (ArrayLike): positive abscissae, any shape (flattened).
+      y (ArrayLike): the values, as many as x.
+      confidence: the level of the slope's two-sided interval, in (0, 1).
+
+    Returns:
+      A ``SlopeFit`` (NaN fields where too few points remain).
+
+    Raises:
+      ValueError: x and y differ in size, confidence is outside (0, 1), or some x <= 0.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()

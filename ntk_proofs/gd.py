@@ -80,7 +80,11 @@ class Recorder(Protocol):
 
 
 class GradientDescentDiverged(FloatingPointError):
-    """GD's loss became non-finite or grew past ``divergence_factor * L(0)``; ``step`` is where."""
+    """GD's loss became non-finite or grew past ``divergence_factor * L(0)``.
+
+    Attributes:
+      step: the first diverged step.
+    """
 
     def __init__(self, message: str, step: int):
         super().__init__(message)
@@ -139,7 +143,7 @@ def check_divergence_factor(divergence_factor) -> None:
 
 
 def resolve_on_divergence(on_divergence: str | None, raise_on_divergence: bool | None, default: str) -> str:
-    """The policy from ``on_divergence`` or the older boolean ``raise_on_divergence`` (kept working)."""
+    """The policy from ``on_divergence`` or its boolean alias ``raise_on_divergence``."""
     if raise_on_divergence is not None:
         if on_divergence is not None and on_divergence != ("raise" if raise_on_divergence else "report"):
             raise ValueError("on_divergence and raise_on_divergence disagree; give only on_divergence.")
@@ -153,7 +157,7 @@ def check_run_options(
     steps, record_every, divergence_factor, on_divergence: str | None, default: str, raise_on_divergence=None
 ) -> str:
     """The checks every driver and wrapper shares: the counts, the divergence factor and the policy (resolved from
-    ``on_divergence``, the older ``raise_on_divergence``, or ``default``). Returns the policy."""
+    ``on_divergence``, its boolean alias ``raise_on_divergence``, or ``default``). Returns the policy."""
     check_count(steps, "steps")
     check_count(record_every, "record_every")
     check_divergence_factor(divergence_factor)
@@ -312,7 +316,7 @@ def run(
         None (the driver's default): only a non-finite loss. The training wrappers pass ``DIVERGENCE_FACTOR``.
       on_divergence: "raise" (default): raise ``GradientDescentDiverged`` naming the step; "report": return the
         run with ``diverged_step >= 0`` (its numbers after that step are meaningless).
-      raise_on_divergence: the older boolean form of ``on_divergence`` (True = "raise").
+      raise_on_divergence: a boolean alias of ``on_divergence`` (True = "raise", False = "report").
 
     Returns:
       A ``GDRun``.
@@ -516,12 +520,32 @@ def gd_trajectory(
 ) -> GDRun:
     """GD on the suite's squared error 0.5 ||f(params, X) - y||^2 for any model ``f(params, x)`` (``SquaredError``).
 
-    Plain GD with ``eta``, or any optax ``optimizer``; with ``batch_size`` (and ``key``) each step's gradient
-    comes from a minibatch drawn without replacement, while ``loss`` stays the full-batch loss. ``mask`` keeps
-    pruned parameters at zero. ``records`` holds f on ``X_eval`` (default X) at ``recorded_steps(steps,
-    record_every)``: every step by default, shape (steps + 1, n_eval). The model is any pure function of a
-    parameter pytree (an ``MLP.apply``, a ``linearize``d model, the Du et al. net). Raises
-    ``GradientDescentDiverged`` on a non-finite loss.
+    The model is any pure function of a parameter pytree (an ``MLP.apply``, a ``linearize``d model, the Du et al.
+    net); the run is ``run`` with the ``Outputs`` recorder.
+
+    Args:
+      f: the model, ``f(params, X) -> outputs`` of shape (n,) or (n, k), like ``y``.
+      params (Any): the initial parameters, any pytree of arrays.
+      X: (n, ...) inputs.
+      y: targets, shaped like ``f(params, X)``.
+      steps: the number of steps.
+      eta: the constant step of plain GD (give exactly one of ``eta`` and ``optimizer``).
+      optimizer: instead of ``eta``, any optax transformation.
+      X_eval: where the recorder evaluates f (default X).
+      record_every: f is recorded at ``recorded_steps(steps, record_every)`` (default: every step).
+      batch_size: with ``key``, each step's gradient comes from ``batch_size`` rows drawn without replacement,
+        while ``loss`` stays the full-batch loss.
+      key: the PRNG key of the minibatches (read only with ``batch_size``).
+      mask (Any): a 0/1 pytree like ``params``; pruned parameters stay at zero.
+
+    Returns:
+      A ``GDRun`` whose ``records`` holds f on ``X_eval`` at the recorded steps, shape (steps + 1, n_eval) by
+        default.
+
+    Raises:
+      ValueError: ``batch_size`` outside [1, n], ``batch_size`` without ``key``, or a bad count, step size or
+        optimizer choice (``run``).
+      GradientDescentDiverged: the loss became non-finite.
     """
     sample = None
     if batch_size is not None:

@@ -29,7 +29,15 @@ Array = jax.Array
 
 
 class Certificate(NamedTuple):
-    """f(alpha a1 + (1 - alpha) a2) - alpha f(a1) - (1 - alpha) f(a2) = gap > roundoff > 0, evaluated in float64."""
+    """f(alpha a1 + (1 - alpha) a2) - alpha f(a1) - (1 - alpha) f(a2) = gap > roundoff > 0, evaluated in float64.
+
+    Attributes:
+      a1: one end of the violated chord.
+      a2: its other end.
+      alpha: the chord's weight (1/2: the midpoint).
+      gap: f at the chord's point minus the chord there, in float64.
+      roundoff: the bound on the rounding of f and the gap that ``gap`` exceeds.
+    """
 
     a1: float
     a2: float
@@ -39,7 +47,14 @@ class Certificate(NamedTuple):
 
 
 class CertificateSearch(NamedTuple):
-    """How hard the search looked: grid points, chords tried, function evaluations, the largest float64 gap seen."""
+    """How hard ``convexity_certificate`` looked.
+
+    Attributes:
+      grid_points: the points of the uniform grid.
+      chords: the chords tried.
+      evaluations: the evaluations of f (the grid, then three for the best candidate).
+      best_gap: the largest gap seen on the grid (-inf when no chord was tried).
+    """
 
     grid_points: int
     chords: int
@@ -62,8 +77,22 @@ def convexity_certificate(
     s = 1..max_spacing (default: all), so (grid_points^2 / 4) chords. The best candidate is re-evaluated with f
     called on float64 inputs under ``jax.enable_x64``; it becomes a certificate only if its gap exceeds the
     round-off bound 64 eps_64 (|f(m)| + |f(a1)| + |f(a2)|) (a generous multiple of the rounding in
-    evaluating f and the gap). Returns a ``Certificate`` or None; with ``return_search`` also a
-    ``CertificateSearch`` saying how hard it looked.
+    evaluating f and the gap).
+
+    Args:
+      f: a scalar function of one scalar, traceable by ``jax.vmap``.
+      lo: the left end of the interval, finite.
+      hi: the right end, finite and > lo.
+      grid_points: the points of the uniform grid, >= 3.
+      max_spacing: the largest half-width s of a chord, in grid steps (default: all).
+      return_search: also return a ``CertificateSearch``.
+
+    Returns:
+      (Certificate | None | tuple[Certificate | None, CertificateSearch]): a ``Certificate`` or None; with
+        ``return_search``, the pair (certificate or None, ``CertificateSearch``).
+
+    Raises:
+      ValueError: lo, hi not finite with lo < hi, grid_points < 3, or f not finite on the grid.
     """
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"Need finite lo < hi; got [{lo}, {hi}].")
@@ -124,9 +153,21 @@ def interpolate(loss: Callable, params_a, params_b, num: int = 51, *, extend: fl
 def filter_normalized_directions(key: Array, params, k: int = 2, *, bias: str = "zero") -> list:
     """Li et al. (2018), Sec. 4: k random Gaussian directions, each filter rescaled to its filter's norm in params.
 
-    For a 2-D weight of shape (fan_out, fan_in) a filter is a row (one neuron's incoming weights); each row d_i of
-    the direction becomes d_i / ||d_i|| * ||theta_i||. 1-D leaves (biases, normalization parameters) are set to
-    zero (``bias="zero"``, as Li et al. do) or rescaled as one filter (``bias="keep"``). Returns k pytrees.
+    For a weight of two or more axes a filter is a row along its first axis (one neuron's incoming weights, for
+    (fan_out, fan_in)); each row d_i of the direction becomes d_i / ||d_i|| * ||theta_i||.
+
+    Args:
+      key: a PRNG key.
+      params (Any): the parameter pytree the directions are scaled to.
+      k: how many directions.
+      bias: what 1-D (and scalar) leaves (biases, normalization parameters) get: "zero" (as Li et al. do) or
+        "keep" (rescaled as one filter).
+
+    Returns:
+      A list of k pytrees shaped like ``params``.
+
+    Raises:
+      ValueError: ``bias`` is neither "zero" nor "keep".
     """
     if bias not in ("zero", "keep"):
         raise ValueError(f"bias must be 'zero' or 'keep'; got {bias!r}.")
@@ -168,8 +209,15 @@ def bezier_point(t, params_a, bend, params_b):
 
 
 class BezierFit(NamedTuple):
+    """The curve ``fit_bezier`` found.
+
+    Attributes:
+      bend: the fitted bend, a pytree like the end points (``bezier_point``'s ``bend``).
+      objective: (steps + 1,) the curve's mean loss on a fixed grid of t, before each step and after the last.
+    """
+
     bend: object
-    objective: Array  # (steps + 1,) the curve's mean loss on a fixed grid of t, before each step and after the last
+    objective: Array
 
 
 @dataclass(frozen=True)
@@ -196,6 +244,21 @@ def fit_bezier(
 
     Each step's gradient uses ``samples_per_step`` fresh t's; the recorded objective is the midpoint rule on as
     many fixed t's, so that it is comparable between steps.
+
+    Args:
+      loss: a scalar function of a parameter pytree.
+      params_a (Any): one minimum, a pytree of arrays.
+      params_b (Any): the other, a pytree of the same structure.
+      key: the PRNG key of the sampled t's.
+      steps: Adam steps.
+      learning_rate: Adam's learning rate.
+      samples_per_step: t's per step (and points of the recorded midpoint rule).
+
+    Returns:
+      A ``BezierFit``.
+
+    Raises:
+      GradientDescentDiverged: the objective became non-finite.
     """
     bend0 = jax.tree.map(lambda a, b: 0.5 * (a + b), params_a, params_b)
 
@@ -217,9 +280,17 @@ def fit_bezier(
 
 
 class Barrier(NamedTuple):
+    """The loss along a path between two minima (``path_barrier``).
+
+    Attributes:
+      ts: (num,) the path parameters t in [0, 1].
+      losses: (num,) the loss at each t.
+      height: max_t [loss(path(t)) - ((1 - t) loss_a + t loss_b)], the barrier above the endpoints' chord.
+    """
+
     ts: Array
     losses: Array
-    height: float  # max_t [loss(path(t)) - ((1 - t) loss_a + t loss_b)]
+    height: float
 
 
 def path_barrier(loss: Callable, params_a, params_b, bend=None, num: int = 101) -> Barrier:
@@ -242,8 +313,12 @@ def path_barrier(loss: Callable, params_a, params_b, bend=None, num: int = 101) 
 
 def sigmoid_mlp_example(key: Array, *, d: int = 784, hidden: int = 100, n: int = 10):
     """A one-hidden-layer sigmoid MLP with cross-entropy on n random inputs in [-0.5, 0.5]^d with random binary
-    labels; base point and direction uniform in [-0.5, 0.5] for every weight and bias. Returns (loss, params,
-    direction); slice a in [-1, 3]."""
+    labels; base point and direction uniform in [-0.5, 0.5] for every weight and bias.
+
+    Returns:
+      (tuple[Callable, dict, dict]): (loss, params, direction), the parameters and the direction dicts of W1
+        (hidden, d), b1 (hidden,), w2 (hidden,), b2 (); slice a in [-1, 3] (``slice_1d``).
+    """
     kx, ky, kp, kd = jax.random.split(key, 4)
     X = jax.random.uniform(kx, (n, d), minval=-0.5, maxval=0.5)
     y = jax.random.bernoulli(ky, 0.5, (n,)).astype(X.dtype)
@@ -286,9 +361,14 @@ def logistic_loss(w: Array, X: Array, y01: Array) -> Array:
 
 def deep_linear_example(key: Array, *, n: int = 20, d: int = 2, hidden: int = 3):
     """The deep-linear model sum_i ||W2 W1 x_i - y_i||^2 (2 inputs, 3 hidden, 1 output, identity activations) with
-    linear targets. Returns (loss, origin, direction): the line through the saddle W = 0 along a random direction,
-    oriented (W2 -> -W2 if needed) so that the end-to-end map correlates with the targets, where the slice
-    ||y||^2 - 2 a^2 <W2 W1 X, Y> + a^4 ||W2 W1 X||^2 is concave near 0. Convex in the product W2 W1, not in (W1, W2)."""
+    linear targets: the line through the saddle W = 0 along a random direction, oriented (W2 -> -W2 if needed) so
+    that the end-to-end map correlates with the targets, where the slice ||y||^2 - 2 a^2 <W2 W1 X, Y> +
+    a^4 ||W2 W1 X||^2 is concave near 0. Convex in the product W2 W1, not in (W1, W2).
+
+    Returns:
+      (tuple[Callable, DeepLinear, DeepLinear]): (loss, origin, direction), with ``hidden`` = 3 and d = 2 by
+        default: W1 (hidden, d), W2 (1, hidden).
+    """
 
     kx, kt, k1, k2 = jax.random.split(key, 4)
     X = jax.random.normal(kx, (n, d))

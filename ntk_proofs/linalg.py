@@ -79,9 +79,9 @@ def eigh(A: Array) -> tuple[Array, Array]:
     its chunks on XLA's intra-op thread pool and blocking the calling pool thread until they finish
     (``ParallelBatchMap`` in jaxlib/cpu/lapack_kernels.cc, jaxlib 0.10). XLA runs independent operations of a
     program at the same time, so two batched factorizations (a run's Ritz eigh and its Cholesky certificate, say)
-    can block every thread of a 2-core machine's pool with their chunks queued behind them: a deadlock at 0% CPU.
-    The batched critical-width runs hung this way at n = 32 with 20 seeds (gdb: both pool threads in
-    ParallelBatchMap's BlockingCounter::Wait). A single matrix never goes to the pool, so it cannot block.
+    can block every thread of a 2-core machine's pool with their chunks queued behind them: a deadlock at 0% CPU,
+    with every pool thread in ParallelBatchMap's BlockingCounter::Wait. A single matrix never goes to the pool, so
+    it cannot block.
     """
     return _eigh(A)
 
@@ -100,8 +100,17 @@ def cholesky(A: Array) -> Array:
 def lambda_min(H: Array) -> Array:
     """Least eigenvalue of a symmetric matrix H (e.g. lambda_0 = lambda_min(H^inf), Du et al. 2019, Thm 3.1).
 
-    H must be a square, finite, symmetric (n, n) matrix with n >= 1 (booleans and integers become floats):
-    ValueError otherwise. Under ``jit`` only the shape is checked. A singular H (duplicate inputs) gives ~0."""
+    A singular H (duplicate inputs) gives ~0. Under ``jit`` only the shape is checked.
+
+    Args:
+      H: a square, finite, symmetric (n, n) matrix with n >= 1 (booleans and integers become floats).
+
+    Returns:
+      A scalar array in H's dtype.
+
+    Raises:
+      ValueError: H is not square, finite and symmetric to round-off.
+    """
     return _lambda_min(check_symmetric(H, "H"))
 
 
@@ -150,9 +159,13 @@ def eigh_descending(H: Array) -> tuple[Array, Array]:
 
 
 class LanczosResult(NamedTuple):
-    """Tridiagonal T = V A V^T of the Krylov space: alphas (k,), betas (k - 1,), orthonormal basis V (k, dim).
+    """Tridiagonal T = V A V^T of the Krylov space.
 
-    ``steps`` is how many of the k vectors are valid (the recursion stops early on an invariant subspace).
+    Attributes:
+      alphas: (k,) the diagonal of T.
+      betas: (k - 1,) its off-diagonal.
+      basis: (k, dim) the orthonormal basis V, one vector per row.
+      steps: how many of the k vectors are valid (the recursion stops early on an invariant subspace).
     """
 
     alphas: Array
@@ -164,9 +177,20 @@ class LanczosResult(NamedTuple):
 def lanczos(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> LanczosResult:
     """Lanczos tridiagonalization of a symmetric operator on flat vectors, with full reorthogonalization.
 
-    ``matvec`` maps (dim,) -> (dim,); ``v0`` (dim,) is the start vector (normalized here). Every new vector is
-    orthogonalized twice against all previous ones, so Ritz values do not duplicate (Golub & Van Loan, Sec. 10.3).
-    If the Krylov space is invariant before ``num_steps`` (beta ~ 0), ``steps`` records where it closed.
+    Every new vector is orthogonalized twice against all previous ones, so Ritz values do not duplicate (Golub &
+    Van Loan, Sec. 10.3).
+
+    Args:
+      matvec: a symmetric operator mapping (dim,) -> (dim,).
+      v0: (dim,) the start vector (normalized here).
+      num_steps: the Krylov dimension k, a positive integer (capped at dim).
+
+    Returns:
+      A ``LanczosResult``; if the Krylov space is invariant before ``num_steps`` (beta ~ 0), ``steps`` records
+        where it closed.
+
+    Raises:
+      ValueError: ``num_steps`` is not a positive integer, or ``v0`` is not a flat vector.
     """
     check_positive_int(num_steps, "num_steps")
     v0 = jnp.asarray(v0)
@@ -247,7 +271,13 @@ def ritz_pairs(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> t
 
 
 class Eigenpairs(NamedTuple):
-    """Ritz values, their residuals ||A v - lambda v|| (error bars: some true eigenvalue lies within), and vectors."""
+    """Ritz values with their error bars (``extreme_eigenvalues``).
+
+    Attributes:
+      eigenvalues: (k,) the Ritz values.
+      residuals: (k,) their residuals ||A v - lambda v||: some true eigenvalue lies within each.
+      eigenvectors: the unit Ritz vectors, a list of k pytrees shaped like the operand, or None.
+    """
 
     eigenvalues: Array
     residuals: Array
@@ -280,7 +310,22 @@ def extreme_eigenvalues(
 
     Each Ritz value comes with its residual norm ||A v - theta v||, recomputed with one matvec per vector: for a
     symmetric operator some eigenvalue lies within that distance of theta (Parlett, The Symmetric Eigenvalue
-    Problem, Thm 4.5.1). ``num_steps`` defaults to max(4k, 40), capped at the dimension.
+    Problem, Thm 4.5.1).
+
+    Args:
+      matvec: a symmetric operator on pytrees shaped like ``template``.
+      template (Any): a pytree giving the operand's structure, shapes and dtype.
+      k: how many eigenvalues, an integer in [1, dimension].
+      key: the PRNG key of the random start.
+      which: "top" or "bottom".
+      num_steps: Lanczos steps (default max(4 k, 40)), capped at the dimension.
+      return_vectors: also return the Ritz vectors.
+
+    Returns:
+      An ``Eigenpairs`` of at most k values (fewer when the Krylov space closes first).
+
+    Raises:
+      ValueError: a bad ``which`` or k, or non-finite Lanczos coefficients (matvec's products are not finite).
     """
     return operator_extremes(
         PytreeOperator(matvec), template, k, key=key, which=which, num_steps=num_steps, return_vectors=return_vectors

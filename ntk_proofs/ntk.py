@@ -40,22 +40,34 @@ def empirical_ntk(
 ) -> Array:
     """Theta_ij = sum over parameters of df(x1_i)/dp . df(x2_j)/dp, for any ``f(params, x)`` with pytree params.
 
-    Jacot et al. (2018), eq. (2). ``f`` maps (n, ...) inputs to (n,) or (n, k) outputs. ``trace_axes`` follows
-    neural-tangents: with the default ``(-1,)`` the output axis is traced out by its *mean*,
-    Theta_ij = (1/k) sum_a df_a(x1_i)/dp . df_a(x2_j)/dp, shape (n1, n2) (for one output this is the plain NTK);
-    with ``()`` the full (n1, n2, k, k) block Theta_ij^{ab} = df_a(x1_i)/dp . df_b(x2_j)/dp is returned. Methods:
-      "jacobian": contract the Jacobians J(x1) and J(x2), leaf by leaf;
-      "ntvp": NTK-vector products, column j = J(x1) (J(x2)^T e_j) as a jvp of a vjp, never storing J.
-    ``batch_size`` splits x1 and x2 into blocks so memory stays O(batch_size * parameters); ``"auto"`` picks the
-    largest block whose compiled program XLA says fits ``memory_budget`` bytes (``ntk_batch_size``). Each block
-    is reduced over ``trace_axes`` as soon as it is computed, so the full (n1, n2, k, k) array is never held
-    unless asked for.
+    Jacot et al. (2018), eq. (2). ``trace_axes`` follows neural-tangents. Each block is reduced over ``trace_axes``
+    as soon as it is computed, so the full (n1, n2, k, k) array is never held unless asked for.
 
-    Refused with a ValueError that names the argument: params that are not finite floating-point arrays (or hold
-    no parameter), x1 or x2 without n >= 1 inputs along a first axis or with non-finite entries, inputs that ``f``
-    cannot be evaluated on (by ``jax.eval_shape``, before anything runs), a kernel (with "jacobian", and one block's
-    two Jacobians) too large for the device's memory (from the shapes, before anything is allocated), and a kernel
-    that comes out non-finite (f's derivatives at params are not finite there, e.g. a log at 0).
+    Args:
+      f: the model, ``f(params, x)`` mapping (n, ...) inputs to (n,) or (n, k) outputs.
+      params (Any): a pytree of finite floating-point arrays holding at least one parameter.
+      x1: (n1, ...) inputs, finite.
+      x2: (n2, ...) inputs (default x1).
+      method: "jacobian": contract the Jacobians J(x1) and J(x2), leaf by leaf; "ntvp": NTK-vector products,
+        column j = J(x1) (J(x2)^T e_j) as a jvp of a vjp, never storing J.
+      batch_size: split x1 and x2 into blocks of this many inputs, so memory stays O(batch_size * parameters);
+        "auto": the largest block whose compiled program XLA says fits ``memory_budget`` bytes
+        (``ntk_batch_size``); None: one block.
+      trace_axes: ``(-1,)`` (default) traces the output axis out by its *mean*, Theta_ij = (1/k) sum_a
+        df_a(x1_i)/dp . df_a(x2_j)/dp (for one output this is the plain NTK); ``()`` keeps the full block
+        Theta_ij^{ab} = df_a(x1_i)/dp . df_b(x2_j)/dp.
+      memory_budget: bytes for ``batch_size="auto"`` (default: half the device's memory, or 2 GiB on CPU).
+
+    Returns:
+      The kernel, (n1, n2), or (n1, n2, k, k) with ``trace_axes=()``.
+
+    Raises:
+      ValueError: naming the argument, for a bad method, trace_axes or batch_size, params that are not finite
+        floating-point arrays (or hold no parameter), x1 or x2 without n >= 1 inputs along a first axis or with
+        non-finite entries, inputs that ``f`` cannot be evaluated on (by ``jax.eval_shape``, before anything
+        runs), a kernel (with "jacobian", and one block's two Jacobians) too large for the device's memory (from
+        the shapes, before anything is allocated), and a kernel that comes out non-finite (f's derivatives at
+        params are not finite there, e.g. a log at 0).
     """
     if method not in ("jacobian", "ntvp"):
         raise ValueError(f"method must be 'jacobian' or 'ntvp'; got {method!r}.")
@@ -223,9 +235,13 @@ def _as_matrix(out):
 
 
 class InfiniteWidthKernels(NamedTuple):
-    """NNGP Sigma^{L+1}, NTK Theta^{L+1}, and the NTK's split by layer: terms[l] is layer l+1's parameters.
+    """NNGP Sigma^{L+1}, NTK Theta^{L+1}, and the NTK's split by layer.
 
-    sum(terms) == ntk. For the Du et al. net (depth 1, no bias, weight_var = (d, 1)) terms[0] is H^inf.
+    Attributes:
+      nngp: (n1, n2) the NNGP covariance Sigma^{L+1}.
+      ntk: (n1, n2) the NTK Theta^{L+1}.
+      terms: depth + 1 arrays (n1, n2); terms[l] is the part of the NTK from layer l+1's parameters, and
+        sum(terms) == ntk. For the Du et al. net (depth 1, no bias, weight_var = (d, 1)) terms[0] is H^inf.
     """
 
     nngp: Array
@@ -247,8 +263,21 @@ def infinite_width_kernels(
     hidden width n -> infinity (Jacot et al. 2018, Theorem 1; Lee et al. 2019, eq. (4)); the ReLU
     expectations are the arc-cosine kernels of Cho & Saul (2009):
         E[relu(u) relu(v)] = sqrt(s s') (sin t + (pi - t) cos t) / (2 pi),  E[1{u>0} 1{v>0}] = (pi - t) / (2 pi),
-    with cos t = c / sqrt(s s'). ``weight_var`` is one value for every layer or depth + 1 values (layer 1
-    first; the input layer's is divided by d). Returns ``InfiniteWidthKernels`` of (n1, n2) arrays.
+    with cos t = c / sqrt(s s').
+
+    Args:
+      x1: (n1, d) inputs.
+      x2: (n2, d) inputs (default x1).
+      depth: the number of hidden layers, a positive integer.
+      weight_var: the weight variance, one positive value for every layer or depth + 1 values (layer 1 first;
+        the input layer's is divided by d).
+      bias_var: the bias variance, >= 0.
+
+    Returns:
+      ``InfiniteWidthKernels`` of (n1, n2) arrays.
+
+    Raises:
+      ValueError: a bad depth, weight_var or bias_var, or x1, x2 not (n, d) with the same d.
     """
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"depth must be a positive integer (hidden layers); got {depth!r}.")
@@ -324,8 +353,12 @@ def linearize(f: Callable, params0) -> Callable:
 
 
 class LinearDynamics(NamedTuple):
-    """Closed-form outputs of the linearized model on the training points (T, n) and optional test points
-    (T, n_test)."""
+    """Closed-form outputs of the linearized model (``linear_dynamics``).
+
+    Attributes:
+      train: (steps + 1, n) the outputs on the training points.
+      test: (steps + 1, n_test) the outputs on the test points, or None.
+    """
 
     train: Array
     test: Array | None
@@ -348,7 +381,23 @@ def linear_dynamics(
       GD:   u(k) = y + V (1 - eta lambda)^k V^T (u(0) - y)
       flow: u(t) = y + V exp(-eta lambda t) V^T (u(0) - y)              (t = k, continuous time in units of steps)
       test: u_test(k) = u_test(0) + Theta_test,train V [(1 - decay) / lambda] V^T (y - u(0)).
-    Returns ``LinearDynamics`` with arrays of shape (steps + 1, n) and (steps + 1, n_test).
+
+    Args:
+      ntk_train: (n, n) the NTK on the training points.
+      y: (n,) the targets.
+      u0: (n,) the initial outputs on the training points.
+      eta: the step size.
+      steps: the last step k (or time t, with ``flow``).
+      ntk_test_train: (n_test, n) the NTK between test and training points (optional).
+      u0_test: (n_test,) the initial outputs on the test points (needed with ``ntk_test_train``).
+      flow: gradient flow instead of GD.
+
+    Returns:
+      ``LinearDynamics`` with arrays of shape (steps + 1, n) and (steps + 1, n_test) (test None without
+        ``ntk_test_train``).
+
+    Raises:
+      ValueError: ``ntk_test_train`` without ``u0_test``.
     """
     lam, V = jnp.linalg.eigh(ntk_train)
     k = jnp.arange(steps + 1, dtype=lam.dtype)[:, None]

@@ -42,10 +42,19 @@ def sparsity(mask) -> float:
 
 
 class Ticket(NamedTuple):
+    """One sparsity level of ``lottery_ticket``.
+
+    Attributes:
+      sparsity: the fraction of pruned entries among the 2-D leaves (``sparsity``).
+      mask: the 0/1 mask, a pytree like the parameters.
+      rewound_accuracy: ``accuracy`` after training from the original init under the mask (the "winning ticket").
+      random_accuracy: ``accuracy`` after training the same mask from a fresh random init.
+    """
+
     sparsity: float
     mask: object
-    rewound_accuracy: float  # trained from the original init under the mask (the "winning ticket")
-    random_accuracy: float  # the same mask, trained from a fresh random init
+    rewound_accuracy: float
+    random_accuracy: float
 
 
 def lottery_ticket(
@@ -63,7 +72,26 @@ def lottery_ticket(
 ) -> list[Ticket]:
     """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019, Sec. 2): train, prune ``fraction`` of the
     remaining weights, rewind the rest to their initial values, repeat; each round also trains the same mask from
-    a fresh init (``init(key)``). Returns one ``Ticket`` per sparsity level, starting from the dense network."""
+    a fresh init.
+
+    Args:
+      f: the model, ``f(params, X)``.
+      init: ``init(key) -> params``, the initialization.
+      accuracy: ``accuracy(params) -> float``, the score of trained parameters.
+      X (Array): the training inputs.
+      y (Array): the training targets.
+      key: the PRNG key of the original and the fresh initializations.
+      rounds: pruning rounds.
+      fraction: the fraction of the remaining 2-D weights pruned per round (``magnitude_mask``).
+      optimizer (optax.GradientTransformation): the optax transformation of every training run (``gd_trajectory``).
+      steps: steps per training run.
+
+    Returns:
+      rounds + 1 ``Ticket``s, one per sparsity level, starting from the dense network.
+
+    Raises:
+      GradientDescentDiverged: a training run's loss became non-finite.
+    """
     k0, k_fresh = jax.random.split(key)
     theta0 = init(k0)
     mask = jax.tree.map(jnp.ones_like, theta0)

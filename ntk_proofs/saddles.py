@@ -28,10 +28,19 @@ Array = jax.Array
 
 
 class CriticalPoint(NamedTuple):
+    """The point ``find_critical_point`` reached.
+
+    Attributes:
+      params: the point, a pytree like the start.
+      loss: the loss there.
+      grad_norm: ||grad L|| there.
+      index: the fraction of Hessian eigenvalues below -rtol max|lambda| (``index_of_spectrum``).
+    """
+
     params: object
     loss: float
     grad_norm: float
-    index: float  # fraction of negative Hessian eigenvalues
+    index: float
 
 
 def find_critical_point(
@@ -39,7 +48,15 @@ def find_critical_point(
 ) -> CriticalPoint:
     """Levenberg-Marquardt on 0.5 ||g(p)||^2: p <- p - (H^2 + mu I)^{-1} H g, with mu adapted (dense; small models).
 
-    Returns the final point with its loss, gradient norm and index (fraction of eigenvalues < -rtol max|lambda|).
+    Args:
+      loss: a scalar function of a parameter pytree.
+      params (Any): the start, a pytree of arrays.
+      steps: the most Levenberg-Marquardt steps (it stops early once ||g|| < 1e-12).
+      damping: the initial mu.
+      rtol: eigenvalues below -rtol max|lambda| count as negative in the index.
+
+    Returns:
+      A ``CriticalPoint``: the final point with its loss, gradient norm and index.
     """
     flat, unravel = ravel_pytree(params)
     f = lambda v: loss(unravel(v))  # noqa: E731
@@ -150,9 +167,29 @@ def escape_saddle(
 ) -> GDRun:
     """Run ``method`` in {"gd", "perturbed_gd", "saddle_free_newton"} from ``params`` (typically near a saddle).
 
-    "gd": plain GD; "perturbed_gd": ``perturbed_gd`` (Jin et al. 2017); "saddle_free_newton":
-    ``saddle_free_newton`` (Dauphin et al. 2014). All run on the GD driver; the smallest Hessian eigenvalue is
-    recorded every ``record_every`` steps (``HessianExtreme``, "bottom"): ``records`` of the returned ``GDRun``.
+    All run on the GD driver, which records the smallest Hessian eigenvalue (``HessianExtreme``, "bottom").
+
+    Args:
+      loss: a scalar function of a parameter pytree.
+      params (Any): the start, a pytree of arrays.
+      method: "gd": plain GD; "perturbed_gd": ``perturbed_gd`` (Jin et al. 2017); "saddle_free_newton":
+        ``saddle_free_newton`` (Dauphin et al. 2014).
+      eta: the step size, positive and finite.
+      steps: the number of steps.
+      key: the PRNG key of the rule (perturbations, Krylov starts) and of the recorder's Lanczos starts.
+      record_every: steps between records of the smallest Hessian eigenvalue.
+      noise_radius: ``perturbed_gd``'s perturbation radius.
+      grad_threshold: ``perturbed_gd``'s gradient norm below which it perturbs.
+      wait: ``perturbed_gd``'s least number of steps between perturbations.
+      krylov_dim: ``saddle_free_newton``'s Krylov dimension.
+      damping: ``saddle_free_newton``'s damping.
+
+    Returns:
+      A ``GDRun`` whose ``records`` are the smallest Hessian eigenvalue (a Ritz value) at the recorded steps.
+
+    Raises:
+      ValueError: an unknown method, or a bad step size or count.
+      GradientDescentDiverged: the loss became non-finite.
     """
     if method not in ("gd", "perturbed_gd", "saddle_free_newton"):
         raise ValueError(f"method must be 'gd', 'perturbed_gd' or 'saddle_free_newton'; got {method!r}.")

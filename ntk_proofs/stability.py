@@ -28,8 +28,12 @@ Array = jax.Array
 
 
 class LayerStatistics(NamedTuple):
-    """forward_variance[l]: mean of (h^{l+1})^2 over units and inputs; backward_norm[l]: RMS over inputs of
-    ||d f / d h^{l+1}|| for a random output cotangent. Both of shape (L + 1,) (hidden layers, then the output)."""
+    """Per-layer signal sizes (``layer_statistics``), each of shape (L + 1,): the hidden layers, then the output.
+
+    Attributes:
+      forward_variance: [l] the mean of (h^{l+1})^2 over units and inputs.
+      backward_norm: [l] the RMS over inputs of ||d f / d h^{l+1}|| for a random output cotangent.
+    """
 
     forward_variance: np.ndarray
     backward_norm: np.ndarray
@@ -49,9 +53,20 @@ def layer_statistics(net: MLP, params, X: Array, *, key: Array) -> LayerStatisti
 def predicted_variances(
     depth: int, q0: float, *, weight_var: float, bias_var: float = 0.0, activation: str = "relu", points: int = 80
 ) -> np.ndarray:
-    """q^1 = s_w q0 + s_b, q^{l+1} = s_w E_z[phi(sqrt(q^l) z)^2] + s_b, z ~ N(0, 1), for l = 1..depth; returns
-    (depth + 1,) pre-activation variances of the hidden layers and the output, matching ``layer_statistics``.
-    q0 is the mean squared input coordinate (1 / d for unit-norm inputs). Gauss-Hermite quadrature."""
+    """q^1 = s_w q0 + s_b, q^{l+1} = s_w E_z[phi(sqrt(q^l) z)^2] + s_b, z ~ N(0, 1), for l = 1..depth, by
+    Gauss-Hermite quadrature (Poole et al. 2016; Schoenholz et al. 2017).
+
+    Args:
+      depth: the number of hidden layers.
+      q0: the mean squared input coordinate (1 / d for unit-norm inputs).
+      weight_var: s_w.
+      bias_var: s_b.
+      activation: a key of ``ntk_proofs.models.mlp.ACTIVATIONS``.
+      points: the quadrature nodes.
+
+    Returns:
+      (depth + 1,) pre-activation variances of the hidden layers and the output, matching ``layer_statistics``.
+    """
     nodes, weights = np.polynomial.hermite_e.hermegauss(points)
     weights = weights / weights.sum()
     phi = ACTIVATIONS[activation]
@@ -78,7 +93,23 @@ def sharpness_trajectory(
     sharpening) and hovers there (the edge of stability), where the classical descent lemma no longer applies.
     The driver records the loss and ||grad L(k)||^2 at every step (for ``descent_lemma_violations``); the
     ``HessianExtreme`` recorder measures the sharpness by Lanczos at ``recorded_steps(steps, record_every)``.
-    Returns a ``GDRun`` whose ``records`` are the sharpness values; see ``edge_of_stability_step``.
+
+    Args:
+      loss: a scalar function of a parameter pytree.
+      params (Any): the start, a pytree of arrays.
+      eta: the constant step size.
+      steps: the number of steps.
+      record_every: steps between sharpness measurements.
+      key: the PRNG key of the Lanczos starts.
+      num_steps: Lanczos steps per measurement.
+
+    Returns:
+      A ``GDRun`` whose ``records`` are the sharpness values (Ritz values: lower bounds) and whose
+        ``grad_norm_sq`` is set; see ``edge_of_stability_step``.
+
+    Raises:
+      ValueError: a bad step size or count.
+      GradientDescentDiverged: the loss became non-finite.
     """
     return gd.run(
         loss,
@@ -109,9 +140,21 @@ def descent_lemma_violations(loss, grad_norm_sq, eta: float, smoothness) -> np.n
 
 
 def largest_stable_step(make_run: Callable[[float], Array], lo: float, hi: float, *, iterations: int = 12) -> float:
-    """Bisection on log(eta) for the largest step whose run stays stable: ``make_run(eta)`` returns the loss
-    history; stable means every loss is finite and at most twice the initial one, and the last is below the first.
-    Assumes lo stable, hi unstable (returns hi if it is not)."""
+    """Bisection on log(eta) for the largest step whose run stays stable: every loss finite and at most twice the
+    initial one, and the last below the first.
+
+    Args:
+      make_run: ``make_run(eta)`` returns the loss history of a run with step eta.
+      lo: a stable step.
+      hi: an unstable step, > lo.
+      iterations: bisection steps.
+
+    Returns:
+      The largest step found stable (hi itself when hi is stable).
+
+    Raises:
+      ValueError: ``lo`` is already unstable.
+    """
 
     def stable(eta):
         loss = np.asarray(make_run(eta))

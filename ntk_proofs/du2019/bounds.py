@@ -26,9 +26,16 @@ def lambda_zero(X) -> float:
     """lambda_0 = lambda_min(H^inf) of Du et al. (2019), Theorem 3.1, checked to be > 0.
 
     Computed in float64 on the host (``gram_infinity_float64`` and one ``eigvalsh``) whatever the dtype of X, so
-    that the float32 and float64 runs of one problem share lambda_0 and every constant of the theorem. Raises
-    AssumptionError when lambda_0 is within round-off of 0 (e.g. duplicate inputs), since then Theorem 4.1
-    promises nothing.
+    that the float32 and float64 runs of one problem share lambda_0 and every constant of the theorem.
+
+    Args:
+      X (ArrayLike): (n, d) inputs, rows on the unit sphere.
+
+    Returns:
+      lambda_0 as a Python float.
+
+    Raises:
+      AssumptionError: lambda_0 is within round-off of 0 (e.g. duplicate inputs), so Theorem 4.1 promises nothing.
     """
     H = gram_infinity_float64(X)
     lam = float(np.linalg.eigvalsh(H)[0])
@@ -51,7 +58,10 @@ def infinite_width_spectrum(X) -> np.ndarray:
 def linear_rate_envelope(loss0, eta, lambda0, steps: int) -> np.ndarray:
     """Theorem 4.1 of Du et al. (2019): L(k) <= (1 - eta lambda_0 / 2)^k L(0), for k = 0..steps.
 
-    Returns shape (steps + 1,). Valid for eta <= ``max_step_size`` and m >= ``required_width``.
+    Valid for eta <= ``max_step_size`` and m >= ``required_width``.
+
+    Returns:
+      (steps + 1,) float64, the envelope L(0) (1 - eta lambda_0 / 2)^k.
     """
     rate = theorem_rate(eta, lambda0)
     return np.asarray(loss0) * rate ** np.arange(steps + 1)
@@ -75,7 +85,7 @@ def loss_floor(loss0, dtype, ulps: float = FLOOR_ULPS) -> float:
         floor = L(0) (ulps * eps)^2,      eps = the machine epsilon of ``dtype``,
 
     about 1.4e-10 L(0) in float32 and 4.9e-28 L(0) in float64. Below it a loss history measures round-off, not
-    the dynamics (the float32 width sweep flattens near 1e-11 L(0)).
+    the dynamics.
     """
     eps = float(np.finfo(np.dtype(dtype)).eps)
     return float(loss0) * (ulps * eps) ** 2
@@ -84,11 +94,15 @@ def loss_floor(loss0, dtype, ulps: float = FLOOR_ULPS) -> float:
 class RateEstimate(NamedTuple):
     """The linear rate of a loss history, measured on the steps 0..last_step whose loss is above the floor.
 
-    envelope: the tightest rho with L(k) <= rho^k L(0) on that range, max_{1 <= k <= last} (L(k) / L(0))^(1/k)
-    (the form of Theorem 4.1's conclusion (C1)). geometric: exp of the least-squares slope of log L(k) on k over
-    the second half of the range, [last / 2, last]: the late, slowest-mode contraction per step, which the
-    kernel picture predicts to be (1 - eta lambda_0)^2. first_step, last_step: the range used. floor: the
-    round-off floor (``loss_floor``).
+    Attributes:
+      envelope: the tightest rho with L(k) <= rho^k L(0) on that range, max_{1 <= k <= last} (L(k) / L(0))^(1/k)
+        (the form of Theorem 4.1's conclusion (C1)); NaN with fewer than two steps above the floor.
+      geometric: exp of the least-squares slope of log L(k) on k over the second half of the range,
+        [last / 2, last]: the late, slowest-mode contraction per step, which the kernel picture predicts to be
+        (1 - eta lambda_0)^2; NaN as ``envelope``.
+      first_step: the first step of the range used (0).
+      last_step: the last step of the range used.
+      floor: the round-off floor (``loss_floor``).
     """
 
     envelope: float
@@ -101,10 +115,21 @@ class RateEstimate(NamedTuple):
 def empirical_rate(loss, *, dtype=None, floor: float | None = None) -> RateEstimate:
     """The linear rate of a loss history of K + 1 >= 2 values, measured above its round-off floor.
 
-    The range is the steps 0..last before the loss first falls to ``floor`` (default ``loss_floor(L(0),
-    dtype)``, dtype that of ``loss`` unless given). Comparing ``envelope`` with ``theorem_rate``
-    (1 - eta lambda_0 / 2) says how loose conclusion (C1) is; ``geometric`` is the late per-step contraction.
-    With fewer than two steps above the floor both are NaN.
+    The range is the steps 0..last before the loss first falls to ``floor``. Comparing ``envelope`` with
+    ``theorem_rate`` (1 - eta lambda_0 / 2) says how loose conclusion (C1) is; ``geometric`` is the late per-step
+    contraction.
+
+    Args:
+      loss (ArrayLike): (K + 1,) the loss history L(0), ..., L(K), with L(0) > 0.
+      dtype (DTypeLike | None): the dtype whose round-off sets the default floor (default: that of ``loss``;
+        float64 for a non-float history).
+      floor: the floor itself (default ``loss_floor(L(0), dtype)``).
+
+    Returns:
+      A ``RateEstimate`` (NaN rates with fewer than two steps above the floor).
+
+    Raises:
+      ValueError: ``loss`` is not a 1-D history of at least two values, or L(0) is not positive.
     """
     raw = np.asarray(loss)
     if raw.ndim != 1 or raw.size < 2:
@@ -130,7 +155,16 @@ def empirical_rate(loss, *, dtype=None, floor: float | None = None) -> RateEstim
 def drift_radius(n: int, residual0, m: int, lambda0) -> float:
     """R' = 4 sqrt(n) ||y - u(0)|| / (sqrt(m) lambda_0): Du et al. (2019), Lemma 3.3 and Theorem 4.1.
 
-    Every w_r stays within R' of its initialization while the linear rate holds. residual0 = ||y - u(0)||.
+    Every w_r stays within R' of its initialization while the linear rate holds.
+
+    Args:
+      n: the number of data points.
+      residual0 (float): ||y - u(0)||.
+      m: the width.
+      lambda0 (float): lambda_0 = lambda_min(H^inf).
+
+    Returns:
+      R' as a Python float.
     """
     return 4.0 * math.sqrt(n) * float(residual0) / (math.sqrt(m) * float(lambda0))
 
@@ -184,6 +218,17 @@ def required_width(n: int, lambda0, residual0, delta: float = 0.1, *, residual_b
     With ||y - u(0)||^2 = O(n / delta) this is the paper's m = Omega(n^6 / (lambda_0^4 delta^3)).
     A sufficient width, not a necessary one.
 
+    Args:
+      n: the number of data points.
+      lambda0 (float): lambda_0 = lambda_min(H^inf), positive.
+      residual0 (float): ||y - u(0)||, measured or (with ``residual_bounded``) a bound that holds with probability
+        1 - delta/3.
+      delta: the total failure probability, in (0, 1).
+      residual_bounded: whether ``residual0`` is a probabilistic bound rather than a measurement.
+
+    Returns:
+      The width as a float (not rounded up to an integer).
+
     Raises:
       ValueError: unless 0 < delta < 1 and lambda0 > 0.
     """
@@ -201,8 +246,10 @@ def required_width(n: int, lambda0, residual0, delta: float = 0.1, *, residual_b
 class MonitorCheck(NamedTuple):
     """One conclusion of a theorem checked along a run.
 
-    held: it held at every checked step. first_failure: the first step where it failed, or -1.
-    worst_ratio: max over steps of measured / bound (<= 1 means it held; for lower bounds, bound / measured).
+    Attributes:
+      held: it held at every checked step.
+      first_failure: the first step where it failed, or -1.
+      worst_ratio: max over steps of measured / bound (<= 1 means it held; for lower bounds, bound / measured).
     """
 
     held: bool
@@ -211,11 +258,19 @@ class MonitorCheck(NamedTuple):
 
 
 class TheoremMonitor(NamedTuple):
-    """The three conclusions (C1)-(C3) of Du et al. (2019), Theorem 4.1, checked along one GD run."""
+    """The three conclusions (C1)-(C3) of Du et al. (2019), Theorem 4.1, checked along one GD run.
 
-    loss_envelope: MonitorCheck  # (C1) L(k) <= (1 - eta lambda_0 / 2)^k L(0)
-    lambda_min_floor: MonitorCheck  # (C2) lambda_min(H(k)) >= lambda_0 / 2
-    drift_radius: MonitorCheck  # (C3) max_r ||w_r(k) - w_r(0)|| <= R'
+    ``held`` is True when all three held.
+
+    Attributes:
+      loss_envelope: (C1) L(k) <= (1 - eta lambda_0 / 2)^k L(0).
+      lambda_min_floor: (C2) lambda_min(H(k)) >= lambda_0 / 2.
+      drift_radius: (C3) max_r ||w_r(k) - w_r(0)|| <= R'.
+    """
+
+    loss_envelope: MonitorCheck
+    lambda_min_floor: MonitorCheck
+    drift_radius: MonitorCheck
 
     @property
     def held(self) -> bool:
@@ -250,11 +305,21 @@ def theorem_monitor(result, *, eta, lambda0, drift_bound, rtol: float | None = N
     """Check (C1)-(C3) of Du et al. (2019), Theorem 4.1, on a ``TrainResult`` of ``train_gd``.
 
     (C1) on the loss at every step k >= 1 (at k = 0 it holds by definition, so it enters neither the verdict nor
-    the worst ratio); (C2) and (C3) at the recorded steps. ``drift_bound`` is R' (``drift_radius``). When the run
-    carries the certificate (``train_gd(..., certify_lambda0=lambda0)``), (C2) holds exactly where it proved it,
-    at every certified step (``certify_every``), whatever the (possibly Lanczos, hence optimistic) lambda_min
-    says; its worst ratio is still (lambda_0 / 2) / lambda_min(H(k)). ``rtol`` (default: 10 machine epsilons of
-    the run's dtype) absorbs round-off in the comparison, not in the theorem.
+    the worst ratio); (C2) and (C3) at the recorded steps. When the run carries the certificate
+    (``train_gd(..., certify_lambda0=lambda0)``), (C2) holds exactly where it proved it, at every certified step
+    (``certify_every``), whatever the (possibly Lanczos, hence optimistic) lambda_min says; its worst ratio is
+    still (lambda_0 / 2) / lambda_min(H(k)).
+
+    Args:
+      result (TrainResult): a ``TrainResult`` of one run, with its ``history`` recorded.
+      eta (float): the run's step size.
+      lambda0 (float): lambda_0 = lambda_min(H^inf).
+      drift_bound (float): R' (``drift_radius``).
+      rtol: the relative slack of every comparison (default: 10 machine epsilons of the run's dtype); it absorbs
+        round-off in the comparison, not in the theorem.
+
+    Returns:
+      A ``TheoremMonitor`` with one ``MonitorCheck`` per conclusion.
     """
     loss = np.asarray(result.loss)
     if rtol is None:

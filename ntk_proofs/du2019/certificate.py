@@ -15,6 +15,10 @@ H(k) = (X X^T) * C(k) / m (eq. (5)) and C(k) = P(k) P(k)^T counts the neurons ac
    with its rounding. While mu_j - ||H(k) - H(j)||_F > 0 (with the subtraction's rounding), (C2) is proved at k.
 3. When Weyl runs out, or nothing is proved yet, factor again at the current step (``prove_step``); if the
    factorization at floor + mu fails, a second one at the smallest provable shift decides.
+4. No factorization is tried where the step's own measurement refutes (C2) (``refuted_by``): a measured
+   lambda_min (eigvalsh, or a Ritz value, an upper bound on lambda_min) below the floor by more than its rounding
+   means lambda_min(H(k)) < floor, so no sound factorization could succeed there; the step is "not proved", as
+   a failed factorization would leave it, at the cost of one O(n^2) norm.
 
 What is proved is exact for H(k) formed from the computed (and symmetrized) Gram matrix X X^T of the stored
 inputs, with integer counts (exact in floating point while m < 2^24 in float32). The error of the computed X X^T
@@ -181,6 +185,18 @@ def initial_state(counts: Array) -> WeylState:
     return WeylState(jnp.zeros_like(counts), jnp.asarray(-jnp.inf, counts.dtype))
 
 
+def refuted_by(H: Array, measured: Array, floor: Array | float) -> Array:
+    """Whether a measurement of lambda_min(H) taken at this step refutes lambda_min(H) >= floor: ``measured`` (from
+    ``eigvalsh``, backward stable, or a Lanczos Ritz value, a Rayleigh quotient and so an upper bound on
+    lambda_min in exact arithmetic) lies below the floor by more than 8 n u ||H||_F, which bounds the rounding
+    of either (Golub & Van Loan, Matrix Computations, 4th ed., Sec. 8.3-8.4 and 10.1: errors of O(n u ||H||_2)).
+    Then lambda_min(H) < floor and no sound proof exists. A NaN measurement (a step not measured) refutes
+    nothing."""
+    n = H.shape[-1]
+    slack = 8.0 * n * unit_roundoff(H.dtype) * jnp.linalg.norm(H)
+    return jnp.isfinite(measured) & (measured + slack < floor)
+
+
 def prove_step(
     state: WeylState,
     H: Array,
@@ -190,9 +206,11 @@ def prove_step(
     floor: Array | float,
     estimate: Array,
     batch_axis: str | None = None,
+    refuted: Array | bool = False,
 ) -> tuple[WeylState, StepProof]:
     """(C2) at one step: by Weyl's inequality from the last factorization while its margin lasts, else by a new
-    factorization (``factor_proof``, with ``estimate`` of lambda_min(H) choosing its margin).
+    factorization (``factor_proof``, with ``estimate`` of lambda_min(H) choosing its margin), unless ``refuted``
+    (``refuted_by``: this step's measurement shows lambda_min(H) < floor, so the step is not proved without one).
 
     H = (X X^T) * counts / m as the recorder formed it; XXt the (symmetrized) Gram matrix it came from; counts the
     integer co-activation counts C(k). Under ``vmap(..., axis_name=batch_axis)`` a factorization runs where any run
@@ -202,7 +220,7 @@ def prove_step(
     distance = frobenius_upper(XXt * (counts - state.counts) / m, entry_roundings=2)
     left = state.margin - distance - 2 * u * (jnp.abs(state.margin) + distance)  # with the subtraction's rounding
     weyl = left > 0
-    need = ~weyl
+    need = ~weyl & ~jnp.asarray(refuted)
 
     def factor():
         return factor_proof(H, floor, estimate, batch_axis)
@@ -213,8 +231,9 @@ def prove_step(
     ok, margin = jax.lax.cond(_somewhere(need, batch_axis), factor, skip)
     factored = need & ok
     held = weyl | factored
+    moved = ~weyl  # a factorization, or a refuted step: the next proof starts afresh from this step's counts
     new_state = WeylState(
-        jnp.where(need, counts, state.counts), jnp.where(need, jnp.where(ok, margin, -jnp.inf), state.margin)
+        jnp.where(moved, counts, state.counts), jnp.where(moved, jnp.where(factored, margin, -jnp.inf), state.margin)
     )
     proof = StepProof(
         held=held,

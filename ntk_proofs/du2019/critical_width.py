@@ -62,16 +62,27 @@ PROBES_BELOW = 3  # at most this many halvings below the bracket, so the hold cu
 class CriticalWidth(NamedTuple):
     """The outcome of ``critical_width``.
 
-    m_star: the smallest width tried whose hold fraction is at least 1 - delta (None if none up to m_max).
-    widths: every width tried, ascending; hold_fraction: the fraction of initializations that held, per width;
-    holds: (widths, seeds) the yes/no outcome of every run. monotone: whether the hold fraction never falls as
-    m grows over the widths tried; violations: the (smaller, larger) width pairs where it fell.
-    bracket: the last failing and the first holding width of the search (their ratio is the resolution met).
-    censored: "" (m* measured: a width below it failed), "below" (the smallest width tried held, so m* <= m_min is
-    only an upper bound) or "above" (no width up to m_max held).
-    eta, lambda0, steps: the step size, lambda_0 = lambda_min(H^inf) and the step cap of the runs; converged and
-    end_step: (widths, seeds) whether each run reached L(k) <= tol L(0) and the step its criteria stop at (the
-    first such step, or the cap). These five are None when a user's ``hold`` replaced the runs.
+    Attributes:
+      m_star: the smallest width tried whose hold fraction is at least 1 - delta (None if none up to m_max).
+      widths: (widths,) every width tried, ascending.
+      hold_fraction: (widths,) the fraction of initializations that held, per width.
+      holds: (widths, seeds) bool, the yes/no outcome of every run.
+      monotone: whether the hold fraction never falls as m grows over the widths tried.
+      violations: the (smaller, larger) width pairs where it fell.
+      bracket: (last failing width, first holding width) of the search (their ratio is the resolution met); either
+        is None where the search found none.
+      criterion: the criterion searched (one of ``CRITERIA``).
+      delta: the allowed failure fraction.
+      seeds: the number of initializations per width.
+      censored: "" (m* measured: a width below it failed), "below" (the smallest width tried held, so m* <= m_min
+        is only an upper bound) or "above" (no width up to m_max held).
+      eta: the step size of the runs.
+      lambda0: lambda_0 = lambda_min(H^inf).
+      steps: the step cap of the runs.
+      converged: (widths, seeds) bool, whether each run reached L(k) <= tol L(0).
+      end_step: (widths, seeds) the step its criteria stop at (the first converged step, or the cap).
+
+    The last five are None when a user's ``hold`` replaced the runs.
     """
 
     m_star: int | None
@@ -101,8 +112,8 @@ def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
 
 
 CHUNK = 64  # steps per compiled piece of a criterion run
-# up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles in half the time of the
-# Lanczos one (a new program per width: compile time is most of a small-n search); Lanczos above
+# up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles faster than the Lanczos one
+# (a small-n search compiles a new program per width); Lanczos above
 EIGH_MAX_N = 64
 
 
@@ -121,8 +132,8 @@ def _runs_until_converged(
     run has converged (L(k) <= tol L(0)) or diverged (non-finite, or above divergence_factor L(0)), or max_steps.
 
     Every criterion reads a run only up to its first converged step, so stopping there changes no outcome; and it
-    matters: a converged run left going drives its residual into float subnormals, which slow a CPU a
-    hundredfold. A finished run restarts from its initialization (finite numbers, ignored) while others go on.
+    matters: a converged run left going drives its residual into float subnormals, on which a CPU's arithmetic is
+    far slower. A finished run restarts from its initialization (finite numbers, ignored) while others go on.
     Returns loss (seeds, max_steps + 1) float64, certified (seeds, max_steps + 1) bool, diverged (seeds,) bool.
     """
     seeds = batch.W.shape[0]
@@ -279,12 +290,33 @@ def critical_width(
     1 - delta of ``seeds`` initializations (see the module doc for the criteria).
 
     The search doubles m from ``m_min`` until the criterion holds (a geometric bracket), then bisects in log m
-    between the last failing and the first holding width until their ratio is at most ``resolution``
-    (2^(1/4) by default), on the grid m_min 2^(j/q) (see ``_search``). ``eta="auto"`` is 1 / lambda_max(H^inf). Every
-    width's initializations run as one batched program (``criterion_outcomes``); the initializations of width m come
-    from ``fold_in(key, m)``. A run is cut at min(``max_steps``, ``envelope_steps``). ``hold(m) -> (seeds,) bool``
-    replaces the GD runs (for tests, or a user's own criterion). The hold fraction is checked for monotonicity over all
-    the widths tried; violations are returned, not hidden. ``critical_widths`` measures several criteria on shared runs.
+    between the last failing and the first holding width until their ratio is at most ``resolution``, on the grid
+    m_min 2^(j/q) (see ``_search``). Every width's initializations run as one batched program
+    (``criterion_outcomes``). The hold fraction is checked for monotonicity over all the widths tried; violations
+    are returned, not hidden. ``critical_widths`` measures several criteria on shared runs.
+
+    Args:
+      X: (n, d) inputs on the unit sphere, no two parallel (``check_inputs``).
+      y: (n,) labels.
+      criterion: one of ``CRITERIA``.
+      delta: the allowed failure fraction, in (0, 1).
+      seeds: initializations per width.
+      eta (float | str): the step size, or "auto": 1 / lambda_max(H^inf).
+      key: the PRNG key; the initializations of width m come from ``fold_in(key, m)``.
+      m_min: the smallest width of the grid.
+      m_max: the largest width tried.
+      resolution: the ratio of the final bracket, > 1 (default 2^(1/4)).
+      max_steps: the step cap of a run (a run is cut at min(``max_steps``, ``envelope_steps``)).
+      tol: a run converges at the first step with L(k) <= tol L(0); in (0, 1).
+      hold: ``hold(m) -> (seeds,) bool`` replaces the GD runs (for tests, or a user's own criterion).
+
+    Returns:
+      A ``CriticalWidth``.
+
+    Raises:
+      ValueError: an unknown criterion, delta outside (0, 1), m_max < m_min, resolution <= 1, a bad count, tol
+        or step size, or inputs that ``check_inputs`` refuses.
+      AssumptionError: two inputs are parallel.
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}.")
@@ -330,11 +362,33 @@ def critical_widths(
     criterion's search has run is reused by the others (the initializations of width m are the same for all,
     ``fold_in(key, m)``). Every run is cut at min(``max_steps``, ``envelope_steps(eta, lambda_0, tol)``): a run
     that has not converged by the step where the (C1) envelope reaches ``tol`` has broken (C1), and a run that
-    follows the kernel converges about four times sooner. ``start`` maps a criterion to the width its search
-    starts from (a guess: any start gives a valid bracket); a criterion without one starts from the largest m*
-    found so far, the searches running in ``CRITERIA`` order ("kernel": from ``_kernel_width_guess``). ``on_width(m)``
-    is called before each new width (a progress hook). Returns criterion -> ``CriticalWidth``, each with the steps and
-    convergence of its runs.
+    follows the kernel converges about four times sooner. A criterion without a ``start`` starts from the largest
+    m* found so far, the searches running in ``SEARCH_ORDER`` ("kernel": from ``_kernel_width_guess``).
+
+    Args:
+      X: (n, d) inputs on the unit sphere, no two parallel (``check_inputs``).
+      y: (n,) labels.
+      criteria (Sequence[str]): a non-empty subset of ``CRITERIA``.
+      delta: as in ``critical_width``.
+      seeds: as in ``critical_width``.
+      eta (float | str): as in ``critical_width``.
+      key: as in ``critical_width``.
+      m_min: as in ``critical_width``.
+      m_max: as in ``critical_width``.
+      resolution: as in ``critical_width``.
+      max_steps: as in ``critical_width``.
+      tol: as in ``critical_width``.
+      start: criterion -> the width its search starts from (a guess: any start gives a valid bracket).
+      on_width: called as ``on_width(m)`` before each new width (a progress hook).
+
+    Returns:
+      criterion -> ``CriticalWidth``, each with the step size, lambda_0, step cap and convergence of its runs, in
+        the order of ``criteria``.
+
+    Raises:
+      ValueError: an unknown criterion, a bad search setting, max_steps, tol or step size, or inputs that
+        ``check_inputs`` refuses.
+      AssumptionError: two inputs are parallel.
     """
     criteria = tuple(criteria)
     unknown = [c for c in criteria if c not in CRITERIA]

@@ -33,10 +33,17 @@ def gram_infinity(X: Array) -> Array:
     the digits there). Pairs whose cosine is within ``PARALLEL_ULPS`` ulps of +-1 are parallel to round-off
     (their angle, below sqrt(2 * 64 eps), cannot be resolved from a Gram matrix) and get angle 0 or pi exactly,
     so duplicate inputs x_i = x_j give equal rows: exactly, but for H_ii = ||x_i||^2 / 2 against H_ji = x_j . x_i / 2,
-    which can differ in the last bit (norm against dot product). H^inf is then singular, a correct result. A zero
-    row has no direction: ValueError. So is an X that is not a finite 2-D array with n, d >= 1 (booleans and integers
-    become floats), and an n whose (n, n) H^inf could not fit in the device's memory (refused before anything is
-    allocated).
+    which can differ in the last bit (norm against dot product). H^inf is then singular, a correct result.
+
+    Args:
+      X: (n, d) inputs with nonzero rows (booleans and integers become floats).
+
+    Returns:
+      H^inf, (n, n), in X's dtype.
+
+    Raises:
+      ValueError: X is not a finite 2-D array with n, d >= 1, has a zero row (no direction), or has an n whose
+        (n, n) H^inf could not fit in the device's memory (refused before anything is allocated).
     """
     X = check_matrix(X, "X")
     check_gram_fits(X.shape[0], X.dtype, "H^inf")
@@ -210,10 +217,20 @@ def _unpack(words: Array, n: int) -> Array:
 def gram_matrix(W: Array, X: Array) -> Array:
     """Finite-width Gram matrix H(W) of Du et al. (2019), eq. (5), for W (m, d) and X (n, d); (n, n).
 
-    H = J J^T with J the Jacobian of the network outputs u (n,) with respect to W. W and X must be finite 2-D arrays
-    with at least one row and one column and the same d (booleans and integers become floats), and the (n, n)
-    result and (n, m) pattern must fit in the device's memory (refused before anything is allocated): ValueError.
-    Under ``jit`` only the shapes are checked.
+    H = J J^T with J the Jacobian of the network outputs u (n,) with respect to W. Under ``jit`` only the shapes are
+    checked.
+
+    Args:
+      W: (m, d) first-layer weights.
+      X: (n, d) inputs.
+
+    Returns:
+      H(W), (n, n), in the result type of W and X.
+
+    Raises:
+      ValueError: W or X is not a finite 2-D array with at least one row and one column (booleans and integers
+        become floats), their d differ, or the (n, n) result and (n, m) pattern would not fit in the device's
+        memory (refused before anything is allocated).
     """
     X = check_matrix(X, "X")
     W = check_matrix(W, "W", shape="(m, d)")
@@ -240,6 +257,18 @@ def gram_infinity_mc(key: Array, X: Array, samples: int, *, chunk: int = 4096) -
 
     Each entry is an average of ``samples`` i.i.d. terms in [-1, 1] with variance at most 1/4, so its
     standard error is at most 1 / (2 sqrt(samples)). Memory is O(n * chunk), whatever ``samples``.
+
+    Args:
+      key: the PRNG key of the sampled neurons.
+      X: (n, d) inputs.
+      samples: the number of neurons, a positive integer.
+      chunk: neurons drawn per piece.
+
+    Returns:
+      The estimate, (n, n), in X's dtype.
+
+    Raises:
+      ValueError: ``samples`` is not a positive integer.
     """
     check_positive_int(samples, "samples")
     X = jnp.asarray(X)

@@ -3,7 +3,7 @@ over this process's devices with JAX's own sharding (a 1-D mesh over ``jax.local
 on one CPU, on several CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``) and on several GPUs.
 
 Across processes and hosts (``jax.distributed``), the experiments split their units of work among the processes
-(``experiments.common.run_units``), and each process batches its own runs over its local devices; pass
+(``experiments.cluster.run_units``), and each process batches its own runs over its local devices; pass
 ``devices`` to span another set.
 """
 
@@ -58,16 +58,38 @@ def train_gd_batched(
 ) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
-    params.W (B, m, d), params.a (B, m), X (B, n, d), y (B, n); every field of the result gains a leading B axis
-    (``diverged_step`` is a (B,) array). Divergence follows the driver's one policy: by default ("report") it is
-    only reported in ``diverged_step``; "raise" raises ``GradientDescentDiverged`` for the first diverged run. The batch
-    is split across ``devices`` (default: ``jax.local_devices()``), padded to a multiple of their number. Each run gives
-    the same numbers as ``train_gd`` on its own, up to the reassociation of float sums. Under vmap the flip-budget
-    choice of ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both the update from the
-    flipped entries and the dense P P^T product: with large batches, record every few steps. ``certify_lambda0`` (a
-    number, or one per run) proves (C2) every ``certify_every`` steps (default ``record_every``) as in ``train_gd``:
-    a Cholesky factorization runs at a step where any run of the batch needs one (Weyl's inequality covers the
-    others), not at every step of every run.
+    Each run gives the same numbers as ``train_gd`` on its own, up to the reassociation of float sums. Under vmap
+    the flip-budget choice of ``update_coactivation_counts`` cannot branch per run, so a recorded step computes both
+    the update from the flipped entries and the dense P P^T product: with large batches, record every few steps.
+    With ``certify_lambda0`` a Cholesky factorization runs at a step where any run of the batch needs one (Weyl's
+    inequality covers the others), not at every step of every run.
+
+    Args:
+      params: Params(W (B, m, d), a (B, m)).
+      X: (B, n, d) inputs, each (n, d) on the unit sphere with no two rows parallel.
+      y: (B, n) labels.
+      eta: the constant step size, positive.
+      steps: the number of GD steps (>= 0).
+      record_every: steps between recorded diagnostics, as in ``train_gd``.
+      lambda_min_method: as in ``train_gd``.
+      step_form: as in ``train_gd``.
+      devices (Sequence[jax.Device] | None): the devices the batch is split across (default
+        ``jax.local_devices()``); the batch is padded to a multiple of their number.
+      certify_lambda0 (float | ArrayLike | None): lambda_0, a number or one per run: (C2) is proved every
+        ``certify_every`` steps as in ``train_gd``.
+      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence.
+      on_divergence: "report" (default): divergence is only reported in ``diverged_step``; "raise": raise
+        ``GradientDescentDiverged`` for the first diverged run.
+      certify_every: steps between proofs of (C2) (default ``record_every``), as in ``train_gd``.
+
+    Returns:
+      A ``TrainResult`` whose every field gains a leading B axis (``diverged_step`` is a (B,) array).
+
+    Raises:
+      ValueError: arrays of the wrong rank or batch size, inputs that ``check_inputs`` refuses, a bad step size,
+        count, divergence option, method or ``certify_every``.
+      AssumptionError: two inputs of a run are parallel.
+      GradientDescentDiverged: a run diverged, with ``on_divergence="raise"``.
     """
     W, a = params
     if W.ndim != 3 or a.ndim != 2 or X.ndim != 3 or y.ndim != 2:

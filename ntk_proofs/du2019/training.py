@@ -29,6 +29,7 @@ from ntk_proofs.du2019.certificate import (
     initial_state,
     inputs_allowance,
     prove_step,
+    refuted_by,
 )
 from ntk_proofs.du2019.gram import (
     coactivation_counts,
@@ -198,7 +199,8 @@ def train_gd(
 
     Args:
       params: initial Params(W (m, d), a (m,)), e.g. from ``init_params``.
-      X: (n, d) inputs of unit norm; y: (n,) labels.
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
       eta: constant step size (``optax.sgd(eta)``); must be positive.
       steps: number of GD steps (>= 0).
       record_every: steps between recorded diagnostics (lambda_min(H(k)), flip fraction, drift);
@@ -208,7 +210,7 @@ def train_gd(
         (default ``gd.DIVERGENCE_FACTOR``).
       on_divergence: "raise" (default): raise ``GradientDescentDiverged`` naming the step; "report": return the
         result with ``diverged_step >= 0`` (its numbers after that step are meaningless).
-      raise_on_divergence: the older boolean form of ``on_divergence``.
+      raise_on_divergence: a boolean alias of ``on_divergence`` (True = "raise", False = "report").
       lambda_min_method: "eigh" (dense, exact), "lanczos" (32 Lanczos steps warm-started at the previous
         Ritz vector: an upper bound on lambda_min, O(n^2) per record), or "auto" = eigh for n <= 512.
       flip_budget: how many pattern entries may flip between records before H(k) is recomputed densely
@@ -422,7 +424,7 @@ class DuDiagnostics:
 
     H(k) = (X X^T) * (P P^T) / m (eq. (5)) is updated from the pattern entries flipped since the last call
     (``update_coactivation_counts``, O(n) per flip; dense above ``flip_budget`` flips, and always for n <=
-    ``DENSE_COUNTS_MAX_N``, where the dense P P^T is cheaper and compiles in half the time). lambda_min(H(k)) comes
+    ``DENSE_COUNTS_MAX_N``, where the dense P P^T is cheaper to compile and to run). lambda_min(H(k)) comes
     from ``eigvalsh`` ("eigh") or from ``lanczos_steps`` Lanczos steps warm-started at the previous Ritz vector
     ("lanczos": an upper bound on lambda_min). Without a carried state (``record_every = 0``) the single record
     is dense and exact. The drift reuses the step's own variables: in the kernel form
@@ -486,7 +488,7 @@ class DuDiagnostics:
             history = self.history(lam, flips, self.max_drift(params, data), None, H, data, proof)
             return None, (history, self.step_proof(proof))
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
-            counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile (half the time) and to run
+            counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile and to run
         else:
             counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
@@ -516,7 +518,8 @@ class DuDiagnostics:
         weyl, proof = state.weyl, None
         if self.certify:
             assert weyl is not None
-            weyl, proof = prove_step(weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis)
+            refuted = refuted_by(H, lam, data.floor)  # lam is NaN at a call that measured nothing
+            weyl, proof = prove_step(weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis, refuted)
         residual = None if self.lambda_method == "eigh" else residual
         history = self.history(lam, flips, drift, residual, H, data, proof, extra)
         new_state = _DiagState(counts, packed, vector, state.call + 1, estimate, weyl)

@@ -53,13 +53,26 @@ class HoldCurveFit(NamedTuple):
 
 
 def fit_hold_curve(widths, holds, *, delta: float, grid_m_star=None, per_doubling: int = 4) -> HoldCurveFit:
-    """m* from a logistic fit of the hold outcomes ``holds`` (widths, seeds) bool against log ``widths``.
+    """m* from a logistic fit of the hold outcomes of every width tried against log m.
 
     Maximum likelihood of P(hold | m) = sigmoid(alpha + beta log m) over every (width, seed) outcome, with the
     penalty ``RIDGE`` beta_s^2 (beta_s the slope in standardized log m). The penalty matters only when the
     outcomes separate perfectly (every run below some width fails, every run above holds), where the unpenalized
     maximum is at beta = infinity; it then places the curve's 1 - delta point inside the separating bracket.
-    ``grid_m_star`` (the search's m*) and ``per_doubling`` (its grid) give ``grid_steps_apart``."""
+
+    Args:
+      widths (ArrayLike): (widths,) the positive widths tried.
+      holds (ArrayLike): (widths, seeds) bool, the outcome of every run (``CriticalWidth.holds``).
+      delta: the allowed failure fraction, in (0, 1); m* is where the fitted P(hold) reaches 1 - delta.
+      grid_m_star (float | None): the search's m*, for ``grid_steps_apart`` (optional).
+      per_doubling: the search grid's widths per doubling.
+
+    Returns:
+      A ``HoldCurveFit`` (all None when every run held, none held, or fewer than two widths were tried).
+
+    Raises:
+      ValueError: delta outside (0, 1), ``holds`` not (widths, seeds), no widths, or a width <= 0.
+    """
     if not 0 < delta < 1:
         raise ValueError(f"delta must lie in (0, 1); got {delta!r}.")
     widths = np.asarray(widths, np.float64).reshape(-1)
@@ -103,12 +116,15 @@ class LawFit(NamedTuple):
         names: the covariates' names, for example ("log n",) or ("log n", "log d", "log lambda_0").
         coef: the fitted coefficients (None where the design is rank-deficient).
         intercept: the constant.
-        ci_low, ci_high: 2.5% and 97.5% quantiles of each coefficient over the bootstrap draws (None when fewer than
+        ci_low: the 2.5% quantile of each coefficient over the bootstrap draws (None when fewer than
             ``MIN_DRAWS`` draws had a full-rank design, or no draws were given).
+        ci_high: the 97.5% quantile likewise.
         half_width: (ci_high - ci_low) / 2 per coefficient (None likewise).
-        points: how many units entered the fit; censored_units: how many were left out as censored.
-        groups: how many groups (family and size) the points came from; datasets_per_group: the fewest data sets any
-            group had (1 means the bootstrap resampled initializations only).
+        points: how many units entered the fit.
+        censored_units: how many were left out as censored (or without a finite m*).
+        groups: how many groups (family and size) the points came from.
+        datasets_per_group: the fewest data sets any group had (1 means the bootstrap resampled initializations
+            only).
         rank: the rank of the design [1, z].
     """
 
@@ -144,14 +160,30 @@ def fit_log_linear(
     boot: int = 1000,
     seed: int = 0,
 ) -> LawFit:
-    """Fit log m* = const + Z coef over units (rows of ``Z``, (units, k) covariates), with a two-level bootstrap.
+    """Fit log m* = const + Z coef over units (rows of ``Z``), with a two-level bootstrap.
 
-    ``m_star`` (units,): each unit's measured m* (None or inf: none up to m_max). ``groups`` (units,): a hashable
-    label per unit (for example (family, n)); the units of one group are its data sets. ``draws`` (units, B): each
-    unit's ``bootstrap_m_star`` draws over its initializations (inf where a draw's largest width failed). ``censored``
-    (units,): units to leave out although they carry a number (m* <= m_min). A bootstrap replicate resamples, within
-    every group, as many units as it has (with replacement), gives each picked unit one of its draws at random, and
-    refits; a replicate in which a picked unit has no finite draw, or whose design is rank-deficient, is dropped."""
+    A bootstrap replicate resamples, within every group, as many units as it has (with replacement), gives each
+    picked unit one of its draws at random, and refits; a replicate in which a picked unit has no finite draw, or
+    whose design is rank-deficient, is dropped.
+
+    Args:
+      Z (ArrayLike): (units, k) covariates (a (units,) vector is one covariate).
+      m_star: (units,) each unit's measured m* (None or inf: none up to m_max).
+      names: the k covariates' names.
+      groups: (units,) a hashable label per unit (for example (family, n)); the units of one group are its data
+        sets.
+      draws (ArrayLike | None): (units, B) each unit's ``bootstrap_m_star`` draws over its initializations (inf
+        where a draw's largest width failed); None: no intervals.
+      censored: (units,) units to leave out although they carry a number (m* <= m_min).
+      boot: the number of bootstrap replicates.
+      seed: the seed of the bootstrap.
+
+    Returns:
+      A ``LawFit`` (coefficients None when the design of the kept units is rank-deficient).
+
+    Raises:
+      ValueError: Z, names, m_star, groups or draws disagree on the number of units or covariates.
+    """
     Z = np.asarray(Z, np.float64)
     if Z.ndim == 1:
         Z = Z[:, None]

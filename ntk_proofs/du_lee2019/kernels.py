@@ -41,6 +41,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ntk_proofs.data import AssumptionError, check_inputs
 from ntk_proofs.du_lee2019.activations import (
@@ -137,7 +138,7 @@ def kernel_map(K: np.ndarray, activation: str, derivative: bool, method: str, no
     return out
 
 
-def deep_kernels(X, net: DeepNet, *, method: str = "auto", nodes: int | None = None) -> DeepKernels:
+def deep_kernels(X: ArrayLike, net: DeepNet, *, method: str = "auto", nodes: int | None = None) -> DeepKernels:
     """The recursion of Definition 5.1 (``net.architecture == "fc"``) or Definition 6.1 ("resnet"), see the module
     docstring, in float64.
 

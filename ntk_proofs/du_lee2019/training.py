@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -172,8 +172,8 @@ def check_params(params, net: DeepNet, d: int) -> DeepParams:
 
 
 def train_deep(
-    key_or_params,
-    X,
+    key_or_params: Array | DeepParams,
+    X: Array,
     y,
     net: DeepNet,
     m: int | None,
@@ -182,7 +182,7 @@ def train_deep(
     record_every: int = 1,
     lambda0: float | None = None,
     *,
-    dtype=None,
+    dtype: Any = None,
     divergence_factor: float = DIVERGENCE_FACTOR,
     on_divergence: OnDivergence | None = None,
 ) -> DeepTrainResult:
@@ -279,7 +279,12 @@ class DeepTheoremMonitor(NamedTuple):
 
 
 def deep_theorem_monitor(
-    result: DeepTrainResult, lambda0: float, eta: float, *, radius: float | str | None = "paper", rtol=None
+    result: DeepTrainResult,
+    lambda0: float,
+    eta: float,
+    *,
+    radius: float | str | None = "paper",
+    rtol: float | None = None,
 ) -> DeepTheoremMonitor:
     """Held / first failure / worst ratio of the conclusions of Theorems 5.1 / 6.1 (Du, Lee, Li, Wang & Zhai 2019)
     along a ``train_deep`` run, each by ``du2019.bounds.check_upper_bound``.

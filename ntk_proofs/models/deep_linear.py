@@ -17,7 +17,12 @@ Array = jax.Array
 
 
 class DeepLinear(NamedTuple):
-    """Parameters of the two-layer linear net x -> W2 W1 x: W1 (h, d), W2 (k, h)."""
+    """Parameters of the two-layer linear net x -> W2 W1 x.
+
+    Attributes:
+      W1: (h, d) the first layer.
+      W2: (k, h) the second layer.
+    """
 
     W1: Array
     W2: Array

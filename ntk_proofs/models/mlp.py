@@ -23,7 +23,12 @@ ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "identity": lambda z: z, "
 
 
 class Dense(NamedTuple):
-    """One layer's parameters: W of shape (fan_out, fan_in), b of shape (fan_out,)."""
+    """One layer's parameters.
+
+    Attributes:
+      W: (fan_out, fan_in) weights.
+      b: (fan_out,) biases.
+    """
 
     W: Array
     b: Array
@@ -35,6 +40,21 @@ class MLP:
 
     ``apply`` returns (n,) when k = 1 and (n, k) otherwise. Pure and hashable, so it can be a static
     argument of ``jax.jit``.
+
+    Attributes:
+      sizes: (d, n_1, ..., n_L, k), all >= 1.
+      activation: a key of ``ACTIVATIONS``: "relu", "tanh", "identity" or "erf".
+      parameterization: "ntk" or "standard" (module doc).
+      weight_var: sigma_w^2, positive.
+      bias_var: sigma_b^2, non-negative.
+      skip: an identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers.
+      residual_scale: the shortcut's scale; 1 / sqrt(depth) keeps deep residual stacks' variance bounded (Hanin &
+        Rolnick 2018).
+      normalization: "none", "batch" (Ioffe & Szegedy 2015) or "layer" (Ba et al. 2016) on hidden
+        pre-activations (full-batch statistics, no learned affine).
+
+    Raises:
+      ValueError: at construction, for a field outside the values above.
     """
 
     sizes: tuple[int, ...]
@@ -42,11 +62,9 @@ class MLP:
     parameterization: str = "ntk"
     weight_var: float = 2.0
     bias_var: float = 0.0
-    skip: bool = (
-        False  # identity shortcut x^{l+1} = x^l + residual_scale phi(h^{l+1}) between equal-width hidden layers
-    )
-    residual_scale: float = 1.0  # 1 / sqrt(depth) keeps deep residual stacks' variance bounded (Hanin & Rolnick 2018)
-    normalization: str = "none"  # "batch" (Ioffe & Szegedy 2015) or "layer" (Ba et al. 2016) on hidden pre-activations
+    skip: bool = False
+    residual_scale: float = 1.0
+    normalization: str = "none"
 
     def __post_init__(self):
         if len(self.sizes) < 2 or min(self.sizes) < 1:
@@ -66,6 +84,8 @@ class MLP:
         return len(self.sizes) - 2
 
     def init(self, key: Array, dtype=None) -> tuple[Dense, ...]:
+        """One ``Dense`` per layer, drawn from ``key`` (standard normals, scaled under the standard
+        parameterization), in ``dtype`` (default: JAX's default float)."""
         layers = []
         for k, (fan_in, fan_out) in zip(
             jax.random.split(key, len(self.sizes) - 1), zip(self.sizes[:-1], self.sizes[1:])
@@ -80,6 +100,7 @@ class MLP:
         return tuple(layers)
 
     def apply(self, params, x: Array) -> Array:
+        """The outputs on x (n, d): (n,) when k = 1, else (n, k)."""
         return self.forward(params, x)[0]
 
     def forward(self, params, x: Array, taps=None) -> tuple[Array, list[Array]]:

@@ -46,7 +46,12 @@ Array = jax.Array
 
 
 class Params(NamedTuple):
-    """Parameters of the Du et al. net: W (m, d) first-layer weights (trained), a (m,) fixed signs."""
+    """Parameters of the Du et al. net (and of every member of the family).
+
+    Attributes:
+      W: (m, d) first-layer weights (trained).
+      a: (m,) output weights: fixed signs in {-1, +1} for the Du et al. net (trained with ``train_a``).
+    """
 
     W: Array
     a: Array
@@ -76,8 +81,21 @@ class Forward(NamedTuple):
 def init_params(key: Array, m: int, d: int, kappa: float = 1.0, dtype=None) -> Params:
     """Random initialization of Du et al. (2019), Section 3: w_r ~ N(0, kappa^2 I), a_r ~ Unif{-1, +1}.
 
-    kappa = 1 is the paper's Theorem 4.1 setting; Arora et al. (2019) take kappa small so u(0) ~ 0.
-    Returns Params(W (m, d), a (m,)) in dtype (default: JAX's default float).
+    The Gaussians are drawn in float32 and cast, so every precision gets the same initialization.
+
+    Args:
+      key: a PRNG key.
+      m: the width, a positive integer.
+      d: the input dimension, a positive integer.
+      kappa: the scale of W; kappa = 1 is the paper's Theorem 4.1 setting; Arora et al. (2019) take kappa small
+        so u(0) ~ 0.
+      dtype (DTypeLike | None): the dtype (default: JAX's default float).
+
+    Returns:
+      Params(W (m, d), a (m,)).
+
+    Raises:
+      ValueError: m or d is not a positive integer, or kappa is not positive.
     """
     check_positive_int(m, "m (the width)")
     check_positive_int(d, "d")
@@ -95,8 +113,17 @@ SCALINGS = (0.5, 1.0)
 
 @dataclass(frozen=True)
 class TwoLayerFamily:
-    """One member of the family: ``alpha`` (output scale, > 0), ``gamma`` (1/2 NTK, 1 mean-field),
-    ``activation`` ("relu" or "erf"), ``train_a`` (whether a is trained). Hashable: a static argument of jit."""
+    """One member of the family (module doc). Hashable: a static argument of jit.
+
+    Attributes:
+      alpha: the output scale, a positive finite number.
+      gamma: the width exponent, 1/2 (NTK scaling) or 1 (mean-field scaling).
+      activation: "relu" or "erf".
+      train_a: whether the output weights a are trained.
+
+    Raises:
+      ValueError: at construction, for a field outside the values above.
+    """
 
     alpha: float = 1.0
     gamma: float = 0.5
@@ -261,8 +288,19 @@ def loss_gradient(params: Params, X: Array, y: Array) -> Array:
 def init_family(key: Array, m: int, d: int, *, symmetric: bool = False, dtype=None) -> Params:
     """w_r ~ N(0, I), a_r ~ Unif{-1, +1} (``two_layer.init_params``: the same numbers for the same key).
 
-    ``symmetric``: the second half of the neurons copies the first with a negated, so that u(0) = 0 exactly for
-    every alpha (the centering under which Chizat et al. 2019's lazy limit holds; m must be even).
+    Args:
+      key: a PRNG key.
+      m: the width, a positive integer (even with ``symmetric``).
+      d: the input dimension.
+      symmetric: the second half of the neurons copies the first with a negated, so that u(0) = 0 exactly for
+        every alpha (the centering under which Chizat et al. 2019's lazy limit holds).
+      dtype (DTypeLike | None): the dtype (default: JAX's default float).
+
+    Returns:
+      Params(W (m, d), a (m,)).
+
+    Raises:
+      ValueError: m or d is not a positive integer, or m is odd with ``symmetric``.
     """
     check_positive_int(m, "m (the width)")
     if not symmetric:

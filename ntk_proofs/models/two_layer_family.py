@@ -1,5 +1,5 @@
 """The two-layer family lives with the Du et al. net it generalizes, in ``ntk_proofs.models.two_layer``; this
-module keeps the old import path."""
+module re-exports it under the import path ``ntk_proofs.models.two_layer_family``."""
 
 from ntk_proofs.models.two_layer import ACTIVATIONS, SCALINGS, TwoLayerFamily, init_family
 

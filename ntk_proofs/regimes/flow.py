@@ -40,10 +40,18 @@ Array = jax.Array
 
 
 class FlowResult(NamedTuple):
-    """The solution of ``gradient_flow`` at the saved times ``t`` (T,).
+    """The solution of ``gradient_flow`` at the saved times, with the solver's report.
 
-    u (T, n), loss (T,) = 0.5 ||u - y||^2 / alpha^2, lambda_min (T,) of H(t), max_drift (T,) = max_r ||w_r(t) -
-    w_r(0)||. Solver report: the tolerances, accepted and rejected steps.
+    Attributes:
+      t: (T,) the saved times.
+      u: (T, n) the outputs.
+      loss: (T,) 0.5 ||u - y||^2 / alpha^2.
+      lambda_min: (T,) lambda_min(H(t)).
+      max_drift: (T,) max_r ||w_r(t) - w_r(0)||.
+      rtol: the step-size controller's relative tolerance.
+      atol: its absolute tolerance.
+      accepted_steps: the solver's accepted steps.
+      rejected_steps: its rejected steps.
     """
 
     t: np.ndarray
@@ -72,9 +80,24 @@ def gradient_flow(
 ) -> FlowResult:
     """Integrate dW/dt = -grad (L / alpha^2) from ``params`` over [0, t_max] (module doc).
 
-    Saves at ``ts`` (ascending times in [0, t_max]) or at ``saves`` equally spaced times. ``rtol``/``atol`` are the
-    step-size controller's tolerances on every parameter. Raises RuntimeError if the solver stops before t_max
-    (``max_steps`` reached), naming the step count.
+    Args:
+      params: Params(W (m, d), a (m,)), W finite.
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
+      t_max: the end time, positive and finite.
+      saves: the number of equally spaced saved times in [0, t_max] (when ``ts`` is None).
+      ts (ArrayLike | None): ascending saved times in [0, t_max].
+      family: the member of the family.
+      rtol: the step-size controller's relative tolerance on every parameter, in (0, 1).
+      atol: its absolute tolerance, > 0.
+      max_steps: the solver's step limit.
+
+    Returns:
+      A ``FlowResult``.
+
+    Raises:
+      ValueError: inputs that ``check_inputs`` refuses, bad params, t_max, tolerances, saves or ts.
+      RuntimeError: the solver stopped before t_max (``max_steps`` reached), naming the step count.
     """
     X, y = check_run_inputs(params, X, y)
     if not (np.isfinite(t_max) and t_max > 0):
@@ -142,9 +165,19 @@ def _solve(params, X, y, ts, t_max, *, family, rtol, atol, max_steps):
 
 def flow_monitor(flow: FlowResult, *, lambda0: float, n: int, m: int, rtol: float | None = None) -> TheoremMonitor:
     """Check Theorem 3.2's (F1)-(F3) of Du et al. (2019) along a ``FlowResult`` (module doc), with the bound
-    R' of ``flow_drift_radius`` from the flow's own ||y - u(0)||. ``rtol`` (default: the solver's rtol plus 10
-    machine epsilons) absorbs the integration and round-off error in the comparison, not in the theorem.
-    (F1) is checked at every saved t > 0."""
+    R' of ``flow_drift_radius`` from the flow's own ||y - u(0)||. (F1) is checked at every saved t > 0.
+
+    Args:
+      flow: the ``gradient_flow`` solution.
+      lambda0: lambda_0 = lambda_min(H^inf).
+      n: the number of data points.
+      m: the width.
+      rtol: the relative slack of every comparison (default: the solver's rtol plus 10 machine epsilons); it
+        absorbs the integration and round-off error in the comparison, not in the theorem.
+
+    Returns:
+      A ``TheoremMonitor`` whose checks report saved times, not steps.
+    """
     loss = np.asarray(flow.loss, dtype=np.float64)
     if rtol is None:
         rtol = flow.rtol + 10 * float(np.finfo(np.asarray(flow.loss).dtype).eps)
@@ -195,14 +228,19 @@ def gd_outputs(
 class FlowConvergence(NamedTuple):
     """max_k ||u_GD(k) - u_flow(k eta)||_2 over k eta <= t_max, for each eta; the fitted order p (error ~ eta^p).
 
-    flow_error: the flow's own error at the saved times (the distance between solutions at rtol and rtol / 10):
-    the floor below which a GD-to-flow distance cannot be resolved; only errors above ``FLOOR_FACTOR`` floors enter
-    the fit (``fitted``)."""
+    Attributes:
+      etas: (E,) the step sizes, ascending.
+      errors: (S, E) the distance, one row per initialization.
+      flow_error: the flow's own error at the saved times (the distance between solutions at rtol and rtol / 10):
+        the floor below which a GD-to-flow distance cannot be resolved.
+      fitted: (S, E) bool, the errors above ``FLOOR_FACTOR`` floors, which alone enter the fit.
+      fit: the log-log fit of error against eta (``SlopeFit``; its slope is p).
+    """
 
-    etas: np.ndarray  # (E,)
-    errors: np.ndarray  # (S, E): one row per initialization
+    etas: np.ndarray
+    errors: np.ndarray
     flow_error: float
-    fitted: np.ndarray  # (S, E) bool
+    fitted: np.ndarray
     fit: SlopeFit
 
 
@@ -221,9 +259,30 @@ def gd_flow_distance(
     atol: float = 1e-8,
     confidence: float = 0.95,
 ) -> FlowConvergence:
-    """How fast GD converges to the flow as eta shrinks (module doc): for each initialization in ``params_list``
-    and each step ``eta`` (every eta must divide t_max into a whole number of steps up to 1e-9), the largest
-    distance between u_GD(k) and u_flow(k eta) for k eta <= t_max; then the log-log slope p with its interval."""
+    """How fast GD converges to the flow as eta shrinks (module doc): for each initialization and each step eta, the
+    largest distance between u_GD(k) and u_flow(k eta) for k eta <= t_max; then the log-log slope p with its
+    interval.
+
+    Args:
+      params_list (Sequence[Params]): the initializations, each Params(W (m, d), a (m,)).
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
+      etas (ArrayLike): at least two positive step sizes, each a whole multiple of the smallest and dividing t_max
+        into a whole number of steps (up to 1e-9 relative).
+      t_max: the time span.
+      family: the member of the family.
+      rtol: the flow solver's relative tolerance (its floor is measured against rtol / 10).
+      atol: its absolute tolerance.
+      confidence: the level of the slope's interval.
+
+    Returns:
+      A ``FlowConvergence``.
+
+    Raises:
+      ValueError: bad etas or t_max, or inputs that ``gradient_flow`` refuses.
+      RuntimeError: the flow solver stopped before t_max.
+      GradientDescentDiverged: a GD run's loss became non-finite.
+    """
     etas = np.sort(np.asarray(etas, dtype=np.float64))
     if etas.size < 2 or np.any(etas <= 0):
         raise ValueError(f"need at least two positive step sizes; got {etas}.")

@@ -77,6 +77,9 @@ def lambda_zero_family(X: Array, family: TwoLayerFamily = TwoLayerFamily()) -> f
 
     The default member's is ``ntk_proofs.du2019.bounds.lambda_zero(X)`` itself (float64 on the host, checked to be
     positive beyond round-off); the other members' come from ``gram_infinity_family`` in the dtype of X.
+
+    Raises:
+      AssumptionError: for the default member, lambda_0 is within round-off of 0 (e.g. duplicate inputs).
     """
     if family.is_du:
         return lambda_zero(X)
@@ -84,7 +87,13 @@ def lambda_zero_family(X: Array, family: TwoLayerFamily = TwoLayerFamily()) -> f
 
 
 class MonteCarloGram(NamedTuple):
-    """A Monte Carlo estimate of H^inf: the mean over ``samples`` neurons w ~ N(0, I) and its standard error."""
+    """A Monte Carlo estimate of H^inf (``gram_infinity_family_mc``).
+
+    Attributes:
+      mean: (n, n) the mean over ``samples`` neurons w ~ N(0, I).
+      stderr: (n, n) the standard error of each entry (sample standard deviation / sqrt(samples)).
+      samples: the number of neurons.
+    """
 
     mean: Array
     stderr: Array
@@ -95,8 +104,22 @@ def gram_infinity_family_mc(
     key: Array, X: Array, family: TwoLayerFamily = TwoLayerFamily(), *, samples: int, chunk: int = 2048
 ) -> MonteCarloGram:
     """H^inf of the family by Monte Carlo: the per-neuron terms of ``TwoLayerFamily.gram`` averaged over
-    ``samples`` draws w ~ N(0, I) (a = +-1 squares to 1), with the standard error of each entry
-    (sample standard deviation / sqrt(samples)). An independent check of the closed forms; memory O(n^2 + n chunk)."""
+    ``samples`` draws w ~ N(0, I) (a = +-1 squares to 1). An independent check of the closed forms; memory
+    O(n^2 + n chunk).
+
+    Args:
+      key: the PRNG key of the sampled neurons.
+      X: (n, d) inputs.
+      family: the member of the family.
+      samples: the number of neurons, a positive integer.
+      chunk: neurons drawn per piece.
+
+    Returns:
+      A ``MonteCarloGram``.
+
+    Raises:
+      ValueError: ``samples`` is not a positive integer.
+    """
     check_positive_int(samples, "samples")
     X = jnp.asarray(X)
     chunk = int(min(chunk, samples))

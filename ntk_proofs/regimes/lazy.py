@@ -65,12 +65,19 @@ def predicted_exponent(quantity: str, axis: str, family: TwoLayerFamily) -> floa
 class Laziness(NamedTuple):
     """``laziness`` for one family member and width; arrays over initializations (S,).
 
-    kernel_change: max_k ||H(k) - H(0)||_F / ||H(0)||_F. drift: max_r ||w_r(end) - w_r(0)||. rms_drift: the typical
-    neuron's, sqrt(mean_r ||w_r(end) - w_r(0)||^2) (the maximum over m neurons carries an extreme-value correction
-    that the width exponents of the module doc do not include). test_accuracy: the
-    fraction of held-out points whose label has the sign of u (NaN without test points). train_loss: L(end) / L(0).
-    kernel_gap: ||u(end) - u_lin(end)|| / ||y||, u_lin the GD iterate of the net linearized at its initialization
-    (u_lin(k) = y - (I - eta Theta(0))^k y, since u(0) = 0). eta: the step of each initialization.
+    Attributes:
+      alpha: the member's output scale.
+      gamma: its width exponent.
+      m: the width.
+      kernel_change: max_k ||H(k) - H(0)||_F / ||H(0)||_F.
+      drift: max_r ||w_r(end) - w_r(0)||.
+      test_accuracy: the fraction of held-out points whose label has the sign of u (NaN without test points).
+      train_loss: L(end) / L(0).
+      kernel_gap: ||u(end) - u_lin(end)|| / ||y||, u_lin the GD iterate of the net linearized at its
+        initialization (u_lin(k) = y - (I - eta Theta(0))^k y, since u(0) = 0).
+      eta: the step of each initialization.
+      rms_drift: the typical neuron's drift, sqrt(mean_r ||w_r(end) - w_r(0)||^2) (the maximum over m neurons
+        carries an extreme-value correction that the width exponents of the module doc do not include).
     """
 
     alpha: float
@@ -98,8 +105,27 @@ def laziness(
     key: Array,
     ratio: float = 0.5,
 ) -> Laziness:
-    """Train ``seeds`` symmetric initializations of width m (u(0) = 0) with eta = 2 ratio / lambda_max(Theta(0))
-    for ``steps`` steps (one batched program) and measure the quantities of ``Laziness``."""
+    """Train symmetric initializations of width m (u(0) = 0) with eta = 2 ratio / lambda_max(Theta(0)) (one batched
+    program) and measure the quantities of ``Laziness``.
+
+    Args:
+      X: (n, d) training inputs of unit norm.
+      y: (n,) training labels.
+      X_test: held-out inputs, for ``test_accuracy`` (optional).
+      y_test: their labels.
+      family: the member of the family.
+      m: the width (even: the initialization pairs the neurons).
+      seeds: the number of initializations (from ``fold_in(key, m)``).
+      steps: the number of GD steps.
+      key: the PRNG key.
+      ratio: eta lambda_max(Theta(0)) / 2, in (0, 1).
+
+    Returns:
+      A ``Laziness``.
+
+    Raises:
+      ValueError: ratio outside (0, 1), an odd m, or inputs that ``train_family_batched`` refuses.
+    """
     if not 0 < ratio < 1:
         raise ValueError(f"ratio = eta lambda_max / 2 must lie in (0, 1) for the lazy comparison; got {ratio}.")
     X = jnp.asarray(X)

@@ -39,9 +39,11 @@ LAZY, CATAPULT, DIVERGENT, UNRESOLVED = range(4)
 class Thresholds(NamedTuple):
     """What the classification calls a rise, convergence and a lazy kernel.
 
-    rise: the loss "rises" when max_k L(k) > (1 + rise) L(0). converged: L(end) <= converged L(0).
-    kernel_change: a lazy run's ||H(k) - H(0)||_F / ||H(0)||_F stays below this (the issue's 10%).
-    monotone: a lazy run's loss never grows by more than monotone L(0) in one step (round-off at the floor).
+    Attributes:
+      rise: the loss "rises" when max_k L(k) > (1 + rise) L(0).
+      converged: a run converged when L(end) <= converged L(0).
+      kernel_change: a lazy run's ||H(k) - H(0)||_F / ||H(0)||_F stays below this.
+      monotone: a lazy run's loss never grows by more than monotone L(0) in one step (round-off at the floor).
     """
 
     rise: float = 1e-3
@@ -71,13 +73,22 @@ def peak_ratio(loss) -> np.ndarray:
 
 
 def classify_runs(run: FamilyRun, etas, family: TwoLayerFamily, thresholds: Thresholds = Thresholds()) -> np.ndarray:
-    """The phase of each run of a batched ``FamilyRun`` as codes into ``REGIMES`` (module doc), shape (B,).
+    """The phase of each run of a batched ``FamilyRun`` as codes into ``REGIMES`` (module doc).
 
     divergent: the driver flagged divergence (a non-finite loss or one above its factor times L(0)) or the run ended
     above L(0). lazy: converged, the loss fell monotonically and the kernel moved less than ``kernel_change``.
     catapult: converged after the loss rose above (1 + rise) L(0), with the tangent kernel's final top eigenvalue
     below 2 / eta. unresolved: anything else (e.g. not converged within the steps, or a monotone run whose
     kernel moved more than ``kernel_change``), reported as such, never forced into a phase.
+
+    Args:
+      run: a batched ``FamilyRun`` (``train_family_batched``) of B runs.
+      etas (ArrayLike): the step size of each run (B,), or one for all.
+      family: the member of the family the runs trained.
+      thresholds: the ``Thresholds`` of the classification.
+
+    Returns:
+      (B,) int codes: ``LAZY``, ``CATAPULT``, ``DIVERGENT`` or ``UNRESOLVED``, indices into ``REGIMES``.
     """
     loss = np.asarray(run.loss, dtype=np.float64)
     L0, end = loss[:, 0], loss[:, -1]
@@ -107,9 +118,14 @@ def initializations(key: Array, m: int, d: int, seeds: int, *, symmetric: bool =
 class PhaseGrid(NamedTuple):
     """The phase of every (width, ratio, initialization) of ``phase_grid``.
 
-    regime: (W, R, S) codes into ``REGIMES``. sharpness0: (W, S) lambda_max(Theta(0)). peak: (W, R, S)
-    max_k L(k) / L(0) (inf when diverged). sharpness_end: (W, R, S) eta lambda_max(Theta(end)) / 2 (< 1: stable).
-    kernel_change: (W, R, S) max_k ||H(k) - H(0)||_F / ||H(0)||_F.
+    Attributes:
+      widths: (W,) the widths.
+      ratios: (R,) the step-size ratios x = eta lambda_max(Theta(0)) / 2.
+      regime: (W, R, S) codes into ``REGIMES``.
+      sharpness0: (W, S) lambda_max(Theta(0)).
+      peak: (W, R, S) max_k L(k) / L(0) (inf when a loss was non-finite).
+      sharpness_end: (W, R, S) eta lambda_max(Theta(end)) / 2 (< 1: stable; NaN for a divergent run).
+      kernel_change: (W, R, S) max_k ||H(k) - H(0)||_F / ||H(0)||_F.
     """
 
     widths: np.ndarray
@@ -134,9 +150,25 @@ def phase_grid(
     thresholds: Thresholds = Thresholds(),
     on_width=None,
 ) -> PhaseGrid:
-    """Train every width of ``widths`` from ``seeds`` initializations at every step-size ratio x of ``ratios``
-    (eta = 2 x / lambda_max(Theta(0)) of each initialization), ``steps`` steps each, and classify the runs.
-    The runs of one width are one batched program. ``on_width(m)`` is called after each width (progress)."""
+    """Train every width from several initializations at every step-size ratio x (eta = 2 x / lambda_max(Theta(0))
+    of each initialization), and classify the runs (``classify_runs``). The runs of one width are one batched
+    program.
+
+    Args:
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
+      widths (Sequence[int]): the widths m.
+      ratios (ArrayLike): the step-size ratios x.
+      seeds: initializations per width (from ``fold_in(key, m)``).
+      steps: steps per run.
+      key: the PRNG key.
+      family: the member of the family (default: ReLU with a trained).
+      thresholds: the ``Thresholds`` of the classification.
+      on_width (Callable[[int], None] | None): called as ``on_width(m)`` after each width (progress).
+
+    Returns:
+      A ``PhaseGrid``.
+    """
     ratios = np.asarray(ratios, np.float64)
     X = jnp.asarray(X)
     shape = (len(widths), ratios.size, seeds)
@@ -161,9 +193,17 @@ def phase_grid(
 
 
 class Boundary(NamedTuple):
-    """A phase boundary in the ratio x = eta lambda_max(Theta(0)) / 2, one value per initialization, with the mean
-    and its confidence interval (Student t over initializations, on log x). bracketed: initializations whose
-    boundary lay inside [lo, hi] (the others are left out of the mean)."""
+    """A phase boundary in the ratio x = eta lambda_max(Theta(0)) / 2, one value per initialization.
+
+    Attributes:
+      per_seed: (S,) the boundary of each initialization (NaN where not bracketed).
+      mean: the geometric mean over the bracketed initializations (exp of the mean of log x).
+      ci_low: the lower end of its interval (Student t over initializations, on log x; NaN with one value).
+      ci_high: its upper end.
+      bracketed: (S,) bool, the initializations whose boundary lay inside [lo, hi] (the others are left out of
+        the mean).
+      confidence: the interval's level.
+    """
 
     per_seed: np.ndarray
     mean: float
@@ -174,8 +214,15 @@ class Boundary(NamedTuple):
 
 
 class Boundaries(NamedTuple):
-    """``phase_boundaries``: where the loss starts to rise (lazy/catapult; predicted x = 1) and where GD starts to
-    diverge (predicted x = 2 for the linear model of Lewkowycz et al. 2020, larger for ReLU)."""
+    """The two boundaries of ``phase_boundaries`` at one width.
+
+    Attributes:
+      width: the width m.
+      rise: where the loss starts to rise (lazy/catapult; predicted x = 1).
+      divergence: where GD starts to diverge (predicted x = 2 for the linear model of Lewkowycz et al. 2020,
+        larger for ReLU).
+      sharpness0: (S,) lambda_max(Theta(0)) of each initialization.
+    """
 
     width: int
     rise: Boundary
@@ -201,7 +248,28 @@ def phase_boundaries(
     """Per initialization, bisect in log x for the smallest ratio at which the loss rises above (1 + rise) L(0) and
     the smallest at which the run diverges (``classify_runs``), both from the bracket [lo, hi], to a relative
     resolution (hi / lo)^(2^-iterations). All initializations and both boundaries run as one batched program per
-    iteration. Uses the same initializations as ``phase_grid`` for the same key and width."""
+    iteration. Uses the same initializations as ``phase_grid`` for the same key and width.
+
+    Args:
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
+      m: the width.
+      seeds: the number of initializations.
+      steps: steps per run.
+      key: the PRNG key.
+      family: the member of the family (default: ReLU with a trained).
+      lo: the lower end of the bracket in x, > 0.
+      hi: its upper end, > lo.
+      iterations: bisection steps.
+      thresholds: the ``Thresholds`` of the classification.
+      confidence: the level of the boundaries' intervals.
+
+    Returns:
+      ``Boundaries``.
+
+    Raises:
+      ValueError: unless 0 < lo < hi.
+    """
     if not 0 < lo < hi:
         raise ValueError(f"need 0 < lo < hi; got lo={lo}, hi={hi}.")
     X = jnp.asarray(X)

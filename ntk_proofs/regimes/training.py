@@ -61,14 +61,23 @@ class FamilyObjective:
 
 
 class KernelRecord(NamedTuple):
-    """What ``KernelTracking`` measures at one recorded step (leading axes: the recorded steps, batch first)."""
+    """What ``KernelTracking`` measures at one recorded step (leading axes: the recorded steps, batch first).
 
-    lambda_max: Array  # lambda_max(H(k)), width-normalized
-    lambda_min: Array  # lambda_min(H(k))
-    kernel_change: Array  # ||H(k) - H(0)||_F / ||H(0)||_F
-    max_drift: Array  # max_r ||w_r(k) - w_r(0)||
-    output_drift: Array  # max_r |a_r(k) - a_r(0)| (0 when a is fixed)
-    flip_fraction: Array  # fraction of (i, r) with 1{w_r . x_i >= 0} != its value at k = 0
+    Attributes:
+      lambda_max: lambda_max(H(k)) of the width-normalized Gram matrix.
+      lambda_min: lambda_min(H(k)).
+      kernel_change: ||H(k) - H(0)||_F / ||H(0)||_F.
+      max_drift: max_r ||w_r(k) - w_r(0)||.
+      output_drift: max_r |a_r(k) - a_r(0)| (0 when a is fixed).
+      flip_fraction: the fraction of (i, r) with 1{w_r . x_i >= 0} != its value at k = 0.
+    """
+
+    lambda_max: Array
+    lambda_min: Array
+    kernel_change: Array
+    max_drift: Array
+    output_drift: Array
+    flip_fraction: Array
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,25 @@ def train_family(
 ) -> FamilyRun:
     """Full-batch GD with step ``eta`` on L / alpha^2 of a ``TwoLayerFamily`` member, kernel tracked (module doc).
 
-    X: (n, d) inputs of unit norm, y: (n,) labels. Divergence (a loss non-finite or above ``divergence_factor *
-    L(0)``; the default factor leaves room for the catapult's growth) raises ``GradientDescentDiverged``, or with
-    ``on_divergence="report"`` is returned as ``diverged_step >= 0``.
+    Args:
+      params: Params(W (m, d), a (m,)), W finite.
+      X: (n, d) inputs of unit norm (parallel rows are allowed).
+      y: (n,) labels.
+      family: the member of the family.
+      eta: the constant step size, positive and finite.
+      steps: the number of steps.
+      record_every: steps between ``KernelRecord``s (``gd.recorded_steps``).
+      divergence_factor: a loss above ``divergence_factor * L(0)``, or a non-finite one, is divergence; the default
+        leaves room for the catapult's growth.
+      on_divergence: "raise" (default) or "report" (returned as ``diverged_step >= 0``).
+
+    Returns:
+      A ``FamilyRun``: ``records`` are ``KernelRecord``s, ``loss`` is L / alpha^2.
+
+    Raises:
+      ValueError: inputs that ``check_inputs`` refuses, params of the wrong shape or not finite, a bad step size,
+        count or divergence option.
+      GradientDescentDiverged: on divergence, with ``on_divergence="raise"``.
     """
     X, y = check_run_inputs(params, X, y)
     check_step_size(eta)
@@ -148,9 +173,28 @@ def train_family_batched(
     divergence_factor: float = gd.DIVERGENCE_FACTOR,
     on_divergence: gd.OnDivergence = "report",
 ) -> FamilyRun:
-    """``train_family`` for a batch: params with W (B, m, d) and a (B, m), and one step size per member (B,)
-    (a scalar is broadcast). One vmapped, jitted program; returns a ``FamilyRun`` with a leading batch axis.
-    Divergence is reported per member in ``diverged_step`` (B,) by default; "raise" raises for the first."""
+    """``train_family`` for a batch of (initialization, step size) pairs on the same data, as one vmapped, jitted
+    program.
+
+    Args:
+      params: Params(W (B, m, d), a (B, m)).
+      X: (n, d) inputs of unit norm, shared by the batch.
+      y: (n,) labels.
+      family: the member of the family.
+      etas (ArrayLike): one step size per member (B,), positive and finite; a scalar is broadcast.
+      steps: the number of steps.
+      record_every: steps between ``KernelRecord``s.
+      divergence_factor: as in ``train_family``.
+      on_divergence: "report" (default: per member in ``diverged_step``) or "raise" (for the first diverged).
+
+    Returns:
+      A ``FamilyRun`` whose every field has a leading batch axis (``diverged_step`` (B,)).
+
+    Raises:
+      ValueError: params not (B, m, d) and (B, m) or of another d than X, inputs that ``check_inputs`` refuses, a
+        step size that is not positive and finite, a bad count or divergence option.
+      GradientDescentDiverged: a member diverged, with ``on_divergence="raise"``.
+    """
     if params.W.ndim != 3 or params.a.shape != params.W.shape[:2]:
         raise ValueError(f"batched params need W (B, m, d) and a (B, m); got {params.W.shape} and {params.a.shape}.")
     X, y = check_inputs(X, y, distinct=False)
