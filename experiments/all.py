@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import importlib
 from pathlib import Path
+from typing import Any
 
 from experiments.cli import progress, run_main
-from experiments.store import git_state, read_json
+from experiments.store import from_jsonable, git_state, read_json
 
 EXPERIMENTS = (
     "width_sweep",
@@ -42,32 +43,32 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def saved_summary(name: str, out) -> dict:
-    """An experiment's summary as its last run saved it in ``out`` (deep_training: one JSON per study)."""
-
+def saved_summary(name: str, out) -> Any:
+    """An experiment's summary as its last run saved it in ``out``, built into the record its module names
+    ``SUMMARY`` (the JSON as it is where the module names none); deep_training: one JSON per study, together."""
+    module = importlib.import_module(f"experiments.{name}")
+    record = getattr(module, "SUMMARY", Any)
     if name == "deep_training":
-        return {
-            study: read_json(Path(out) / f"{name}_{study}.json")
-            for study in importlib.import_module("experiments.deep_training").STUDIES
-            if (Path(out) / f"{name}_{study}.json").exists()
-        }
-    return read_json(Path(out) / f"{name}.json")
+        paths = {study: Path(out) / f"{name}_{study}.json" for study in module.STUDIES}
+        return from_jsonable(record, {study: read_json(path) for study, path in paths.items() if path.exists()})
+    return from_jsonable(record, read_json(Path(out) / f"{name}.json"))
 
 
-def commits(summary: dict) -> set:
-    """The git commits recorded in a summary (one per JSON)."""
-    parts = summary.values() if "git_commit" not in summary else [summary]
-    return {(p.get("git_commit"), p.get("git_dirty")) for p in parts if isinstance(p, dict)}
+def commits(summary: Any) -> set:
+    """The git commits (commit, dirty) recorded in a summary, or in each part of one made of several JSON files
+    (deep_training's studies)."""
+    if isinstance(summary, dict):  # the JSON as it is, of an experiment without a summary record
+        parts = summary.values() if "git_commit" not in summary else [summary]
+        return {(p.get("git_commit"), p.get("git_dirty")) for p in parts if isinstance(p, dict)}
+    parts = [summary] if hasattr(summary, "git_commit") else [p for p in summary if p is not None]
+    return {(p.git_commit, p.git_dirty) for p in parts}
 
 
 def main(argv=None) -> list:
     args = parse_args(argv)
-    import jax
+    import jax  # here, not at the top: --help must not pay for importing JAX (nor ntk_proofs, which imports it)
 
-    from ntk_proofs.claims import (
-        claims_table,
-        verdict_counts,
-    )  # here: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import claims_table, verdict_counts
     from ntk_proofs.runtime import release_compiled_programs
 
     rows, made_by = [], set()

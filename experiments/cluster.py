@@ -9,9 +9,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from experiments.cli import MERGE_TIMEOUT, progress
-from experiments.store import UnitStore, finish
+from experiments.store import UnitStore, finish, with_fields
 
 
 def cluster_problem(c) -> str | None:
@@ -41,28 +42,40 @@ def start_processes(config) -> tuple[int, int]:
     return jax.process_index(), jax.process_count()
 
 
-def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) -> dict:
-    """What a process other than 0 of a run across processes returns once its units are saved (process 0 merges)."""
+class NotMerged(NamedTuple):
+    """What a process other than 0 of a run across processes returns once its units are saved (process 0 merges).
+
+    Attributes:
+      process: this process's index (1 .. count - 1).
+      reused_units: how many of its units it read back from the store instead of computing them.
+    """
+
+    process: int
+    reused_units: int
+
+
+def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) -> NotMerged:
+    """Say where a process other than 0 left its units, and return its ``NotMerged``."""
     print(f"process {process[0]} of {process[1]}: its units are in {store.directory}; process 0 merges and plots")
-    return {"process": process[0], "reused_units": reused}
+    return NotMerged(process[0], reused)
 
 
 def run_sweep(
     config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot, **run_kwargs
-) -> dict:
+) -> Any:
     """The tail every experiment made of units shares: ``run_units`` over ``jobs`` with resume in
     <out>/<name>_runs (split across processes as ``process`` says; ``run_kwargs`` go to ``run_units``), then, on
-    process 0, ``summary = summarize(results)`` with the number of reused units, ``report(summary)`` (the printed
-    table) and ``finish`` (JSON, PNG, PDF). Another process returns once its units are saved. Call
-    ``start_processes`` before building the jobs: it must come before JAX computes anything."""
+    process 0, ``summary = summarize(results)`` (a typed record with a ``reused_units`` field) with the number of
+    reused units set, ``report(summary)`` (the printed table) and ``finish`` (JSON, PNG, PDF); returns the summary.
+    Another process returns its ``NotMerged`` once its units are saved. Call ``start_processes`` before building
+    the jobs: it must come before JAX computes anything."""
     out = Path(config.out)
     store = UnitStore(out / f"{name}_runs")
     run_kwargs.setdefault("wait_seconds", config.merge_timeout)
     results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
     if results is None:  # a process other than 0 of a run across processes
         return saved_not_merged(process, store, reused)
-    summary = summarize(results)
-    summary["reused_units"] = reused
+    summary = with_fields(summarize(results), reused_units=reused)
     report(summary)
     return finish(summary, plot, out, name)
 

@@ -18,18 +18,20 @@ an interrupted run resume.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision, step_flag_problem
-from experiments.cluster import cluster_problem, run_sweep, start_processes
-from experiments.store import unit_config
+from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
+from experiments.store import Fit, from_jsonable, read_json, unit_config
+
+if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import Claim
 
 NAME = "critical_width"
 FAMILIES = ("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits", "npz")
@@ -99,6 +101,294 @@ FULL = dict(
 )
 
 
+class HoldCurve(NamedTuple):
+    """The logistic fit of the hold outcomes against log m (``ntk_proofs.du2019.width_law.HoldCurveFit`` as saved).
+
+    Attributes:
+      alpha: the intercept of logit P(hold) = alpha + beta log m.
+      beta: the slope in log m.
+      m_star: the width (hidden units) where the fitted P(hold) reaches 1 - delta; None where the fit cannot place it.
+      grid_steps_apart: how many grid steps it lies from the grid's m*; None where either is missing.
+      agrees: grid_steps_apart <= 1.
+    """
+
+    alpha: float | None
+    beta: float | None
+    m_star: float | None
+    grid_steps_apart: float | None
+    agrees: bool | None
+
+
+class CriterionUnit(NamedTuple):
+    """One criterion's search on one data set (``critical_widths``' ``CriticalWidth``, as saved).
+
+    Attributes:
+      m_star: the smallest width tried (hidden units) that held on 1 - delta of the initializations; None if none
+        up to m_max.
+      censored: "" (measured), "below" (the smallest width tried held: m* is an upper bound) or "above" (none held).
+      bracket: the last failing and the first holding width of the search.
+      logistic: the logistic fit's estimate of m*.
+      widths: every width tried, ascending.
+      hold_fraction: the fraction of initializations that held, per width.
+      holds: (widths, seeds) the outcome of every run.
+      monotone: whether the hold fraction never falls as m grows.
+      violations: the (smaller, larger) width pairs where it fell.
+      eta: the GD step of the runs.
+      steps: the step cap of the runs.
+      converged_fraction: per width, the fraction of runs that reached L(k) <= tol L(0).
+      median_end_step: per width, the median step at which the runs' criteria stopped.
+      bootstrap: m* in each bootstrap draw over the initializations (hidden units; -1: the largest width failed).
+    """
+
+    m_star: int | None
+    censored: str
+    bracket: list[int | None]
+    logistic: HoldCurve
+    widths: list[int]
+    hold_fraction: list[float]
+    holds: list[list[bool]]
+    monotone: bool
+    violations: list[list[int]]
+    eta: float | None
+    steps: int | None
+    converged_fraction: list[float]
+    median_end_step: list[float]
+    bootstrap: list[float]
+
+
+class CriticalUnit(NamedTuple):
+    """Every criterion's m* on one data set of one family at size n (``run_unit``). Sequences are arrays when
+    computed and lists once read back from the unit's JSON.
+
+    Attributes:
+      family: the data family.
+      n: the number of training points.
+      dataset: the data set's index.
+      d: the input dimension.
+      lambda0: lambda_0 = lambda_min(H^inf) of the data (float64).
+      lambda_max: lambda_max(H^inf).
+      eta: the GD step of the runs.
+      seconds: wall-clock time of the searches (s).
+      widths_run: every width run, in the order run (hidden units).
+      criteria: each criterion's search, by criterion.
+      published: each published width requirement at (n, d, lambda_0), constants dropped (hidden units), by key.
+      du_explicit_width: the width of Theorem 4.1's proof with its explicit constants (hidden units).
+    """
+
+    family: str
+    n: int
+    dataset: int
+    d: int
+    lambda0: float
+    lambda_max: float
+    eta: float
+    seconds: float
+    widths_run: list[int]
+    criteria: dict[str, CriterionUnit]
+    published: dict[str, float]
+    du_explicit_width: float
+
+
+class Exponent(NamedTuple):
+    """A one-covariate law log y = intercept + slope log n with its two-level bootstrap interval (a ``LawFit`` of one
+    covariate, as ``exponent_claim`` and the figure read it).
+
+    Attributes:
+      slope: the fitted exponent of n; None where the design is rank-deficient.
+      intercept: the constant (natural log of y's units).
+      ci_low: the 2.5% quantile of the slope over the bootstrap draws; None with too few draws.
+      ci_high: the 97.5% quantile.
+      half_width: (ci_high - ci_low) / 2.
+      points: how many units entered the fit.
+      censored_units: how many were left out as censored.
+      datasets_per_group: the fewest data sets any size had.
+    """
+
+    slope: float | None
+    intercept: float | None
+    ci_low: float | None
+    ci_high: float | None
+    half_width: float | None
+    points: int
+    censored_units: int
+    datasets_per_group: int
+
+
+class Law(NamedTuple):
+    """The scaling law log m* = const + sum_j coef_j z_j (``ntk_proofs.du2019.width_law.LawFit`` as saved).
+
+    Attributes:
+      names: the covariates' names ("log n", "log d", "log lambda_0").
+      coef: the fitted coefficients; None where the design is rank-deficient.
+      intercept: the constant (log of hidden units).
+      ci_low: the 2.5% bootstrap quantile of each coefficient; None with too few draws.
+      ci_high: the 97.5% quantile.
+      half_width: (ci_high - ci_low) / 2 per coefficient.
+      points: how many units entered the fit.
+      censored_units: how many were left out as censored.
+      groups: how many (family, n) groups the points came from.
+      datasets_per_group: the fewest data sets any group had.
+      rank: the rank of the design [1, z].
+    """
+
+    names: list[str]
+    coef: list[float] | None
+    intercept: float | None
+    ci_low: list[float] | None
+    ci_high: list[float] | None
+    half_width: list[float] | None
+    points: int
+    censored_units: int
+    groups: int
+    datasets_per_group: int
+    rank: int
+
+
+class CriterionSummary(NamedTuple):
+    """One criterion over a family's units, in the order (n, data set).
+
+    Attributes:
+      m_star: m* per unit (hidden units; None: none up to m_max held).
+      censored: each unit's censoring ("", "below", "above").
+      logistic_m_star: the logistic fit's m* per unit.
+      grid_steps_apart: how many grid steps the logistic m* lies from the grid's, per unit.
+      agree: whether the two agree within one grid step, per unit.
+      exponent: p in m* ~ n^p.
+      counting_ratio: m* d / n per unit (None where m* is).
+      counting_exponent: the exponent in n of the counting ratio.
+      monotone: whether the hold fraction never fell as m grew, per unit.
+      violations: the width pairs where it fell, per unit.
+      eta: the GD step, per unit.
+      steps: the step cap, per unit.
+      converged_fraction_at_m_star: the fraction of runs that converged at m*, per unit (None where m* is).
+    """
+
+    m_star: list[int | None]
+    censored: list[str]
+    logistic_m_star: list[float | None]
+    grid_steps_apart: list[float | None]
+    agree: list[bool | None]
+    exponent: Exponent
+    counting_ratio: list[float | None]
+    counting_exponent: Exponent
+    monotone: list[bool]
+    violations: list[list[list[int]]]
+    eta: list[float | None]
+    steps: list[int | None]
+    converged_fraction_at_m_star: list[float | None]
+
+
+class FamilySummary(NamedTuple):
+    """One data family's units, in the order (n, data set).
+
+    Attributes:
+      ns: n per unit.
+      dataset: the data set's index per unit.
+      d: the input dimension per unit.
+      lambda0: lambda_0 per unit.
+      lambda_max: lambda_max(H^inf) per unit.
+      lambda0_fit: the log-log fit of lambda_0 against n.
+      eta: the GD step per unit.
+      published: each published requirement per unit (hidden units), by key.
+      du_explicit_width: the explicit width of Theorem 4.1's proof per unit (hidden units).
+      criteria: each criterion's summary, by criterion.
+      seconds: wall-clock time per unit (s).
+      widths_run: how many widths each unit ran.
+    """
+
+    ns: list[float]
+    dataset: list[int]
+    d: list[float]
+    lambda0: list[float]
+    lambda_max: list[float]
+    lambda0_fit: Fit
+    eta: list[float]
+    published: dict[str, list[float]]
+    du_explicit_width: list[float]
+    criteria: dict[str, CriterionSummary]
+    seconds: list[float]
+    widths_run: list[int]
+
+
+class Published(NamedTuple):
+    """A published width requirement (``PublishedWidth`` without its formula).
+
+    Attributes:
+      key: its short name.
+      paper: authors, venue and year.
+      theorem: the theorem or section that states it.
+      statement: the requirement as stated.
+      conditions: its assumptions.
+      exponent_n: the exponent in n at fixed d and lambda_0 (None: not established).
+      source: "paper", "abstract", "secondary" or "derived".
+      sufficient: True for a sufficient width, False for a necessary one.
+    """
+
+    key: str
+    paper: str
+    theorem: str
+    statement: str
+    conditions: str
+    exponent_n: float | None
+    source: str
+    sufficient: bool
+
+
+class FlowComparison(NamedTuple):
+    """The small-step (flow) m* against the practical-step m* of one criterion.
+
+    Attributes:
+      grid_steps_apart: per unit, how many grid steps the two lie apart (None where either is not measured).
+      within_one_step: on how many units they lie within one grid step.
+      compared: on how many units both were measured.
+    """
+
+    grid_steps_apart: list[float | None]
+    within_one_step: int
+    compared: int
+
+
+class CriticalWidthSummary(NamedTuple):
+    """What the critical-width experiment saves as <out>/critical_width.json, prints and plots, and what its claims
+    read.
+
+    Attributes:
+      experiment: "critical_width".
+      paper: the results checked.
+      config: the run's flags.
+      published: the published width requirements.
+      families: each data family's summary, by family.
+      law: the scaling law over every family, by criterion.
+      flow_versus_practical: the flow criteria against the practical ones, by practical criterion.
+      units: every unit, in the order run.
+      reused_units: how many units were read back from the resume store.
+      versions: the versions of Python, the numerical stack and the JAX backend.
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    paper: str
+    config: CriticalConfig
+    published: list[Published]
+    families: dict[str, FamilySummary]
+    law: dict[str, Law]
+    flow_versus_practical: dict[str, FlowComparison]
+    units: list[CriticalUnit]
+    reused_units: int | None = None
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+SUMMARY = CriticalWidthSummary  # the record <out>/critical_width.json loads into (``experiments.all``)
+
+
+def unit_record(data: dict) -> CriticalUnit:
+    """A unit as read back from its JSON."""
+    return from_jsonable(CriticalUnit, data)
+
+
 def parse_args(argv: list[str] | None = None) -> CriticalConfig:
     return parse_config(
         CriticalConfig,
@@ -143,7 +433,7 @@ def dimension(config: CriticalConfig, family: str, n: int) -> int | None:
 def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     """(X, y) of one family at size n, data set ``dataset``: fresh draws of X and y on the sphere, or a fresh
     random subset of the digits / the user's data (the subsets of one data set are nested in n)."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
@@ -158,10 +448,11 @@ def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     return X[keep], y[keep]
 
 
-def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: dict) -> dict:
+def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: dict[str, int]) -> CriticalUnit:
     """Every criterion's m* on one data set of one family at size n (shared GD runs): the grid answer, its
-    censoring, the logistic-fit answer, and the bootstrap draws over the initializations."""
-    import jax
+    censoring, the logistic-fit answer, and the bootstrap draws over the initializations. ``start``: where each
+    criterion's search starts, by criterion."""
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import infinite_width_spectrum
@@ -196,11 +487,11 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
     for c, r in found.items():
         draws = bootstrap_m_star(r, draws=config.bootstrap, seed=config.seed)
         curve = fit_hold_curve(r.widths, r.holds, delta=config.delta, grid_m_star=r.m_star, per_doubling=config.grid)
-        criteria[c] = dict(
+        criteria[c] = CriterionUnit(
             m_star=r.m_star,
             censored=r.censored,
             bracket=list(r.bracket),
-            logistic=curve._asdict(),
+            logistic=HoldCurve(*curve),
             widths=r.widths,
             hold_fraction=r.hold_fraction,
             holds=r.holds,
@@ -215,7 +506,7 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
     # ||y|| stands in for ||y - u(0)||: E u(0) = 0, and E||y - u(0)||^2 = ||y||^2 + E||u(0)||^2, so this explicit
     # width is a slight underestimate of the proof's (the printout and the figure say so)
     residual0 = float(np.linalg.norm(np.asarray(y)))
-    return dict(
+    return CriticalUnit(
         family=family,
         n=n,
         dataset=dataset,
@@ -231,28 +522,28 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
     )
 
 
-def _guess(units: list[dict], family: str, n: int, dataset: int) -> dict:
-    """Where each criterion's search starts at size n: m* at the largest smaller n of the same data set, scaled by
-    n (any start gives a valid bracket; a good one saves widths)."""
-    earlier = [u for u in units if u["family"] == family and u["dataset"] == dataset and u["n"] < n]
+def _guess(units: list[CriticalUnit], family: str, n: int, dataset: int) -> dict[str, int]:
+    """Where each criterion's search starts at size n, by criterion: m* at the largest smaller n of the same data
+    set, scaled by n (any start gives a valid bracket; a good one saves widths)."""
+    earlier = [u for u in units if u.family == family and u.dataset == dataset and u.n < n]
     if not earlier:
         return {}
-    last = max(earlier, key=lambda u: u["n"])
-    return {c: max(1, int(v["m_star"] * n / last["n"])) for c, v in last["criteria"].items() if v["m_star"] is not None}
+    last = max(earlier, key=lambda u: u.n)
+    return {c: max(1, int(v.m_star * n / last.n)) for c, v in last.criteria.items() if v.m_star is not None}
 
 
-def _draws(entry: dict) -> np.ndarray:
-    boot = np.asarray(entry["bootstrap"], np.float64)
+def _draws(entry: CriterionUnit) -> np.ndarray:
+    boot = np.asarray(entry.bootstrap, np.float64)
     return np.where(boot < 0, np.inf, boot)
 
 
-def _measured(entry: dict) -> bool:
-    return entry["m_star"] is not None and not entry["censored"]
+def _measured(entry: CriterionUnit) -> bool:
+    return entry.m_star is not None and not entry.censored
 
 
-def _slope_dict(fit) -> dict:
-    """A one-covariate ``LawFit`` as the slope/ci dict that ``exponent_claim`` and the figure read."""
-    return dict(
+def _exponent(fit) -> Exponent:
+    """A one-covariate ``LawFit`` as the ``Exponent`` that ``exponent_claim`` and the figure read."""
+    return Exponent(
         slope=None if fit.coef is None else fit.coef[0],
         intercept=fit.intercept,
         ci_low=None if fit.ci_low is None else fit.ci_low[0],
@@ -264,28 +555,28 @@ def _slope_dict(fit) -> dict:
     )
 
 
-def summarize(config: CriticalConfig, units: list[dict]) -> dict:
+def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidthSummary:
     """Per family and criterion: m* per (n, data set) with its censoring and logistic estimate, the exponent p of
     m* ~ n^p and of the counting ratio m* d / n (two-level bootstrap), and the published widths; over all families:
     the scaling law log m* = a log n + b log d + c log lambda_0 + const per criterion."""
-    import ntk_proofs as nt
+    import ntk_proofs as nt  # here, not at the top: importing ntk_proofs imports JAX, which --help must not pay
     from ntk_proofs.du2019.published_widths import PUBLISHED_WIDTHS
     from ntk_proofs.du2019.width_law import fit_log_linear
 
     fit = dict(boot=config.bootstrap, seed=config.seed)
     families = {}
     for family in config.families:
-        rows = sorted((u for u in units if u["family"] == family), key=lambda u: (u["n"], u["dataset"]))
+        rows = sorted((u for u in units if u.family == family), key=lambda u: (u.n, u.dataset))
         if not rows:
             continue
-        ns = np.array([u["n"] for u in rows], np.float64)
-        d = np.array([u["d"] for u in rows], np.float64)
-        lambda0 = np.array([u["lambda0"] for u in rows])
+        ns = np.array([u.n for u in rows], np.float64)
+        d = np.array([u.d for u in rows], np.float64)
+        lambda0 = np.array([u.lambda0 for u in rows])
         per_criterion = {}
         for c in config.criteria:
-            entries = [u["criteria"][c] for u in rows]
-            m_star = [e["m_star"] for e in entries]
-            censored = [bool(e["censored"]) for e in entries]
+            entries = [u.criteria[c] for u in rows]
+            m_star = [e.m_star for e in entries]
+            censored = [bool(e.censored) for e in entries]
             draws = np.array([_draws(e) for e in entries])
             groups = [int(v) for v in ns]
             exponent = fit_log_linear(
@@ -301,70 +592,72 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
                 censored=censored,
                 **fit,
             )
-            logistic = [e["logistic"] for e in entries]
-            per_criterion[c] = dict(
+            logistic = [e.logistic for e in entries]
+            per_criterion[c] = CriterionSummary(
                 m_star=m_star,
-                censored=[e["censored"] for e in entries],
-                logistic_m_star=[v["m_star"] for v in logistic],
-                grid_steps_apart=[v["grid_steps_apart"] for v in logistic],
-                agree=[v["agrees"] for v in logistic],
-                exponent=_slope_dict(exponent),
+                censored=[e.censored for e in entries],
+                logistic_m_star=[v.m_star for v in logistic],
+                grid_steps_apart=[v.grid_steps_apart for v in logistic],
+                agree=[v.agrees for v in logistic],
+                exponent=_exponent(exponent),
                 counting_ratio=ratio,
-                counting_exponent=_slope_dict(counting),
-                monotone=[e["monotone"] for e in entries],
-                violations=[e["violations"] for e in entries],
-                eta=[e["eta"] for e in entries],
-                steps=[e["steps"] for e in entries],
-                converged_fraction_at_m_star=[_at_m_star(e, "converged_fraction") for e in entries],
+                counting_exponent=_exponent(counting),
+                monotone=[e.monotone for e in entries],
+                violations=[e.violations for e in entries],
+                eta=[e.eta for e in entries],
+                steps=[e.steps for e in entries],
+                converged_fraction_at_m_star=[_converged_at_m_star(e) for e in entries],
             )
-        families[family] = dict(
+        families[family] = FamilySummary(
             ns=ns,
-            dataset=[u["dataset"] for u in rows],
+            dataset=[u.dataset for u in rows],
             d=d,
             lambda0=lambda0,
-            lambda_max=[u["lambda_max"] for u in rows],
-            lambda0_fit=nt.loglog_slope(ns, lambda0)._asdict(),
-            eta=[u["eta"] for u in rows],
-            published={p.key: [u["published"][p.key] for u in rows] for p in PUBLISHED_WIDTHS},
-            du_explicit_width=[u["du_explicit_width"] for u in rows],
+            lambda_max=[u.lambda_max for u in rows],
+            lambda0_fit=Fit(*nt.loglog_slope(ns, lambda0)),
+            eta=[u.eta for u in rows],
+            published={p.key: [u.published[p.key] for u in rows] for p in PUBLISHED_WIDTHS},
+            du_explicit_width=[u.du_explicit_width for u in rows],
             criteria=per_criterion,
-            seconds=[u["seconds"] for u in rows],
-            widths_run=[len(u["widths_run"]) for u in rows],
+            seconds=[u.seconds for u in rows],
+            widths_run=[len(u.widths_run) for u in rows],
         )
     law = {}
     for c in config.criteria:
-        entries = [(u, u["criteria"][c]) for u in units if u["family"] in families]
+        entries = [(u, u.criteria[c]) for u in units if u.family in families]
         if not entries:
             continue
-        Z = np.array([[math.log(u["n"]), math.log(u["d"]), math.log(u["lambda0"])] for u, _ in entries])
-        law[c] = fit_log_linear(
-            Z,
-            [e["m_star"] for _, e in entries],
-            names=("log n", "log d", "log lambda_0"),
-            groups=[(u["family"], u["n"]) for u, _ in entries],
-            draws=np.array([_draws(e) for _, e in entries]),
-            censored=[bool(e["censored"]) for _, e in entries],
-            **fit,
-        )._asdict()
+        Z = np.array([[math.log(u.n), math.log(u.d), math.log(u.lambda0)] for u, _ in entries])
+        law[c] = Law(
+            *fit_log_linear(
+                Z,
+                [e.m_star for _, e in entries],
+                names=("log n", "log d", "log lambda_0"),
+                groups=[(u.family, u.n) for u, _ in entries],
+                draws=np.array([_draws(e) for _, e in entries]),
+                censored=[bool(e.censored) for _, e in entries],
+                **fit,
+            )
+        )
     flow = {}
     for c in ("trajectory", "linear"):
         if c in config.criteria and f"{c}_flow" in config.criteria:
-            pairs = [(u["criteria"][c], u["criteria"][f"{c}_flow"]) for u in units]
+            pairs = [(u.criteria[c], u.criteria[f"{c}_flow"]) for u in units]
             steps = [
-                None if not (_measured(a) and _measured(b)) else abs(math.log2(b["m_star"] / a["m_star"])) * config.grid
+                None if not (_measured(a) and _measured(b)) else abs(math.log2(b.m_star / a.m_star)) * config.grid
                 for a, b in pairs
             ]
-            flow[c] = dict(
+            flow[c] = FlowComparison(
                 grid_steps_apart=steps,
                 within_one_step=sum(s is not None and s <= 1 + 1e-9 for s in steps),
                 compared=sum(s is not None for s in steps),
             )
-    return dict(
+    return CriticalWidthSummary(
         experiment=NAME,
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorems 3.2 and 4.1 and Lemma 3.1, against the published "
         "width requirements (ntk_proofs.du2019.published_widths)",
-        config=dataclasses.asdict(config),
-        published=[{k: v for k, v in p._asdict().items() if k != "width"} for p in PUBLISHED_WIDTHS],
+        config=config,
+        published=[Published(**{k: getattr(p, k) for k in Published._fields}) for p in PUBLISHED_WIDTHS],
         families=families,
         law=law,
         flow_versus_practical=flow,
@@ -372,17 +665,18 @@ def summarize(config: CriticalConfig, units: list[dict]) -> dict:
     )
 
 
-def _at_m_star(entry: dict, key: str):
-    if entry["m_star"] is None:
+def _converged_at_m_star(entry: CriterionUnit) -> float | None:
+    """The fraction of runs that converged at m* (None where m* is)."""
+    if entry.m_star is None:
         return None
-    return float(entry[key][list(entry["widths"]).index(entry["m_star"])])
+    return float(entry.converged_fraction[list(entry.widths).index(entry.m_star)])
 
 
-def _interval(fit: dict) -> str:
-    if fit["slope"] is None:
+def _interval(fit: Exponent) -> str:
+    if fit.slope is None:
         return "n/a"
-    ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
-    return f"{fit['slope']:.2f}{ci}"
+    ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
+    return f"{fit.slope:.2f}{ci}"
 
 
 def _m_text(m, censored) -> str:
@@ -391,30 +685,30 @@ def _m_text(m, censored) -> str:
     return f"<={m}" if censored else str(m)
 
 
-def print_summary(summary: dict) -> None:
-    c = summary["config"]
+def print_summary(summary: CriticalWidthSummary) -> None:
+    c = summary.config
     print(
-        f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c['delta']:.0%} of "
-        f"{c['seeds']} initializations (search grid 2^(1/{c['grid']}), {c['m_min']} <= m <= {c['m_max']}), "
-        f"{c['datasets']} data set(s) per (family, n)"
+        f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c.delta:.0%} of "
+        f"{c.seeds} initializations (search grid 2^(1/{c.grid}), {c.m_min} <= m <= {c.m_max}), "
+        f"{c.datasets} data set(s) per (family, n)"
     )
-    for family, f in summary["families"].items():
+    for family, f in summary.families.items():
         print(
-            f"\n{family}: n = {sorted(set(int(v) for v in f['ns']))}, d = {sorted(set(int(v) for v in f['d']))}, "
-            f"lambda_0 = {[round(float(v), 4) for v in f['lambda0']]}"
+            f"\n{family}: n = {sorted(set(int(v) for v in f.ns))}, d = {sorted(set(int(v) for v in f.d))}, "
+            f"lambda_0 = {[round(float(v), 4) for v in f.lambda0]}"
         )
         rows = []
-        for crit, e in f["criteria"].items():
-            ms = ", ".join(_m_text(m, cen) for m, cen in zip(e["m_star"], e["censored"]))
-            agree = [a for a in e["agree"] if a is not None]
+        for crit, e in f.criteria.items():
+            ms = ", ".join(_m_text(m, cen) for m, cen in zip(e.m_star, e.censored))
+            agree = [a for a in e.agree if a is not None]
             rows.append(
                 [
                     crit,
                     ms,
-                    _interval(e["exponent"]),
-                    _interval(e["counting_exponent"]),
+                    _interval(e.exponent),
+                    _interval(e.counting_exponent),
                     f"{sum(agree)}/{len(agree)}",
-                    "yes" if all(e["monotone"]) else "NO",
+                    "yes" if all(e.monotone) else "NO",
                 ]
             )
         print(
@@ -423,23 +717,23 @@ def print_summary(summary: dict) -> None:
                 rows,
             )
         )
-    if summary["law"]:
+    if summary.law:
         rows = []
-        for crit, law in summary["law"].items():
-            if law["coef"] is None:
-                rows.append([crit, f"rank {law['rank']} < 4: not identifiable", "", "", law["points"]])
+        for crit, law in summary.law.items():
+            if law.coef is None:
+                rows.append([crit, f"rank {law.rank} < 4: not identifiable", "", "", law.points])
                 continue
             cells = []
             for j in range(3):
-                ci = "" if law["ci_low"] is None else f" [{law['ci_low'][j]:.2f}, {law['ci_high'][j]:.2f}]"
-                cells.append(f"{law['coef'][j]:.2f}{ci}")
-            rows.append([crit, *cells, law["points"]])
+                ci = "" if law.ci_low is None else f" [{law.ci_low[j]:.2f}, {law.ci_high[j]:.2f}]"
+                cells.append(f"{law.coef[j]:.2f}{ci}")
+            rows.append([crit, *cells, law.points])
         print("\nscaling law log m* = a log n + b log d + c log lambda_0 + const (all families, all data sets)")
         print(format_table(["criterion", "a (n)", "b (d)", "c (lambda_0)", "units"], rows))
-    for crit, v in summary["flow_versus_practical"].items():
+    for crit, v in summary.flow_versus_practical.items():
         print(
             f"{crit}: the small-step (flow) m* lies within one grid step of the practical-step m* on "
-            f"{v['within_one_step']} of {v['compared']} units"
+            f"{v.within_one_step} of {v.compared} units"
         )
     print(
         "'<=m': censored (the smallest width tried held); '>max': none up to m_max held. Exponents: least squares "
@@ -449,36 +743,42 @@ def print_summary(summary: dict) -> None:
     _print_users_answer(summary)
 
 
-def _print_users_answer(summary: dict) -> None:
+def saved_law(path: str | Path) -> dict[str, Law]:
+    """The scaling law, by criterion, of a critical-width JSON saved at ``path`` ({} where there is no file or the
+    file holds no law, as summaries older than the law do)."""
+    path = Path(path)
+    return from_jsonable(dict[str, Law], read_json(path).get("law", {})) if path.is_file() else {}
+
+
+def _print_users_answer(summary: CriticalWidthSummary) -> None:
     """For the 'npz' family: the user's n, d and lambda_0, m* per criterion, the law's prediction, each bound."""
-    f = summary["families"].get("npz")
+    f = summary.families.get("npz")
     if f is None:
         return
-    law = summary["law"]
+    law = summary.law
     source = "this run"
-    if not any(v["coef"] is not None for v in law.values()):
-        path = Path(summary["config"]["law"])
-        law = json.loads(path.read_text()).get("law", {}) if path.is_file() else {}
-        source = str(path)
+    if not any(v.coef is not None for v in law.values()):
+        law = saved_law(summary.config.law)
+        source = str(Path(summary.config.law))
     print("\nYour data (--npz):")
-    for i, n in enumerate(f["ns"]):
-        print(f"  n = {int(n)}, d = {int(f['d'][i])}, lambda_0 = {float(f['lambda0'][i]):.4g}")
-        for crit, e in f["criteria"].items():
-            fitted = law.get(crit, {})
-            if fitted.get("coef"):
-                a, b, cc = fitted["coef"]
+    for i, n in enumerate(f.ns):
+        print(f"  n = {int(n)}, d = {int(f.d[i])}, lambda_0 = {float(f.lambda0[i]):.4g}")
+        for crit, e in f.criteria.items():
+            fitted = law.get(crit)
+            if fitted is not None and fitted.coef:
+                a, b, cc = fitted.coef
                 predicted = math.exp(
-                    fitted["intercept"] + a * math.log(n) + b * math.log(f["d"][i]) + cc * math.log(f["lambda0"][i])
+                    fitted.intercept + a * math.log(n) + b * math.log(f.d[i]) + cc * math.log(f.lambda0[i])
                 )
                 prediction = f"{predicted:.3g} (law of {source})"
             else:
                 prediction = "no fitted law"
-            print(f"    {crit}: measured m* = {_m_text(e['m_star'][i], e['censored'][i])}; predicted {prediction}")
-        bounds = ", ".join(f"{k} {v[i]:.3g}" for k, v in f["published"].items())
+            print(f"    {crit}: measured m* = {_m_text(e.m_star[i], e.censored[i])}; predicted {prediction}")
+        bounds = ", ".join(f"{k} {v[i]:.3g}" for k, v in f.published.items())
         print(f"    published widths (constants dropped): {bounds}")
 
 
-def claims(summary: dict, command: str) -> list:
+def claims(summary: CriticalWidthSummary, command: str) -> list[Claim]:
     """The claims for figures/CLAIMS.md, per family: the exponent of m*('linear') in n is at most Song & Yang's and
     Oymak & Soltanolkotabi's 2 (their requirement's exponent at fixed d), and the counting bound m* d / n >= 1 for
     the criteria that need lambda_min(H(0)) > 0. A proven sufficient width against a measured necessary one is a
@@ -487,17 +787,17 @@ def claims(summary: dict, command: str) -> list:
 
     hypotheses = "outside: eta = 1/lambda_max(H^inf), not the O(lambda_0/n^2) of the theorem; m far below its width"
     rows = []
-    for family, f in summary["families"].items():
-        sizes = sorted(set(int(v) for v in f["ns"]))
-        datasets = summary["config"]["datasets"]
-        e = f["criteria"].get("linear")
+    for family, f in summary.families.items():
+        sizes = sorted(set(int(v) for v in f.ns))
+        datasets = summary.config.datasets
+        e = f.criteria.get("linear")
         if e is not None:
             rows.append(
                 exponent_claim(
                     "Oymak & Soltanolkotabi (2020), Thm 2.1: m d >~ n^2 suffices (exponent 2 at fixed d)",
                     f"m*('linear') grows no faster than n^2 ({family}, n = {sizes}, {datasets} data sets per n, "
                     "two-level bootstrap CI)",
-                    e["exponent"],
+                    e.exponent,
                     2.0,
                     command,
                     test="at_most",
@@ -506,8 +806,8 @@ def claims(summary: dict, command: str) -> list:
                 )
             )
         for crit in ("init", "concentration", "trajectory"):
-            e = f["criteria"].get(crit)
-            ratios = [] if e is None else [r for r, cen in zip(e["counting_ratio"], e["censored"]) if r and not cen]
+            e = f.criteria.get(crit)
+            ratios = [] if e is None else [r for r, cen in zip(e.counting_ratio, e.censored) if r and not cen]
             if ratios:
                 rows.append(
                     bound_claim(
@@ -520,15 +820,15 @@ def claims(summary: dict, command: str) -> list:
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.plotting.critical_width import plot_critical_width
+    from experiments.plotting.critical_width import plot_critical_width  # here: matplotlib is heavy, --help skips it
 
     process = start_processes(config)
     per_unit = unit_config(config, {"families", "ns", "datasets", "full", "bootstrap", "law"})
-    done: list[dict] = []
+    done: list[CriticalUnit] = []
     order = [(f, k, n) for f in config.families for k in range(config.datasets) for n in config.ns]
     jobs = [
         (
@@ -547,11 +847,11 @@ def main(argv: list[str] | None = None) -> dict:
         process,
         jobs,
         desc="critical width",
-        summarize=lambda units: summarize(config, units),
+        summarize=lambda units: summarize(config, [unit_record(u) for u in units]),
         report=print_summary,
         plot=plot_critical_width,
         groups=[(family, dataset) for family, dataset, _ in order],
-        on_result=lambda name, result: done.append(result),
+        on_result=lambda name, result: done.append(unit_record(result)),
     )
 
 

@@ -16,13 +16,17 @@ and prints its table.
 
 from __future__ import annotations
 
-import dataclasses
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Common, format_table, option, parse_config, progress, run_main, set_precision
 from experiments.store import finish
+
+if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import Claim
 
 STUDIES = ("init", "skip", "norm", "optim", "eos", "lottery")
 NAME = "deep_training"
@@ -67,6 +71,379 @@ class DynamicsConfig(Common):
     lottery_seeds: int = option(3, "seeds of the lottery-ticket study")
 
 
+class InitRow(NamedTuple):
+    """One activation and init scale of the init study: per hidden layer, geometric means over the seeds.
+
+    Attributes:
+      label: the activation and init, for tables and legends.
+      activation: "relu" or "tanh".
+      weight_var: s_w, the weights' variance times the fan-in.
+      forward: the pre-activation variance E[(h^l)^2] per hidden layer.
+      backward_sq: the squared backward norm ||df/dh^l||^2 per hidden layer (RMS over inputs).
+      predicted: the variance recursion's prediction of ``forward``.
+      forward_growth: the measured forward growth factor per layer (dimensionless).
+      predicted_growth: the recursion's growth factor per layer.
+      backward_growth: the measured backward growth factor per layer.
+      predicted_backward_growth: 2 / s_w for ReLU (None for tanh).
+    """
+
+    label: str
+    activation: str
+    weight_var: float
+    forward: list[float]
+    backward_sq: list[float]
+    predicted: list[float]
+    forward_growth: float
+    predicted_growth: float
+    backward_growth: float
+    predicted_backward_growth: float | None
+
+
+class InitResult(NamedTuple):
+    """Signal propagation at init (``study_init``).
+
+    Attributes:
+      rows: one row per activation and init scale.
+      depth: hidden layers.
+      width: hidden width.
+      seeds: random inits per row.
+    """
+
+    rows: list[InitRow]
+    depth: int
+    width: int
+    seeds: int
+
+
+class SkipRow(NamedTuple):
+    """One depth, with or without skips, of the skip study.
+
+    Attributes:
+      depth: hidden layers.
+      skip: whether the residual connections are on.
+      backward_norm: ||df/dh^l|| at init per hidden layer.
+      grad_ratio_first_last: its first over its last hidden layer (dimensionless).
+      loss: the training loss 0.5 ||f(X) - y||^2 at every Adam step.
+      final_relative_loss: the last loss over the first.
+    """
+
+    depth: int
+    skip: bool
+    backward_norm: list[float]
+    grad_ratio_first_last: float
+    loss: list[float | None]
+    final_relative_loss: float | None
+
+
+class SkipResult(NamedTuple):
+    """Gradient norms and trainability with and without skips (``study_skip``).
+
+    Attributes:
+      rows: one row per (depth, skip).
+      steps: Adam steps per run.
+    """
+
+    rows: list[SkipRow]
+    steps: int
+
+
+class NormRow(NamedTuple):
+    """One normalization of the norm study.
+
+    Attributes:
+      normalization: "none", "batch" or "layer".
+      steps: the steps of the sharpness measurements.
+      sharpness: lambda_max of the loss's Hessian at those steps.
+      grad_norm: ||grad L|| at every GD step.
+      loss: the training loss at every step.
+      largest_stable_step: the largest constant GD step found stable by bisection.
+      two_over_sharpness0: 2 / the sharpness at init (the step of the quadratic picture).
+    """
+
+    normalization: str
+    steps: list[int]
+    sharpness: list[float]
+    grad_norm: list[float]
+    loss: list[float | None]
+    largest_stable_step: float
+    two_over_sharpness0: float
+
+
+class NormResult(NamedTuple):
+    """Batch and layer normalization against none (``study_norm``).
+
+    Attributes:
+      rows: one row per normalization.
+      eta: the GD step (0.05 on the mean loss, divided by n).
+    """
+
+    rows: list[NormRow]
+    eta: float
+
+
+class QuadraticRate(NamedTuple):
+    """GD with eta = 2 / (L + mu) on a quadratic of condition number kappa.
+
+    Attributes:
+      kappa: the condition number.
+      predicted: the closed-form rate (kappa - 1) / (kappa + 1).
+      measured: the fitted per-step contraction of ||x_k||.
+      steps_used: how many late steps entered the fit.
+    """
+
+    kappa: float
+    predicted: float
+    measured: float
+    steps_used: int
+
+
+class OptimizerRun(NamedTuple):
+    """One optimizer on one task.
+
+    Attributes:
+      optimizer: its name and settings.
+      loss: the training loss at every step.
+      seconds: wall-clock time of the compiled run (s).
+      final: the last loss.
+    """
+
+    optimizer: str
+    loss: list[float | None]
+    seconds: float
+    final: float | None
+
+
+class OptimResult(NamedTuple):
+    """optax optimizers and schedules, and GD's rate on quadratics (``study_optim``).
+
+    Attributes:
+      quadratic: one rate per condition number.
+      runs: each task's optimizer runs, by task.
+      steps: steps per run.
+    """
+
+    quadratic: list[QuadraticRate]
+    runs: dict[str, list[OptimizerRun]]
+    steps: int
+
+
+class EosResult(NamedTuple):
+    """Sharpness along full-batch GD against 2 / eta (``study_eos``).
+
+    Attributes:
+      eta: the GD step.
+      steps: the steps of the sharpness measurements.
+      sharpness: lambda_max of the loss's Hessian at those steps (Lanczos).
+      loss: the training loss at every step.
+      first_edge: the first measured step where the sharpness reached 2 / eta (-1 if none).
+      loss_increases: on how many steps the loss rose.
+      first_increase: the first such step (-1 if none).
+      descent_violations: on how many steps the descent lemma failed.
+      first_violation: the first such step (-1 if none).
+      final_loss: the last loss.
+      initial_loss: the first loss.
+    """
+
+    eta: float
+    steps: list[int]
+    sharpness: list[float]
+    loss: list[float]
+    first_edge: int
+    loss_increases: int
+    first_increase: int
+    descent_violations: int
+    first_violation: int
+    final_loss: float
+    initial_loss: float
+
+
+class LotteryLevel(NamedTuple):
+    """One sparsity of the lottery study, over the seeds.
+
+    Attributes:
+      sparsity: the fraction of weights pruned.
+      ticket_mean: the winning ticket's mean test accuracy (fraction correct).
+      ticket_sd: its standard deviation over the seeds.
+      random_mean: the same mask from a fresh init: mean test accuracy.
+      random_sd: its standard deviation.
+    """
+
+    sparsity: float
+    ticket_mean: float
+    ticket_sd: float
+    random_mean: float
+    random_sd: float
+
+
+class LotteryPoint(NamedTuple):
+    """One sparsity on one seed.
+
+    Attributes:
+      sparsity: the fraction of weights pruned.
+      ticket: the winning ticket's test accuracy (fraction correct).
+      random: the same mask's, from a fresh init.
+    """
+
+    sparsity: float
+    ticket: float
+    random: float
+
+
+class LotteryResult(NamedTuple):
+    """Iterative magnitude pruning with rewinding against random re-init (``study_lottery``).
+
+    Attributes:
+      levels: one level per sparsity, over the seeds.
+      per_seed: per seed, one point per sparsity.
+    """
+
+    levels: list[LotteryLevel]
+    per_seed: list[list[LotteryPoint]]
+
+
+class InitSummary(NamedTuple):
+    """What ``--study init`` saves as <out>/deep_training_init.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/init".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: InitResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class SkipSummary(NamedTuple):
+    """What ``--study skip`` saves as <out>/deep_training_skip.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/skip".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: SkipResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class NormSummary(NamedTuple):
+    """What ``--study norm`` saves as <out>/deep_training_norm.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/norm".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: NormResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class OptimSummary(NamedTuple):
+    """What ``--study optim`` saves as <out>/deep_training_optim.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/optim".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: OptimResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class EosSummary(NamedTuple):
+    """What ``--study eos`` saves as <out>/deep_training_eos.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/eos".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: EosResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class LotterySummary(NamedTuple):
+    """What ``--study lottery`` saves as <out>/deep_training_lottery.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "deep_training/lottery".
+      config: the run's flags.
+      result: the study's result.
+      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    config: DynamicsConfig
+    result: LotteryResult
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class DeepTrainingSummaries(NamedTuple):
+    """The summary of each study a run made (None: not run, or no <out>/deep_training_<study>.json).
+
+    Attributes:
+      init: signal propagation at init.
+      skip: skip connections.
+      norm: normalization.
+      optim: optimizers and schedules.
+      eos: the edge of stability.
+      lottery: lottery tickets.
+    """
+
+    init: InitSummary | None = None
+    skip: SkipSummary | None = None
+    norm: NormSummary | None = None
+    optim: OptimSummary | None = None
+    eos: EosSummary | None = None
+    lottery: LotterySummary | None = None
+
+
+SUMMARY = DeepTrainingSummaries  # what the <out>/deep_training_<study>.json load into, together (``experiments.all``)
+
+
 def parse_args(argv=None) -> DynamicsConfig:
     return parse_config(
         DynamicsConfig,
@@ -97,9 +474,9 @@ def _problems(c: DynamicsConfig) -> str | None:
     return "--norm-points must be at most 600 (the digits training split)." if c.norm_points > 600 else None
 
 
-def study_init(c: DynamicsConfig) -> dict:
+def study_init(c: DynamicsConfig) -> InitResult:
     """Per-layer forward variance and backward gradient norm at init, for several init scales, vs the recursion."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
@@ -124,7 +501,7 @@ def study_init(c: DynamicsConfig) -> dict:
         fwd, bwd = np.exp(np.mean(np.log(fwd), 0)), np.exp(np.mean(np.log(bwd), 0))
         pred = nt.predicted_variances(c.depth - 1, 1.0 / d, weight_var=wv, activation=act)
         rows.append(
-            dict(
+            InitRow(
                 label=label,
                 activation=act,
                 weight_var=wv,
@@ -137,12 +514,12 @@ def study_init(c: DynamicsConfig) -> dict:
                 predicted_backward_growth=(2 / wv if act == "relu" else None),
             )
         )
-    return dict(rows=rows, depth=c.depth, width=c.width, seeds=c.seeds)
+    return InitResult(rows=rows, depth=c.depth, width=c.width, seeds=c.seeds)
 
 
-def study_skip(c: DynamicsConfig) -> dict:
+def study_skip(c: DynamicsConfig) -> SkipResult:
     """Gradient norms per layer at init and training loss after Adam, vs depth, with and without skips."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
     import optax
 
     import ntk_proofs as nt
@@ -164,7 +541,7 @@ def study_skip(c: DynamicsConfig) -> dict:
             )
             loss0 = float(traj.loss[0])
             rows.append(
-                dict(
+                SkipRow(
                     depth=depth,
                     skip=skip,
                     backward_norm=st.backward_norm[:-1],
@@ -173,12 +550,12 @@ def study_skip(c: DynamicsConfig) -> dict:
                     final_relative_loss=float(traj.loss[-1]) / loss0,
                 )
             )
-    return dict(rows=rows, steps=c.skip_steps)
+    return SkipResult(rows=rows, steps=c.skip_steps)
 
 
-def study_eos(c: DynamicsConfig) -> dict:
+def study_eos(c: DynamicsConfig) -> EosResult:
     """Sharpness along full-batch GD vs 2 / eta (Cohen et al. 2021), and descent-lemma violations."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
@@ -197,7 +574,7 @@ def study_eos(c: DynamicsConfig) -> dict:
     per_step = np.repeat(sharpness[:-1], np.diff(run.record_steps))
     violations = nt.descent_lemma_violations(run.loss, run.grad_norm_sq, c.eos_eta, per_step)
     increases = np.flatnonzero(np.diff(run.loss) > 0)
-    return dict(
+    return EosResult(
         eta=c.eos_eta,
         steps=run.record_steps,
         sharpness=sharpness,
@@ -213,16 +590,16 @@ def study_eos(c: DynamicsConfig) -> dict:
 
 
 def _digits_split(c):
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
     return nt.digits_split(jax.random.PRNGKey(c.seed), 600, 500)
 
 
-def study_norm(c: DynamicsConfig) -> dict:
+def study_norm(c: DynamicsConfig) -> NormResult:
     """No normalization vs batch vs layer normalization: gradient norm and sharpness along GD, largest stable step."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
@@ -249,7 +626,7 @@ def study_norm(c: DynamicsConfig) -> dict:
 
         stable = nt.largest_stable_step(gd_losses, 1e-3 / X.shape[0], 1e3 / X.shape[0], iterations=c.stable_iterations)
         rows.append(
-            dict(
+            NormRow(
                 normalization=norm,
                 steps=run.record_steps,
                 sharpness=sharpness,
@@ -259,14 +636,12 @@ def study_norm(c: DynamicsConfig) -> dict:
                 two_over_sharpness0=2.0 / float(sharpness[0]),
             )
         )
-    return dict(rows=rows, eta=eta)
+    return NormResult(rows=rows, eta=eta)
 
 
-def study_optim(c: DynamicsConfig) -> dict:
+def study_optim(c: DynamicsConfig) -> OptimResult:
     """optax optimizers and schedules on the Du et al. net and a digits MLP; GD on quadratics vs (kappa-1)/(kappa+1)."""
-    import time
-
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
     import jax.numpy as jnp
     import optax
 
@@ -284,7 +659,7 @@ def study_optim(c: DynamicsConfig) -> dict:
         resolved = norms[norms > 1e-25 * norms[0]]  # stop before float32 underflow
         window = resolved[len(resolved) // 4 :]  # after the fast middle components have died out
         quadratic.append(
-            dict(
+            QuadraticRate(
                 kappa=kappa,
                 predicted=nt.quadratic_gd_rate(kappa),
                 measured=nt.measured_rate(window),
@@ -340,13 +715,13 @@ def study_optim(c: DynamicsConfig) -> dict:
             t = time.perf_counter()
             loss = go()
             seconds = time.perf_counter() - t
-            runs[task].append(dict(optimizer=name, loss=loss, seconds=seconds, final=float(loss[-1])))
-    return dict(quadratic=quadratic, runs=runs, steps=steps)
+            runs[task].append(OptimizerRun(optimizer=name, loss=loss, seconds=seconds, final=float(loss[-1])))
+    return OptimResult(quadratic=quadratic, runs=runs, steps=steps)
 
 
-def study_lottery(c: DynamicsConfig) -> dict:
+def study_lottery(c: DynamicsConfig) -> LotteryResult:
     """Frankle & Carbin (2019): winning tickets (rewound to init) vs the same masks from a fresh init, over seeds."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
     import jax.numpy as jnp
     import optax
 
@@ -370,19 +745,19 @@ def study_lottery(c: DynamicsConfig) -> dict:
             steps=300,
         )
         per_seed.append(
-            [dict(sparsity=t.sparsity, ticket=t.rewound_accuracy, random=t.random_accuracy) for t in tickets]
+            [LotteryPoint(sparsity=t.sparsity, ticket=t.rewound_accuracy, random=t.random_accuracy) for t in tickets]
         )
     levels = [
-        dict(
-            sparsity=per_seed[0][i]["sparsity"],
-            ticket_mean=float(np.mean([s[i]["ticket"] for s in per_seed])),
-            ticket_sd=float(np.std([s[i]["ticket"] for s in per_seed])),
-            random_mean=float(np.mean([s[i]["random"] for s in per_seed])),
-            random_sd=float(np.std([s[i]["random"] for s in per_seed])),
+        LotteryLevel(
+            sparsity=per_seed[0][i].sparsity,
+            ticket_mean=float(np.mean([s[i].ticket for s in per_seed])),
+            ticket_sd=float(np.std([s[i].ticket for s in per_seed])),
+            random_mean=float(np.mean([s[i].random for s in per_seed])),
+            random_sd=float(np.std([s[i].random for s in per_seed])),
         )
         for i in range(len(per_seed[0]))
     ]
-    return dict(levels=levels, per_seed=per_seed)
+    return LotteryResult(levels=levels, per_seed=per_seed)
 
 
 # the tolerances of the closed forms the deep-training studies compare against: He's variance ratio from a finite
@@ -392,198 +767,206 @@ HE_MARGIN = 0.05
 NESTEROV_MARGIN = 0.01
 
 
-def claims(results: dict, command: str) -> list:
+def claims(results: DeepTrainingSummaries, command: str) -> list[Claim]:
     """He init keeps the forward variance; the edge of stability is reached; GD on a quadratic contracts at the
     closed-form rate; the winning ticket is at least as accurate as the same mask from a fresh init."""
     from ntk_proofs.claims import bound_claim, claim, difference  # here: ntk_proofs imports JAX; --help must not pay
 
     rows = []
-    if "init" in results:
-        he = next(r for r in results["init"]["result"]["rows"] if r["weight_var"] == 2.0 and r["activation"] == "relu")
+    if results.init is not None:
+        he = next(r for r in results.init.result.rows if r.weight_var == 2.0 and r.activation == "relu")
         rows.append(
             claim(
                 "He et al. (2015)",
                 "ReLU with s_w = 2: forward variance growth per layer / predicted",
-                he["forward_growth"] / he["predicted_growth"],
+                he.forward_growth / he.predicted_growth,
                 "equals",
                 1.0,
                 command,
                 margin=HE_MARGIN,
-                measured=f"{he['forward_growth']:.3f} / {he['predicted_growth']:.3f}",
+                measured=f"{he.forward_growth:.3f} / {he.predicted_growth:.3f}",
             )
         )
-    if "optim" in results:
-        for q in results["optim"]["result"]["quadratic"]:
+    if results.optim is not None:
+        for q in results.optim.result.quadratic:
             rows.append(
                 bound_claim(
                     "Nesterov (2004), Thm 2.1.15",
-                    f"GD on a quadratic contracts at least at the closed-form rate, kappa = {q['kappa']:g}: "
+                    f"GD on a quadratic contracts at least at the closed-form rate, kappa = {q.kappa:g}: "
                     "(1 - bound) / (1 - measured)",
-                    (1 - q["predicted"]) / (1 - q["measured"]),
+                    (1 - q.predicted) / (1 - q.measured),
                     command,
                     margin=NESTEROV_MARGIN,
-                    measured=f"{q['measured']:.5f} vs {q['predicted']:.5f}",
+                    measured=f"{q.measured:.5f} vs {q.predicted:.5f}",
                 )
             )
-    if "eos" in results:
-        r = results["eos"]["result"]
+    if results.eos is not None:
+        r = results.eos.result
         rows.append(
             bound_claim(
                 "Cohen et al. (2021)",
-                f"sharpness reaches 2/eta = {2 / r['eta']:.4g} during GD: (2/eta) / max sharpness",
-                (2 / r["eta"]) / max(r["sharpness"]),
+                f"sharpness reaches 2/eta = {2 / r.eta:.4g} during GD: (2/eta) / max sharpness",
+                (2 / r.eta) / max(r.sharpness),
                 command,
-                measured=f"max sharpness {max(r['sharpness']):.4g}",
+                measured=f"max sharpness {max(r.sharpness):.4g}",
             )
         )
-    if "lottery" in results:
-        res = results["lottery"]["result"]
-        last = res["levels"][-1]
-        at = [next(p for p in seed if p["sparsity"] == last["sparsity"]) for seed in res["per_seed"]]
-        est = difference([p["random"] for p in at], [p["ticket"] for p in at])
+    if results.lottery is not None:
+        res = results.lottery.result
+        last = res.levels[-1]
+        at = [next(p for p in seed if p.sparsity == last.sparsity) for seed in res.per_seed]
+        est = difference([p.random for p in at], [p.ticket for p in at])
         rows.append(
             claim(
                 "Frankle & Carbin (2019)",
-                f"winning ticket minus random re-init accuracy at sparsity {last['sparsity']:.2f} "
+                f"winning ticket minus random re-init accuracy at sparsity {last.sparsity:.2f} "
                 f"({len(at)} seeds, Welch CI)",
                 est,
                 "at_least",
                 0.0,
                 command,
                 measured=f"{est.value:.3f} [{est.ci_low:.3f}, {est.ci_high:.3f}] "
-                f"({last['ticket_mean']:.3f} vs {last['random_mean']:.3f})",
+                f"({last.ticket_mean:.3f} vs {last.random_mean:.3f})",
             )
         )
     return rows
 
 
-def main(argv=None) -> dict:
+def print_init(summary: InitSummary) -> None:
+    c, result = summary.config, summary.result
+    print(f"\ninit: depth {c.depth}, width {c.width}, {c.seeds} seeds; per-layer growth factors (hidden layers)")
+    print(
+        format_table(
+            [
+                "init",
+                "forward measured",
+                "forward predicted",
+                "backward measured (norm^2)",
+                "backward predicted (2/s_w)",
+            ],
+            [
+                [
+                    r.label,
+                    r.forward_growth,
+                    r.predicted_growth,
+                    r.backward_growth,
+                    r.predicted_backward_growth if r.predicted_backward_growth else "-",
+                ]
+                for r in result.rows
+            ],
+        )
+    )
+
+
+def print_skip(summary: SkipSummary) -> None:
+    c, result = summary.config, summary.result
+    print(f"\nskip: gradient norm first/last hidden layer at init, loss after {c.skip_steps} Adam steps / initial")
+    print(
+        format_table(
+            ["depth", "skip", "grad norm layer 1 / layer L", "final / initial loss"],
+            [[r.depth, r.skip, r.grad_ratio_first_last, r.final_relative_loss] for r in result.rows],
+        )
+    )
+
+
+def print_norm(summary: NormSummary) -> None:
+    result = summary.result
+    print(f"\nnorm: depth-6 ReLU MLP on digits, GD eta = {result.eta:.4g} (0.05 on the mean loss)")
+    print(
+        format_table(
+            [
+                "normalization",
+                "sharpness start",
+                "sharpness end",
+                "grad norm start",
+                "grad norm end",
+                "largest stable step (bisection)",
+                "2 / sharpness at init",
+            ],
+            [
+                [
+                    r.normalization,
+                    float(r.sharpness[0]),
+                    float(r.sharpness[-1]),
+                    float(r.grad_norm[0]),
+                    float(r.grad_norm[-1]),
+                    r.largest_stable_step,
+                    r.two_over_sharpness0,
+                ]
+                for r in result.rows
+            ],
+        )
+    )
+
+
+def print_optim(summary: OptimSummary) -> None:
+    c, result = summary.config, summary.result
+    print("\noptim: GD with eta = 2/(L+mu) on quadratics")
+    print(
+        format_table(
+            ["kappa", "predicted rate (k-1)/(k+1)", "measured rate"],
+            [[q.kappa, q.predicted, q.measured] for q in result.quadratic],
+        )
+    )
+    for task, runs in result.runs.items():
+        print(f"  {task}, {c.optim_steps} steps:")
+        print(format_table(["optimizer", "final loss", "seconds"], [[r.optimizer, r.final, r.seconds] for r in runs]))
+
+
+def print_eos(summary: EosSummary) -> None:
+    r = summary.result
+    print(
+        f"\neos: GD with eta = {r.eta} (2/eta = {2 / r.eta:.4g}); "
+        f"sharpness from {r.sharpness[0]:.4g} to "
+        f"{r.sharpness[-1]:.4g}; reaches 2/eta at step {r.first_edge}; loss rose on "
+        f"{r.loss_increases} steps (first at {r.first_increase}); descent lemma failed on "
+        f"{r.descent_violations} steps (first at {r.first_violation}); loss {r.initial_loss:.4g} -> "
+        f"{r.final_loss:.4g}"
+    )
+
+
+def print_lottery(summary: LotterySummary) -> None:
+    c, result = summary.config, summary.result
+    print(f"\nlottery: test accuracy (digits odd vs even), mean +- sd over {c.lottery_seeds} seeds")
+    print(
+        format_table(
+            ["sparsity", "winning ticket (rewound)", "same mask, random init"],
+            [
+                [
+                    lv.sparsity,
+                    f"{lv.ticket_mean:.3f} +- {lv.ticket_sd:.3f}",
+                    f"{lv.random_mean:.3f} +- {lv.random_sd:.3f}",
+                ]
+                for lv in result.levels
+            ],
+        )
+    )
+
+
+# each study: its runner, its summary record and its printed table
+RUNS = {
+    "init": (study_init, InitSummary, print_init),
+    "skip": (study_skip, SkipSummary, print_skip),
+    "norm": (study_norm, NormSummary, print_norm),
+    "optim": (study_optim, OptimSummary, print_optim),
+    "eos": (study_eos, EosSummary, print_eos),
+    "lottery": (study_lottery, LotterySummary, print_lottery),
+}
+
+
+def main(argv=None) -> DeepTrainingSummaries:
     c = parse_args(argv)
     set_precision(c.x64)
-    from experiments.plotting.deep_training import PLOTS
+    from experiments.plotting.deep_training import PLOTS  # here: matplotlib is heavy and --help skips it
 
     studies = STUDIES if c.study == "all" else (c.study,)
-    runners = {
-        "init": study_init,
-        "skip": study_skip,
-        "norm": study_norm,
-        "optim": study_optim,
-        "eos": study_eos,
-        "lottery": study_lottery,
-    }
     results = {}
     for name in progress(studies, desc=NAME, unit="study"):
-        result = runners[name](c)
-        summary = dict(experiment=f"{NAME}/{name}", config=dataclasses.asdict(c), result=result)
-        results[name] = summary
-        if name == "init":
-            print(
-                f"\ninit: depth {c.depth}, width {c.width}, {c.seeds} seeds; per-layer growth factors (hidden layers)"
-            )
-            print(
-                format_table(
-                    [
-                        "init",
-                        "forward measured",
-                        "forward predicted",
-                        "backward measured (norm^2)",
-                        "backward predicted (2/s_w)",
-                    ],
-                    [
-                        [
-                            r["label"],
-                            r["forward_growth"],
-                            r["predicted_growth"],
-                            r["backward_growth"],
-                            r["predicted_backward_growth"] if r["predicted_backward_growth"] else "-",
-                        ]
-                        for r in result["rows"]
-                    ],
-                )
-            )
-        elif name == "skip":
-            print(
-                f"\nskip: gradient norm first/last hidden layer at init, loss after {c.skip_steps} Adam steps / initial"
-            )
-            print(
-                format_table(
-                    ["depth", "skip", "grad norm layer 1 / layer L", "final / initial loss"],
-                    [
-                        [r["depth"], r["skip"], r["grad_ratio_first_last"], r["final_relative_loss"]]
-                        for r in result["rows"]
-                    ],
-                )
-            )
-        elif name == "norm":
-            print(f"\nnorm: depth-6 ReLU MLP on digits, GD eta = {result['eta']:.4g} (0.05 on the mean loss)")
-            print(
-                format_table(
-                    [
-                        "normalization",
-                        "sharpness start",
-                        "sharpness end",
-                        "grad norm start",
-                        "grad norm end",
-                        "largest stable step (bisection)",
-                        "2 / sharpness at init",
-                    ],
-                    [
-                        [
-                            r["normalization"],
-                            float(r["sharpness"][0]),
-                            float(r["sharpness"][-1]),
-                            float(r["grad_norm"][0]),
-                            float(r["grad_norm"][-1]),
-                            r["largest_stable_step"],
-                            r["two_over_sharpness0"],
-                        ]
-                        for r in result["rows"]
-                    ],
-                )
-            )
-        elif name == "optim":
-            print("\noptim: GD with eta = 2/(L+mu) on quadratics")
-            print(
-                format_table(
-                    ["kappa", "predicted rate (k-1)/(k+1)", "measured rate"],
-                    [[q["kappa"], q["predicted"], q["measured"]] for q in result["quadratic"]],
-                )
-            )
-            for task, runs in result["runs"].items():
-                print(f"  {task}, {c.optim_steps} steps:")
-                print(
-                    format_table(
-                        ["optimizer", "final loss", "seconds"],
-                        [[r["optimizer"], r["final"], r["seconds"]] for r in runs],
-                    )
-                )
-        elif name == "lottery":
-            print(f"\nlottery: test accuracy (digits odd vs even), mean +- sd over {c.lottery_seeds} seeds")
-            print(
-                format_table(
-                    ["sparsity", "winning ticket (rewound)", "same mask, random init"],
-                    [
-                        [
-                            lv["sparsity"],
-                            f"{lv['ticket_mean']:.3f} +- {lv['ticket_sd']:.3f}",
-                            f"{lv['random_mean']:.3f} +- {lv['random_sd']:.3f}",
-                        ]
-                        for lv in result["levels"]
-                    ],
-                )
-            )
-        else:
-            r = result
-            print(
-                f"\neos: GD with eta = {r['eta']} (2/eta = {2 / r['eta']:.4g}); "
-                f"sharpness from {r['sharpness'][0]:.4g} to "
-                f"{r['sharpness'][-1]:.4g}; reaches 2/eta at step {r['first_edge']}; loss rose on "
-                f"{r['loss_increases']} steps (first at {r['first_increase']}); descent lemma failed on "
-                f"{r['descent_violations']} steps (first at {r['first_violation']}); loss {r['initial_loss']:.4g} -> "
-                f"{r['final_loss']:.4g}"
-            )
-        finish(summary, PLOTS[name], c.out, f"{NAME}_{name}")
-    return results
+        run, record, report = RUNS[name]
+        summary = record(experiment=f"{NAME}/{name}", config=c, result=run(c))
+        report(summary)
+        results[name] = finish(summary, PLOTS[name], c.out, f"{NAME}_{name}")
+    return DeepTrainingSummaries(**results)
 
 
 if __name__ == "__main__":

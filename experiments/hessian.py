@@ -15,16 +15,22 @@ Writes <out>/hessian.{png,pdf,json}.
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Common, format_table, option, parse_config, progress, run_main, set_precision
 from experiments.store import finish
 
+if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import Claim
+
 NAME = "hessian"
 QUICK = dict(width=8, n_train=40, steps=20, checkpoints=2, probes=2, lanczos_steps=10, starts=3, escape_steps=10)
+AUTOENCODER = "deep linear autoencoder 6-3-6"  # the model of the critical-point study with closed-form losses
+TANH_MLP = "tanh MLP 8-4-1"
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,218 @@ class HessianConfig(Common):
     starts: int = option(24, "starting points per model for the critical-point search")
     escape_steps: int = option(150, "steps of each saddle-escape method")
     x64: bool = option(True, "always on: the curvature checks and the Newton-type searches need float64")
+
+
+class CurvatureRecord(NamedTuple):
+    """The extreme Hessian eigenvalues of the digits MLP at one checkpoint of training (Lanczos, with Ritz bars).
+
+    Attributes:
+      step: GD steps done.
+      loss: the training loss 0.5 ||f(X) - y||^2.
+      lambda_max: the largest Hessian eigenvalue.
+      lambda_max_err: its Ritz residual ||H v - theta v||.
+      lambda_min: the smallest Hessian eigenvalue.
+      lambda_min_err: its Ritz residual.
+      nonconvexity_ratio: |lambda_min / lambda_max| (Li et al. 2018; dimensionless).
+    """
+
+    step: int
+    loss: float
+    lambda_max: float
+    lambda_max_err: float
+    lambda_min: float
+    lambda_min_err: float
+    nonconvexity_ratio: float
+
+
+class Density(NamedTuple):
+    """The Hessian's spectral density at one checkpoint (stochastic Lanczos quadrature).
+
+    Attributes:
+      step: GD steps done.
+      grid: eigenvalues lambda where the density is evaluated.
+      density: the density at them (integrates to 1 over lambda).
+    """
+
+    step: int
+    grid: list[float]
+    density: list[float]
+
+
+class Training(NamedTuple):
+    """Curvature of a ReLU MLP on digits along GD.
+
+    Attributes:
+      records: one per checkpoint, at init and after each of ``--checkpoints`` chunks of steps.
+      densities: the spectral density at "init", "mid-training" and "end" (fewer when checkpoints coincide).
+      parameters: number of parameters of the MLP.
+    """
+
+    records: list[CurvatureRecord]
+    densities: dict[str, Density]
+    parameters: int
+
+
+class CriticalPointRecord(NamedTuple):
+    """Where one Levenberg-Marquardt search on ||grad L||^2 stopped.
+
+    Attributes:
+      loss: the loss there.
+      index: the fraction of negative Hessian eigenvalues (0 at a minimum).
+      grad_norm: ||grad L|| there (converged: below 1e-8).
+    """
+
+    loss: float
+    index: float
+    grad_norm: float
+
+
+class _SearchFields(NamedTuple):
+    """The fields of ``CriticalPointSearch``."""
+
+    points: list[CriticalPointRecord]
+    converged: int
+    spearman: float | None
+    p_value: float | None
+    closed_form_losses: list[float] | None = None
+
+
+class CriticalPointSearch(_SearchFields):
+    """Critical points of one model from ``--starts`` starts, and how their loss and index correlate.
+
+    Attributes:
+      points: one per start.
+      converged: how many points have ||grad L|| < 1e-8.
+      spearman: Spearman's correlation of loss and index over the converged points (None below 3 of them).
+      p_value: its p-value (None below 3 converged points).
+      closed_form_losses: the deep linear autoencoder only (else None, and absent from the JSON): the losses of its
+        critical points in closed form (Baldi & Hornik 1989).
+    """
+
+    __slots__ = ()
+
+    def _asdict(self) -> dict[str, Any]:
+        """The fields by name, without ``closed_form_losses`` where the model has none: its JSON's keys."""
+        fields = super()._asdict()
+        if self.closed_form_losses is None:
+            del fields["closed_form_losses"]
+        return fields
+
+
+class EscapeRun(NamedTuple):
+    """One method's escape from near the saddle W = 0 of a deep linear net.
+
+    Attributes:
+      loss: the loss at every step, (escape_steps + 1,).
+      lambda_min: the smallest Hessian eigenvalue (Lanczos) at the recorded steps.
+      recorded: the steps where lambda_min was recorded (every second one).
+      escape_step: the first step whose loss is below half the starting loss (None if none is).
+      settings: the method's keyword arguments to ``ntk_proofs.escape_saddle`` (step size eta, and perturbed GD's
+        noise radius and gradient threshold).
+    """
+
+    loss: list[float]
+    lambda_min: list[float]
+    recorded: list[int]
+    escape_step: int | None
+    settings: dict[str, float]
+
+
+class EscapeRuns(NamedTuple):
+    """The three methods, each from the same start (the ``method`` of ``ntk_proofs.escape_saddle``).
+
+    Attributes:
+      gd: plain gradient descent.
+      perturbed_gd: perturbed GD (Jin et al. 2017).
+      saddle_free_newton: saddle-free Newton (Dauphin et al. 2014).
+    """
+
+    gd: EscapeRun
+    perturbed_gd: EscapeRun
+    saddle_free_newton: EscapeRun
+
+
+class Escape(NamedTuple):
+    """The saddle-escape study.
+
+    Attributes:
+      saddle_spectrum: the Hessian eigenvalues at the saddle W = 0, ascending (both signs: a saddle).
+      start_loss: the loss at the start, 1e-4 away from the saddle.
+      runs: one run per method.
+    """
+
+    saddle_spectrum: list[float]
+    start_loss: float
+    runs: EscapeRuns
+
+
+class Agreement(NamedTuple):
+    """The matrix-free routines against dense jax.hessian + eigh on a small tanh MLP.
+
+    Attributes:
+      parameters: number of parameters (the Hessian is parameters x parameters).
+      dtype: the dtype of the Lanczos eigenvalues.
+      top_dense: the 3 largest eigenvalues by dense eigh, descending.
+      top_lanczos: the same by Lanczos.
+      top_residual: their Ritz residuals ||H v - theta v||.
+      bottom_dense: the 3 smallest eigenvalues by dense eigh, ascending.
+      bottom_lanczos: the same by Lanczos.
+      bottom_residual: their Ritz residuals.
+      trace_dense: the trace of the dense Hessian.
+      trace_hutchinson: Hutchinson's estimate of it (400 probes).
+      trace_stderr: the estimate's standard error.
+      moment1_dense: the mean eigenvalue, dense.
+      moment1_slq: the same by stochastic Lanczos quadrature.
+      moment2_dense: the mean squared eigenvalue, dense.
+      moment2_slq: the same by stochastic Lanczos quadrature.
+    """
+
+    parameters: int
+    dtype: str
+    top_dense: list[float]
+    top_lanczos: list[float]
+    top_residual: list[float]
+    bottom_dense: list[float]
+    bottom_lanczos: list[float]
+    bottom_residual: list[float]
+    trace_dense: float
+    trace_hutchinson: float
+    trace_stderr: float
+    moment1_dense: float
+    moment1_slq: float
+    moment2_dense: float
+    moment2_slq: float
+
+
+class HessianSummary(NamedTuple):
+    """Everything hessian.json holds: what the printout, the claims and the figure are made from.
+
+    Attributes:
+      experiment: "hessian".
+      paper: the papers whose results are checked.
+      config: the run's flags.
+      training: the curvature of the digits MLP along training.
+      critical_points: the critical-point search per model, by name (``AUTOENCODER``, ``TANH_MLP``).
+      escape: the saddle-escape study.
+      agreement: the matrix-free routines against dense eigh.
+      versions: the versions of Python, JAX and the numerical stack (``experiments.store.versions``).
+      git_commit: the commit of the code that made the result (None outside git).
+      git_dirty: whether that code had uncommitted changes (None outside git).
+    """
+
+    experiment: str
+    paper: str
+    config: HessianConfig
+    training: Training
+    critical_points: dict[str, CriticalPointSearch]
+    escape: Escape
+    agreement: Agreement
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+SUMMARY = HessianSummary  # the record <out>/hessian.json loads into (``experiments.all``)
 
 
 def parse_args(argv=None) -> HessianConfig:
@@ -61,7 +279,7 @@ def _problems(c: HessianConfig) -> str | None:
 
 def pca_digits(n: int, dims: int, seed: int):
     """n digits (odd vs even, drawn with ``seed``), centred, projected on their top ``dims`` principal directions."""
-    import jax
+    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
     import jax.numpy as jnp
 
     import ntk_proofs as nt
@@ -72,8 +290,9 @@ def pca_digits(n: int, dims: int, seed: int):
     return jnp.asarray(X @ Vt[:dims].T), jnp.asarray(y[:n])
 
 
-def spectra_along_training(c: HessianConfig, bar) -> dict:
-    import jax
+def spectra_along_training(c: HessianConfig, bar) -> Training:
+    """GD on a ReLU MLP on digits, with its extreme Hessian eigenvalues at every checkpoint and three densities."""
+    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
 
     import ntk_proofs as nt
 
@@ -90,31 +309,32 @@ def spectra_along_training(c: HessianConfig, bar) -> dict:
         k1, k2, k3, key = jax.random.split(key, 4)
         top = nt.top_eigenvalues(loss, params, 1, key=k1)
         bottom = nt.bottom_eigenvalues(loss, params, 1, key=k2)
+        lambda_max, lambda_min = float(top.eigenvalues[0]), float(bottom.eigenvalues[0])
         records.append(
-            dict(
+            CurvatureRecord(
                 step=steps_done,
                 loss=float(loss(params)),
-                lambda_max=float(top.eigenvalues[0]),
+                lambda_max=lambda_max,
                 lambda_max_err=float(top.residuals[0]),
-                lambda_min=float(bottom.eigenvalues[0]),
+                lambda_min=lambda_min,
                 lambda_min_err=float(bottom.residuals[0]),
+                nonconvexity_ratio=abs(lambda_min / lambda_max),
             )
         )
         if i in density_at:
             sd = nt.spectral_density(loss, params, key=k3, num_probes=c.probes, num_steps=c.lanczos_steps)
-            densities[density_at[i]] = dict(step=steps_done, grid=sd.grid, density=sd.density)
+            densities[density_at[i]] = Density(step=steps_done, grid=sd.grid, density=sd.density)
         if i < c.checkpoints:
             params = nt.gd_trajectory(net.apply, params, X, y, eta=c.eta, steps=chunk, record_every=0).params
             steps_done += chunk
         bar.update(1)
-    for r in records:
-        r["nonconvexity_ratio"] = abs(r["lambda_min"] / r["lambda_max"])
     n_params = int(sum(np.size(leaf) for leaf in jax.tree.leaves(params)))
-    return dict(records=records, densities=densities, parameters=n_params)
+    return Training(records=records, densities=densities, parameters=n_params)
 
 
-def critical_points(c: HessianConfig, bar) -> dict:
-    import jax
+def critical_points(c: HessianConfig, bar) -> dict[str, CriticalPointSearch]:
+    """Levenberg-Marquardt from ``--starts`` starts on the deep linear autoencoder and on a tanh MLP, by model."""
+    import jax  # JAX, SciPy and ntk_proofs here, not at the top: --help must not pay for importing them
     from scipy.stats import spearmanr
 
     import ntk_proofs as nt
@@ -129,13 +349,13 @@ def critical_points(c: HessianConfig, bar) -> dict:
     out = {}
     for name, loss, make in (
         (
-            "deep linear autoencoder 6-3-6",
+            AUTOENCODER,
             linear_loss,
             lambda k, s: nt.DeepLinear(
                 s * jax.random.normal(k, (3, 6)), s * jax.random.normal(jax.random.fold_in(k, 1), (6, 3))
             ),
         ),
-        ("tanh MLP 8-4-1", tanh_loss, None),
+        (TANH_MLP, tanh_loss, None),
     ):
         points = []
         for i in range(c.starts):
@@ -150,22 +370,23 @@ def critical_points(c: HessianConfig, bar) -> dict:
                         net.apply, start, Z8, y8, eta=0.01 / Z8.shape[0], steps=trained, record_every=0
                     ).params
             cp = nt.find_critical_point(loss, start, steps=300, rtol=1e-4 if make is None else 1e-6)
-            points.append(dict(loss=cp.loss, index=cp.index, grad_norm=cp.grad_norm))
+            points.append(CriticalPointRecord(loss=cp.loss, index=cp.index, grad_norm=cp.grad_norm))
             bar.update(1)
-        ok = [p for p in points if p["grad_norm"] < 1e-8]
-        rho = spearmanr([p["loss"] for p in ok], [p["index"] for p in ok]) if len(ok) > 2 else None
-        out[name] = dict(
+        ok = [p for p in points if p.grad_norm < 1e-8]
+        rho = spearmanr([p.loss for p in ok], [p.index for p in ok]) if len(ok) > 2 else None
+        out[name] = CriticalPointSearch(
             points=points,
             converged=len(ok),
             spearman=None if rho is None else float(rho.statistic),
             p_value=None if rho is None else float(rho.pvalue),
         )
-    out["deep linear autoencoder 6-3-6"]["closed_form_losses"] = autoencoder_critical_losses(Z6, 3).tolist()
+    out[AUTOENCODER] = out[AUTOENCODER]._replace(closed_form_losses=autoencoder_critical_losses(Z6, 3).tolist())
     return out
 
 
-def saddle_escape(c: HessianConfig, bar) -> dict:
-    import jax
+def saddle_escape(c: HessianConfig, bar) -> Escape:
+    """GD, perturbed GD and saddle-free Newton from 1e-4 away from the saddle W = 0 of a deep linear net."""
+    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
     import jax.numpy as jnp
 
     import ntk_proofs as nt
@@ -177,18 +398,18 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
     spectrum = nt.hessian_spectrum(loss, zero)
     k1, k2 = jax.random.split(jax.random.PRNGKey(c.seed + 7))
     start = nt.DeepLinear(1e-4 * jax.random.normal(k1, (3, 2), X.dtype), 1e-4 * jax.random.normal(k2, (1, 3), X.dtype))
-    runs = {}
-    settings = {
+    settings = {  # by the method's name in escape_saddle (a field of EscapeRuns), its keyword arguments
         "gd": dict(eta=0.05),
         "perturbed_gd": dict(eta=0.05, noise_radius=1e-2, grad_threshold=1e-2),
         "saddle_free_newton": dict(eta=0.5),
     }
+    runs = {}
     for method, kw in settings.items():
         r = nt.escape_saddle(
             loss, start, method=method, steps=c.escape_steps, key=jax.random.PRNGKey(c.seed + 3), record_every=2, **kw
         )
         below = np.flatnonzero(r.loss < 0.5 * r.loss[0])
-        runs[method] = dict(
+        runs[method] = EscapeRun(
             loss=r.loss,
             lambda_min=r.records,
             recorded=r.record_steps,
@@ -196,12 +417,12 @@ def saddle_escape(c: HessianConfig, bar) -> dict:
             settings=kw,
         )
         bar.update(1)
-    return dict(saddle_spectrum=spectrum, start_loss=float(loss(start)), runs=runs)
+    return Escape(saddle_spectrum=spectrum, start_loss=float(loss(start)), runs=EscapeRuns(**runs))
 
 
-def dense_agreement(c: HessianConfig) -> dict:
+def dense_agreement(c: HessianConfig) -> Agreement:
     """Lanczos, Hutchinson and SLQ against dense jax.hessian + eigh on a small MLP (float64 needs --x64)."""
-    import jax
+    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
 
     import ntk_proofs as nt
     from ntk_proofs.curvature import slq_moment
@@ -215,7 +436,7 @@ def dense_agreement(c: HessianConfig) -> dict:
     bottom = nt.bottom_eigenvalues(loss, params, 3, key=jax.random.PRNGKey(2))
     trace = nt.hutchinson_trace(loss, params, key=jax.random.PRNGKey(3), samples=400)
     sd = nt.spectral_density(loss, params, key=jax.random.PRNGKey(4), num_probes=20, num_steps=80)
-    return dict(
+    return Agreement(
         parameters=int(ev.size),
         dtype=str(np.asarray(top.eigenvalues).dtype),
         top_dense=ev[::-1][:3],
@@ -234,36 +455,35 @@ def dense_agreement(c: HessianConfig) -> dict:
     )
 
 
-def claims(summary: dict, command: str) -> list:
+def claims(summary: HessianSummary, command: str) -> list[Claim]:
     """Lanczos extremes within their Ritz error bars of dense eigh; Hutchinson within 3 standard errors; the saddle
     escape order (Dauphin et al. 2014); loss and index of critical points correlated (Fisher-z interval)."""
-    import math
-
     from ntk_proofs.claims import Estimate, bound_claim, claim  # here: ntk_proofs imports JAX; --help must not pay
 
-    a = summary["agreement"]
-    error = abs(a["top_dense"][0] - a["top_lanczos"][0])
+    a = summary.agreement
+    error = abs(a.top_dense[0] - a.top_lanczos[0])
     rows = [
         bound_claim(
             "Parlett (1998), Thm 4.5.1",
             "Lanczos lambda_max within its Ritz residual of dense eigh: |error| / (residual + 1e-12)",
-            error / (a["top_residual"][0] + 1e-12),
+            error / (a.top_residual[0] + 1e-12),
             command,
-            measured=f"|error| {error:.2g}, residual {a['top_residual'][0]:.2g}",
+            measured=f"|error| {error:.2g}, residual {a.top_residual[0]:.2g}",
         ),
         claim(
             "Hutchinson (1989)",
             "trace estimate equals the dense trace within 3 standard errors (margin e = 3 SE)",
-            a["trace_hutchinson"],
+            a.trace_hutchinson,
             "equals",
-            a["trace_dense"],
+            a.trace_dense,
             command,
-            margin=3 * a["trace_stderr"],
+            margin=3 * a.trace_stderr,
         ),
     ]
-    steps = {k: r["escape_step"] for k, r in summary["escape"]["runs"].items()}
-    if None not in steps.values():
-        worst = max(steps["saddle_free_newton"] / steps["perturbed_gd"], steps["perturbed_gd"] / steps["gd"])
+    runs = summary.escape.runs
+    gd, pgd, sfn = runs.gd.escape_step, runs.perturbed_gd.escape_step, runs.saddle_free_newton.escape_step
+    if None not in (gd, pgd, sfn):
+        worst = max(sfn / pgd, pgd / gd)
     else:
         worst = float("inf")
     rows.append(
@@ -272,17 +492,17 @@ def claims(summary: dict, command: str) -> list:
             "saddle-free Newton escapes first, then perturbed GD, then GD: worst of SFN/PGD, PGD/GD (1 start)",
             worst,
             command,
-            measured=", ".join(f"{k} {v}" for k, v in steps.items()),
+            measured=", ".join(f"{method} {r.escape_step}" for method, r in runs._asdict().items()),
         )
     )
-    for model, v in summary["critical_points"].items():
-        if v["spearman"] is not None and v["converged"] > 3:
-            z, se = math.atanh(min(v["spearman"], 1 - 1e-12)), 1.06 / math.sqrt(v["converged"] - 3)
+    for model, v in summary.critical_points.items():
+        if v.spearman is not None and v.converged > 3:
+            z, se = math.atanh(min(v.spearman, 1 - 1e-12)), 1.06 / math.sqrt(v.converged - 3)
             rows.append(
                 claim(
                     "Dauphin et al. (2014), Fig. 1",
-                    f"{model}: loss and index of critical points correlate (Spearman, {v['converged']} points)",
-                    Estimate(v["spearman"], math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)),
+                    f"{model}: loss and index of critical points correlate (Spearman, {v.converged} points)",
+                    Estimate(v.spearman, math.tanh(z - 1.96 * se), math.tanh(z + 1.96 * se)),
                     "at_least",
                     0.0,
                     command,
@@ -291,20 +511,19 @@ def claims(summary: dict, command: str) -> list:
     return rows
 
 
-def print_summary(summary: dict) -> None:
+def print_summary(summary: HessianSummary) -> None:
     """The tables this experiment prints."""
-
-    a, crit, escape, training = (summary[k] for k in ("agreement", "critical_points", "escape", "training"))
-    print(f"\nMatrix-free vs dense eigh, tanh MLP with {a['parameters']} parameters ({a['dtype']}):")
+    a, escape, training = summary.agreement, summary.escape, summary.training
+    print(f"\nMatrix-free vs dense eigh, tanh MLP with {a.parameters} parameters ({a.dtype}):")
     print(
         format_table(
             ["quantity", "dense", "matrix-free", "error bar"],
             [
-                ["lambda_max", a["top_dense"][0], float(a["top_lanczos"][0]), float(a["top_residual"][0])],
-                ["lambda_min", a["bottom_dense"][0], float(a["bottom_lanczos"][0]), float(a["bottom_residual"][0])],
-                ["trace", a["trace_dense"], a["trace_hutchinson"], a["trace_stderr"]],
-                ["mean eigenvalue (SLQ)", a["moment1_dense"], a["moment1_slq"], "-"],
-                ["mean squared eigenvalue (SLQ)", a["moment2_dense"], a["moment2_slq"], "-"],
+                ["lambda_max", a.top_dense[0], float(a.top_lanczos[0]), float(a.top_residual[0])],
+                ["lambda_min", a.bottom_dense[0], float(a.bottom_lanczos[0]), float(a.bottom_residual[0])],
+                ["trace", a.trace_dense, a.trace_hutchinson, a.trace_stderr],
+                ["mean eigenvalue (SLQ)", a.moment1_dense, a.moment1_slq, "-"],
+                ["mean squared eigenvalue (SLQ)", a.moment2_dense, a.moment2_slq, "-"],
             ],
         )
     )
@@ -312,10 +531,10 @@ def print_summary(summary: dict) -> None:
     print(
         format_table(
             ["model", "starts", "converged", "Spearman(loss, index)", "p-value"],
-            [[k, len(v["points"]), v["converged"], v["spearman"], v["p_value"]] for k, v in crit.items()],
+            [[k, len(v.points), v.converged, v.spearman, v.p_value] for k, v in summary.critical_points.items()],
         )
     )
-    s = escape["saddle_spectrum"]
+    s = escape.saddle_spectrum
     print(
         "\nSaddle of the deep linear net at W = 0: Hessian eigenvalues "
         f"from {s[0]:.4g} to {s[-1]:.4g} (a certified saddle)."
@@ -323,40 +542,36 @@ def print_summary(summary: dict) -> None:
     print(
         format_table(
             ["method", "steps to halve the loss", "final loss", "final lambda_min"],
-            [
-                [m, r["escape_step"], float(r["loss"][-1]), float(r["lambda_min"][-1])]
-                for m, r in escape["runs"].items()
-            ],
+            [[m, r.escape_step, float(r.loss[-1]), float(r.lambda_min[-1])] for m, r in escape.runs._asdict().items()],
         )
     )
-    rec = training["records"]
+    rec = training.records
     print(
-        f"\nDigits MLP ({training['parameters']} parameters): |lambda_min/lambda_max| from "
-        f"{rec[0]['nonconvexity_ratio']:.3g} at init to {rec[-1]['nonconvexity_ratio']:.3g} "
-        f"after {rec[-1]['step']} steps"
+        f"\nDigits MLP ({training.parameters} parameters): |lambda_min/lambda_max| from "
+        f"{rec[0].nonconvexity_ratio:.3g} at init to {rec[-1].nonconvexity_ratio:.3g} "
+        f"after {rec[-1].step} steps"
     )
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> HessianSummary:
     c = parse_args(argv)
     set_precision(c.x64)
-    from experiments.plotting.hessian import plot_hessian
+    from experiments.plotting.hessian import plot_hessian  # here: matplotlib is heavy; --help must not pay
 
     with progress(total=c.checkpoints + 1 + 2 * c.starts + 3, desc="hessian", unit="task") as bar:
         training = spectra_along_training(c, bar)
         crit = critical_points(c, bar)
         escape = saddle_escape(c, bar)
     agreement = dense_agreement(c)
-    summary = dict(
+    summary = HessianSummary(
         experiment=NAME,
         paper="Dauphin et al. (NeurIPS 2014); Ghorbani, Krishnan & Xiao (ICML 2019); Li et al. (NeurIPS 2018)",
-        config=dataclasses.asdict(c),
+        config=c,
         training=training,
         critical_points=crit,
         escape=escape,
         agreement=agreement,
     )
-
     print_summary(summary)
     return finish(summary, plot_hessian, c.out, NAME)
 

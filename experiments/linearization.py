@@ -14,12 +14,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Common, format_table, option, parse_config, run_main, set_precision, step_flag_problem
 from experiments.cluster import run_units
-from experiments.store import UnitStore, finish
+from experiments.store import Fit, UnitStore, finish, from_jsonable
+
+if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import Claim
 
 NAME = "linearization"
 QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
@@ -49,6 +53,100 @@ class LinearizationConfig(Common):
     )
 
 
+class Data(NamedTuple):
+    """The digits every width trains on.
+
+    Attributes:
+      X: training inputs, (n_train, d).
+      y: training labels in {-1, +1} (odd vs even), (n_train,).
+      X_test: held-out inputs where the outputs are compared, (n_test, d).
+      k_init: PRNG key of the initializations (folded with the width m).
+    """
+
+    X: Any
+    y: Any
+    X_test: Any
+    k_init: Any
+
+
+class WidthRun(NamedTuple):
+    """One unit: the network at width m, its linearization and the closed-form linear dynamics, trained by one GD.
+
+    Attributes:
+      m: hidden width.
+      parameters: number of trained parameters.
+      eta: the GD step size (dimensionless; 1 / lambda_max of the empirical NTK at init under ``--eta auto``).
+      loss_net: the network's training loss 0.5 ||f(X) - y||^2 for k = 0 .. steps, (steps + 1,).
+      loss_lin: the same for the linearized network, (steps + 1,).
+      loss_closed: the same for the closed form y + (I - eta Theta_0)^k (u_0 - y), (steps + 1,).
+      gap_net_lin: RMS over test points of |f_k - f_lin,k|, for k = 0 .. steps, (steps + 1,).
+      gap_net_closed: RMS over test points of |f_k - closed form_k|, (steps + 1,).
+      gap_lin_closed: RMS over test points of |f_lin,k - closed form_k|, (steps + 1,).
+      max_gap_net_lin: max_k of ``gap_net_lin``.
+      kernel_change: ||Theta_T - Theta_0||_F / ||Theta_0||_F of the empirical NTK on ``kernel_points`` training
+        points (dimensionless).
+      final_test_net: the network's outputs on the test points after the last step, (n_test,).
+      final_test_closed: the closed form's test outputs after the last step, (n_test,).
+    """
+
+    m: int
+    parameters: int
+    eta: float
+    loss_net: list[float]
+    loss_lin: list[float]
+    loss_closed: list[float]
+    gap_net_lin: list[float]
+    gap_net_closed: list[float]
+    gap_lin_closed: list[float]
+    max_gap_net_lin: float
+    kernel_change: float
+    final_test_net: list[float]
+    final_test_closed: list[float]
+
+
+class Fits(NamedTuple):
+    """Log-log fits against m (theory: a slope of at most -1/2 for both).
+
+    Attributes:
+      max_gap_net_lin: the fit of ``WidthRun.max_gap_net_lin``.
+      kernel_change: the fit of ``WidthRun.kernel_change``.
+    """
+
+    max_gap_net_lin: Fit
+    kernel_change: Fit
+
+
+class LinearizationSummary(NamedTuple):
+    """Everything linearization.json holds: what the printout, the claims and the figure are made from.
+
+    Attributes:
+      experiment: "linearization".
+      paper: the papers whose results are checked.
+      config: the run's flags.
+      model: the model family, in words.
+      runs: one run per width of ``--widths``, in increasing order.
+      fits: the log-log fits of the output gap and of the kernel change against m.
+      reused_units: how many units were read back from the resume store.
+      versions: the versions of Python, JAX and the numerical stack (``experiments.store.versions``).
+      git_commit: the commit of the code that made the result (None outside git).
+      git_dirty: whether that code had uncommitted changes (None outside git).
+    """
+
+    experiment: str
+    paper: str
+    config: LinearizationConfig
+    model: str
+    runs: list[WidthRun]
+    fits: Fits
+    reused_units: int
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+SUMMARY = LinearizationSummary  # the record <out>/linearization.json loads into (``experiments.all``)
+
+
 def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
     return parse_config(
         LinearizationConfig,
@@ -74,7 +172,7 @@ def _problems(c: LinearizationConfig) -> str | None:
 
 def make_model(c: LinearizationConfig, d: int, m: int, key):
     """(f, params0, description) for the chosen model family at width m."""
-    import ntk_proofs as nt
+    import ntk_proofs as nt  # here, not at the top: importing ntk_proofs imports JAX, which --help must not pay
 
     if c.model == "du":
         p0 = nt.init_params(key, m, d)
@@ -86,14 +184,15 @@ def make_model(c: LinearizationConfig, d: int, m: int, key):
     return net.apply, net.init(key), f"ReLU MLP, depth {c.depth}, {c.parameterization} parameterization"
 
 
-def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
-    import jax
+def run_width(c: LinearizationConfig, data: Data, m: int) -> WidthRun:
+    """Train the network at width m, its linearization and the closed form with the same GD; compare them."""
+    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
     import jax.numpy as jnp
 
     import ntk_proofs as nt
 
-    Xtr, ytr, Xte = data["X"], data["y"], data["X_test"]
-    f, params0, _ = make_model(c, Xtr.shape[1], m, jax.random.fold_in(data["k_init"], m))
+    Xtr, ytr, Xte = data.X, data.y, data.X_test
+    f, params0, _ = make_model(c, Xtr.shape[1], m, jax.random.fold_in(data.k_init, m))
     batch = 16
     ntk0 = nt.empirical_ntk(f, params0, Xtr, batch_size=batch)
     ntk0_test = nt.empirical_ntk(f, params0, Xte, Xtr, batch_size=batch)
@@ -109,7 +208,7 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
     sub = Xtr[: c.kernel_points]
     k0 = nt.empirical_ntk(f, params0, sub, batch_size=batch)
     kT = nt.empirical_ntk(f, net.params, sub, batch_size=batch)
-    return dict(
+    return WidthRun(
         m=m,
         parameters=int(sum(np.size(leaf) for leaf in jax.tree.leaves(params0))),
         eta=eta,
@@ -131,7 +230,7 @@ def run_width(c: LinearizationConfig, data: dict, m: int) -> dict:
 RATE_MARGIN = 0.05
 
 
-def claims(summary: dict, command: str) -> list:
+def claims(summary: LinearizationSummary, command: str) -> list[Claim]:
     """Lee et al. (2019), Thm 2.1: the network stays within O(m^-1/2) of its linearization, and its kernel moves
     O(m^-1/2)."""
     from ntk_proofs.claims import exponent_claim  # here: importing ntk_proofs imports JAX, which --help must not pay
@@ -142,7 +241,7 @@ def claims(summary: dict, command: str) -> list:
         exponent_claim(
             paper,
             "max_k rms |f - f_lin| on test points = O(m^-1/2)",
-            summary["fits"]["max_gap_net_lin"],
+            summary.fits.max_gap_net_lin,
             -0.5,
             command,
             test="at_most",
@@ -152,7 +251,7 @@ def claims(summary: dict, command: str) -> list:
         exponent_claim(
             paper,
             "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| = O(m^-1/2)",
-            summary["fits"]["kernel_change"],
+            summary.fits.kernel_change,
             -0.5,
             command,
             test="at_most",
@@ -162,53 +261,22 @@ def claims(summary: dict, command: str) -> list:
     ]
 
 
-def main(argv: list[str] | None = None) -> dict:
-    c = parse_args(argv)
-    set_precision(c.x64)
-    import jax
-
-    import ntk_proofs as nt
-    from experiments.plotting.linearization import plot_linearization
-
-    k_split, k_init = jax.random.split(jax.random.PRNGKey(c.seed))
-    try:
-        Xtr, ytr, Xte, _ = nt.digits_split(k_split, c.n_train, c.n_test)
-    except ValueError as error:
-        raise SystemExit(str(error)) from None
-    data = dict(X=Xtr, y=ytr, X_test=Xte, k_init=k_init)
-    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume", "quick")}
-    base["x64"] = bool(jax.config.jax_enable_x64)
-    jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
-    runs, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="linearization", resume=c.resume)
-    widths = [r["m"] for r in runs]
-    fits = {
-        key: nt.loglog_slope(widths, [r[key] for r in runs])._asdict() for key in ("max_gap_net_lin", "kernel_change")
-    }
-    _, _, description = make_model(c, Xtr.shape[1], 2, jax.random.PRNGKey(0))
-    summary = dict(
-        experiment=NAME,
-        paper="Jacot, Gabriel & Hongler (NeurIPS 2018), Neural Tangent Kernel; Lee et al. (NeurIPS 2019), Wide "
-        "Neural Networks of Any Depth Evolve as Linear Models Under Gradient Descent",
-        config=dataclasses.asdict(c),
-        model=description,
-        runs=runs,
-        fits=fits,
-        reused_units=reused,
-    )
-
-    print(f"\nLinearization on digits (odd vs even), {description}, n_train={c.n_train}, {c.steps} GD steps")
+def print_summary(summary: LinearizationSummary) -> None:
+    """The tables this experiment prints."""
+    c = summary.config
+    print(f"\nLinearization on digits (odd vs even), {summary.model}, n_train={c.n_train}, {c.steps} GD steps")
     rows = [
         [
-            r["m"],
-            r["parameters"],
-            r["eta"],
-            r["loss_net"][-1],
-            r["loss_lin"][-1],
-            r["max_gap_net_lin"],
-            r["kernel_change"],
-            float(np.max(r["gap_lin_closed"])),
+            r.m,
+            r.parameters,
+            r.eta,
+            r.loss_net[-1],
+            r.loss_lin[-1],
+            r.max_gap_net_lin,
+            r.kernel_change,
+            float(np.max(r.gap_lin_closed)),
         ]
-        for r in runs
+        for r in summary.runs
     ]
     print(
         format_table(
@@ -225,12 +293,47 @@ def main(argv: list[str] | None = None) -> dict:
             rows,
         )
     )
-    for key, label in (("max_gap_net_lin", "max_k rms |f - f_lin| (test)"), ("kernel_change", "kernel change")):
-        f = fits[key]
-        print(
-            f"fitted slope of {label} vs m: {f['slope']:.3f} (95% CI [{f['ci_low']:.3f}, {f['ci_high']:.3f}]; "
-            "theory: -0.5)"
-        )
+    fits = summary.fits
+    for f, label in ((fits.max_gap_net_lin, "max_k rms |f - f_lin| (test)"), (fits.kernel_change, "kernel change")):
+        print(f"fitted slope of {label} vs m: {f.slope:.3f} (95% CI [{f.ci_low:.3f}, {f.ci_high:.3f}]; theory: -0.5)")
+
+
+def main(argv: list[str] | None = None) -> LinearizationSummary:
+    c = parse_args(argv)
+    set_precision(c.x64)
+    import jax  # JAX, ntk_proofs and matplotlib here, not at the top: --help must not pay for importing them
+
+    import ntk_proofs as nt
+    from experiments.plotting.linearization import plot_linearization
+
+    k_split, k_init = jax.random.split(jax.random.PRNGKey(c.seed))
+    try:
+        Xtr, ytr, Xte, _ = nt.digits_split(k_split, c.n_train, c.n_test)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    data = Data(X=Xtr, y=ytr, X_test=Xte, k_init=k_init)
+    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume", "quick")}
+    base["x64"] = bool(jax.config.jax_enable_x64)
+    jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
+    saved, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="linearization", resume=c.resume)
+    runs = [from_jsonable(WidthRun, r) for r in saved]
+    widths = [r.m for r in runs]
+    fits = Fits(
+        max_gap_net_lin=Fit(*nt.loglog_slope(widths, [r.max_gap_net_lin for r in runs])),
+        kernel_change=Fit(*nt.loglog_slope(widths, [r.kernel_change for r in runs])),
+    )
+    _, _, description = make_model(c, Xtr.shape[1], 2, jax.random.PRNGKey(0))
+    summary = LinearizationSummary(
+        experiment=NAME,
+        paper="Jacot, Gabriel & Hongler (NeurIPS 2018), Neural Tangent Kernel; Lee et al. (NeurIPS 2019), Wide "
+        "Neural Networks of Any Depth Evolve as Linear Models Under Gradient Descent",
+        config=c,
+        model=description,
+        runs=runs,
+        fits=fits,
+        reused_units=reused,
+    )
+    print_summary(summary)
     return finish(summary, plot_linearization, c.out, NAME)
 
 

@@ -22,15 +22,18 @@ units split across processes with --coordinator/--distributed like the other swe
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision
-from experiments.cluster import cluster_problem, run_sweep, start_processes
-from experiments.store import unit_config
+from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
+from experiments.store import Fit, Monitor, from_jsonable, monitor_record, unit_config
+
+if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
+    from ntk_proofs.claims import Claim
 
 NAME = "regimes"
 ACTIVATIONS = ("relu", "erf")
@@ -101,6 +104,324 @@ QUICK = dict(
 )
 
 
+class Solver(NamedTuple):
+    """How the gradient flow was integrated.
+
+    Attributes:
+      method: the solver and its step-size controller.
+      rtol: its relative tolerance.
+      atol: its absolute tolerance.
+      accepted_steps: how many steps it accepted.
+      rejected_steps: how many it rejected.
+      seconds: wall-clock time of the integration (s).
+    """
+
+    method: str
+    rtol: float
+    atol: float
+    accepted_steps: int
+    rejected_steps: int
+    seconds: float
+
+
+class FlowUnit(NamedTuple):
+    """Theorem 3.2 of Du et al. (2019) along the gradient flow, and GD's distance to the flow (``flow_unit``).
+    Sequences are arrays when computed and lists once read back from the unit's JSON.
+
+    Attributes:
+      lambda0: lambda_0 = lambda_min(H^inf) of the data.
+      t: the saved times (time t = k eta for GD).
+      loss: L(t) = 0.5 ||u(t) - y||^2 at the saved times.
+      envelope: Theorem 3.2's exp(-lambda_0 t) L(0) at the saved times.
+      lambda_min: lambda_min(H(t)) at the saved times.
+      max_drift: max_r ||w_r(t) - w_r(0)|| at the saved times (input units).
+      drift_bound: R' of Theorem 3.2 (input units).
+      monitor: Theorem 3.2's conclusions along the flow (the loss envelope, the kernel floor, the drift radius).
+      held: all three held.
+      solver: how the flow was integrated.
+      etas: the GD step sizes compared with the flow.
+      errors: (seeds, etas) max_k ||u_GD(k) - u_flow(k eta)||_2.
+      flow_error: the flow's own error, the floor of that comparison.
+      fitted: (seeds, etas) whether each error entered the fit (above 10x the flow's error).
+      order: the fitted order p of error ~ eta^p (theory 1).
+    """
+
+    lambda0: float
+    t: list[float]
+    loss: list[float]
+    envelope: list[float]
+    lambda_min: list[float]
+    max_drift: list[float]
+    drift_bound: float
+    monitor: Monitor
+    held: bool
+    solver: Solver
+    etas: list[float]
+    errors: list[list[float]]
+    flow_error: float
+    fitted: list[list[bool]]
+    order: Fit
+
+
+class PhaseUnit(NamedTuple):
+    """The phase of every (ratio, initialization) at one width (``phase_unit``; ``PhaseGrid`` of one width).
+
+    Attributes:
+      m: the width (hidden units).
+      ratios: the step-size ratios x = eta lambda_max(Theta(0)) / 2.
+      regime: (ratios, seeds) codes into ``RegimesSummary.regimes``.
+      sharpness0: lambda_max(Theta(0)) per initialization.
+      peak: (ratios, seeds) max_k L(k) / L(0) (None where infinite: diverged).
+      sharpness_end: (ratios, seeds) eta lambda_max(Theta(end)) / 2 (< 1: stable).
+      kernel_change: (ratios, seeds) max_k ||H(k) - H(0)||_F / ||H(0)||_F.
+    """
+
+    m: int
+    ratios: list[float]
+    regime: list[list[int]]
+    sharpness0: list[float]
+    peak: list[list[float | None]]
+    sharpness_end: list[list[float | None]]
+    kernel_change: list[list[float | None]]
+
+
+class Threshold(NamedTuple):
+    """A phase boundary in the ratio x = eta lambda_max(Theta(0)) / 2 (``ntk_proofs.regimes.phases.Boundary`` as
+    saved).
+
+    Attributes:
+      per_seed: the boundary of each initialization (dimensionless ratio x).
+      mean: their mean over the bracketed ones (None if none was).
+      ci_low: the lower end of its confidence interval (Student t on log x); None with too few.
+      ci_high: the upper end.
+      bracketed: whether each initialization's boundary lay inside the bisection's range.
+      confidence: the interval's confidence level.
+    """
+
+    per_seed: list[float | None]
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    bracketed: list[bool]
+    confidence: float
+
+
+class BoundaryUnit(NamedTuple):
+    """The lazy/catapult and divergence boundaries at one width, per initialization (``boundary_unit``).
+
+    Attributes:
+      m: the width (hidden units).
+      rise: where the loss starts to rise (predicted x = 1).
+      divergence: where GD starts to diverge (predicted x = 2 for the linear model).
+      sharpness0: lambda_max(Theta(0)) per initialization.
+    """
+
+    m: int
+    rise: Threshold
+    divergence: Threshold
+    sharpness0: list[float]
+
+
+class WidestBoundary(NamedTuple):
+    """The boundaries of the widest net beside the predictions.
+
+    Attributes:
+      m: the width (hidden units).
+      rise: where the loss starts to rise.
+      divergence: where GD starts to diverge.
+      sharpness0: lambda_max(Theta(0)) per initialization.
+      predicted_rise: x = 1 (eta = 2 / lambda_max).
+      predicted_divergence_linear_model: x = 2 (eta = 4 / lambda_max, the linear model).
+      reported_divergence_relu: x = 6, reported for ReLU nets by Lewkowycz et al. (2020).
+    """
+
+    m: int
+    rise: Threshold
+    divergence: Threshold
+    sharpness0: list[float]
+    predicted_rise: float
+    predicted_divergence_linear_model: float
+    reported_divergence_relu: float
+
+
+class CatapultUnit(NamedTuple):
+    """Loss and eta lambda_max(Theta(k)) / 2 at every step, for one initialization of the widest net, at several step
+    sizes (``catapult_unit``).
+
+    Attributes:
+      m: the width (hidden units).
+      ratios: the step-size ratios x = eta lambda_max(Theta(0)) / 2.
+      etas: the step sizes.
+      sharpness0: lambda_max(Theta(0)).
+      loss: (ratios, steps + 1) L(k) (None where not finite: diverged).
+      sharpness: (ratios, steps + 1) eta lambda_max(Theta(k)) / 2.
+      kernel_change: (ratios, steps + 1) ||H(k) - H(0)||_F / ||H(0)||_F.
+      regime: each run's regime ("lazy", "catapult", "divergent" or "unresolved").
+    """
+
+    m: int
+    ratios: list[float]
+    etas: list[float]
+    sharpness0: float
+    loss: list[list[float | None]]
+    sharpness: list[list[float | None]]
+    kernel_change: list[list[float | None]]
+    regime: list[str]
+
+
+class LazyPoint(NamedTuple):
+    """One family member at one width, over initializations (``ntk_proofs.regimes.lazy.Laziness`` as saved).
+
+    Attributes:
+      alpha: the output scale.
+      gamma: the width exponent (0.5: NTK, 1: mean-field).
+      m: the width (hidden units).
+      kernel_change: max_k ||H(k) - H(0)||_F / ||H(0)||_F, per initialization.
+      drift: max_r ||w_r(end) - w_r(0)||, per initialization (input units).
+      test_accuracy: the fraction of held-out points classified right, per initialization.
+      train_loss: L(end) / L(0), per initialization.
+      kernel_gap: ||u(end) - u_lin(end)|| / ||y||, per initialization.
+      eta: the step, per initialization.
+      rms_drift: sqrt(mean_r ||w_r(end) - w_r(0)||^2), per initialization (input units); None in summaries older
+        than it.
+    """
+
+    alpha: float
+    gamma: float
+    m: int
+    kernel_change: list[float | None]
+    drift: list[float | None]
+    test_accuracy: list[float | None]
+    train_loss: list[float | None]
+    kernel_gap: list[float | None]
+    eta: list[float | None]
+    rms_drift: list[float | None] | None = None
+
+
+class LazyUnit(NamedTuple):
+    """The lazy-vs-rich runs of one activation and scaling (``lazy_unit``).
+
+    Attributes:
+      activation: "relu" or "erf".
+      gamma: the width exponent (0.5: NTK, 1: mean-field).
+      by_alpha: one point per output scale alpha, at width ``lazy_width``.
+      by_width: one point per width, at alpha = 1.
+    """
+
+    activation: str
+    gamma: float
+    by_alpha: list[LazyPoint]
+    by_width: list[LazyPoint]
+
+
+class LazyFit(NamedTuple):
+    """A fitted exponent beside its prediction.
+
+    Attributes:
+      fit: the log-log fit (None with fewer than 3 points).
+      predicted: the exponent ``ntk_proofs.regimes.lazy.predicted_exponent`` gives.
+    """
+
+    fit: Fit | None
+    predicted: float
+
+
+class LazyFits(NamedTuple):
+    """The exponents of the drift and the kernel change against alpha (alpha >= ``alpha_fit_min``) and against m.
+
+    Attributes:
+      drift_vs_alpha: of the max drift against alpha.
+      drift_vs_width: of the max drift against m.
+      kernel_change_vs_alpha: of the kernel change against alpha.
+      kernel_change_vs_width: of the kernel change against m.
+      rms_drift_vs_width: of the RMS drift against m, on m >= ``TYPICAL_FIT_MIN_WIDTH``; None in summaries older
+        than it.
+    """
+
+    drift_vs_alpha: LazyFit
+    drift_vs_width: LazyFit
+    kernel_change_vs_alpha: LazyFit
+    kernel_change_vs_width: LazyFit
+    rms_drift_vs_width: LazyFit | None = None
+
+
+class LazyFamily(NamedTuple):
+    """A ``LazyUnit`` with its fitted exponents.
+
+    Attributes:
+      activation: "relu" or "erf".
+      gamma: the width exponent.
+      by_alpha: one point per output scale.
+      by_width: one point per width.
+      fits: the fitted exponents.
+    """
+
+    activation: str
+    gamma: float
+    by_alpha: list[LazyPoint]
+    by_width: list[LazyPoint]
+    fits: LazyFits
+
+
+class RegimesUnits(NamedTuple):
+    """Every unit of a regimes run, by kind, in the order of the config.
+
+    Attributes:
+      flow: the gradient-flow unit.
+      phases: one phase unit per phase width.
+      boundaries: one boundary unit per phase width.
+      catapult: the catapult trajectories.
+      lazy: one lazy-vs-rich unit per (activation, gamma in (0.5, 1)).
+    """
+
+    flow: FlowUnit
+    phases: list[PhaseUnit]
+    boundaries: list[BoundaryUnit]
+    catapult: CatapultUnit
+    lazy: list[LazyUnit]
+
+
+class RegimesSummary(NamedTuple):
+    """What the regimes experiment saves as <out>/regimes.json, prints and plots, and what its claims read.
+
+    Attributes:
+      experiment: "regimes".
+      paper: the results checked.
+      config: the run's flags.
+      flow: the gradient-flow study.
+      phases: the phase diagram, one unit per width.
+      regime_counts: how many runs of the diagram fell in each regime, by regime.
+      regimes: the regimes' names, indexed by the codes of ``PhaseUnit.regime``.
+      boundaries: the boundaries at each width.
+      boundary: the widest net's boundaries beside the predictions.
+      catapult: the catapult trajectories.
+      lazy: the lazy-vs-rich study, by "<activation>_g<gamma>".
+      reused_units: how many units were read back from the resume store.
+      versions: the versions of Python, the numerical stack and the JAX backend.
+      git_commit: the commit of the code that made the summary (None outside git).
+      git_dirty: whether that tree had uncommitted changes.
+    """
+
+    experiment: str
+    paper: str
+    config: RegimesConfig
+    flow: FlowUnit
+    phases: list[PhaseUnit]
+    regime_counts: dict[str, int]
+    regimes: list[str]
+    boundaries: list[BoundaryUnit]
+    boundary: WidestBoundary
+    catapult: CatapultUnit
+    lazy: dict[str, LazyFamily]
+    reused_units: int | None = None
+    versions: dict[str, Any] | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+SUMMARY = RegimesSummary  # the record <out>/regimes.json loads into (``experiments.all``)
+
+
 def parse_args(argv: list[str] | None = None) -> RegimesConfig:
     return parse_config(
         RegimesConfig,
@@ -158,7 +479,7 @@ def _problems(c: RegimesConfig) -> str | None:
 
 
 def sphere_data(config: RegimesConfig):
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
 
@@ -167,14 +488,14 @@ def sphere_data(config: RegimesConfig):
 
 
 def phase_family(config: RegimesConfig):
-    from ntk_proofs.models.two_layer_family import TwoLayerFamily
+    from ntk_proofs.models.two_layer_family import TwoLayerFamily  # here: importing ntk_proofs imports JAX
 
     return TwoLayerFamily(train_a=not config.fixed_a)
 
 
-def flow_unit(config: RegimesConfig) -> dict:
+def flow_unit(config: RegimesConfig) -> FlowUnit:
     """Theorem 3.2 along the flow of the Du et al. net, and GD's distance to the flow against eta."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import flow_drift_radius, flow_envelope
@@ -194,7 +515,7 @@ def flow_unit(config: RegimesConfig) -> dict:
     conv = gd_flow_distance(
         params, X, y, etas=config.flow_etas, t_max=config.flow_span, rtol=config.flow_rtol, atol=config.flow_rtol / 100
     )
-    return dict(
+    return FlowUnit(
         lambda0=lambda0,
         t=flow.t,
         loss=loss,
@@ -202,9 +523,9 @@ def flow_unit(config: RegimesConfig) -> dict:
         lambda_min=flow.lambda_min,
         max_drift=flow.max_drift,
         drift_bound=flow_drift_radius(config.n, float(np.sqrt(2 * loss[0])), config.flow_m, lambda0),
-        monitor=monitor._asdict(),
+        monitor=monitor_record(monitor),
         held=monitor.held,
-        solver=dict(
+        solver=Solver(
             method="Tsit5 (diffrax), PID step-size controller",
             rtol=flow.rtol,
             atol=flow.atol,
@@ -216,12 +537,12 @@ def flow_unit(config: RegimesConfig) -> dict:
         errors=conv.errors,
         flow_error=conv.flow_error,
         fitted=conv.fitted,
-        order=conv.fit._asdict(),
+        order=Fit(*conv.fit),
     )
 
 
-def phase_unit(config: RegimesConfig, m: int) -> dict:
-    import jax
+def phase_unit(config: RegimesConfig, m: int) -> PhaseUnit:
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     from ntk_proofs.regimes.phases import phase_grid
 
@@ -237,7 +558,7 @@ def phase_unit(config: RegimesConfig, m: int) -> dict:
         key=jax.random.PRNGKey(config.seed + 2),
         family=phase_family(config),
     )
-    return dict(
+    return PhaseUnit(
         m=m,
         ratios=ratios,
         regime=grid.regime[0],
@@ -248,8 +569,8 @@ def phase_unit(config: RegimesConfig, m: int) -> dict:
     )
 
 
-def boundary_unit(config: RegimesConfig, m: int) -> dict:
-    import jax
+def boundary_unit(config: RegimesConfig, m: int) -> BoundaryUnit:
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     from ntk_proofs.regimes.phases import phase_boundaries
 
@@ -266,12 +587,12 @@ def boundary_unit(config: RegimesConfig, m: int) -> dict:
         hi=config.ratio_max * 2,
         iterations=config.boundary_iterations,
     )
-    return dict(m=m, rise=b.rise._asdict(), divergence=b.divergence._asdict(), sharpness0=b.sharpness0)
+    return BoundaryUnit(m=m, rise=Threshold(*b.rise), divergence=Threshold(*b.divergence), sharpness0=b.sharpness0)
 
 
-def catapult_unit(config: RegimesConfig) -> dict:
+def catapult_unit(config: RegimesConfig) -> CatapultUnit:
     """Loss and eta lambda_max(Theta(k)) / 2 at every step, for one initialization of the widest net."""
-    import jax
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
     import jax.numpy as jnp
 
     from ntk_proofs.regimes.phases import REGIMES, classify_runs, initializations, tangent_sharpness
@@ -288,7 +609,7 @@ def catapult_unit(config: RegimesConfig) -> dict:
     run = train_family_batched(batch, X, y, family=family, etas=etas, steps=config.phase_steps, record_every=1)
     codes = classify_runs(run, etas, family)
     sharp = np.asarray(run.records.lambda_max, np.float64) * family.kernel_scale(m) * etas[:, None] / 2
-    return dict(
+    return CatapultUnit(
         m=m,
         ratios=ratios,
         etas=etas,
@@ -300,8 +621,8 @@ def catapult_unit(config: RegimesConfig) -> dict:
     )
 
 
-def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
-    import jax
+def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> LazyUnit:
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
     from ntk_proofs.models.two_layer_family import TwoLayerFamily
@@ -322,9 +643,9 @@ def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
             steps=config.lazy_steps,
             key=key,
         )
-        return r._asdict()
+        return LazyPoint(*r)
 
-    return dict(
+    return LazyUnit(
         activation=activation,
         gamma=gamma,
         by_alpha=[point(a, config.lazy_width) for a in config.lazy_alphas],
@@ -332,130 +653,122 @@ def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> dict:
     )
 
 
-def lazy_fits(config: RegimesConfig, unit: dict) -> dict:
+def lazy_fits(config: RegimesConfig, unit: LazyUnit) -> LazyFits:
     """Log-log fits of the drift and the kernel change against alpha (alpha >= --alpha-fit-min) and against m, each
     beside the exponent ``ntk_proofs.regimes.lazy.predicted_exponent`` gives."""
-    import ntk_proofs as nt
+    import ntk_proofs as nt  # here, not at the top: importing ntk_proofs imports JAX, which --help must not pay
     from ntk_proofs.models.two_layer_family import TwoLayerFamily
     from ntk_proofs.regimes.lazy import predicted_exponent
 
-    family = TwoLayerFamily(gamma=unit["gamma"], activation=unit["activation"])
+    family = TwoLayerFamily(gamma=unit.gamma, activation=unit.activation)
 
     fits = {}
     for quantity in ("drift", "kernel_change"):
-        alphas = np.array([p["alpha"] for p in unit["by_alpha"]])
+        alphas = np.array([p.alpha for p in unit.by_alpha])
         keep = alphas >= config.alpha_fit_min
         xa = np.repeat(alphas[keep], config.lazy_seeds)
-        ya = np.concatenate([p[quantity] for p, k in zip(unit["by_alpha"], keep) if k]) if keep.any() else []
-        widths = np.array([p["m"] for p in unit["by_width"]])
+        ya = np.concatenate([getattr(p, quantity) for p, k in zip(unit.by_alpha, keep) if k]) if keep.any() else []
+        widths = np.array([p.m for p in unit.by_width])
         xm = np.repeat(widths, config.lazy_seeds)
-        ym = np.concatenate([p[quantity] for p in unit["by_width"]])
+        ym = np.concatenate([getattr(p, quantity) for p in unit.by_width])
         for axis, x, yv in (("alpha", xa, ya), ("width", xm, ym)):
-            fit = nt.loglog_slope(x, yv)._asdict() if len(x) >= 3 else None
-            fits[f"{quantity}_vs_{axis}"] = dict(fit=fit, predicted=predicted_exponent(quantity, axis, family))
+            fit = Fit(*nt.loglog_slope(x, yv)) if len(x) >= 3 else None
+            fits[f"{quantity}_vs_{axis}"] = LazyFit(fit=fit, predicted=predicted_exponent(quantity, axis, family))
     # the typical neuron's drift against m, on the widths where the finite-width correction is small
-    by_width = [p for p in unit["by_width"] if p["m"] >= TYPICAL_FIT_MIN_WIDTH and "rms_drift" in p]
-    xm = np.repeat([p["m"] for p in by_width], config.lazy_seeds)
-    ym = np.concatenate([p["rms_drift"] for p in by_width]) if by_width else []
-    fit = nt.loglog_slope(xm, ym)._asdict() if len({*xm}) >= 2 and len(xm) >= 3 else None
-    fits["rms_drift_vs_width"] = dict(fit=fit, predicted=predicted_exponent("rms_drift", "width", family))
-    return fits
+    by_width = [p for p in unit.by_width if p.m >= TYPICAL_FIT_MIN_WIDTH and p.rms_drift is not None]
+    xm = np.repeat([p.m for p in by_width], config.lazy_seeds)
+    ym = np.concatenate([p.rms_drift for p in by_width]) if by_width else []
+    fit = Fit(*nt.loglog_slope(xm, ym)) if len({*xm}) >= 2 and len(xm) >= 3 else None
+    rms = LazyFit(fit=fit, predicted=predicted_exponent("rms_drift", "width", family))
+    return LazyFits(**fits, rms_drift_vs_width=rms)
 
 
 # the typical-neuron drift exponent is fitted on m >= 256 (claims issue, item 5)
 TYPICAL_FIT_MIN_WIDTH = 256
 
 
-def summarize(config: RegimesConfig, units: dict) -> dict:
-    from ntk_proofs.regimes.phases import REGIMES
+def summarize(config: RegimesConfig, units: RegimesUnits) -> RegimesSummary:
+    from ntk_proofs.regimes.phases import REGIMES  # here: importing ntk_proofs imports JAX, which --help must not pay
 
-    phases = [units[f"phase_m{m}"] for m in config.phase_widths]
-    counts = {
-        REGIMES[c]: int(sum(int(np.sum(np.asarray(p["regime"]) == c)) for p in phases)) for c in range(len(REGIMES))
-    }
-    boundaries = [units[f"boundary_m{m}"] for m in config.phase_widths]
+    phases = units.phases
+    counts = {REGIMES[c]: int(sum(int(np.sum(np.asarray(p.regime) == c)) for p in phases)) for c in range(len(REGIMES))}
+    boundaries = units.boundaries
     boundary = boundaries[-1]  # the widest net
-    lazy = {}
-    for act in config.activations:
-        for gamma in (0.5, 1.0):
-            u = units[f"lazy_{act}_g{gamma:g}"]
-            lazy[f"{act}_g{gamma:g}"] = dict(u, fits=lazy_fits(config, u))
-    flow = units["flow"]
-    return dict(
+    lazy = {f"{u.activation}_g{u.gamma:g}": LazyFamily(**u._asdict(), fits=lazy_fits(config, u)) for u in units.lazy}
+    return RegimesSummary(
         experiment=NAME,
         paper="Du, Zhai, Poczos & Singh (ICLR 2019), Theorem 3.2; Lewkowycz, Bahri, Dyer, Sohl-Dickstein & Gur-Ari "
         "(2020); Chizat, Oyallon & Bach (NeurIPS 2019)",
-        config=dataclasses.asdict(config),
-        flow=flow,
+        config=config,
+        flow=units.flow,
         phases=phases,
         regime_counts=counts,
         regimes=list(REGIMES),
         boundaries=boundaries,
-        boundary=dict(
-            boundary, predicted_rise=1.0, predicted_divergence_linear_model=2.0, reported_divergence_relu=6.0
+        boundary=WidestBoundary(
+            *boundary, predicted_rise=1.0, predicted_divergence_linear_model=2.0, reported_divergence_relu=6.0
         ),
-        catapult=units["catapult"],
+        catapult=units.catapult,
         lazy=lazy,
     )
 
 
-def print_summary(summary: dict) -> None:
-
-    f = summary["flow"]
-    mon = f["monitor"]
-    s = f["solver"]
-    o = f["order"]
+def print_summary(summary: RegimesSummary) -> None:
+    c = summary.config
+    f = summary.flow
+    mon = f.monitor
+    s = f.solver
+    o = f.order
     print(
-        f"\nGradient flow (Du et al. 2019, Thm 3.2), n = {summary['config']['n']}, m = {summary['config']['flow_m']}, "
-        f"lambda_0 = {f['lambda0']:.4f}; {s['method']}, rtol {s['rtol']:g}, atol {s['atol']:g}, "
-        f"{s['accepted_steps']} accepted / {s['rejected_steps']} rejected steps"
+        f"\nGradient flow (Du et al. 2019, Thm 3.2), n = {c.n}, m = {c.flow_m}, "
+        f"lambda_0 = {f.lambda0:.4f}; {s.method}, rtol {s.rtol:g}, atol {s.atol:g}, "
+        f"{s.accepted_steps} accepted / {s.rejected_steps} rejected steps"
     )
     print(
         format_table(
             ["conclusion", "held", "worst ratio (<= 1 holds)"],
-            [[k, v["held"], v["worst_ratio"]] for k, v in mon.items()],
+            [[k, v.held, v.worst_ratio] for k, v in mon._asdict().items()],
         )
     )
     print(
-        f"GD -> flow: max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p, p = {o['slope']:.3f} "
-        f"[{o['ci_low']:.3f}, {o['ci_high']:.3f}] (theory 1); flow's own error {f['flow_error']:.2e}"
+        f"GD -> flow: max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p, p = {o.slope:.3f} "
+        f"[{o.ci_low:.3f}, {o.ci_high:.3f}] (theory 1); flow's own error {f.flow_error:.2e}"
     )
     print(
-        f"\nPhase boundaries (x = eta lambda_max(Theta(0)) / 2; {summary['config']['boundary_seeds']} "
+        f"\nPhase boundaries (x = eta lambda_max(Theta(0)) / 2; {c.boundary_seeds} "
         "initializations per width, mean and 95% CI); predicted: the loss rises from x = 1 (eta = 2/lambda_max), "
         "divergence from x = 2 (linear model, eta = 4/lambda_max), about 6 for ReLU nets (Lewkowycz et al.)"
     )
     print(
         format_table(
             ["width m", "loss rises at x", "95% CI", "diverges at x", "95% CI"],
-            [
-                [e["m"], e["rise"]["mean"], _ci(e["rise"]), e["divergence"]["mean"], _ci(e["divergence"])]
-                for e in summary["boundaries"]
-            ],
+            [[e.m, e.rise.mean, _ci(e.rise), e.divergence.mean, _ci(e.divergence)] for e in summary.boundaries],
         )
     )
-    print("runs per phase:", summary["regime_counts"])
+    print("runs per phase:", summary.regime_counts)
     rows = []
-    for name, e in summary["lazy"].items():
-        for key, fit in e["fits"].items():
-            ft = fit["fit"]
+    for name, e in summary.lazy.items():
+        for key, fit in e.fits._asdict().items():
+            if fit is None:  # a summary older than the fit
+                continue
+            ft = fit.fit
             rows.append(
                 [
                     name,
                     key,
-                    "n/a" if ft is None else f"{ft['slope']:.2f} [{ft['ci_low']:.2f}, {ft['ci_high']:.2f}]",
-                    fit["predicted"],
+                    "n/a" if ft is None else f"{ft.slope:.2f} [{ft.ci_low:.2f}, {ft.ci_high:.2f}]",
+                    fit.predicted,
                 ]
             )
     print(
         "\nLazy vs rich: fitted exponents (alpha >= "
-        f"{summary['config']['alpha_fit_min']:g}; widths at alpha = 1) beside the predicted ones"
+        f"{c.alpha_fit_min:g}; widths at alpha = 1) beside the predicted ones"
     )
     print(format_table(["family", "quantity vs axis", "exponent [95% CI]", "predicted"], rows))
 
 
-def _ci(e: dict) -> str:
-    return "n/a" if e["ci_low"] is None else f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+def _ci(e: Threshold) -> str:
+    return "n/a" if e.ci_low is None else f"[{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
 
 # pre-registered margins of the regimes claims (never tuned on the result):
@@ -470,7 +783,7 @@ ALPHA_EXPONENT_MARGIN = 0.1
 WIDTH_EXPONENT_MARGIN = 0.05
 
 
-def claims(summary: dict, command: str) -> list:
+def claims(summary: RegimesSummary, command: str) -> list[Claim]:
     """Theorem 3.2 along the gradient flow; Euler's order; the Lewkowycz thresholds; Chizat's alpha^-1 and the
     typical neuron's m^-1/2 (NTK) or m^0 (mean-field) drift."""
     from ntk_proofs.claims import (  # here: importing ntk_proofs imports JAX, which --help must not pay
@@ -481,20 +794,20 @@ def claims(summary: dict, command: str) -> list:
     )
 
     rows = []
-    f = summary["flow"]
-    m_flow = summary["config"]["flow_m"]
+    f = summary.flow
+    m_flow = summary.config.flow_m
     narrow = f"outside: m = {m_flow}, far below the Omega(n^6 / (lambda_0^4 delta^3)) width Thm 3.2 assumes"
     names = {
         "loss_envelope": "L(t) <= exp(-lambda_0 t) L(0)",
         "lambda_min_floor": "lambda_min(H(t)) >= lambda_0/2",
         "drift_radius": "||w_r(t) - w_r(0)|| <= R'",
     }
-    for k, v in f["monitor"].items():
+    for k, v in f.monitor._asdict().items():
         rows.append(
             bound_claim(
                 "Du et al. (2019), Thm 3.2",
                 f"gradient flow: {names[k]}, every solver step",
-                v["worst_ratio"],
+                v.worst_ratio,
                 command,
                 hypotheses=narrow,
             )
@@ -503,19 +816,19 @@ def claims(summary: dict, command: str) -> list:
         exponent_claim(
             "Euler's method (GD) on the flow",
             "max_k ||u_GD(k) - u_flow(k eta)|| ~ eta^p",
-            f["order"],
+            f.order,
             1.0,
             command,
             margin=EULER_ORDER_MARGIN,
         )
     )
-    b = summary["boundary"]
-    finite = f"outside: m = {b['m']}, the thresholds are infinite-width results"
+    b = summary.boundary
+    finite = f"outside: m = {b.m}, the thresholds are infinite-width results"
     rows.append(
         claim(
             "Lewkowycz et al. (2020)",
-            f"the loss starts to rise at eta = x 2/lambda_max(Theta(0)), x = 1 (m = {b['m']})",
-            Estimate(b["rise"]["mean"], b["rise"]["ci_low"], b["rise"]["ci_high"]),
+            f"the loss starts to rise at eta = x 2/lambda_max(Theta(0)), x = 1 (m = {b.m})",
+            Estimate(b.rise.mean, b.rise.ci_low, b.rise.ci_high),
             "equals",
             1.0,
             command,
@@ -527,7 +840,7 @@ def claims(summary: dict, command: str) -> list:
         claim(
             "Lewkowycz et al. (2020)",
             "GD converges beyond 2/lambda_max, up to at least the linear model's 4/lambda_max (x >= 2)",
-            Estimate(b["divergence"]["mean"], b["divergence"]["ci_low"], b["divergence"]["ci_high"]),
+            Estimate(b.divergence.mean, b.divergence.ci_low, b.divergence.ci_high),
             "at_least",
             2.0,
             command,
@@ -535,28 +848,28 @@ def claims(summary: dict, command: str) -> list:
             hypotheses=finite,
         )
     )
-    for name, e in summary["lazy"].items():
-        fit = e["fits"]["drift_vs_alpha"]
-        if fit["fit"] is not None:
+    for name, e in summary.lazy.items():
+        fit = e.fits.drift_vs_alpha
+        if fit.fit is not None:
             rows.append(
                 exponent_claim(
                     "Chizat, Oyallon & Bach (2019), Thm 2.3",
-                    f"weight drift ~ alpha^{fit['predicted']:g} ({name})",
-                    fit["fit"],
-                    fit["predicted"],
+                    f"weight drift ~ alpha^{fit.predicted:g} ({name})",
+                    fit.fit,
+                    fit.predicted,
                     command,
                     margin=ALPHA_EXPONENT_MARGIN,
                     hypotheses="outside: finite alpha (the theorem is the alpha -> infinity limit)",
                 )
             )
-        fit = e["fits"].get("rms_drift_vs_width")
-        if fit is not None and fit["fit"] is not None:
+        fit = e.fits.rms_drift_vs_width
+        if fit is not None and fit.fit is not None:
             rows.append(
                 exponent_claim(
                     "Du et al. (2019), Lemma 3.3 (NTK); mean-field (gamma = 1)",
-                    f"typical (RMS) weight drift ~ m^{fit['predicted']:g}, m >= {TYPICAL_FIT_MIN_WIDTH} ({name})",
-                    fit["fit"],
-                    fit["predicted"],
+                    f"typical (RMS) weight drift ~ m^{fit.predicted:g}, m >= {TYPICAL_FIT_MIN_WIDTH} ({name})",
+                    fit.fit,
+                    fit.predicted,
                     command,
                     margin=WIDTH_EXPONENT_MARGIN,
                     hypotheses="outside: digits data, a step 2 x 0.5 / lambda_max, not Thm 4.1's",
@@ -565,14 +878,30 @@ def claims(summary: dict, command: str) -> list:
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict:
+def units_record(config: RegimesConfig, results: list[dict]) -> RegimesUnits:
+    """The units as read back from their JSON (in the order of ``main``'s jobs), as records by kind."""
+    widths = len(config.phase_widths)
+    flow, *rest = results
+    phases, boundaries = rest[:widths], rest[widths : 2 * widths]
+    catapult, *lazy = rest[2 * widths :]
+    return RegimesUnits(
+        flow=from_jsonable(FlowUnit, flow),
+        phases=from_jsonable(list[PhaseUnit], phases),
+        boundaries=from_jsonable(list[BoundaryUnit], boundaries),
+        catapult=from_jsonable(CatapultUnit, catapult),
+        lazy=from_jsonable(list[LazyUnit], lazy),
+    )
+
+
+def main(argv: list[str] | None = None) -> RegimesSummary | NotMerged:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.plotting.regimes import plot_regimes
+    from experiments.plotting.regimes import plot_regimes  # here: matplotlib is heavy and --help skips it
 
     process = start_processes(config)
     base = unit_config(config, set())
+    # the order units_record reads them in: flow, phases, boundaries, catapult, lazy
     jobs = [("flow", base, lambda: flow_unit(config))]
     jobs += [(f"phase_m{m}", base, lambda m=m: phase_unit(config, m)) for m in config.phase_widths]
     jobs += [(f"boundary_m{m}", base, lambda m=m: boundary_unit(config, m)) for m in config.phase_widths]
@@ -590,7 +919,7 @@ def main(argv: list[str] | None = None) -> dict:
         desc="regimes",
         report=print_summary,
         plot=plot_regimes,
-        summarize=lambda results: summarize(config, {name: r for (name, _, _), r in zip(jobs, results)}),
+        summarize=lambda results: summarize(config, units_record(config, results)),
     )
 
 

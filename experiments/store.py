@@ -1,6 +1,10 @@
 """Where the experiments' results go: JSON written atomically, with the config, the library versions and the git
 state of the code (provenance); one JSON per finished unit for resume (``UnitStore``); and ``finish``, which writes
 a summary's JSON and its figure as PNG and PDF.
+
+An experiment's summary and units are typed records (NamedTuples); JSON is only their file format:
+``to_jsonable`` writes a record as its fields by name, ``from_jsonable`` builds it back from its annotations. The
+saved forms of the library results that several experiments record (``Fit``, ``Check``, ``Monitor``) live here.
 """
 
 from __future__ import annotations
@@ -16,13 +20,76 @@ import typing
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import CLUSTER_FIELDS
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+# The saved forms of the library's results that several experiments' records hold: the same fields, in the same
+# order, as JSON gives them back. They live here, not in the library, because an experiment's records must load
+# without importing ntk_proofs (which imports JAX, and --help must not pay for it).
+
+
+class Fit(NamedTuple):
+    """A log-log fit log y = intercept + slope log x (``ntk_proofs.fit.SlopeFit`` as saved: a NaN becomes None, as
+    with fewer than 3 points for the interval).
+
+    Attributes:
+      slope: the fitted exponent of x (dimensionless).
+      intercept: log y at x = 1 (natural log of y's units).
+      ci_low: the lower end of the confidence interval of the slope.
+      ci_high: its upper end.
+      stderr: the standard error of the slope.
+      points: how many (x, y) pairs entered the fit.
+      confidence: the interval's confidence level (0.95).
+    """
+
+    slope: float | None
+    intercept: float | None
+    ci_low: float | None
+    ci_high: float | None
+    stderr: float | None
+    points: int
+    confidence: float
+
+
+class Check(NamedTuple):
+    """One conclusion of Theorem 4.1 along one run (``ntk_proofs.du2019.bounds.MonitorCheck`` as saved).
+
+    Attributes:
+      held: it held at every checked step.
+      first_failure: the first step (GD steps) where it failed, -1 if it held.
+      worst_ratio: max over steps k >= 1 of measured / bound (dimensionless, <= 1 holds; for (C2) the bound over the
+        measurement); None where infinite (JSON keeps an infinite ratio as null).
+    """
+
+    held: bool
+    first_failure: int
+    worst_ratio: float | None
+
+
+class Monitor(NamedTuple):
+    """The conclusions (C1)-(C3) of Theorem 4.1 along one run (``TheoremMonitor`` as saved; the fields in the order
+    of ``MONITOR_CHECKS``); along the gradient flow, Theorem 3.2's, with exp(-lambda_0 t) L(0) as the envelope.
+
+    Attributes:
+      loss_envelope: (C1) L(k) <= (1 - eta lambda_0 / 2)^k L(0) at every step.
+      lambda_min_floor: (C2) lambda_min(H(k)) >= lambda_0 / 2 at every step (proved).
+      drift_radius: (C3) max_r ||w_r(k) - w_r(0)|| <= R' at every recorded step.
+    """
+
+    loss_envelope: Check
+    lambda_min_floor: Check
+    drift_radius: Check
+
+
+def monitor_record(monitor) -> Monitor:
+    """A ``TheoremMonitor`` of the library as its saved form ``Monitor`` (the same fields, in the same order)."""
+    return Monitor(*(Check(*check) for check in monitor))
 
 
 def git_state() -> dict[str, Any]:
@@ -42,17 +109,28 @@ def git_state() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
-def finish(summary: dict, plot, out, name: str) -> dict:
-    """Add versions and the git state to ``summary``, write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF,
-    print the paths written, and return the summary."""
+def finish(summary: Any, plot, out, name: str) -> Any:
+    """Add versions and the git state to ``summary`` (a typed record with the fields ``versions``, ``git_commit``
+    and ``git_dirty``, or a dict), write ``<out>/<name>.json`` and ``plot(summary)`` as PNG and PDF, print the paths
+    written, and return the summary with those fields set."""
     from experiments.plotting.style import save_figure  # here: matplotlib is heavy and only finish draws
 
-    summary.setdefault("versions", versions())
-    summary.update(git_state())
+    known = summary.get("versions") if isinstance(summary, dict) else summary.versions
+    summary = with_fields(summary, versions=known or versions(), **git_state())
     json_path = write_json(Path(out) / f"{name}.json", summary)
     paths = [*save_figure(plot(summary), out, name), json_path]
     print("wrote " + ", ".join(str(p) for p in paths))
     return summary
+
+
+def with_fields(record: Any, **values: Any) -> Any:
+    """``record`` with the fields ``values`` set: a NamedTuple or dataclass is copied, a dict is updated in place."""
+    if isinstance(record, dict):
+        record.update(values)
+        return record
+    if dataclasses.is_dataclass(record):
+        return dataclasses.replace(record, **values)
+    return record._replace(**values)
 
 
 def versions() -> dict[str, Any]:

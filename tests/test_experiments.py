@@ -1,6 +1,7 @@
 """Smoke tests: each experiment's main runs with tiny flags and writes what it promises."""
 
 import json
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -27,11 +28,11 @@ def test_width_sweep_writes_figure_json_and_resumes(tmp_path, capsys):
     assert "fitted slope of max drift vs m" in printed and "L<=envelope" in printed
 
     again = width_sweep.main(TINY + ["--out", str(out)])
-    assert again["reused_units"] == 4
-    assert again["units"] == summary["units"]  # same config, same numbers
+    assert again.reused_units == 4
+    assert again.units == summary.units  # same config, same numbers
 
     changed = width_sweep.main(TINY + ["--out", str(out), "--steps", "7"])
-    assert changed["reused_units"] == 0 and len(changed["units"][0]["loss"]) == 8
+    assert changed.reused_units == 0 and len(changed.units[0].loss) == 8
 
 
 def test_the_own_step_runs_are_units_saved_resumed_and_kept_apart(tmp_path, monkeypatch):
@@ -44,13 +45,13 @@ def test_the_own_step_runs_are_units_saved_resumed_and_kept_apart(tmp_path, monk
     monkeypatch.setattr(width_sweep, "OWN_STEP_WIDTH", 64)
     args = [*TINY[:-1], "--seeds", "1", "--own-step", "--out", str(tmp_path)]
     summary = width_sweep.main(args)
-    assert [(r["kind"], r["n"], r["seed"], r["steps"]) for r in summary["own_step"]] == [("own_step", 8, 0, 300)]
-    assert {u["kind"] for u in summary["units"]} == {"width"} and len(summary["units"]) == 2
+    assert [(r.kind, r.n, r.seed, r.steps) for r in summary.own_step] == [("own_step", 8, 0, 300)]
+    assert {u.kind for u in summary.units} == {"width"} and len(summary.units) == 2
     assert (tmp_path / "width_sweep_runs" / "own_step_n8_seed0.json").exists()
-    run = summary["own_step"][0]
-    assert set(run["monitor"]) == {key for key, _ in nt.MONITOR_CHECKS}
-    assert run["eta"] == pytest.approx(nt.max_step_size(8, run["lambda0"]), rel=1e-12, abs=0.0)
-    assert width_sweep.main(args)["reused_units"] == 3  # two widths and the own-step run
+    run = summary.own_step[0]
+    assert run.monitor._fields == tuple(key for key, _ in nt.MONITOR_CHECKS)
+    assert run.eta == pytest.approx(nt.max_step_size(8, run.lambda0), rel=1e-12, abs=0.0)
+    assert width_sweep.main(args).reused_units == 3  # two widths and the own-step run
 
 
 def test_the_figure_labels_the_monitors_checks():
@@ -132,7 +133,7 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
                 "--out",
                 str(out),
             ]
-        )["reused_units"]
+        ).reused_units
         == 6
     )
     with pytest.raises(SystemExit):
@@ -174,7 +175,7 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
     assert len(saved["runs"][0]["loss_net"]) == 5 and saved["fits"]["kernel_change"]["points"] == 3
     # the linearized model and the closed form agree in every run (float64 under the test config)
     assert max(max(r["gap_lin_closed"]) for r in saved["runs"]) < 1e-8
-    assert summary["reused_units"] == 0
+    assert summary.reused_units == 0
 
 
 @pytest.mark.slow
@@ -214,7 +215,7 @@ def test_hessian_experiment_writes_figure_and_json(tmp_path):
     }
     assert set(saved["escape"]["runs"]) == {"gd", "perturbed_gd", "saddle_free_newton"}
     assert abs(saved["agreement"]["top_dense"][0] - saved["agreement"]["top_lanczos"][0]) < 1e-8
-    assert summary["escape"]["saddle_spectrum"][0] < 0 < summary["escape"]["saddle_spectrum"][-1]
+    assert summary.escape.saddle_spectrum[0] < 0 < summary.escape.saddle_spectrum[-1]
 
 
 @pytest.mark.slow
@@ -256,7 +257,7 @@ def test_landscape_experiment_writes_figure_and_json(tmp_path):
     mc = saved["mode_connectivity"]
     ts, line = np.asarray(mc["ts"]), np.asarray(mc["line"])
     chord = (1 - ts) * line[0] + ts * line[-1]
-    assert summary["mode_connectivity"]["line_barrier"] == pytest.approx(np.max(line - chord), rel=1e-12, abs=1e-15)
+    assert summary.mode_connectivity.line_barrier == pytest.approx(np.max(line - chord), rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.slow
@@ -264,7 +265,9 @@ def test_deep_training_experiment_writes_each_study(tmp_path):
     from experiments import deep_training
 
     out = tmp_path / "dyn"
-    deep_training.main(["--quick", "--out", str(out)])
+    summaries = deep_training.main(["--quick", "--out", str(out)])
+    assert all(isinstance(part, tuple) for part in summaries) and summaries.init.result.depth == 6
+    assert deep_training.claims(summaries, "cmd")  # rows for figures/CLAIMS.md
     for study in ("init", "skip", "norm", "optim", "eos", "lottery"):
         for suffix in ("png", "pdf", "json"):
             assert (out / f"deep_training_{study}.{suffix}").stat().st_size > 1000
@@ -365,7 +368,7 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
     out = capsys.readouterr().out
     assert "p in m* ~ n^p" in out and "Your data (--npz)" in out and "published widths" in out
     again = critical_width.main(flags)
-    assert again["reused_units"] == 8 and again["units"] == summary["units"]
+    assert again.reused_units == 8 and again.units == summary.units
     assert critical_width.claims(again, "cmd")  # rows for figures/CLAIMS.md
 
 
@@ -416,7 +419,7 @@ def test_regimes_writes_every_study_and_resumes(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "loss rises at x" in out and "GD -> flow" in out
     again = regimes.main(flags)
-    assert again["reused_units"] == 6 and again["boundaries"] == summary["boundaries"]
+    assert again.reused_units == 6 and again.boundaries == summary.boundaries
     assert regimes.claims(again, "cmd")
 
 
@@ -652,3 +655,77 @@ def test_a_process_that_dies_does_not_hang_the_merge(tmp_path):
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     assert "(resumed: 2 of 2 units" in logs[0] and "(resumed: 1 of 2 units" in logs[1], logs
+
+
+@pytest.mark.parametrize("name", ["width_sweep", "critical_width", "regimes", "deep_training"])
+def test_a_committed_summary_round_trips_through_its_record(name):
+    """The committed figures/<name>.json (deep_training: one per study) loads into the experiment's summary record
+    (``SUMMARY``), as experiments.all loads it, and the record writes back the same JSON."""
+    import importlib
+    from pathlib import Path
+
+    from experiments.all import saved_summary
+    from experiments.store import to_jsonable
+
+    module = importlib.import_module(f"experiments.{name}")
+    figures = Path(__file__).resolve().parent.parent / "figures"
+    record = saved_summary(name, figures)
+    assert isinstance(record, module.SUMMARY)
+    if name == "deep_training":  # one JSON per study, each a field of the record
+        parts = {f"{name}_{study}.json": getattr(record, study) for study in module.STUDIES}
+    else:
+        parts = {f"{name}.json": record}
+    for file, part in parts.items():
+        assert to_jsonable(part) == json.loads((figures / file).read_text()), file
+
+
+def test_the_saved_forms_of_library_results_keep_the_librarys_fields():
+    """The records that hold a library result as saved (built from it by position) have its fields, in order."""
+    import ntk_proofs as nt
+    from experiments import critical_width, regimes
+    from experiments.store import Check, Fit, Monitor
+    from ntk_proofs.du2019.width_law import HoldCurveFit, LawFit
+    from ntk_proofs.regimes.lazy import Laziness
+    from ntk_proofs.regimes.phases import Boundaries, Boundary
+
+    assert Fit._fields == nt.SlopeFit._fields and Check._fields == nt.MonitorCheck._fields
+    assert Monitor._fields == width_sweep.SeedsMonitor._fields == nt.TheoremMonitor._fields
+    assert critical_width.Law._fields == LawFit._fields and critical_width.HoldCurve._fields == HoldCurveFit._fields
+    assert regimes.Threshold._fields == Boundary._fields and regimes.LazyPoint._fields == Laziness._fields
+    assert regimes.BoundaryUnit._fields[1:] == Boundaries._fields[1:]  # its width is m
+
+
+def test_critical_width_reads_the_law_of_a_saved_summary_and_none_from_an_older_one():
+    from pathlib import Path
+
+    from experiments import critical_width
+
+    figures = Path(__file__).resolve().parent.parent / "figures"
+    law = critical_width.saved_law(figures / "critical_width.json")
+    assert law and all(isinstance(v, critical_width.Law) for v in law.values())
+    assert critical_width.saved_law(figures / "full" / "critical_width.json") == {}  # made before the law existed
+
+
+class _Inner(NamedTuple):
+    value: float
+    ratio: float | None
+
+
+class _Outer(NamedTuple):
+    name: str
+    inner: _Inner
+    rows: list[_Inner]
+    by_key: dict[str, _Inner]
+    sizes: tuple[int, ...]
+    maybe: _Inner | None = None
+
+
+def test_from_jsonable_builds_nested_records_and_refuses_an_unknown_key():
+    from experiments.store import from_jsonable, to_jsonable
+
+    record = _Outer("a", _Inner(1.0, None), [_Inner(2.0, 0.5)], {"k": _Inner(3.0, 1.5)}, (1, 2))
+    data = json.loads(json.dumps(to_jsonable(record)))
+    assert from_jsonable(_Outer, data) == record
+    assert from_jsonable(_Outer, dict(data, maybe={"value": 4.0, "ratio": None})).maybe == _Inner(4.0, None)
+    with pytest.raises(ValueError, match="no field"):
+        from_jsonable(_Outer, dict(data, typo=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from experiments.critical_width import CriticalWidthSummary, Exponent
 from experiments.plotting.style import new_figure
 
 COLORS = {
@@ -38,25 +39,25 @@ def _values(seq) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in seq], float)
 
 
-def _fit_label(fit: dict) -> str:
-    if fit["slope"] is None:
+def _fit_label(fit: Exponent) -> str:
+    if fit.slope is None:
         return "p n/a"
-    ci = "" if fit["ci_low"] is None else f" [{fit['ci_low']:.2f}, {fit['ci_high']:.2f}]"
-    return f"p = {fit['slope']:.2f}{ci}"
+    ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
+    return f"p = {fit.slope:.2f}{ci}"
 
 
-def plot_critical_width(summary: dict):
-    c = summary["config"]
-    families = summary["families"]
+def plot_critical_width(summary: CriticalWidthSummary):
+    c = summary.config
+    families = summary.families
     fig, axes = new_figure(len(families), 3, (15, 4.4 * len(families)))
     axes = np.atleast_2d(axes)
     for row, (family, f) in zip(axes, families.items()):
         ax_m, ax_count, ax_bound = row
-        ns = np.asarray(f["ns"], float)
-        jitter = 1 + 0.03 * (np.asarray(f["dataset"], float) - np.mean(f["dataset"]))
-        for crit, e in f["criteria"].items():
-            m = _values(e["m_star"])
-            censored = np.array([bool(v) for v in e["censored"]])
+        ns = np.asarray(f.ns, float)
+        jitter = 1 + 0.03 * (np.asarray(f.dataset, float) - np.mean(f.dataset))
+        for crit, e in f.criteria.items():
+            m = _values(e.m_star)
+            censored = np.array([bool(v) for v in e.censored])
             measured = np.isfinite(m) & ~censored
             color = COLORS.get(crit, "k")
             ax_m.plot(ns[measured] * jitter[measured], m[measured], "o", color=color, ms=4, alpha=0.8)
@@ -65,18 +66,18 @@ def plot_critical_width(summary: dict):
                 ax_m.plot(ns[pick] * jitter[pick], m[pick], "v", color=color, ms=7, mfc="none")
             if (~np.isfinite(m)).any():
                 pick = ~np.isfinite(m)
-                ax_m.plot(ns[pick] * jitter[pick], np.full(pick.sum(), c["m_max"]), "^", color=color, ms=7, mfc="none")
-            fit = e["exponent"]
-            if fit["slope"] is not None:
+                ax_m.plot(ns[pick] * jitter[pick], np.full(pick.sum(), c.m_max), "^", color=color, ms=7, mfc="none")
+            fit = e.exponent
+            if fit.slope is not None:
                 grid = np.unique(ns)
-                ax_m.plot(grid, np.exp(fit["intercept"]) * grid ** fit["slope"], "-", color=color, lw=1.2)
+                ax_m.plot(grid, np.exp(fit.intercept) * grid**fit.slope, "-", color=color, lw=1.2)
             ax_m.plot([], [], "o-", color=color, label=f"{LABELS.get(crit, crit)}\n   {_fit_label(fit)}")
-            ratio = _values(e["counting_ratio"])
+            ratio = _values(e.counting_ratio)
             ax_count.plot(ns[measured] * jitter[measured], ratio[measured], "o", color=color, ms=4, alpha=0.8)
-            cfit = e["counting_exponent"]
-            if cfit["slope"] is not None:
+            cfit = e.counting_exponent
+            if cfit.slope is not None:
                 grid = np.unique(ns)
-                ax_count.plot(grid, np.exp(cfit["intercept"]) * grid ** cfit["slope"], "-", color=color, lw=1.2)
+                ax_count.plot(grid, np.exp(cfit.intercept) * grid**cfit.slope, "-", color=color, lw=1.2)
             ax_count.plot([], [], "o-", color=color, label=f"{crit}: {_fit_label(cfit)}")
         ax_m.plot([], [], "v", color="gray", mfc="none", label="censored: held at the smallest width (m* ≤ that)")
         ax_m.set(
@@ -84,8 +85,8 @@ def plot_critical_width(summary: dict):
             yscale="log",
             xlabel="n (training points)",
             ylabel="critical width m* (neurons)",
-            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c['delta']:.0%} of {c['seeds']} inits, "
-            f"{c['datasets']} data sets",
+            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {c.seeds} inits, "
+            f"{c.datasets} data sets",
         )
         ax_m.legend(fontsize=6.3, loc="best", framealpha=0.5)
 
@@ -99,11 +100,11 @@ def plot_critical_width(summary: dict):
         )
         ax_count.legend(fontsize=6.5, framealpha=0.6)
 
-        crit = "linear" if "linear" in f["criteria"] else next(iter(f["criteria"]))
-        m = _values(f["criteria"][crit]["m_star"])
-        keep = np.isfinite(m) & ~np.array([bool(v) for v in f["criteria"][crit]["censored"]])
+        crit = "linear" if "linear" in f.criteria else next(iter(f.criteria))
+        m = _values(f.criteria[crit].m_star)
+        keep = np.isfinite(m) & ~np.array([bool(v) for v in f.criteria[crit].censored])
         for key, style in BOUND_STYLES.items():
-            values = np.asarray(f["published"][key], float)
+            values = np.asarray(f.published[key], float)
             ax_bound.plot(ns[keep] * jitter[keep], values[keep] / m[keep], "o", ms=3, alpha=0.7, color="k")
             order = np.argsort(ns[keep])
             ax_bound.plot(

@@ -1,23 +1,24 @@
-"""Figure of the Arora et al. (2019) study, drawn only from the summary saved as JSON."""
+"""Figure of the Arora et al. (2019) study, drawn only from its summary (the record saved as JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from experiments.fine_grained import FineGrainedSummary
 from experiments.plotting.style import new_figure
 
 COLORS = {"true": "tab:blue", "random": "tab:red"}
 
 
-def plot_fine_grained(summary: dict):
-    c = summary["config"]
+def plot_fine_grained(summary: FineGrainedSummary):
+    c = summary.config
     fig, axes = new_figure(2, 3, (16, 9.6))
     (ax_loss, ax_res, ax_proj), (ax_cum, ax_gap, ax_bound) = axes
-    widest = {kind: runs[-1] for kind, runs in summary["label_runs"].items()}
-    m_wide = widest["true"]["m"]
+    widest = {kind: runs[-1] for kind, runs in summary.label_runs._asdict().items()}
+    m_wide = summary.label_runs.true[-1].m
 
     for kind, run in widest.items():
-        r = np.asarray(run["residual"], float)
+        r = np.asarray(run.residual, float)
         ax_loss.plot(0.5 * r**2, color=COLORS[kind], lw=1.6, label=f"{kind} labels")
     ax_loss.set(
         yscale="log",
@@ -28,8 +29,8 @@ def plot_fine_grained(summary: dict):
     ax_loss.legend()
 
     for kind, run in widest.items():
-        ax_res.plot(run["residual"], color=COLORS[kind], lw=2.4, alpha=0.55, label=f"{kind}: measured ‖y − u(k)‖")
-        ax_res.plot(run["predicted"], color=COLORS[kind], lw=1.2, ls="--", label=f"{kind}: predicted")
+        ax_res.plot(run.residual, color=COLORS[kind], lw=2.4, alpha=0.55, label=f"{kind}: measured ‖y − u(k)‖")
+        ax_res.plot(run.predicted, color=COLORS[kind], lw=1.2, ls="--", label=f"{kind}: predicted")
     ax_res.plot([], [], " ", label="predicted = √Σᵢ(1−ηλᵢ)^{2k}(vᵢᵀ(y−u(0)))²")
     ax_res.set(
         yscale="log",
@@ -39,8 +40,8 @@ def plot_fine_grained(summary: dict):
     )
     ax_res.legend()
 
-    for kind, spec in summary["spectra"].items():
-        proj = np.asarray(spec["projections"], float)
+    for kind, spec in summary.spectra._asdict().items():
+        proj = np.asarray(spec.projections, float)
         ax_proj.scatter(np.arange(1, proj.size + 1), proj, s=7, color=COLORS[kind], alpha=0.6, label=f"{kind} labels")
     ax_proj.set(
         xscale="log",
@@ -52,8 +53,8 @@ def plot_fine_grained(summary: dict):
     ax_proj.set_ylim(bottom=max(1e-8, ax_proj.get_ylim()[0]))
     ax_proj.legend()
 
-    for kind, spec in summary["spectra"].items():
-        proj = np.asarray(spec["projections"], float)
+    for kind, spec in summary.spectra._asdict().items():
+        proj = np.asarray(spec.projections, float)
         ax_cum.plot(
             np.arange(1, proj.size + 1),
             np.cumsum(proj) / proj.sum(),
@@ -61,7 +62,7 @@ def plot_fine_grained(summary: dict):
             lw=1.6,
             label=f"{kind} labels",
         )
-    lam = np.asarray(summary["spectra"]["true"]["eigenvalues"], float)
+    lam = np.asarray(summary.spectra.true.eigenvalues, float)
     twin = ax_cum.twinx()
     twin.plot(np.arange(1, lam.size + 1), lam, color="0.5", lw=1, ls=":")
     twin.set(yscale="log", ylabel="eigenvalue λᵢ of H^∞ (dotted)")
@@ -74,16 +75,16 @@ def plot_fine_grained(summary: dict):
     )
     ax_cum.legend(loc="center right")
 
-    for kind, runs in summary["label_runs"].items():
-        ms = [r["m"] for r in runs]
+    for kind, runs in summary.label_runs._asdict().items():
+        ms = [r.m for r in runs]
         ax_gap.plot(
             ms,
-            [r["relative_gap"] for r in runs],
+            [r.relative_gap for r in runs],
             "o-",
             color=COLORS[kind],
-            label=f"{kind}: slope {summary['gap_fit'][kind]['slope']:.2f}",
+            label=f"{kind}: slope {getattr(summary.gap_fit, kind).slope:.2f}",
         )
-        ax_gap.plot(ms, [r["relative_gap_zero_init"] for r in runs], "x:", color=COLORS[kind], alpha=0.7)
+        ax_gap.plot(ms, [r.relative_gap_zero_init for r in runs], "x:", color=COLORS[kind], alpha=0.7)
     ax_gap.plot([], [], "kx:", label="prediction with u(0) taken as 0")
     ax_gap.set(
         xscale="log",
@@ -94,27 +95,25 @@ def plot_fine_grained(summary: dict):
     )
     ax_gap.legend()
 
-    p = [r["p"] for r in summary["corruption"]]
-    ax_bound.plot(
-        p, [r["bound"] for r in summary["corruption"]], "o-", color="tab:purple", label="bound √(2 yᵀ(H^∞)⁻¹y / n)"
-    )
+    p = [r.p for r in summary.corruption]
+    ax_bound.plot(p, [r.bound for r in summary.corruption], "o-", color="tab:purple", label="bound √(2 yᵀ(H^∞)⁻¹y / n)")
     ax_bound.set(
         xlabel="fraction p of training labels replaced by random signs",
         ylabel="generalization bound (dimensionless)",
-        title=f"(f) bound vs test error of the trained net (m = {c['p_width']})",
+        title=f"(f) bound vs test error of the trained net (m = {c.p_width})",
     )
     twin_err = ax_bound.twinx()
-    twin_err.plot(p, [r["test_error"] for r in summary["corruption"]], "s--", color="tab:green")
+    twin_err.plot(p, [r.test_error for r in summary.corruption], "s--", color="tab:green")
     twin_err.set(ylabel="test error (fraction misclassified, true test labels)", ylim=(0, 0.6))
     twin_err.grid(False)
     ax_bound.plot([], [], "s--", color="tab:green", label="test error (right axis)")
     ax_bound.legend(loc="upper left")
 
     fig.suptitle(
-        f"Arora et al. (2019) on {summary['source']}: n = {summary['n_train']} "
-        f"training points on S^{summary['d'] - 1}, "
-        f"κ = {c['kappa']} (‖u(0)‖ ≈ {widest['true']['u0_relative']:.2f}‖y‖), η = {summary['eta']:.3g}, "
-        f"λ₀ = {summary['lambda0']:.3g}, {c['steps']} GD steps\n"
+        f"Arora et al. (2019) on {summary.source}: n = {summary.n_train} "
+        f"training points on S^{summary.d - 1}, "
+        f"κ = {c.kappa} (‖u(0)‖ ≈ {summary.label_runs.true[-1].u0_relative:.2f}‖y‖), η = {summary.eta:.3g}, "
+        f"λ₀ = {summary.lambda0:.3g}, {c.steps} GD steps\n"
         "True labels lie on the top eigenvectors of H^∞ and train fast; random labels spread over small-λ "
         "directions, train slowly, and have a larger bound",
         fontsize=11,

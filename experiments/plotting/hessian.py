@@ -1,9 +1,10 @@
-"""Figure of the Hessian study, drawn only from the summary saved as JSON."""
+"""Figure of the Hessian study, drawn only from its summary (the record saved as JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from experiments.hessian import AUTOENCODER, TANH_MLP, HessianSummary
 from experiments.plotting.style import new_figure
 
 METHOD_STYLE = {
@@ -13,34 +14,34 @@ METHOD_STYLE = {
 }
 
 
-def plot_hessian(summary: dict):
+def plot_hessian(summary: HessianSummary):
     fig, axes = new_figure(2, 3, (16, 9.4))
     (ax_density, ax_ratio, ax_index), (ax_escape, ax_lmin, ax_table) = axes
-    training = summary["training"]
+    training = summary.training
 
-    for (label, d), color in zip(training["densities"].items(), ("tab:blue", "tab:purple", "tab:red")):
+    for (label, d), color in zip(training.densities.items(), ("tab:blue", "tab:purple", "tab:red")):
         ax_density.plot(
-            d["grid"],
-            np.maximum(np.asarray(d["density"], float), 1e-12),
+            d.grid,
+            np.maximum(np.asarray(d.density, float), 1e-12),
             color=color,
             lw=1.3,
-            label=f"{label} (step {d['step']})",
+            label=f"{label} (step {d.step})",
         )
     ax_density.set(
         yscale="log",
         ylim=(1e-5, None),
         xlabel="Hessian eigenvalue λ",
         ylabel="spectral density (SLQ, integrates to 1)",
-        title=f"(a) Hessian spectrum of a digits MLP ({training['parameters']} params)",
+        title=f"(a) Hessian spectrum of a digits MLP ({training.parameters} params)",
     )
     ax_density.legend()
 
-    rec = training["records"]
-    steps = [r["step"] for r in rec]
+    rec = training.records
+    steps = [r.step for r in rec]
     ax_ratio.errorbar(
         steps,
-        [r["lambda_max"] for r in rec],
-        yerr=[r["lambda_max_err"] for r in rec],
+        [r.lambda_max for r in rec],
+        yerr=[r.lambda_max_err for r in rec],
         fmt="o-",
         color="tab:red",
         ms=3,
@@ -48,15 +49,15 @@ def plot_hessian(summary: dict):
     )
     ax_ratio.errorbar(
         steps,
-        [abs(r["lambda_min"]) for r in rec],
-        yerr=[r["lambda_min_err"] for r in rec],
+        [abs(r.lambda_min) for r in rec],
+        yerr=[r.lambda_min_err for r in rec],
         fmt="s-",
         color="tab:blue",
         ms=3,
         label="|λ_min|",
     )
     twin = ax_ratio.twinx()
-    twin.plot(steps, [r["nonconvexity_ratio"] for r in rec], "k--", lw=1.2)
+    twin.plot(steps, [r.nonconvexity_ratio for r in rec], "k--", lw=1.2)
     twin.set(ylabel="non-convexity ratio |λ_min / λ_max| (dashed)", yscale="log")
     twin.grid(False)
     ax_ratio.plot([], [], "k--", label="|λ_min / λ_max| (Li et al. 2018), right axis")
@@ -68,20 +69,20 @@ def plot_hessian(summary: dict):
     )
     ax_ratio.legend(fontsize=7.5)
 
-    markers = {"deep linear autoencoder 6-3-6": ("o", "tab:blue"), "tanh MLP 8-4-1": ("^", "tab:red")}
-    for name, res in summary["critical_points"].items():
-        pts = [p for p in res["points"] if p["grad_norm"] < 1e-8]
+    markers = {AUTOENCODER: ("o", "tab:blue"), TANH_MLP: ("^", "tab:red")}
+    for name, res in summary.critical_points.items():
+        pts = [p for p in res.points if p.grad_norm < 1e-8]
         marker, color = markers.get(name, ("o", "k"))
-        rho = "n/a" if res["spearman"] is None else f"{res['spearman']:.2f}"
+        rho = "n/a" if res.spearman is None else f"{res.spearman:.2f}"
         ax_index.scatter(
-            [p["index"] for p in pts],
-            [p["loss"] for p in pts],
+            [p.index for p in pts],
+            [p.loss for p in pts],
             marker=marker,
             color=color,
             alpha=0.7,
-            label=f"{name}: {res['converged']}/{len(res['points'])} converged, Spearman ρ = {rho}",
+            label=f"{name}: {res.converged}/{len(res.points)} converged, Spearman ρ = {rho}",
         )
-    for loss in summary["critical_points"]["deep linear autoencoder 6-3-6"]["closed_form_losses"]:
+    for loss in summary.critical_points[AUTOENCODER].closed_form_losses:
         ax_index.axhline(loss, color="tab:blue", lw=0.4, alpha=0.3)
     ax_index.set(
         xlabel="index α (fraction of negative Hessian eigenvalues)",
@@ -90,12 +91,12 @@ def plot_hessian(summary: dict):
     )
     ax_index.legend(fontsize=7.5, loc="lower right")
 
-    escape = summary["escape"]
-    for method, run in escape["runs"].items():
+    escape = summary.escape
+    for method, run in escape.runs._asdict().items():
         color, label = METHOD_STYLE[method]
-        esc = run["escape_step"]
-        ax_escape.plot(run["loss"], color=color, lw=1.6, label=f"{label}: halves the loss at step {esc}")
-        ax_lmin.plot(run["recorded"], run["lambda_min"], color=color, lw=1.6, label=label)
+        esc = run.escape_step
+        ax_escape.plot(run.loss, color=color, lw=1.6, label=f"{label}: halves the loss at step {esc}")
+        ax_lmin.plot(run.recorded, run.lambda_min, color=color, lw=1.6, label=label)
     ax_escape.set(
         yscale="log", xlabel="step", ylabel="loss", title="(d) escaping the saddle W = 0 of a deep linear net"
     )
@@ -104,15 +105,15 @@ def plot_hessian(summary: dict):
     ax_lmin.set(xlabel="step", ylabel="smallest Hessian eigenvalue (Lanczos)", title="(e) λ_min along the escape")
     ax_lmin.legend(fontsize=7.5)
 
-    a = summary["agreement"]
+    a = summary.agreement
     ax_table.axis("off")
-    ax_table.set_title(f"(f) matrix-free vs dense eigh ({a['parameters']} params, {a['dtype']})")
+    ax_table.set_title(f"(f) matrix-free vs dense eigh ({a.parameters} params, {a.dtype})")
     rows = [
-        ["λ_max", f"{a['top_dense'][0]:.10f}", f"{a['top_lanczos'][0]:.10f}", f"{a['top_residual'][0]:.1e}"],
-        ["λ_min", f"{a['bottom_dense'][0]:.10f}", f"{a['bottom_lanczos'][0]:.10f}", f"{a['bottom_residual'][0]:.1e}"],
-        ["trace", f"{a['trace_dense']:.5f}", f"{a['trace_hutchinson']:.5f}", f"± {a['trace_stderr']:.1e}"],
-        ["mean λ", f"{a['moment1_dense']:.3e}", f"{a['moment1_slq']:.3e}", "SLQ"],
-        ["mean λ²", f"{a['moment2_dense']:.3e}", f"{a['moment2_slq']:.3e}", "SLQ"],
+        ["λ_max", f"{a.top_dense[0]:.10f}", f"{a.top_lanczos[0]:.10f}", f"{a.top_residual[0]:.1e}"],
+        ["λ_min", f"{a.bottom_dense[0]:.10f}", f"{a.bottom_lanczos[0]:.10f}", f"{a.bottom_residual[0]:.1e}"],
+        ["trace", f"{a.trace_dense:.5f}", f"{a.trace_hutchinson:.5f}", f"± {a.trace_stderr:.1e}"],
+        ["mean λ", f"{a.moment1_dense:.3e}", f"{a.moment1_slq:.3e}", "SLQ"],
+        ["mean λ²", f"{a.moment2_dense:.3e}", f"{a.moment2_slq:.3e}", "SLQ"],
     ]
     table = ax_table.table(
         cellText=rows,
@@ -123,7 +124,7 @@ def plot_hessian(summary: dict):
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
     table.scale(1.0, 1.6)
-    s = escape["saddle_spectrum"]
+    s = escape.saddle_spectrum
     ax_table.text(
         0.02,
         0.05,

@@ -1,22 +1,23 @@
-"""Figure of the linearization study, drawn only from the summary saved as JSON."""
+"""Figure of the linearization study, drawn only from its summary (the record saved as JSON)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from experiments.linearization import LinearizationSummary
 from experiments.plotting.style import new_figure, series_colors
 
 
-def plot_linearization(summary: dict):
-    c = summary["config"]
-    runs = summary["runs"]
+def plot_linearization(summary: LinearizationSummary):
+    c = summary.config
+    runs = summary.runs
     colors = series_colors(len(runs))
     fig, axes = new_figure(2, 3, (16, 9.4))
     (ax_loss, ax_gap, ax_kernel), (ax_closed, ax_scatter, ax_track) = axes
 
     for color, r in zip(colors, runs):
-        ax_loss.plot(r["loss_net"], color=color, lw=1.6, label=f"m = {r['m']}")
-        ax_loss.plot(r["loss_lin"], color=color, lw=1.1, ls="--")
+        ax_loss.plot(r.loss_net, color=color, lw=1.6, label=f"m = {r.m}")
+        ax_loss.plot(r.loss_lin, color=color, lw=1.1, ls="--")
     ax_loss.plot([], [], "k--", lw=1.1, label="linearized network")
     ax_loss.set(
         yscale="log",
@@ -26,47 +27,56 @@ def plot_linearization(summary: dict):
     )
     ax_loss.legend(ncol=2)
 
-    widths = np.asarray([r["m"] for r in runs], float)
+    widths = np.asarray([r.m for r in runs], float)
     grid = np.geomspace(widths.min(), widths.max(), 50)
-    for ax, key, ylabel, title in (
-        (ax_gap, "max_gap_net_lin", "maxₖ RMS over test points of |f_k − f_lin,k|", "(b) output gap vs width"),
-        (ax_kernel, "kernel_change", "‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F", "(c) relative change of the empirical NTK"),
+    for ax, measured, f, ylabel, title in (
+        (
+            ax_gap,
+            [r.max_gap_net_lin for r in runs],
+            summary.fits.max_gap_net_lin,
+            "maxₖ RMS over test points of |f_k − f_lin,k|",
+            "(b) output gap vs width",
+        ),
+        (
+            ax_kernel,
+            [r.kernel_change for r in runs],
+            summary.fits.kernel_change,
+            "‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F",
+            "(c) relative change of the empirical NTK",
+        ),
     ):
-        values = np.asarray([r[key] for r in runs], float)
-        f = summary["fits"][key]
+        values = np.asarray(measured, float)
         ax.plot(widths, values, "o", color="tab:blue", label="measured")
-        if f["slope"] is not None:
+        if f.slope is not None:
             ax.plot(
                 grid,
-                np.exp(f["intercept"]) * grid ** f["slope"],
+                np.exp(f.intercept) * grid**f.slope,
                 color="tab:blue",
                 lw=1.3,
-                label=f"fit: slope {f['slope']:.2f} [{f['ci_low']:.2f}, {f['ci_high']:.2f}]",
+                label=f"fit: slope {f.slope:.2f} [{f.ci_low:.2f}, {f.ci_high:.2f}]",
             )
         ax.plot(grid, values[-1] * (grid / widths[-1]) ** -0.5, "k:", lw=1.2, label="theory: m^(−1/2)")
         ax.set(xscale="log", yscale="log", xlabel="hidden width m", ylabel=ylabel, title=title)
         ax.legend()
 
     wide = runs[-1]
-    ax_closed.plot(wide["loss_net"], color="tab:blue", lw=2.4, alpha=0.55, label="network")
-    ax_closed.plot(wide["loss_lin"], color="tab:orange", lw=1.6, ls="--", label="linearized network")
-    ax_closed.plot(wide["loss_closed"], color="k", lw=1, ls=":", label="closed form y + (I − ηΘ₀)ᵏ(u₀ − y)")
+    ax_closed.plot(wide.loss_net, color="tab:blue", lw=2.4, alpha=0.55, label="network")
+    ax_closed.plot(wide.loss_lin, color="tab:orange", lw=1.6, ls="--", label="linearized network")
+    ax_closed.plot(wide.loss_closed, color="k", lw=1, ls=":", label="closed form y + (I − ηΘ₀)ᵏ(u₀ − y)")
     ax_closed.set(
         yscale="log",
         xlabel="GD step k",
         ylabel="training loss",
-        title=f"(d) closed-form linear dynamics vs both (m = {wide['m']})",
+        title=f"(d) closed-form linear dynamics vs both (m = {wide.m})",
     )
     ax_closed.legend()
 
-    net_out = np.asarray(wide["final_test_net"], float)
-    closed_out = np.asarray(wide["final_test_closed"], float)
+    net_out = np.asarray(wide.final_test_net, float)
+    closed_out = np.asarray(wide.final_test_closed, float)
     lim = [min(net_out.min(), closed_out.min()), max(net_out.max(), closed_out.max())]
     ax_scatter.plot(lim, lim, "k:", lw=1)
     for color, r in ((colors[0], runs[0]), (colors[-1], wide)):
-        ax_scatter.scatter(
-            r["final_test_closed"], r["final_test_net"], s=14, color=color, alpha=0.8, label=f"m = {r['m']}"
-        )
+        ax_scatter.scatter(r.final_test_closed, r.final_test_net, s=14, color=color, alpha=0.8, label=f"m = {r.m}")
     ax_scatter.set(
         xlabel="closed-form prediction on test points",
         ylabel="trained network's output",
@@ -75,9 +85,9 @@ def plot_linearization(summary: dict):
     ax_scatter.legend()
 
     for color, r in zip(colors, runs):
-        ax_track.plot(np.asarray(r["gap_net_closed"]), color=color, lw=1.4, label=f"m = {r['m']}")
+        ax_track.plot(np.asarray(r.gap_net_closed), color=color, lw=1.4, label=f"m = {r.m}")
     ax_track.plot(
-        np.asarray(wide["gap_lin_closed"]) + 1e-16, "k--", lw=1, label=f"linearized vs closed form (m = {wide['m']})"
+        np.asarray(wide.gap_lin_closed) + 1e-16, "k--", lw=1, label=f"linearized vs closed form (m = {wide.m})"
     )
     ax_track.set(
         yscale="log",
@@ -88,9 +98,9 @@ def plot_linearization(summary: dict):
     ax_track.legend(ncol=2)
 
     fig.suptitle(
-        f"Lee et al. (2019): {summary['model']} on digits (odd vs "
-        f"even), n = {c['n_train']} train / {c['n_test']} test, "
-        f"{c['steps']} GD steps with η = 1/λ_max(Θ₀) per width\nAs width grows the network's outputs and its "
+        f"Lee et al. (2019): {summary.model} on digits (odd vs "
+        f"even), n = {c.n_train} train / {c.n_test} test, "
+        f"{c.steps} GD steps with η = 1/λ_max(Θ₀) per width\nAs width grows the network's outputs and its "
         "NTK stay ever closer to the linearized model's (Jacot et "
         "al. 2018: constant kernel in the infinite-width limit)",
         fontsize=11,

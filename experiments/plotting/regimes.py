@@ -7,6 +7,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.ticker import NullFormatter
 
 from experiments.plotting.style import new_figure, series_colors
+from experiments.regimes import RegimesSummary
 
 REGIME_COLORS = {"lazy": "#4c9be8", "catapult": "#f2a93b", "divergent": "#d9534f", "unresolved": "#bbbbbb"}
 FAMILY_STYLE = {
@@ -17,7 +18,7 @@ FAMILY_STYLE = {
 }
 
 
-def plot_regimes(summary: dict):
+def plot_regimes(summary: RegimesSummary):
     fig, axes = new_figure(4, 3, (16, 17))
     _flow(axes[0], summary)
     _phases(axes[1], summary)
@@ -30,30 +31,30 @@ def plot_regimes(summary: dict):
     return fig
 
 
-def _flow(row, summary):
-    f = summary["flow"]
-    c = summary["config"]
-    t = np.asarray(f["t"])
+def _flow(row, summary: RegimesSummary):
+    f = summary.flow
+    c = summary.config
+    t = np.asarray(f.t)
     ax = row[0]
-    ax.semilogy(t, f["loss"], color="tab:blue", label="L(t) along the flow (diffrax Tsit5)")
-    ax.semilogy(t, f["envelope"], "k--", label="Theorem 3.2: exp(−λ₀t) L(0)")
-    s = f["solver"]
+    ax.semilogy(t, f.loss, color="tab:blue", label="L(t) along the flow (diffrax Tsit5)")
+    ax.semilogy(t, f.envelope, "k--", label="Theorem 3.2: exp(−λ₀t) L(0)")
+    s = f.solver
     ax.set(
         xlabel="time t (= k η for GD)",
         ylabel="loss L(t) = ½‖u − y‖²",
-        title=f"(a) Gradient flow, n = {c['n']}, m = {c['flow_m']}: loss under its bound\n"
-        f"rtol {s['rtol']:g}, atol {s['atol']:g}; {s['accepted_steps']} accepted, {s['rejected_steps']} "
+        title=f"(a) Gradient flow, n = {c.n}, m = {c.flow_m}: loss under its bound\n"
+        f"rtol {s.rtol:g}, atol {s.atol:g}; {s.accepted_steps} accepted, {s.rejected_steps} "
         "rejected steps",
     )
     ax.legend()
     ax = row[1]
-    lam = np.asarray(f["lambda_min"])
-    ax.plot(t, lam / f["lambda0"], color="tab:orange", label="λ_min(H(t)) / λ₀  (Thm 3.2: ≥ ½)")
+    lam = np.asarray(f.lambda_min)
+    ax.plot(t, lam / f.lambda0, color="tab:orange", label="λ_min(H(t)) / λ₀  (Thm 3.2: ≥ ½)")
     ax.plot(
         t,
-        np.asarray(f["max_drift"]) / f["drift_bound"],
+        np.asarray(f.max_drift) / f.drift_bound,
         color="tab:purple",
-        label=f"max_r ‖w_r(t) − w_r(0)‖ / R'  (≤ 1; R' = {f['drift_bound']:.3g})",
+        label=f"max_r ‖w_r(t) − w_r(0)‖ / R'  (≤ 1; R' = {f.drift_bound:.3g})",
     )
     ax.axhline(0.5, color="tab:orange", ls=":", lw=1)
     ax.axhline(1.0, color="k", ls="--", lw=1)
@@ -65,41 +66,42 @@ def _flow(row, summary):
     )
     ax.legend(loc="center right")
     ax = row[2]
-    etas = np.asarray(f["etas"])
-    errors = np.asarray(f["errors"])
-    fitted = np.asarray(f["fitted"], bool)
+    etas = np.asarray(f.etas)
+    errors = np.asarray(f.errors)
+    fitted = np.asarray(f.fitted, bool)
     for s_, (err, ok) in enumerate(zip(errors, fitted)):
         ax.loglog(etas[ok], err[ok], "o", color="tab:blue", label="measured (fitted)" if s_ == 0 else None)
         if (~ok).any():
             ax.loglog(etas[~ok], err[~ok], "x", color="gray", label="below 10× the flow's error" if s_ == 0 else None)
-    o = f["order"]
-    if o["slope"] is not None and np.isfinite(o["slope"]):
+    o = f.order
+    if o.slope is not None and np.isfinite(o.slope):
         grid = np.geomspace(etas.min(), etas.max(), 50)
         ax.loglog(
             grid,
-            np.exp(o["intercept"]) * grid ** o["slope"],
+            np.exp(o.intercept) * grid**o.slope,
             "k-",
-            label=f"fit: p = {o['slope']:.2f} [{o['ci_low']:.2f}, {o['ci_high']:.2f}] (theory 1)",
+            label=f"fit: p = {o.slope:.2f} [{o.ci_low:.2f}, {o.ci_high:.2f}] (theory 1)",
         )
-    ax.axhline(f["flow_error"], color="gray", ls=":", label=f"flow's own error {f['flow_error']:.1e}")
+    ax.axhline(f.flow_error, color="gray", ls=":", label=f"flow's own error {f.flow_error:.1e}")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(etas, [f"{e:g}" for e in etas])
     ax.set(
         xlabel="GD step size η",
         ylabel="max_k ‖u_GD(k) − u_flow(kη)‖₂",
-        title=f"(c) GD converges to the flow as η → 0 (t ≤ {summary['config']['flow_span']:g})",
+        title=f"(c) GD converges to the flow as η → 0 (t ≤ {c.flow_span:g})",
     )
     ax.legend()
 
 
-def _phases(row, summary):
-    regimes = summary["regimes"]
-    phases = summary["phases"]
+def _phases(row, summary: RegimesSummary):
+    c = summary.config
+    regimes = summary.regimes
+    phases = summary.phases
     ax = row[0]
-    ratios = np.asarray(phases[0]["ratios"])
-    widths = [p["m"] for p in phases]
+    ratios = np.asarray(phases[0].ratios)
+    widths = [p.m for p in phases]
     majority = np.array(
-        [[np.bincount(np.asarray(cell, int), minlength=len(regimes)).argmax() for cell in p["regime"]] for p in phases]
+        [[np.bincount(np.asarray(cell, int), minlength=len(regimes)).argmax() for cell in p.regime] for p in phases]
     )
     cmap = ListedColormap([REGIME_COLORS[r] for r in regimes])
     edges = np.sqrt(ratios[1:] * ratios[:-1])
@@ -113,23 +115,20 @@ def _phases(row, summary):
     ax.set_yticks(range(len(widths)), [str(m) for m in widths])
     for key, color, pred, label in (("rise", "k", 1.0, "lazy/catapult"), ("divergence", "darkred", 2.0, "divergence")):
         ax.axvline(pred, color=color, ls=":", lw=1.5, label=f"predicted {label}: x = {pred:g}")
-        for row_index, e in enumerate(summary["boundaries"]):
-            e = e[key]
-            if e["mean"] is None or e["ci_low"] is None:
+        for row_index, b in enumerate(summary.boundaries):
+            e = getattr(b, key)
+            if e.mean is None or e.ci_low is None:
                 continue
-            widest = row_index == len(summary["boundaries"]) - 1
+            widest = row_index == len(summary.boundaries) - 1
             ax.errorbar(
-                [e["mean"]],
+                [e.mean],
                 [row_index + 0.25],
-                xerr=[[e["mean"] - e["ci_low"]], [e["ci_high"] - e["mean"]]],
+                xerr=[[e.mean - e.ci_low], [e.ci_high - e.mean]],
                 fmt="D",
                 color=color,
                 capsize=3,
                 ms=5,
-                label=(
-                    f"measured {label} (95% CI; m = {widths[-1]}: {e['mean']:.3f} "
-                    f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}])"
-                )
+                label=(f"measured {label} (95% CI; m = {widths[-1]}: {e.mean:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}])")
                 if widest
                 else None,
             )
@@ -138,14 +137,14 @@ def _phases(row, summary):
     ax.set(
         xlabel="x = η λ_max(Θ(0)) / 2  (x = 1: η = 2/λ_max)",
         ylabel="width m",
-        title=f"(d) Step-size phase diagram (majority of {summary['config']['phase_seeds']} inits per cell;\n"
-        f"{'a fixed: the Du et al. net' if summary['config']['fixed_a'] else 'both layers trained'})",
+        title=f"(d) Step-size phase diagram (majority of {c.phase_seeds} inits per cell;\n"
+        f"{'a fixed: the Du et al. net' if c.fixed_a else 'both layers trained'})",
     )
     ax.grid(False)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
-    cat = summary["catapult"]
-    colors = series_colors(len(cat["ratios"]))
-    for x, loss, sharp, regime, color in zip(cat["ratios"], cat["loss"], cat["sharpness"], cat["regime"], colors):
+    cat = summary.catapult
+    colors = series_colors(len(cat.ratios))
+    for x, loss, sharp, regime, color in zip(cat.ratios, cat.loss, cat.sharpness, cat.regime, colors):
         loss = np.asarray(loss, float)
         sharp = np.asarray(sharp, float)
         ratio = loss / loss[0]
@@ -161,7 +160,7 @@ def _phases(row, summary):
         xlabel="GD step k",
         ylabel="L(k) / L(0)  (×: divergence)",
         ylim=(1e-8, 1e4),
-        title=f"(e) Catapult: the loss rises, then converges (m = {cat['m']})",
+        title=f"(e) Catapult: the loss rises, then converges (m = {cat.m})",
     )
     row[1].legend()
     row[2].axhline(1.0, color="k", ls="--", lw=1, label="λ_max(Θ) = 2/η")
@@ -175,29 +174,29 @@ def _phases(row, summary):
     row[2].legend()
 
 
-def _lazy(rows, summary):
-    c = summary["config"]
+def _lazy(rows, summary: RegimesSummary):
+    c = summary.config
     for row, axis in zip(rows, ("alpha", "width")):
-        for name, e in summary["lazy"].items():
+        for name, e in summary.lazy.items():
             color, style, label = FAMILY_STYLE[name]
-            points = e["by_alpha"] if axis == "alpha" else e["by_width"]
-            x = np.array([p["alpha"] if axis == "alpha" else p["m"] for p in points], float)
+            points = e.by_alpha if axis == "alpha" else e.by_width
+            x = np.array([p.alpha if axis == "alpha" else p.m for p in points], float)
             for ax, quantity in zip(row, ("drift", "kernel_change", "test_accuracy")):
-                values = np.array([p[quantity] for p in points], float)
+                values = np.array([getattr(p, quantity) for p in points], float)
                 mean = np.nanmean(values, axis=1)
                 text = label
                 if quantity != "test_accuracy":
-                    fit = e["fits"][f"{quantity}_vs_{axis}"]
-                    if fit["fit"] is not None:
-                        ft = fit["fit"]
-                        interval = f"[{ft['ci_low']:.2f}, {ft['ci_high']:.2f}]"
-                        text += f": {ft['slope']:.2f} {interval} (pred. {fit['predicted']:g})"
+                    fit = getattr(e.fits, f"{quantity}_vs_{axis}")
+                    if fit.fit is not None:
+                        ft = fit.fit
+                        interval = f"[{ft.ci_low:.2f}, {ft.ci_high:.2f}]"
+                        text += f": {ft.slope:.2f} {interval} (pred. {fit.predicted:g})"
                 ax.plot(x, mean, style, color=color, label=text, alpha=0.9)
-        what = "output scale α (m = %d)" % c["lazy_width"] if axis == "alpha" else "width m (α = 1)"
+        what = "output scale α (m = %d)" % c.lazy_width if axis == "alpha" else "width m (α = 1)"
         titles = (
             "max_r ‖w_r − w_r(0)‖ (weight drift)",
             "‖H − H(0)‖_F / ‖H(0)‖_F (relative kernel change)",
-            f"test accuracy, digits odd vs even ({c['n_test']} held out)",
+            f"test accuracy, digits odd vs even ({c.n_test} held out)",
         )
         letters = "ghi" if axis == "alpha" else "jkl"
         for ax, title, letter in zip(row, titles, letters):
@@ -211,4 +210,4 @@ def _lazy(rows, summary):
         row[2].set_ylabel("accuracy (fraction correct)")
         if axis == "alpha":
             for ax in row[:2]:
-                ax.axvspan(c["alpha_fit_min"], max(c["lazy_alphas"]) * 1.2, color="gray", alpha=0.08, lw=0)
+                ax.axvspan(c.alpha_fit_min, max(c.lazy_alphas) * 1.2, color="gray", alpha=0.08, lw=0)
