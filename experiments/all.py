@@ -27,6 +27,7 @@ EXPERIMENTS = (
     "landscape",
     "hessian",
     "deep_training",
+    "deep_width",
 )
 
 

@@ -3,7 +3,8 @@
     python -m experiments.regimes            # default: about 3 minutes on 2 CPU cores
     python -m experiments.regimes --quick    # seconds (the test preset)
 
-Four studies of the two-layer family u = alpha m^-gamma sum_r a_r sigma(w_r . x) (ntk_proofs.models.two_layer_family):
+Four studies of the two-layer family u = alpha m^-gamma sum_r a_r sigma(w_r . x)
+(ntk_proofs.models.two_layer.TwoLayerFamily):
 
 1. **Gradient flow** (Du et al. 2019, Theorem 3.2): the flow dW/dt = -grad L is integrated with diffrax (adaptive
    Tsit5); L(t) <= exp(-lambda_0 t) L(0), lambda_min(H(t)) >= lambda_0 / 2 and ||w_r(t) - w_r(0)|| <= R' are checked
@@ -488,7 +489,7 @@ def sphere_data(config: RegimesConfig):
 
 
 def phase_family(config: RegimesConfig):
-    from ntk_proofs.models.two_layer_family import TwoLayerFamily  # here: importing ntk_proofs imports JAX
+    from ntk_proofs.models.two_layer import TwoLayerFamily  # here: importing ntk_proofs imports JAX
 
     return TwoLayerFamily(train_a=not config.fixed_a)
 
@@ -625,7 +626,7 @@ def lazy_unit(config: RegimesConfig, activation: str, gamma: float) -> LazyUnit:
     import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
-    from ntk_proofs.models.two_layer_family import TwoLayerFamily
+    from ntk_proofs.models.two_layer import TwoLayerFamily
     from ntk_proofs.regimes.lazy import laziness
 
     Xtr, ytr, Xte, yte = nt.digits_split(jax.random.PRNGKey(config.seed), config.n_train, config.n_test)
@@ -657,7 +658,7 @@ def lazy_fits(config: RegimesConfig, unit: LazyUnit) -> LazyFits:
     """Log-log fits of the drift and the kernel change against alpha (alpha >= --alpha-fit-min) and against m, each
     beside the exponent ``ntk_proofs.regimes.lazy.predicted_exponent`` gives."""
     import ntk_proofs as nt  # here, not at the top: importing ntk_proofs imports JAX, which --help must not pay
-    from ntk_proofs.models.two_layer_family import TwoLayerFamily
+    from ntk_proofs.models.two_layer import TwoLayerFamily
     from ntk_proofs.regimes.lazy import predicted_exponent
 
     family = TwoLayerFamily(gamma=unit.gamma, activation=unit.activation)

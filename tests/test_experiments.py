@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from experiments import width_sweep
+from experiments.all import EXPERIMENTS as ALL_EXPERIMENTS
 
 TINY = ["--n", "8", "--d", "5", "--widths", "8", "64", "--steps", "6", "--seeds", "2", "--no-own-step"]
 
@@ -657,7 +658,7 @@ def test_a_process_that_dies_does_not_hang_the_merge(tmp_path):
     assert "(resumed: 2 of 2 units" in logs[0] and "(resumed: 1 of 2 units" in logs[1], logs
 
 
-@pytest.mark.parametrize("name", ["width_sweep", "critical_width", "regimes", "deep_training"])
+@pytest.mark.parametrize("name", ALL_EXPERIMENTS)
 def test_a_committed_summary_round_trips_through_its_record(name):
     """The committed figures/<name>.json (deep_training: one per study) loads into the experiment's summary record
     (``SUMMARY``), as experiments.all loads it, and the record writes back the same JSON."""

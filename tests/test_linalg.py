@@ -1,4 +1,5 @@
-"""Batched runs never hand LAPACK a batch of matrices (see ``ntk_proofs.linalg.eigh``).
+"""ntk_proofs.linalg: dense extreme eigenvalues in either dtype, and batched runs never hand LAPACK a batch of
+matrices (see ``ntk_proofs.linalg.eigh``).
 
 jaxlib's CPU LAPACK kernels run a batch above about 2e5 flops by scheduling its chunks on XLA's intra-op thread
 pool and blocking the calling pool thread; two such calls at once deadlock a 2-thread pool. The critical-width
@@ -19,6 +20,7 @@ import ntk_proofs as nt
 from ntk_proofs import linalg
 from ntk_proofs.du2019 import sweep
 from ntk_proofs.regimes import training as family_training
+from tests.tolerances import F64, tol
 
 LAPACK_CALL = re.compile(r"= \(([^)]*)\) custom-call\([^)]*\), custom_call_target=\"lapack_\w+\"")
 
@@ -125,3 +127,17 @@ def test_sequential_factorizations_equal_jnp():
         np.testing.assert_array_equal(jnp.abs(V[b]), jnp.abs(ref_V))
         np.testing.assert_array_equal(jax.vmap(linalg.eigvalsh)(S)[b], jnp.linalg.eigvalsh(S[b]))
         np.testing.assert_array_equal(jax.vmap(linalg.cholesky)(S)[b], jnp.linalg.cholesky(S[b]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_lambda_min_and_max_match_numpy(dtype):
+    """The extreme eigenvalues of a symmetric matrix in either dtype against NumPy's float64 eigvalsh of the same
+    (rounded) matrix."""
+    A = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (9, 9)))
+    S = np.asarray((A + A.T).astype(dtype), np.float64)
+    ev = np.linalg.eigvalsh(S)
+    lo, hi = nt.lambda_min(jnp.asarray(S, dtype)), nt.lambda_max(jnp.asarray(S, dtype))
+    assert lo.dtype == hi.dtype == dtype
+    np.testing.assert_allclose([float(lo), float(hi)], [ev[0], ev[-1]], **tol(dtype))
+    if dtype == jnp.float64:  # the tighter absolute bound this test had before the table (|ev| ~ 5: rtol 2e-11)
+        assert abs(float(lo) - ev[0]) < F64 and abs(float(hi) - ev[-1]) < F64

@@ -8,4 +8,6 @@ numbers, in docs/research/du_lee_2019_deep.md.
 - ``gram``: the finite-width G^(H)(k) of Eqs. (13) / (14) that the proofs track.
 - ``bounds``: the width and step requirements of Theorems 5.1 and 6.1 (constants dropped) and the ResNet's radius.
 - ``training``: ``train_deep`` (GD on ``ntk_proofs.gd`` with the ``DeepDiagnostics`` recorder) and the monitor.
+- ``sweep``: ``train_deep_batched`` (seeds vmapped, widths padded so that one program serves many) and the criteria of
+  the critical width on deep nets (``deep_outcomes``).
 """

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import ntk_proofs as nt
 from ntk_proofs.du2019.bounds import infinite_width_spectrum
 from ntk_proofs.du2019.gram import gram_infinity_float64
-from tests.tolerances import SLOPE
+from tests.tolerances import RITZ, SLOPE
 
 
 def _problem(seed, n, d):
@@ -74,7 +74,7 @@ def test_narrow_net_breaks_the_lambda_floor_and_the_monitor_says_where():
     mon = nt.theorem_monitor(res, eta=0.5, lambda0=lam0, drift_bound=1e9)
     assert float(res.history.lambda_min[0]) < lam0 / 2
     assert not bool(np.any(res.history.certified))  # H(k) has rank <= m < n: every certificate fails
-    np.testing.assert_allclose(res.history.lambda_min_residual, 0.0, rtol=0, atol=1e-8)  # converged Ritz pairs
+    np.testing.assert_allclose(res.history.lambda_min_residual, 0.0, rtol=0, atol=RITZ)  # converged Ritz pairs
     assert not mon.lambda_min_floor.held and mon.lambda_min_floor.first_failure == 0
 
 
