@@ -166,7 +166,8 @@ class TwoLayerFamily:
         return self.outputs(X @ params.W.T, params.a)
 
     def outputs(self, Z: Array, a: Array) -> Array:
-        u = self.sigma(Z) @ a / self.width_power(Z.shape[1], Z.dtype)
+        """u = alpha m^{-gamma} sigma(Z) a from pre-activations Z (..., m): (n,) for a batch, () for one input."""
+        u = self.sigma(Z) @ a / self.width_power(a.shape[0], Z.dtype)
         return u if self.alpha == 1 else self.alpha * u
 
     def loss(self, params: Params, X: Array, y: Array) -> Array:
