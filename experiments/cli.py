@@ -187,6 +187,22 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, file=sys.stderr, **kwargs)
 
 
+def format_fit(fit) -> str:
+    """A fitted slope with its interval, "1.23 [0.98, 1.48]" ("n/a" without a slope, no interval without one)."""
+    if fit.slope is None:
+        return "n/a"
+    ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
+    return f"{fit.slope:.2f}{ci}"
+
+
+def format_width(m, censored: str) -> str:
+    """A critical width m* as printed: ">max" where none up to m_max held, "<=m" where the smallest width held
+    (censored "below"), else m."""
+    if m is None:
+        return ">max"
+    return f"<={m}" if censored == "below" else str(m)
+
+
 def format_table(headers: list[str], rows: list[list[Any]]) -> str:
     """A plain-text table with right-aligned columns."""
     cells = [[str(h) for h in headers]] + [[_fmt(v) for v in row] for row in rows]

@@ -26,7 +26,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision, step_flag_problem
+from experiments.cli import (
+    Cluster,
+    format_fit,
+    format_table,
+    format_width,
+    option,
+    parse_config,
+    run_main,
+    set_precision,
+    step_flag_problem,
+)
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
 from experiments.store import Fit, from_jsonable, read_json, unit_config
 
@@ -672,19 +682,6 @@ def _converged_at_m_star(entry: CriterionUnit) -> float | None:
     return float(entry.converged_fraction[list(entry.widths).index(entry.m_star)])
 
 
-def _interval(fit: Exponent) -> str:
-    if fit.slope is None:
-        return "n/a"
-    ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
-    return f"{fit.slope:.2f}{ci}"
-
-
-def _m_text(m, censored) -> str:
-    if m is None:
-        return ">max"
-    return f"<={m}" if censored else str(m)
-
-
 def print_summary(summary: CriticalWidthSummary) -> None:
     c = summary.config
     print(
@@ -699,14 +696,14 @@ def print_summary(summary: CriticalWidthSummary) -> None:
         )
         rows = []
         for crit, e in f.criteria.items():
-            ms = ", ".join(_m_text(m, cen) for m, cen in zip(e.m_star, e.censored))
+            ms = ", ".join(format_width(m, cen) for m, cen in zip(e.m_star, e.censored))
             agree = [a for a in e.agree if a is not None]
             rows.append(
                 [
                     crit,
                     ms,
-                    _interval(e.exponent),
-                    _interval(e.counting_exponent),
+                    format_fit(e.exponent),
+                    format_fit(e.counting_exponent),
                     f"{sum(agree)}/{len(agree)}",
                     "yes" if all(e.monotone) else "NO",
                 ]
@@ -773,7 +770,7 @@ def _print_users_answer(summary: CriticalWidthSummary) -> None:
                 prediction = f"{predicted:.3g} (law of {source})"
             else:
                 prediction = "no fitted law"
-            print(f"    {crit}: measured m* = {_m_text(e.m_star[i], e.censored[i])}; predicted {prediction}")
+            print(f"    {crit}: measured m* = {format_width(e.m_star[i], e.censored[i])}; predicted {prediction}")
         bounds = ", ".join(f"{k} {v[i]:.3g}" for k, v in f.published.items())
         print(f"    published widths (constants dropped): {bounds}")
 

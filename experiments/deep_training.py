@@ -301,124 +301,40 @@ class LotteryResult(NamedTuple):
     per_seed: list[list[LotteryPoint]]
 
 
-class InitSummary(NamedTuple):
-    """What ``--study init`` saves as <out>/deep_training_init.json, prints and plots, and what its claims read.
+def study_summary(study: str, result: type) -> type:
+    """The summary record of one study: what ``--study <study>`` saves as <out>/deep_training_<study>.json, prints
+    and plots, and what its claims read. The six studies' summaries differ only in their result's type.
 
-    Attributes:
-      experiment: "deep_training/init".
+    Attributes (of the record):
+      experiment: "deep_training/<study>".
       config: the run's flags.
-      result: the study's result.
+      result: the study's result (``result``).
       versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
       git_commit: the commit of the code that made the summary (None outside git).
       git_dirty: whether that tree had uncommitted changes.
     """
-
-    experiment: str
-    config: DynamicsConfig
-    result: InitResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-
-
-class SkipSummary(NamedTuple):
-    """What ``--study skip`` saves as <out>/deep_training_skip.json, prints and plots, and what its claims read.
-
-    Attributes:
-      experiment: "deep_training/skip".
-      config: the run's flags.
-      result: the study's result.
-      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
-      git_commit: the commit of the code that made the summary (None outside git).
-      git_dirty: whether that tree had uncommitted changes.
-    """
-
-    experiment: str
-    config: DynamicsConfig
-    result: SkipResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
+    fields = [
+        ("experiment", str),
+        ("config", DynamicsConfig),
+        ("result", result),
+        ("versions", dict[str, Any] | None),
+        ("git_commit", str | None),
+        ("git_dirty", bool | None),
+    ]
+    record = NamedTuple(f"{study.capitalize()}Summary", fields)
+    record.__new__.__defaults__ = (None, None, None)  # provenance, which ``store.finish`` adds
+    record._field_defaults = dict(versions=None, git_commit=None, git_dirty=None)
+    record.__module__ = __name__
+    record.__doc__ = f"The summary of ``--study {study}`` (``study_summary``): experiment, config, result, provenance."
+    return record
 
 
-class NormSummary(NamedTuple):
-    """What ``--study norm`` saves as <out>/deep_training_norm.json, prints and plots, and what its claims read.
-
-    Attributes:
-      experiment: "deep_training/norm".
-      config: the run's flags.
-      result: the study's result.
-      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
-      git_commit: the commit of the code that made the summary (None outside git).
-      git_dirty: whether that tree had uncommitted changes.
-    """
-
-    experiment: str
-    config: DynamicsConfig
-    result: NormResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-
-
-class OptimSummary(NamedTuple):
-    """What ``--study optim`` saves as <out>/deep_training_optim.json, prints and plots, and what its claims read.
-
-    Attributes:
-      experiment: "deep_training/optim".
-      config: the run's flags.
-      result: the study's result.
-      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
-      git_commit: the commit of the code that made the summary (None outside git).
-      git_dirty: whether that tree had uncommitted changes.
-    """
-
-    experiment: str
-    config: DynamicsConfig
-    result: OptimResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-
-
-class EosSummary(NamedTuple):
-    """What ``--study eos`` saves as <out>/deep_training_eos.json, prints and plots, and what its claims read.
-
-    Attributes:
-      experiment: "deep_training/eos".
-      config: the run's flags.
-      result: the study's result.
-      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
-      git_commit: the commit of the code that made the summary (None outside git).
-      git_dirty: whether that tree had uncommitted changes.
-    """
-
-    experiment: str
-    config: DynamicsConfig
-    result: EosResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-
-
-class LotterySummary(NamedTuple):
-    """What ``--study lottery`` saves as <out>/deep_training_lottery.json, prints and plots, and what its claims read.
-
-    Attributes:
-      experiment: "deep_training/lottery".
-      config: the run's flags.
-      result: the study's result.
-      versions: the versions of Python, the numerical stack and the JAX backend (``store.versions``).
-      git_commit: the commit of the code that made the summary (None outside git).
-      git_dirty: whether that tree had uncommitted changes.
-    """
-
-    experiment: str
-    config: DynamicsConfig
-    result: LotteryResult
-    versions: dict[str, Any] | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
+InitSummary = study_summary("init", InitResult)
+SkipSummary = study_summary("skip", SkipResult)
+NormSummary = study_summary("norm", NormResult)
+OptimSummary = study_summary("optim", OptimResult)
+EosSummary = study_summary("eos", EosResult)
+LotterySummary = study_summary("lottery", LotteryResult)
 
 
 class DeepTrainingSummaries(NamedTuple):

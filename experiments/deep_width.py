@@ -35,7 +35,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision
+from experiments.cli import (
+    Cluster,
+    format_fit,
+    format_table,
+    format_width,
+    option,
+    parse_config,
+    run_main,
+    set_precision,
+)
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
 from experiments.store import Fit, from_jsonable, unit_config
 
@@ -403,7 +412,6 @@ def padded_width(m: int, m_max: int) -> int:
 
 def kernel_curve(config: DeepWidthConfig, dataset: str, n: int, architecture: str) -> KernelCurve:
     """lambda_0(H) over --kernel-depths, and its fits in H and log H."""
-    import ntk_proofs as nt
     from ntk_proofs.du_lee2019.kernels import gram_infinity_deep
 
     X, _ = make_data(config, dataset, n)
@@ -416,8 +424,7 @@ def kernel_curve(config: DeepWidthConfig, dataset: str, n: int, architecture: st
     # the fit leaves out H = 1 (c_H of Proposition F.2 is that of the residual layers) and lambda_0 at round-off
     floor = 100 * n * np.finfo(np.float64).eps
     keep = (depths >= 2) & (lam > floor)
-    fit = Fit(*_nan_to_none(nt.loglog_slope(depths[keep], lam[keep]))) if keep.sum() else _empty_fit()
-    exponential = Fit(*_nan_to_none(nt.loglog_slope(np.exp(depths[keep]), lam[keep]))) if keep.sum() else _empty_fit()
+    fit, exponential = _fit(depths[keep], lam[keep]), _fit(np.exp(depths[keep]), lam[keep])
     return KernelCurve(dataset, n, int(X.shape[1]), architecture, list(config.kernel_depths), lam, fit, exponential)
 
 
@@ -623,19 +630,6 @@ def _fit(x, y) -> Fit:
     return Fit(*_nan_to_none(nt.loglog_slope(x, y)))
 
 
-def _interval(fit: Fit) -> str:
-    if fit.slope is None:
-        return "n/a"
-    ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
-    return f"{fit.slope:.2f}{ci}"
-
-
-def _m_text(m, censored) -> str:
-    if m is None:
-        return ">max"
-    return f"<={m}" if censored == "below" else str(m)
-
-
 def print_summary(summary: DeepWidthSummary) -> None:
     c = summary.config
     print(f"\nlambda_0(H) = lambda_min(K^(H)), {c.activation}, c_res = {c.c_res}")
@@ -645,8 +639,8 @@ def print_summary(summary: DeepWidthSummary) -> None:
             k.n,
             k.architecture,
             ", ".join(f"{v:.3g}" for v in k.lambda0),
-            _interval(k.fit),
-            _interval(k.exponential),
+            format_fit(k.fit),
+            format_fit(k.exponential),
         ]
         for k in summary.kernels
     ]
@@ -673,9 +667,9 @@ def print_summary(summary: DeepWidthSummary) -> None:
                     a.n,
                     a.architecture,
                     crit,
-                    ", ".join(_m_text(m, cen) for m, cen in zip(g.m_star, g.censored)),
-                    _interval(g.exponential),
-                    _interval(g.polynomial),
+                    ", ".join(format_width(m, cen) for m, cen in zip(g.m_star, g.censored)),
+                    format_fit(g.exponential),
+                    format_fit(g.polynomial),
                     aic,
                     cmp.preferred,
                 ]
@@ -692,7 +686,7 @@ def print_summary(summary: DeepWidthSummary) -> None:
             a.n,
             a.architecture,
             ", ".join(f"{v:.3g}" for v in a.required_width),
-            _interval(a.required_fit),
+            format_fit(a.required_fit),
             ", ".join(f"{v:.3g}" for v in a.eta),
         ]
         for a in summary.architectures
