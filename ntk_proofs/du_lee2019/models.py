@@ -118,15 +118,30 @@ def init_deep(key: Array, net: DeepNet, m: int, d: int, dtype=None) -> DeepParam
     return DeepParams(W, standard_normal(keys[-1], (m,), dtype))
 
 
-def forward(params: DeepParams, X: Array, net: DeepNet) -> DeepForward:
-    """Every layer of Eq. (2) (``net.architecture == "fc"``) or Eq. (3) ("resnet") on the rows of X (n, d)."""
+def forward(
+    params: DeepParams, X: Array, net: DeepNet, mask: Array | None = None, width: Array | None = None
+) -> DeepForward:
+    """Every layer of Eq. (2) (``net.architecture == "fc"``) or Eq. (3) ("resnet") on the rows of X (n, d).
+
+    With ``mask`` (M,) and ``width`` m: the width-m net held in the first m neurons of width-M arrays. Every layer's
+    branch is multiplied by ``mask`` (1 on the first m neurons, 0 on the others), so the other neurons' features are
+    exactly 0 and their weights get zero gradients (they never move), and the scales are those of width m (Eq. (2):
+    sqrt(c_sigma / m); Eq. (3): c_res / (H sqrt(m))), with m an array, so that one compiled program serves every
+    m <= M (``du_lee2019.sweep``).
+    """
     m = params.a.shape[0]
     x = X
     features, preactivations = [X], []
     for h, W in enumerate(params.W, start=1):
         z = x @ W.T
-        branch = jnp.asarray(net.layer_scale(h, m), z.dtype) * sigma(net.activation, z)
-        x = x + branch if net.architecture == "resnet" and h >= 2 else branch
+        residual = net.architecture == "resnet" and h >= 2
+        if mask is None:
+            branch = jnp.asarray(net.layer_scale(h, m), z.dtype) * sigma(net.activation, z)
+        else:
+            assert width is not None, "a mask needs the width of the net it holds"
+            factor = float(net.c_res) / net.depth if residual else math.sqrt(net.c_sigma)
+            branch = factor / jnp.sqrt(width.astype(X.dtype)) * sigma(net.activation, z) * mask[None, :]
+        x = x + branch if residual else branch
         features.append(x)
         preactivations.append(z)
     return DeepForward(tuple(features), tuple(preactivations), x @ params.a)

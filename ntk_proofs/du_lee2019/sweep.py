@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
@@ -31,14 +30,11 @@ import optax
 from ntk_proofs import gd
 from ntk_proofs.data import check_inputs, check_positive_int
 from ntk_proofs.du2019.bounds import check_upper_bound, linear_rate_envelope
-from ntk_proofs.du2019.certificate import factor_proof
-from ntk_proofs.du_lee2019.activations import sigma
-from ntk_proofs.du_lee2019.gram import gram_from_features
 from ntk_proofs.du_lee2019.kernels import check_net
-from ntk_proofs.du_lee2019.models import DeepForward, DeepNet, DeepParams, init_deep, predict
-from ntk_proofs.du_lee2019.training import DeepAux, DeepHistory
+from ntk_proofs.du_lee2019.models import DeepNet, DeepParams, init_deep, predict
+from ntk_proofs.du_lee2019.training import DeepData, DeepDiagnostics, DeepHistory, DeepObjective
 from ntk_proofs.gd import DIVERGENCE_FACTOR
-from ntk_proofs.linalg import eigvalsh, single_threaded_lapack
+from ntk_proofs.linalg import single_threaded_lapack
 
 Array = jax.Array
 DEEP_CRITERIA = ("trajectory", "linear")
@@ -66,76 +62,6 @@ def init_deep_batched(key: Array, net: DeepNet, m: int, d: int, seeds: int, dtyp
     stacked along a leading axis."""
     check_positive_int(seeds, "seeds")
     return jax.vmap(lambda k: init_deep(k, net, m, d, dtype))(jax.random.split(key, seeds))
-
-
-class PaddedData(NamedTuple):
-    """``training.DeepData`` of a width-m net held in arrays of width M >= m: the first m neurons of every layer are
-    the net, ``mask`` (M,) is 1 on them and 0 on the others, ``width`` = m (an array, so that one compiled program
-    serves every m <= M)."""
-
-    X: Array
-    y: Array
-    initial: DeepParams
-    floor: Array
-    mask: Array
-    width: Array
-
-
-def padded_forward(params: DeepParams, X: Array, net: DeepNet, mask: Array, width: Array) -> DeepForward:
-    """``models.forward`` of the width-m net held in the first m neurons of width-M arrays: every layer's branch is
-    multiplied by ``mask``, so the other neurons' features are exactly 0 and their weights get zero gradients (they
-    never move), and the scales are those of width m = ``width`` (Eq. (2): sqrt(c_sigma / m); Eq. (3):
-    c_res / (H sqrt(m))). tests/du_lee2019/test_sweep.py checks it against ``models.forward`` of the m-block."""
-    x = X
-    features, preactivations = [X], []
-    root = jnp.sqrt(width.astype(X.dtype))
-    for h, W in enumerate(params.W, start=1):
-        z = x @ W.T
-        residual = net.architecture == "resnet" and h >= 2
-        scale = (float(net.c_res) / net.depth if residual else math.sqrt(net.c_sigma)) / root
-        branch = scale * sigma(net.activation, z) * mask[None, :]
-        x = x + branch if residual else branch
-        features.append(x)
-        preactivations.append(z)
-    return DeepForward(tuple(features), tuple(preactivations), x @ params.a)
-
-
-@dataclass(frozen=True)
-class PaddedObjective:
-    """``training.DeepObjective`` on ``PaddedData``: L = 0.5 ||u - y||^2 (Eq. (1)) of the width-m net."""
-
-    net: DeepNet
-
-    def value(self, params: DeepParams, data: PaddedData):
-        fwd = padded_forward(params, data.X, self.net, data.mask, data.width)
-        r = fwd.outputs - data.y
-        value = 0.5 * jnp.vdot(r, r)
-        return value, DeepAux(value, fwd.features[-2], fwd.preactivations[-1])
-
-    def value_and_grad(self, params: DeepParams, data: PaddedData):
-        return jax.value_and_grad(lambda p: self.value(p, data), has_aux=True)(params)
-
-
-@dataclass(frozen=True)
-class PaddedDiagnostics:
-    """``training.DeepDiagnostics`` on ``PaddedData``: G^(H)(k) of the width-m net (``gram.gram_from_features``
-    with a masked to its m neurons and the width-M scale turned into the width-m one: both scales squared are
-    proportional to 1 / width), its lambda_min, the certificate of lambda_min >= lambda_0 / 2, and the drift."""
-
-    net: DeepNet
-
-    def init(self, params, aux, data, key=None):
-        return None
-
-    def record(self, state, params: DeepParams, aux: DeepAux, data: PaddedData):
-        M = params.a.shape[0]
-        G = gram_from_features(aux.previous, aux.preactivation, params.a * data.mask, self.net)
-        G = G * (M / data.width.astype(G.dtype))
-        lam = eigvalsh(G)[0]
-        held, margin = factor_proof(G, data.floor, lam)
-        drift = jnp.stack([jnp.linalg.norm(W - W0) for W, W0 in zip(params.W, data.initial.W)])
-        output = jnp.linalg.norm(params.a - data.initial.a)
-        return state, DeepHistory(None, aux.loss, lam, held, margin, drift, output)
 
 
 def padded_params(params: DeepParams, M: int) -> tuple[DeepParams, Array]:
@@ -207,7 +133,7 @@ def train_deep_batched(
             _batched(
                 params,
                 initial,
-                PaddedData(
+                DeepData(
                     X.astype(dt), y.astype(dt), initial, jnp.asarray(float(lambda0) / 2, dt), mask, jnp.asarray(m)
                 ),
                 jnp.asarray(eta, dt),
@@ -224,13 +150,13 @@ def train_deep_batched(
 def _batched(params, initial, data, eta, factor, *, net, steps):
     def one(p, p0):
         return gd.scan(
-            PaddedObjective(net),
+            DeepObjective(net),
             optax.sgd(eta),
             p,
             data._replace(initial=p0),
             steps=steps,
             record_every=1,
-            recorder=PaddedDiagnostics(net),
+            recorder=DeepDiagnostics(net),
             divergence_factor=factor,
         )
 

@@ -44,12 +44,15 @@ Array = jax.Array
 
 class DeepData(NamedTuple):
     """What the objective and the recorder read: inputs X (n, d), labels y (n,), the initial parameters, and the
-    floor lambda_0 / 2 the certificate proves."""
+    floor lambda_0 / 2 the certificate proves; for a width-m net padded to width M (``du_lee2019.sweep``), the
+    ``mask`` (M,) of its neurons and its ``width`` m (``models.forward``)."""
 
     X: Array
     y: Array
     initial: DeepParams
     floor: Array
+    mask: Array | None = None
+    width: Array | None = None
 
 
 class DeepAux(NamedTuple):
@@ -117,7 +120,7 @@ class DeepObjective:
     net: DeepNet
 
     def value(self, params: DeepParams, data: DeepData):
-        fwd = forward(params, data.X, self.net)
+        fwd = forward(params, data.X, self.net, data.mask, data.width)
         r = fwd.outputs - data.y
         value = 0.5 * jnp.vdot(r, r)
         return value, DeepAux(value, fwd.features[-2], fwd.preactivations[-1])
@@ -137,7 +140,13 @@ class DeepDiagnostics:
         return None
 
     def record(self, state, params: DeepParams, aux: DeepAux, data: DeepData):
-        G = gram_from_features(aux.previous, aux.preactivation, params.a, self.net)
+        if data.mask is None:
+            G = gram_from_features(aux.previous, aux.preactivation, params.a, self.net)
+        else:  # a masked to the m neurons, and the width-M scale turned into the width-m one (both scales squared
+            # are proportional to 1 / width)
+            assert data.width is not None
+            G = gram_from_features(aux.previous, aux.preactivation, params.a * data.mask, self.net)
+            G = G * (params.a.shape[0] / data.width.astype(G.dtype))
         lam = eigvalsh(G)[0]
         held, margin = factor_proof(G, data.floor, lam)
         drift = jnp.stack([jnp.linalg.norm(W - W0) for W, W0 in zip(params.W, data.initial.W)])

@@ -10,7 +10,6 @@ from ntk_proofs.du_lee2019.models import DeepNet, forward
 from ntk_proofs.du_lee2019.sweep import (
     deep_outcomes,
     init_deep_batched,
-    padded_forward,
     padded_params,
     practical_step,
     train_deep_batched,
@@ -33,7 +32,7 @@ def test_the_padded_net_is_the_net_of_its_first_m_neurons(architecture):
     params = init_deep_batched(jax.random.PRNGKey(0), net, M, D, 1)
     one = jax.tree.map(lambda v: v[0], params)
     padded, mask = padded_params(one, PAD)
-    got = padded_forward(padded, X, net, mask, np.asarray(M))
+    got = forward(padded, X, net, mask, np.asarray(M))
     want = forward(one, X, net)
     np.testing.assert_allclose(np.asarray(got.outputs), np.asarray(want.outputs), **tol())
     for g, w in zip(got.features[1:], want.features[1:]):  # the padded neurons' features are exactly 0
