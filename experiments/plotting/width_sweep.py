@@ -168,6 +168,7 @@ def _own_step(ax, ax_table, runs: list[OwnStepUnit]) -> None:
         ylabel="L(k) / L(0)",
         title=f"(g) Thm 4.1 inside its step hypothesis, m = {runs[0].m}",
     )
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))  # 80,000 steps: plain labels run together
     ax.legend(fontsize=8)
     rows = [
         [
@@ -189,6 +190,7 @@ def _own_step(ax, ax_table, runs: list[OwnStepUnit]) -> None:
     )
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
+    table.auto_set_column_width(list(range(len(rows[0]))))  # the 1e-5 columns are wider than an even share
     table.scale(1.0, 1.5)
     ax_table.set_title("(h) at the theorem's step: measured per-step decrease vs the theorem's, worst ratios")
     ax_table.text(
