@@ -80,6 +80,11 @@ class CriticalConfig(Cluster):
     grid: int = option(4, "widths per doubling of the search grid (resolution 2^(1/grid))")
     max_steps: int = option(3000, "step cap of a run (it also stops where the (C1) envelope reaches --tol)")
     tol: float = option(1e-4, "a run has converged once L(k) <= tol L(0)")
+    pad: bool = option(
+        True,
+        "run each width inside the next power of two (padding neurons with a_r = 0, masked out of H(k)) for n <= "
+        "128, so that one compiled program serves an octave of widths (--no-pad: one program per width)",
+    )
     bootstrap: int = option(1000, "bootstrap resamples (data sets, then initializations) for the confidence intervals")
     law: str = option(
         "figures/full/critical_width.json",
@@ -466,7 +471,7 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
 
     import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import infinite_width_spectrum
-    from ntk_proofs.du2019.critical_width import bootstrap_m_star, critical_widths
+    from ntk_proofs.du2019.critical_width import bootstrap_m_star, critical_widths, padded_width
     from ntk_proofs.du2019.published_widths import published_widths
     from ntk_proofs.du2019.width_law import fit_hold_curve
 
@@ -488,6 +493,7 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
         tol=config.tol,
         start=start,
         on_width=ran.append,
+        pad=(lambda m: padded_width(m, n)) if config.pad else None,
     )
     seconds = time.perf_counter() - clock
     spectrum = infinite_width_spectrum(X)

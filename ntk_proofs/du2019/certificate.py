@@ -202,7 +202,7 @@ def prove_step(
     H: Array,
     XXt: Array,
     counts: Array,
-    m: int,
+    m: int | Array,
     floor: Array | float,
     estimate: Array,
     batch_axis: str | None = None,
@@ -212,9 +212,10 @@ def prove_step(
     factorization (``factor_proof``, with ``estimate`` of lambda_min(H) choosing its margin), unless ``refuted``
     (``refuted_by``: this step's measurement shows lambda_min(H) < floor, so the step is not proved without one).
 
-    H = (X X^T) * counts / m as the recorder formed it; XXt the (symmetrized) Gram matrix it came from; counts the
-    integer co-activation counts C(k). Under ``vmap(..., axis_name=batch_axis)`` a factorization runs where any run
-    of the batch needs one (and is used only by those).
+    H = (X X^T) * counts / m as the recorder formed it (m: the net's width, a traced scalar for a padded batch);
+    XXt the (symmetrized) Gram matrix it came from; counts the integer co-activation counts C(k). Under
+    ``vmap(..., axis_name=batch_axis)`` a factorization runs where any run of the batch needs one (and is used only
+    by those).
     """
     u = unit_roundoff(H.dtype)
     distance = frobenius_upper(XXt * (counts - state.counts) / m, entry_roundings=2)

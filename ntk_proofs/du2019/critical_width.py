@@ -112,6 +112,17 @@ def kernel_losses(X: Array, residual0, *, eta: float, steps: int) -> np.ndarray:
 
 
 CHUNK = 64  # steps per compiled piece of a criterion run
+# the padded runs' buckets: a width m runs in the next power of two, up to this n (there the GD steps cost
+# milliseconds and XLA's compile of one program per width, seconds, is what a search spends; above it the steps
+# dominate and padding up to 2x would cost more than the compiles it saves)
+PAD_MAX_N = 128
+
+
+def padded_width(m: int, n: int) -> int:
+    """The array width a width-m search run on n points runs in: the next power of two >= m for n <= ``PAD_MAX_N``
+    (one compiled program per octave of widths), else m itself."""
+    return m if n > PAD_MAX_N else 1 << max(0, math.ceil(math.log2(m)))
+
 # up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles faster than the Lanczos one
 # (a small-n search compiles a new program per width); Lanczos above
 EIGH_MAX_N = 64
@@ -127,6 +138,7 @@ def _runs_until_converged(
     max_steps: int,
     tol: float,
     divergence_factor: float = DIVERGENCE_FACTOR,
+    live_width: int | None = None,
 ):
     """The batched runs of ``criterion_outcomes``, in pieces of ``CHUNK`` steps (one compiled program), until every
     run has converged (L(k) <= tol L(0)) or diverged (non-finite, or above divergence_factor L(0)), or max_steps.
@@ -134,6 +146,7 @@ def _runs_until_converged(
     Every criterion reads a run only up to its first converged step, so stopping there changes no outcome; and it
     matters: a converged run left going drives its residual into float subnormals, on which a CPU's arithmetic is
     far slower. A finished run restarts from its initialization (finite numbers, ignored) while others go on.
+    ``live_width``: the batch is padded (``train_gd_batched(live_width=...)``).
     Returns loss (seeds, max_steps + 1) float64, certified (seeds, max_steps + 1) bool, diverged (seeds,) bool.
     """
     seeds = batch.W.shape[0]
@@ -155,6 +168,7 @@ def _runs_until_converged(
             certify_lambda0=lambda0,
             lambda_min_method="eigh" if n <= EIGH_MAX_N else "lanczos",
             divergence_factor=divergence_factor,
+            live_width=live_width,
         )
         piece, cert = np.asarray(run.loss, np.float64), np.asarray(run.history.certified, bool)
         take = min(piece.shape[1], max_steps + 1 - done)
@@ -187,6 +201,7 @@ def criterion_outcomes(
     tol: float = 1e-4,
     concentration: bool = False,
     runs: bool = True,
+    padded_width: int | None = None,
 ) -> dict[str, np.ndarray]:
     """The run-based criteria ("init", "trajectory", "linear", "kernel") and, if ``concentration``, the
     "concentration" criterion, on ``seeds`` initializations of width m, run as one batched program
@@ -195,7 +210,9 @@ def criterion_outcomes(
     "end_step" (the first such step, else ``max_steps``: which of convergence and the cap ended each run),
     "kernel_gap" (max |L(k) - L_kernel(k)| / L_kernel(k) over the steps the "kernel" criterion checks) and, with
     ``concentration``, "concentration_gap" (||H(0) - H^inf||_2 / lambda_0, Lemma 3.1 asks for <= 1/4). With
-    ``runs=False`` only "concentration" is computed (no GD program is compiled or run)."""
+    ``runs=False`` only "concentration" is computed (no GD program is compiled or run). With ``padded_width``
+    M > m the width-m nets run inside M neurons (``train_gd_batched(live_width=m)``: the same initializations and
+    numbers up to float reassociation, on the program every width up to M shares)."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
     batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
@@ -210,8 +227,17 @@ def criterion_outcomes(
             "end_step": np.zeros(seeds, int),
         }
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
+    live_width = None
+    run_batch = batch
+    if padded_width is not None and padded_width > m:
+        extra = padded_width - m
+        run_batch = Params(
+            jnp.concatenate([batch.W, jnp.zeros((seeds, extra, d), batch.W.dtype)], axis=1),
+            jnp.concatenate([batch.a, jnp.zeros((seeds, extra), batch.a.dtype)], axis=1),
+        )
+        live_width = m
     loss, certified, diverged = _runs_until_converged(
-        batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol
+        run_batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol, live_width=live_width
     )
     dtype = np.dtype(X.dtype)
     steps = np.arange(max_steps + 1)
@@ -357,6 +383,7 @@ def critical_widths(
     tol: float = 1e-4,
     start: dict[str, int] | None = None,
     on_width: Callable[[int], None] | None = None,
+    pad: Callable[[int], int] | None = None,
 ) -> dict[str, CriticalWidth]:
     """``critical_width`` for each of ``criteria`` on the same data, sharing the GD runs: a width that one
     criterion's search has run is reused by the others (the initializations of width m are the same for all,
@@ -380,6 +407,9 @@ def critical_widths(
       tol: as in ``critical_width``.
       start: criterion -> the width its search starts from (a guess: any start gives a valid bracket).
       on_width: called as ``on_width(m)`` before each new width (a progress hook).
+      pad: ``pad(m) -> M >= m``, the array width the GD runs of width m run in (``criterion_outcomes``'s
+        ``padded_width``), so that the widths of one bucket share a compiled program (``padded_width`` is such a
+        policy); default: no padding, one program per width.
 
     Returns:
       criterion -> ``CriticalWidth``, each with the step size, lambda_0, step cap and convergence of its runs, in
@@ -438,6 +468,7 @@ def critical_widths(
                 tol=tol,
                 concentration=kind == "static",
                 runs=kind != "static",
+                padded_width=None if pad is None else pad(m),
             )
         return cache[m]
 

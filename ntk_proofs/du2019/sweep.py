@@ -55,6 +55,7 @@ def train_gd_batched(
     divergence_factor: float = DIVERGENCE_FACTOR,
     on_divergence: OnDivergence = "report",
     certify_every: int | None = None,
+    live_width: int | None = None,
 ) -> TrainResult:
     """``train_gd`` for a batch of B independent runs, in one compiled program.
 
@@ -81,6 +82,12 @@ def train_gd_batched(
       on_divergence: "report" (default): divergence is only reported in ``diverged_step``; "raise": raise
         ``GradientDescentDiverged`` for the first diverged run.
       certify_every: steps between proofs of (C2) (default ``record_every``), as in ``train_gd``.
+      live_width: run width-``live_width`` nets inside W's m >= live_width neurons: the first ``live_width`` rows
+        of W and entries of a are the net, the others padding, which must have a_r = 0 (their w_r never move). The net's
+        output scales by live_width^{-1/2} and H(k), the flips and the certificate count the live neurons only,
+        so the numbers are those of the width-``live_width`` net up to the reassociation of float sums, and
+        every width up to m runs on one compiled program (the width is traced, not static). The padding stays
+        at zero (its gradient is a_r times something) and the final W keeps it. Default: all m neurons live.
 
     Returns:
       A ``TrainResult`` whose every field gains a leading B axis (``diverged_step`` is a (B,) array).
@@ -101,6 +108,12 @@ def train_gd_batched(
         raise ValueError("W, a, X and y must share the leading batch size.")
     for b in range(batch):
         check_inputs(X[b], y[b])
+    if live_width is not None:
+        m = W.shape[1]
+        if isinstance(live_width, bool) or not isinstance(live_width, (int, np.integer)) or not 1 <= live_width <= m:
+            raise ValueError(f"live_width must be an integer in [1, m = {m}]; got {live_width!r}.")
+        if np.any(np.asarray(a)[:, live_width:] != 0):
+            raise ValueError("the padding neurons (index >= live_width) must have a_r = 0.")
     check_step_size(eta)
     policy = check_run_options(steps, record_every, divergence_factor, on_divergence, "report")
     method = resolve_lambda_min_method(lambda_min_method, X.shape[1])
@@ -133,6 +146,7 @@ def train_gd_batched(
                 step_form=form,
                 certify=certify,
                 certify_every=certify_every,
+                live_width=None if live_width is None else jnp.asarray(live_width, jnp.int32),
             )
         )
     loss, W_final, diverged = loss[:batch], W_final[:batch], np.asarray(diverged[:batch])
@@ -150,7 +164,21 @@ BATCH_AXIS = "runs"  # the vmap axis of a batch: a factorization of the certific
     jax.jit, static_argnames=("steps", "record_every", "lambda_method", "step_form", "certify", "certify_every")
 )
 def _batched(
-    W, a, X, y, floor, eta, factor, *, steps, record_every, lambda_method, step_form, certify, certify_every=None
+    W,
+    a,
+    X,
+    y,
+    floor,
+    eta,
+    factor,
+    *,
+    steps,
+    record_every,
+    lambda_method,
+    step_form,
+    certify,
+    certify_every=None,
+    live_width=None,
 ):
     run = functools.partial(
         trajectory,
@@ -162,5 +190,6 @@ def _batched(
         certify=certify,
         certify_every=certify_every,
         batch_axis=BATCH_AXIS if certify else None,
+        live_width=live_width,
     )
     return jax.vmap(lambda W, a, X, y, f: run(W, a, X, y, eta, factor, f), axis_name=BATCH_AXIS)(W, a, X, y, floor)

@@ -376,6 +376,17 @@ class DuData(NamedTuple):
     pattern0: Array  # the initial pattern, bit-packed (``pack_pattern``)
     floor: Array | float = 0.0  # lambda_0 / 2, the level the Cholesky certificate of (C2) checks
     H0: Array | None = None  # H(0), when the recorder tracks the kernel's change
+    live: Array | None = None  # (m,) bool: the net's own neurons, the rest padding with a_r = 0 (None: all live)
+    width: Array | None = None  # () the net's width m, the number of live neurons (None: W's m)
+
+    def net_width(self):
+        """The m of the net (a traced scalar for a padded batch, else W's number of rows)."""
+        return self.Z0.shape[1] if self.width is None else self.width
+
+    def live_pattern(self, pattern: Array) -> Array:
+        """The activation pattern of the live neurons: padding neurons (whose 1{z >= 0} means nothing, a_r = 0)
+        count as off, so that co-activation counts, H(k) and flips are those of the width-m net."""
+        return pattern if self.live is None else pattern & self.live[None, :]
 
 
 @dataclass(frozen=True)
@@ -396,12 +407,12 @@ class DuObjective:
         return data.Z0 + params.shift if self.form == "kernel" else data.X @ params.T
 
     def value(self, params, data: DuData):
-        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y)
+        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y, data.width)
         return fwd.loss, fwd
 
     def value_and_grad(self, params, data: DuData):
-        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y)
-        D = gradient_coefficients(data.a, fwd)
+        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y, data.width)
+        D = gradient_coefficients(data.a, fwd, data.width)
         grad = KernelCoordinates(D, data.XXt @ D) if self.form == "kernel" else D.T @ data.X
         return (fwd.loss, fwd), grad
 
@@ -458,15 +469,16 @@ class DuDiagnostics:
     def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
         if not self.incremental:
             return None
-        n, m = data.Z0.shape
-        counts0 = coactivation_counts(fwd.pattern, data.X.dtype)
+        n, m = data.Z0.shape[0], data.net_width()
+        pattern = data.live_pattern(fwd.pattern)
+        counts0 = coactivation_counts(pattern, data.X.dtype)
         if self.lambda_method == "eigh":
             start = jnp.zeros((n,), data.X.dtype)
         else:  # one exact solve at init; Lanczos then follows the slowly moving eigenvector
             start = eigh(data.XXt * counts0 / m)[1][:, 0]
         weyl = initial_state(counts0) if self.certify else None
         nan = jnp.asarray(jnp.nan, data.X.dtype)
-        return _DiagState(counts0, pack_pattern(fwd.pattern), start, jnp.asarray(0, jnp.int32), nan, weyl)
+        return _DiagState(counts0, pack_pattern(pattern), start, jnp.asarray(0, jnp.int32), nan, weyl)
 
     def max_drift(self, params, data: DuData) -> Array:
         if self.form == "kernel":
@@ -474,10 +486,11 @@ class DuDiagnostics:
         return jnp.max(jnp.linalg.norm(params - data.W0, axis=1))
 
     def record(self, state, params, fwd, data: DuData):
-        n, m = data.Z0.shape
-        packed = pack_pattern(fwd.pattern)
+        n, m = data.Z0.shape[0], data.net_width()
+        pattern = data.live_pattern(fwd.pattern)
+        packed = pack_pattern(pattern)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
-            H = data.XXt * coactivation_counts(fwd.pattern, data.X.dtype) / m
+            H = data.XXt * coactivation_counts(pattern, data.X.dtype) / m
             lam = lambda_min(H)
             flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
             proof = None
@@ -488,7 +501,7 @@ class DuDiagnostics:
             history = self.history(lam, flips, self.max_drift(params, data), None, H, data, proof)
             return None, (history, self.step_proof(proof))
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
-            counts = coactivation_counts(fwd.pattern, data.X.dtype)  # compile and to run
+            counts = coactivation_counts(pattern, data.X.dtype)  # compile and to run
         else:
             counts = update_coactivation_counts_packed(state.counts, state.pattern, packed, budget=self.flip_budget)
         H = data.XXt * counts / m
@@ -587,12 +600,16 @@ def trajectory(
     track_kernel=False,
     certify_every=None,
     batch_axis=None,
+    live_width=None,
 ):
     """The jitted Du et al. run on the driver: ``gd.scan`` of ``DuObjective`` with the ``DuDiagnostics`` recorder.
 
     No input checks (``train_gd`` makes them); traceable under ``vmap`` (``train_gd_batched``, which names its
-    axis ``batch_axis``). With ``certify``, the recorder runs every ``certify_every`` steps (default
-    ``record_every``; it must divide ``record_every``) and measures at the recorded steps only. Returns
+    axis ``batch_axis``). ``live_width`` (a traced integer scalar, or None): the net is the first ``live_width``
+    neurons of W and a, the rest padding with a_r = 0; the objective scales by live_width^{-1/2} and the
+    recorder counts the live neurons only, so one compiled program serves every width up to W's m. With
+    ``certify``, the recorder runs every ``certify_every`` steps (default ``record_every``; it must divide
+    ``record_every``) and measures at the recorded steps only. Returns
     (loss (steps + 1,), final W (m, d), ``TrainHistory`` of (R,) arrays without its steps, ``FloorCertificate``
     of (K,) arrays without its steps or None, diverged step).
     """
@@ -606,8 +623,14 @@ def trajectory(
     XXt = (
         XXt + XXt.T
     ) / 2  # exactly symmetric, so that every H(k) is (a matmul's (i, j) and (j, i) may differ in an ulp)
-    H0 = XXt * coactivation_counts(Z0 >= 0, X.dtype) / W0.shape[0] if track_kernel else None
-    data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(Z0 >= 0), jnp.asarray(floor, X.dtype), H0)
+    if live_width is None:
+        live, width, m = None, None, W0.shape[0]
+    else:
+        live = jnp.arange(W0.shape[0]) < live_width
+        width = m = jnp.asarray(live_width, X.dtype)
+    pattern0 = Z0 >= 0 if live is None else (Z0 >= 0) & live[None, :]
+    H0 = XXt * coactivation_counts(pattern0, X.dtype) / m if track_kernel else None
+    data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(pattern0), jnp.asarray(floor, X.dtype), H0, live, width)
     kernel = step_form == "kernel"
     params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
     recorder = DuDiagnostics(

@@ -165,9 +165,14 @@ class TwoLayerFamily:
         """u = alpha m^{-gamma} sigma(X W^T) a, shape (n,)."""
         return self.outputs(X @ params.W.T, params.a)
 
-    def outputs(self, Z: Array, a: Array) -> Array:
-        """u = alpha m^{-gamma} sigma(Z) a from pre-activations Z (..., m): (n,) for a batch, () for one input."""
-        u = self.sigma(Z) @ a / self.width_power(a.shape[0], Z.dtype)
+    def outputs(self, Z: Array, a: Array, width=None) -> Array:
+        """u = alpha m^{-gamma} sigma(Z) a from pre-activations Z (..., m): (n,) for a batch, () for one input.
+
+        ``width`` (a number or a traced scalar; default a's length) is the m of m^{-gamma}: a width-m net run
+        inside arrays of M > m neurons whose padding neurons have a_r = 0 (``train_gd_batched(live_width=m)``).
+        """
+        m = a.shape[0] if width is None else width
+        u = self.sigma(Z) @ a / self.width_power(m, Z.dtype)
         return u if self.alpha == 1 else self.alpha * u
 
     def loss(self, params: Params, X: Array, y: Array) -> Array:
@@ -175,22 +180,24 @@ class TwoLayerFamily:
         alpha = 1)."""
         return self.forward(X @ params.W.T, params.a, y).loss
 
-    def forward(self, Z: Array, a: Array, y: Array) -> Forward:
-        """The forward pass from the (n, m) pre-activations Z = X W^T: predictions, residual and L / alpha^2."""
-        u = self.outputs(Z, a)
+    def forward(self, Z: Array, a: Array, y: Array, width=None) -> Forward:
+        """The forward pass from the (n, m) pre-activations Z = X W^T: predictions, residual and L / alpha^2
+        (``width`` as in ``outputs``)."""
+        u = self.outputs(Z, a, width)
         r = u - y
         value = 0.5 * jnp.vdot(r, r)
         return Forward(Z=Z, u=u, residual=r, loss=value if self.alpha == 1 else value / self.alpha**2)
 
-    def gradient_coefficients(self, Z: Array, residual: Array, a: Array) -> Array:
+    def gradient_coefficients(self, Z: Array, residual: Array, a: Array, width=None) -> Array:
         """The (n, m) matrix D with d(L / alpha^2)/dW = D^T X:
 
             D_ir = (alpha m^{-gamma} / alpha^2) r_i a_r sigma'(w_r . x_i)        (Du et al. 2019, eq. (3))
 
         For ReLU, sigma' is the paper's subgradient 1{w_r . x_i >= 0}, applied as a selection (so that an
-        infinite residual gives 0, not NaN, where the neuron is off).
+        infinite residual gives 0, not NaN, where the neuron is off). ``width`` as in ``outputs``.
         """
-        signs = a / self.width_power(a.shape[0], residual.dtype)  # alpha m^{-gamma} a / alpha^2
+        m = a.shape[0] if width is None else width
+        signs = a / self.width_power(m, residual.dtype)  # alpha m^{-gamma} a / alpha^2
         if self.alpha != 1:
             signs = signs / self.alpha
         if self.activation == "relu":
@@ -257,17 +264,18 @@ def forward(params: Params, X: Array, y: Array) -> Forward:
     return DU_NET.forward(X @ params.W.T, params.a, y)
 
 
-def forward_from_preactivations(Z: Array, a: Array, y: Array) -> Forward:
-    """``forward`` given the (n, m) pre-activations Z = X W^T."""
-    return DU_NET.forward(Z, a, y)
+def forward_from_preactivations(Z: Array, a: Array, y: Array, width=None) -> Forward:
+    """``forward`` given the (n, m) pre-activations Z = X W^T (``width``: as in ``TwoLayerFamily.outputs``)."""
+    return DU_NET.forward(Z, a, y, width)
 
 
-def gradient_coefficients(a: Array, fwd: Forward) -> Array:
+def gradient_coefficients(a: Array, fwd: Forward, width=None) -> Array:
     """The (n, m) matrix D with dL/dW = D^T X: D_ir = m^{-1/2} (u_i - y_i) a_r 1{w_r . x_i >= 0}.
 
     Du et al. (2019), eq. (3). Every gradient, hence every GD iterate W(k) - W(0), lies in the row space of X.
+    ``width``: as in ``TwoLayerFamily.outputs``.
     """
-    return DU_NET.gradient_coefficients(fwd.Z, fwd.residual, a)
+    return DU_NET.gradient_coefficients(fwd.Z, fwd.residual, a, width)
 
 
 def gradient_from_forward(params: Params, X: Array, fwd: Forward) -> Array:
