@@ -3,10 +3,11 @@
     python -m experiments.fine_grained                 # scikit-learn's bundled digits, odd vs even
     python -m experiments.fine_grained --npz my.npz    # your own two-class data: arrays x (n, ...) and y (n,)
 
-Trains the Du et al. net by GD on true labels and on random labels; compares the measured residual
-||y - u(k)|| with the prediction sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T y)^2) from the eigenvectors of
-H^inf, shows how the labels project on those eigenvectors, and, for a grid of label-corruption fractions
-p, sets the bound sqrt(2 y^T (H^inf)^{-1} y / n) beside the trained net's test error.
+Trains the Du et al. net by GD on true labels and on random labels, from ``--seeds`` initializations per
+width; compares the measured residual ||y - u(k)|| with the prediction
+sqrt(sum_i (1 - eta lambda_i)^{2k} (v_i^T y)^2) from the eigenvectors of H^inf, shows how the labels project on
+those eigenvectors, and, for a grid of label-corruption fractions p, sets the bound
+sqrt(2 y^T (H^inf)^{-1} y / n) beside the trained net's test error (one initialization at ``--p-width``).
 Writes <out>/fine_grained.{png,pdf,json}; finished runs are kept in <out>/fine_grained_runs/ for resuming.
 """
 
@@ -27,7 +28,8 @@ if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, wh
     from ntk_proofs.claims import Claim
 
 NAME = "fine_grained"
-QUICK = dict(n_train=30, n_test=20, widths=(16, 64), p_grid=(0.0, 1.0), p_width=16, steps=5)
+QUICK = dict(n_train=30, n_test=20, widths=(16, 64), seeds=1, p_grid=(0.0, 1.0), p_width=16, steps=5)
+SEEDS = 2  # default initializations per width: enough for the gap's slope to reach a CI half-width <= 0.1
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,13 @@ class FineGrainedConfig(Common):
     n_train: int = option(300, "training points")
     n_test: int = option(500, "held-out points for the test error")
     widths: tuple[int, ...] = option(
-        (1024, 4096, 16384), "widths m for the true/random-label runs (the prediction gap is reported per width)"
+        (1024, 2048, 4096, 8192, 16384),
+        "widths m for the true/random-label runs (the prediction gap is reported per width and initialization)",
+    )
+    seeds: int = option(
+        SEEDS,
+        "independent initializations per width of --widths (same data and labels); the gap's fit runs over every "
+        "(width, initialization) pair",
     )
     p_grid: tuple[float, ...] = option(
         (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), "label-corruption fractions p for the bound vs test-error panel"
@@ -68,7 +76,7 @@ class Task(NamedTuple):
       lambda_max: lambda_max(H^inf).
       source: the data set, in words.
       k_noise: PRNG key of the random and corrupted labels.
-      k_init: PRNG key of the initializations (folded with the width m).
+      k_init: PRNG key of the initializations (folded with the width m and the seed index, ``init_key``).
       d: input dimension.
     """
 
@@ -87,7 +95,8 @@ class Task(NamedTuple):
 
 
 class LabelRun(NamedTuple):
-    """One unit: GD on the Du et al. net at width m on one set of labels, against Arora et al.'s prediction.
+    """One unit: GD on the Du et al. net at width m from one initialization on one set of labels, against Arora et
+    al.'s prediction.
 
     Attributes:
       m: hidden width.
@@ -100,6 +109,7 @@ class LabelRun(NamedTuple):
       final_train_loss: 0.5 ||y - u(K)||^2 after the last step.
       test_error: fraction of held-out points whose sign(u) is wrong (true test labels).
       flip_fraction: fraction of (point, neuron) activation patterns that differ from init after the last step.
+      seed: index of the initialization, 0 .. ``--seeds`` - 1 (its key is ``init_key(k_init, m, seed)``).
     """
 
     m: int
@@ -112,10 +122,12 @@ class LabelRun(NamedTuple):
     final_train_loss: float
     test_error: float
     flip_fraction: float
+    seed: int = 0
 
 
 class LabelRuns(NamedTuple):
-    """The runs on true and on random labels, one per width of ``--widths`` in increasing order.
+    """The runs on true and on random labels, one per (width, seed): widths of ``--widths`` in increasing order,
+    and within a width the seeds 0 .. ``--seeds`` - 1 in order.
 
     Attributes:
       true: the runs on the data set's labels.
@@ -169,7 +181,8 @@ class CorruptionPoint(NamedTuple):
 
 
 class GapFits(NamedTuple):
-    """Log-log fits of ``LabelRun.relative_gap`` against m (the theory's slope is at most -1/2).
+    """Log-log fits of ``LabelRun.relative_gap`` against m (the theory's slope is at most -1/2), over every
+    (width, seed) run: a width enters once per seed.
 
     Attributes:
       true: the fit over the true-label runs.
@@ -193,7 +206,7 @@ class FineGrainedSummary(NamedTuple):
       lambda_max: lambda_max(H^inf).
       n_train: training points.
       d: input dimension.
-      label_runs: the true- and random-label runs, by width.
+      label_runs: the true- and random-label runs, by width and seed.
       spectra: the labels' projections on the eigenvectors of H^inf, and their bounds.
       corruption: one point per fraction of ``--p-grid``, in its order.
       gap_fit: the log-log fits of the prediction gap against m.
@@ -243,8 +256,8 @@ def _problems(c: FineGrainedConfig) -> str | None:
     """The first usage error in a config, or None."""
     if c.n_train < 2 or c.n_test < 1:
         return "--n-train must be >= 2 and --n-test >= 1."
-    if min(c.widths) < 1 or c.p_width < 1 or c.steps < 1:
-        return "--widths, --p-width and --steps must be >= 1."
+    if min(c.widths) < 1 or c.p_width < 1 or c.steps < 1 or c.seeds < 1:
+        return "--widths, --seeds, --p-width and --steps must be >= 1."
     if not all(0.0 <= q <= 1.0 for q in c.p_grid):
         return f"--p-grid values must lie in [0, 1]; got {list(c.p_grid)}."
     if not c.kappa > 0:
@@ -292,14 +305,34 @@ def load_task(c: FineGrainedConfig) -> Task:
     )
 
 
-def run_labels(c: FineGrainedConfig, task: Task, labels, m: int) -> LabelRun:
-    """Train at width m on the given labels; measure the residual, its prediction, and the test error."""
-    import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
-    import jax.numpy as jnp
+def init_key(k_init, m: int, seed: int):
+    """The PRNG key of initialization ``seed`` at width m.
+
+    Seed 0 is ``fold_in(k_init, m)``, the key of the single initialization per width that the experiment used
+    before ``--seeds`` (its runs and unit files are unchanged); seed s >= 1 folds s into that key.
+
+    Args:
+      k_init: the initializations' key (``Task.k_init``).
+      m: hidden width.
+      seed: index of the initialization, >= 0.
+
+    Returns:
+      The key ``init_params`` draws the weights from.
+    """
+    import jax  # here, not at the top: --help must not pay for importing JAX
+
+    key = jax.random.fold_in(k_init, m)
+    return key if seed == 0 else jax.random.fold_in(key, seed)
+
+
+def run_labels(c: FineGrainedConfig, task: Task, labels, m: int, seed: int = 0) -> LabelRun:
+    """Train at width m from initialization ``seed`` on the given labels; measure the residual, its prediction,
+    and the test error."""
+    import jax.numpy as jnp  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
 
     import ntk_proofs as nt
 
-    params = nt.init_params(jax.random.fold_in(task.k_init, m), m, task.d, kappa=c.kappa)
+    params = nt.init_params(init_key(task.k_init, m, seed), m, task.d, kappa=c.kappa)
     u0 = nt.predict(params, task.X)
     res = nt.train_gd(params, task.X, labels, eta=task.eta, steps=c.steps, record_every=0)
     residual = np.sqrt(2.0 * np.asarray(res.loss, dtype=np.float64))
@@ -318,6 +351,7 @@ def run_labels(c: FineGrainedConfig, task: Task, labels, m: int) -> LabelRun:
         final_train_loss=float(res.loss[-1]),
         test_error=float(jnp.mean(jnp.sign(u_test) != task.y_test)),
         flip_fraction=float(res.flip_fraction),
+        seed=seed,
     )
 
 
@@ -326,25 +360,46 @@ def run_labels(c: FineGrainedConfig, task: Task, labels, m: int) -> LabelRun:
 GAP_EXPONENT_MARGIN = 0.05
 
 
+def widest(runs: list[LabelRun]) -> list[LabelRun]:
+    """The runs at the largest width, one per seed in seed order.
+
+    Args:
+      runs: runs of one label kind (``LabelRuns.true`` or ``LabelRuns.random``).
+
+    Returns:
+      Those of them whose width is the largest.
+    """
+    m = max(r.m for r in runs)
+    return sorted((r for r in runs if r.m == m), key=lambda r: r.seed)
+
+
+def sweep_size(runs: list[LabelRun]) -> str:
+    """How many widths and seeds the runs cover, in words, e.g. "5 widths x 2 seeds"."""
+    return f"{len({r.m for r in runs})} widths x {len({r.seed for r in runs})} seeds"
+
+
 def claims(summary: FineGrainedSummary, command: str) -> list[Claim]:
     """Arora et al. (2019): true labels train faster than random ones; the kernel prediction's gap shrinks with m;
     the complexity sqrt(2 y^T H^-1 y / n) of Thm 5.1 grows with label noise."""
     from ntk_proofs.claims import bound_claim, exponent_claim  # here: ntk_proofs imports JAX; --help must not pay
 
-    true, rand = summary.label_runs.true[-1], summary.label_runs.random[-1]
+    wide_true, wide_random = widest(summary.label_runs.true), widest(summary.label_runs.random)
+    # the true and random runs of one seed start from the same initialization: the worst ratio over the seeds
+    true, rand = max(zip(wide_true, wide_random), key=lambda pair: pair[0].residual[-1] / pair[1].residual[-1])
     practical = f"outside: eta = {summary.eta:.3g}, m = {true.m}; Thm 4.1 assumes eta = O(lambda_0/n^2)"
     rows = [
         bound_claim(
             "Arora et al. (2019), Thm 4.1",
-            f"true labels reach a smaller residual than random ones: ratio true / random (m = {true.m}, 1 seed)",
+            "true labels reach a smaller residual than random ones: worst ratio true / random over the seeds "
+            f"(m = {true.m}, {len(wide_true)} seeds)",
             true.residual[-1] / rand.residual[-1],
             command,
             hypotheses=practical,
-            measured=f"{true.residual[-1]:.3g} / {rand.residual[-1]:.3g}",
+            measured=f"{true.residual[-1]:.3g} / {rand.residual[-1]:.3g} (seed {true.seed})",
         ),
         exponent_claim(
             "Arora et al. (2019), Thm 4.1",
-            "max gap to the kernel prediction = O(m^-1/2) (true labels)",
+            f"max gap to the kernel prediction = O(m^-1/2) (true labels; {sweep_size(summary.label_runs.true)})",
             summary.gap_fit.true,
             -0.5,
             command,
@@ -377,6 +432,7 @@ def print_summary(summary: FineGrainedSummary) -> None:
         [
             kind,
             r.m,
+            r.seed,
             r.residual[-1],
             r.predicted[-1],
             r.relative_gap,
@@ -389,7 +445,8 @@ def print_summary(summary: FineGrainedSummary) -> None:
     ]
     print(
         format_table(
-            ["labels", "m", "||y-u(K)||", "predicted", "max gap/||y||", "gap, u(0)=0", "flip frac", "test err"], rows
+            ["labels", "m", "seed", "||y-u(K)||", "predicted", "max gap/||y||", "gap, u(0)=0", "flip frac", "test err"],
+            rows,
         )
     )
     print(
@@ -397,7 +454,9 @@ def print_summary(summary: FineGrainedSummary) -> None:
         "'gap, u(0)=0' uses the theorem's form with u(0) taken as 0."
     )
     for kind, f in summary.gap_fit._asdict().items():
-        print(f"  {kind} labels: gap ~ m^{f.slope:.2f}")
+        runs = getattr(summary.label_runs, kind)
+        interval = "" if f.ci_low is None else f" (95% CI [{f.ci_low:.3f}, {f.ci_high:.3f}])"
+        print(f"  {kind} labels: gap ~ m^{f.slope:.3f}{interval}, fit over {sweep_size(runs)}")
     print(
         format_table(
             ["p", "bound sqrt(2 y^T H^-1 y / n)", "test error", "final train loss"],
@@ -423,19 +482,22 @@ def main(argv: list[str] | None = None) -> FineGrainedSummary:
     base = {
         k: v
         for k, v in dataclasses.asdict(c).items()
-        if k not in ("widths", "p_grid", "out", "resume", "p_width", "quick")
+        if k not in ("widths", "seeds", "p_grid", "out", "resume", "p_width", "quick")
     }
     base.update(eta=task.eta, x64=bool(jax.config.jax_enable_x64))
     jobs = []
     for kind, labels in (("true", y_true), ("random", y_random)):
         for m in c.widths:
-            jobs.append(
-                (
-                    f"{kind}_m{m}",
-                    dict(base, labels=kind, m=m),
-                    lambda labels=labels, m=m: run_labels(c, task, labels, m),
+            for s in range(c.seeds):
+                # seed 0 is named and matched as the single run per width was before --seeds: its files are reused
+                name, unit = (f"{kind}_m{m}", {}) if s == 0 else (f"{kind}_m{m}_s{s}", {"init_seed": s})
+                jobs.append(
+                    (
+                        name,
+                        dict(base, labels=kind, m=m, **unit),
+                        lambda labels=labels, m=m, s=s: run_labels(c, task, labels, m, s),
+                    )
                 )
-            )
     for q, labels in corrupted.items():
         jobs.append(
             (
@@ -446,8 +508,9 @@ def main(argv: list[str] | None = None) -> FineGrainedSummary:
         )
     saved, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="fine-grained", resume=c.resume)
     results = [from_jsonable(LabelRun, r) for r in saved]
-    n_label_runs = 2 * len(c.widths)
-    label_runs = LabelRuns(true=results[: len(c.widths)], random=results[len(c.widths) : n_label_runs])
+    per_kind = len(c.widths) * c.seeds
+    n_label_runs = 2 * per_kind
+    label_runs = LabelRuns(true=results[:per_kind], random=results[per_kind:n_label_runs])
 
     spectra = {}
     for kind, labels in (("true", y_true), ("random", y_random)):

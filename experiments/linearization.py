@@ -4,9 +4,10 @@
     python -m experiments.linearization --model du               # the Du et al. two-layer net (W trained)
     python -m experiments.linearization --parameterization standard
 
-For each width: train the network and its first-order Taylor expansion around init with the same GD,
-measure how far their outputs on held-out points ever get apart, how much the empirical NTK moves, and
-compare both with the closed-form dynamics of the linear model. Writes <out>/linearization.{png,pdf,json}.
+For each width and each of ``--seeds`` initializations: train the network and its first-order Taylor expansion
+around init with the same GD, measure how far their outputs on held-out points ever get apart, how much the
+empirical NTK moves, and compare both with the closed-form dynamics of the linear model.
+Writes <out>/linearization.{png,pdf,json}; finished runs are kept in <out>/linearization_runs/ for resuming.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, wh
     from ntk_proofs.claims import Claim
 
 NAME = "linearization"
-QUICK = dict(depth=2, widths=(8, 32, 128), n_train=12, n_test=6, steps=4, kernel_points=4)
+QUICK = dict(depth=2, widths=(8, 32, 128), seeds=1, n_train=12, n_test=6, steps=4, kernel_points=4)
+SEEDS = 3  # default initializations per width: enough for both fits to reach a CI half-width <= 0.1
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,11 @@ class LinearizationConfig(Common):
     parameterization: str = option(
         "ntk", "MLP parameterization (the Du net is NTK-parameterized by construction)", choices=["ntk", "standard"]
     )
-    widths: tuple[int, ...] = option((16, 64, 256, 1024, 2048), "hidden widths")
+    widths: tuple[int, ...] = option((16, 32, 64, 128, 256, 512, 1024, 2048), "hidden widths")
+    seeds: int = option(
+        SEEDS,
+        "independent initializations per width (same data); the fits run over every (width, initialization) pair",
+    )
     weight_var: float = option(2.0, "sigma_w^2 of the MLP (2 = He init)")
     bias_var: float = option(0.1, "sigma_b^2 of the MLP")
     n_train: int = option(64, "training points (bundled digits)")
@@ -60,7 +66,7 @@ class Data(NamedTuple):
       X: training inputs, (n_train, d).
       y: training labels in {-1, +1} (odd vs even), (n_train,).
       X_test: held-out inputs where the outputs are compared, (n_test, d).
-      k_init: PRNG key of the initializations (folded with the width m).
+      k_init: PRNG key of the initializations (folded with the width m and the seed index, ``init_key``).
     """
 
     X: Any
@@ -70,7 +76,8 @@ class Data(NamedTuple):
 
 
 class WidthRun(NamedTuple):
-    """One unit: the network at width m, its linearization and the closed-form linear dynamics, trained by one GD.
+    """One unit: the network at width m from one initialization, its linearization and the closed-form linear
+    dynamics, trained by one GD.
 
     Attributes:
       m: hidden width.
@@ -87,6 +94,7 @@ class WidthRun(NamedTuple):
         points (dimensionless).
       final_test_net: the network's outputs on the test points after the last step, (n_test,).
       final_test_closed: the closed form's test outputs after the last step, (n_test,).
+      seed: index of the initialization, 0 .. ``--seeds`` - 1 (its key is ``init_key(k_init, m, seed)``).
     """
 
     m: int
@@ -102,10 +110,12 @@ class WidthRun(NamedTuple):
     kernel_change: float
     final_test_net: list[float]
     final_test_closed: list[float]
+    seed: int = 0
 
 
 class Fits(NamedTuple):
-    """Log-log fits against m (theory: a slope of at most -1/2 for both).
+    """Log-log fits against m over every (width, seed) run, a width entering once per seed (theory: a slope of at
+    most -1/2 for both).
 
     Attributes:
       max_gap_net_lin: the fit of ``WidthRun.max_gap_net_lin``.
@@ -124,7 +134,8 @@ class LinearizationSummary(NamedTuple):
       paper: the papers whose results are checked.
       config: the run's flags.
       model: the model family, in words.
-      runs: one run per width of ``--widths``, in increasing order.
+      runs: one run per (width, seed): widths of ``--widths`` in increasing order, and within a width the seeds
+        0 .. ``--seeds`` - 1 in order.
       fits: the log-log fits of the output gap and of the kernel change against m.
       reused_units: how many units were read back from the resume store.
       versions: the versions of Python, JAX and the numerical stack (``experiments.store.versions``).
@@ -163,8 +174,8 @@ def parse_args(argv: list[str] | None = None) -> LinearizationConfig:
 
 def _problems(c: LinearizationConfig) -> str | None:
     """The first usage error in a config, or None."""
-    if min(c.widths) < 1 or c.depth < 1 or c.steps < 1 or c.n_train < 2 or c.n_test < 1:
-        return "--widths, --depth, --steps, --n-test must be >= 1 and --n-train >= 2."
+    if min(c.widths) < 1 or c.seeds < 1 or c.depth < 1 or c.steps < 1 or c.n_train < 2 or c.n_test < 1:
+        return "--widths, --seeds, --depth, --steps, --n-test must be >= 1 and --n-train >= 2."
     if not 1 <= c.kernel_points <= c.n_train:
         return "--kernel-points must lie in [1, n_train]."
     return step_flag_problem(c.eta, ("auto",))
@@ -184,15 +195,36 @@ def make_model(c: LinearizationConfig, d: int, m: int, key):
     return net.apply, net.init(key), f"ReLU MLP, depth {c.depth}, {c.parameterization} parameterization"
 
 
-def run_width(c: LinearizationConfig, data: Data, m: int) -> WidthRun:
-    """Train the network at width m, its linearization and the closed form with the same GD; compare them."""
+def init_key(k_init, m: int, seed: int):
+    """The PRNG key of initialization ``seed`` at width m.
+
+    Seed 0 is ``fold_in(k_init, m)``, the key of the single initialization per width that the experiment used
+    before ``--seeds`` (its runs and unit files are unchanged); seed s >= 1 folds s into that key.
+
+    Args:
+      k_init: the initializations' key (``Data.k_init``).
+      m: hidden width.
+      seed: index of the initialization, >= 0.
+
+    Returns:
+      The key the model's parameters are drawn from (``make_model``).
+    """
+    import jax  # here, not at the top: --help must not pay for importing JAX
+
+    key = jax.random.fold_in(k_init, m)
+    return key if seed == 0 else jax.random.fold_in(key, seed)
+
+
+def run_width(c: LinearizationConfig, data: Data, m: int, seed: int = 0) -> WidthRun:
+    """Train the network at width m from initialization ``seed``, its linearization and the closed form with the
+    same GD; compare them."""
     import jax  # JAX and ntk_proofs here, not at the top: --help must not pay for importing them
     import jax.numpy as jnp
 
     import ntk_proofs as nt
 
     Xtr, ytr, Xte = data.X, data.y, data.X_test
-    f, params0, _ = make_model(c, Xtr.shape[1], m, jax.random.fold_in(data.k_init, m))
+    f, params0, _ = make_model(c, Xtr.shape[1], m, init_key(data.k_init, m, seed))
     batch = 16
     ntk0 = nt.empirical_ntk(f, params0, Xtr, batch_size=batch)
     ntk0_test = nt.empirical_ntk(f, params0, Xte, Xtr, batch_size=batch)
@@ -222,12 +254,18 @@ def run_width(c: LinearizationConfig, data: Data, m: int) -> WidthRun:
         kernel_change=float(jnp.linalg.norm(kT - k0) / jnp.linalg.norm(k0)),
         final_test_net=net.records[-1],
         final_test_closed=closed.test[-1],
+        seed=seed,
     )
 
 
 # the O(m^-1/2) rates of Lee et al. (2019), Thm 2.1: the fitted slope may sit up to 0.05 above -1/2 from the
 # next-order term at the widths of the sweep
 RATE_MARGIN = 0.05
+
+
+def sweep_size(runs: list[WidthRun]) -> str:
+    """How many widths and seeds the runs cover, in words, e.g. "8 widths x 2 seeds"."""
+    return f"{len({r.m for r in runs})} widths x {len({r.seed for r in runs})} seeds"
 
 
 def claims(summary: LinearizationSummary, command: str) -> list[Claim]:
@@ -237,10 +275,11 @@ def claims(summary: LinearizationSummary, command: str) -> list[Claim]:
 
     paper = "Lee et al. (2019), Thm 2.1"
     where = "outside: a finite step (Thm 2.1 holds for eta below a critical step, and for gradient flow)"
+    size = sweep_size(summary.runs)
     return [
         exponent_claim(
             paper,
-            "max_k rms |f - f_lin| on test points = O(m^-1/2)",
+            f"max_k rms |f - f_lin| on test points = O(m^-1/2) ({size})",
             summary.fits.max_gap_net_lin,
             -0.5,
             command,
@@ -250,7 +289,7 @@ def claims(summary: LinearizationSummary, command: str) -> list[Claim]:
         ),
         exponent_claim(
             paper,
-            "kernel change ||Theta_T - Theta_0|| / ||Theta_0|| = O(m^-1/2)",
+            f"kernel change ||Theta_T - Theta_0|| / ||Theta_0|| = O(m^-1/2) ({size})",
             summary.fits.kernel_change,
             -0.5,
             command,
@@ -268,6 +307,7 @@ def print_summary(summary: LinearizationSummary) -> None:
     rows = [
         [
             r.m,
+            r.seed,
             r.parameters,
             r.eta,
             r.loss_net[-1],
@@ -282,6 +322,7 @@ def print_summary(summary: LinearizationSummary) -> None:
         format_table(
             [
                 "m",
+                "seed",
                 "params",
                 "eta",
                 "L_net(K)",
@@ -295,7 +336,10 @@ def print_summary(summary: LinearizationSummary) -> None:
     )
     fits = summary.fits
     for f, label in ((fits.max_gap_net_lin, "max_k rms |f - f_lin| (test)"), (fits.kernel_change, "kernel change")):
-        print(f"fitted slope of {label} vs m: {f.slope:.3f} (95% CI [{f.ci_low:.3f}, {f.ci_high:.3f}]; theory: -0.5)")
+        print(
+            f"fitted slope of {label} vs m: {f.slope:.3f} (95% CI [{f.ci_low:.3f}, {f.ci_high:.3f}]; theory: -0.5; "
+            f"{sweep_size(summary.runs)})"
+        )
 
 
 def main(argv: list[str] | None = None) -> LinearizationSummary:
@@ -312,9 +356,18 @@ def main(argv: list[str] | None = None) -> LinearizationSummary:
     except ValueError as error:
         raise SystemExit(str(error)) from None
     data = Data(X=Xtr, y=ytr, X_test=Xte, k_init=k_init)
-    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "out", "resume", "quick")}
+    base = {k: v for k, v in dataclasses.asdict(c).items() if k not in ("widths", "seeds", "out", "resume", "quick")}
     base["x64"] = bool(jax.config.jax_enable_x64)
-    jobs = [(f"m{m}", dict(base, m=m), lambda m=m: run_width(c, data, m)) for m in c.widths]
+    # seed 0 is named and matched as the single run per width was before --seeds: its files are reused
+    jobs = [
+        (
+            f"m{m}" if s == 0 else f"m{m}_s{s}",
+            dict(base, m=m) if s == 0 else dict(base, m=m, init_seed=s),
+            lambda m=m, s=s: run_width(c, data, m, s),
+        )
+        for m in c.widths
+        for s in range(c.seeds)
+    ]
     saved, reused = run_units(UnitStore(Path(c.out) / f"{NAME}_runs"), jobs, desc="linearization", resume=c.resume)
     runs = [from_jsonable(WidthRun, r) for r in saved]
     widths = [r.m for r in runs]

@@ -103,6 +103,8 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
             "16",
             "--steps",
             "5",
+            "--seeds",
+            "1",
             "--out",
             str(out),
         ]
@@ -131,6 +133,8 @@ def test_fine_grained_writes_figure_and_json(tmp_path, capsys):
                 "16",
                 "--steps",
                 "5",
+                "--seeds",
+                "1",
                 "--out",
                 str(out),
             ]
@@ -165,6 +169,8 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
             "4",
             "--kernel-points",
             "4",
+            "--seeds",
+            "1",
             "--out",
             str(out),
         ]
@@ -177,6 +183,71 @@ def test_linearization_writes_figure_and_json(tmp_path, model):
     # the linearized model and the closed form agree in every run (float64 under the test config)
     assert max(max(r["gap_lin_closed"]) for r in saved["runs"]) < 1e-8
     assert summary.reused_units == 0
+
+
+def test_the_init_key_of_seed_0_is_the_single_seed_key():
+    """--seeds in fine_grained and linearization: seed 0 keeps the key of the single initialization per width,
+    seed s >= 1 folds s into it."""
+    import jax
+
+    from experiments import fine_grained, linearization
+
+    k = jax.random.PRNGKey(3)
+    for module in (fine_grained, linearization):
+        base = jax.random.fold_in(k, 64)
+        assert np.array_equal(module.init_key(k, 64, 0), base)
+        assert np.array_equal(module.init_key(k, 64, 2), jax.random.fold_in(base, 2))
+        with pytest.raises(SystemExit):
+            module.parse_args(["--seeds", "0"])
+
+
+@pytest.mark.slow
+def test_fine_grained_seeds_give_a_unit_per_width_and_seed_and_seed_0_is_the_single_seed_run(tmp_path):
+    from experiments import fine_grained
+
+    single = fine_grained.main(["--quick", "--out", str(tmp_path)])
+    assert [(r.m, r.seed) for r in single.label_runs.true] == [(16, 0), (64, 0)]
+
+    two = fine_grained.main(["--quick", "--seeds", "2", "--out", str(tmp_path)])
+    for runs in two.label_runs:
+        assert [(r.m, r.seed) for r in runs] == [(16, 0), (16, 1), (64, 0), (64, 1)]
+    # seed 0 keeps its unit name and config: read back, the numbers of the single-seed run
+    assert two.reused_units == 2 * 2 + 2  # the seed-0 label runs and the two corruption runs
+    assert [r for r in two.label_runs.true if r.seed == 0] == single.label_runs.true
+    assert [r for r in two.label_runs.random if r.seed == 0] == single.label_runs.random
+    assert two.label_runs.true[1].residual != two.label_runs.true[0].residual  # another initialization
+    names = {p.stem for p in (tmp_path / "fine_grained_runs").glob("*.json")}
+    assert {"true_m16", "true_m16_s1", "random_m64", "random_m64_s1"} <= names
+    assert two.gap_fit.true.points == 4
+
+    fresh = fine_grained.main(["--quick", "--seeds", "2", "--no-resume", "--out", str(tmp_path / "fresh")])
+    assert fresh.label_runs == two.label_runs  # seed 0 computed again: the same numbers
+
+    rows = fine_grained.claims(two, "cmd")
+    assert "2 widths x 2 seeds" in rows[1].statement and "2 seeds" in rows[0].statement
+
+
+@pytest.mark.slow
+def test_linearization_seeds_give_a_unit_per_width_and_seed_and_seed_0_is_the_single_seed_run(tmp_path):
+    from experiments import linearization
+
+    single = linearization.main(["--quick", "--out", str(tmp_path)])
+    assert [(r.m, r.seed) for r in single.runs] == [(8, 0), (32, 0), (128, 0)]
+
+    two = linearization.main(["--quick", "--seeds", "2", "--out", str(tmp_path)])
+    assert [(r.m, r.seed) for r in two.runs] == [(8, 0), (8, 1), (32, 0), (32, 1), (128, 0), (128, 1)]
+    # seed 0 keeps its unit name and config: read back, the numbers of the single-seed run
+    assert two.reused_units == 3
+    assert [r for r in two.runs if r.seed == 0] == single.runs
+    assert two.runs[1].max_gap_net_lin != two.runs[0].max_gap_net_lin  # another initialization
+    names = {p.stem for p in (tmp_path / "linearization_runs").glob("*.json")}
+    assert names == {"m8", "m8_s1", "m32", "m32_s1", "m128", "m128_s1"}
+    assert two.fits.max_gap_net_lin.points == two.fits.kernel_change.points == 6
+
+    fresh = linearization.main(["--quick", "--seeds", "2", "--no-resume", "--out", str(tmp_path / "fresh")])
+    assert fresh.runs == two.runs  # seed 0 computed again: the same numbers
+
+    assert all("(3 widths x 2 seeds)" in row.statement for row in linearization.claims(two, "cmd"))
 
 
 @pytest.mark.slow

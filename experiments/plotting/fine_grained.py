@@ -4,31 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.fine_grained import FineGrainedSummary
+from experiments.fine_grained import FineGrainedSummary, sweep_size, widest
 from experiments.plotting.style import new_figure
 
 COLORS = {"true": "tab:blue", "random": "tab:red"}
+
+
+def per_width_median(runs, field: str) -> tuple[np.ndarray, np.ndarray]:
+    """(widths in increasing order, the median over seeds of ``field`` at each width)."""
+    ms = np.unique([r.m for r in runs])
+    return ms, np.array([np.median([getattr(r, field) for r in runs if r.m == m]) for m in ms])
 
 
 def plot_fine_grained(summary: FineGrainedSummary):
     c = summary.config
     fig, axes = new_figure(2, 3, (16, 9.6))
     (ax_loss, ax_res, ax_proj), (ax_cum, ax_gap, ax_bound) = axes
-    widest = {kind: runs[-1] for kind, runs in summary.label_runs._asdict().items()}
-    m_wide = summary.label_runs.true[-1].m
+    # panels (a) and (b): the first seed at the largest width
+    wide = {kind: widest(runs)[0] for kind, runs in summary.label_runs._asdict().items()}
+    m_wide = wide["true"].m
+    at = f"m = {m_wide}, seed {wide['true'].seed}"
 
-    for kind, run in widest.items():
+    for kind, run in wide.items():
         r = np.asarray(run.residual, float)
         ax_loss.plot(0.5 * r**2, color=COLORS[kind], lw=1.6, label=f"{kind} labels")
     ax_loss.set(
         yscale="log",
         xlabel="GD step k",
         ylabel="training loss ½‖y − u(k)‖²",
-        title=f"(a) training loss, true vs random labels (m = {m_wide})",
+        title=f"(a) training loss, true vs random labels ({at})",
     )
     ax_loss.legend()
 
-    for kind, run in widest.items():
+    for kind, run in wide.items():
         ax_res.plot(run.residual, color=COLORS[kind], lw=2.4, alpha=0.55, label=f"{kind}: measured ‖y − u(k)‖")
         ax_res.plot(run.predicted, color=COLORS[kind], lw=1.2, ls="--", label=f"{kind}: predicted")
     ax_res.plot([], [], " ", label="predicted = √Σᵢ(1−ηλᵢ)^{2k}(vᵢᵀ(y−u(0)))²")
@@ -36,7 +44,7 @@ def plot_fine_grained(summary: FineGrainedSummary):
         yscale="log",
         xlabel="GD step k",
         ylabel="residual norm ‖y − u(k)‖",
-        title=f"(b) measured residual vs Arora et al. Thm 4.1 (m = {m_wide})",
+        title=f"(b) measured residual vs Arora et al. Thm 4.1 ({at})",
     )
     ax_res.legend()
 
@@ -76,22 +84,20 @@ def plot_fine_grained(summary: FineGrainedSummary):
     ax_cum.legend(loc="center right")
 
     for kind, runs in summary.label_runs._asdict().items():
-        ms = [r.m for r in runs]
-        ax_gap.plot(
-            ms,
-            [r.relative_gap for r in runs],
-            "o-",
-            color=COLORS[kind],
-            label=f"{kind}: slope {getattr(summary.gap_fit, kind).slope:.2f}",
-        )
-        ax_gap.plot(ms, [r.relative_gap_zero_init for r in runs], "x:", color=COLORS[kind], alpha=0.7)
-    ax_gap.plot([], [], "kx:", label="prediction with u(0) taken as 0")
+        fit = getattr(summary.gap_fit, kind)
+        ci = "" if fit.ci_low is None else f" [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
+        slope = "n/a" if fit.slope is None else f"{fit.slope:.2f}{ci}"
+        ax_gap.scatter([r.m for r in runs], [r.relative_gap for r in runs], s=12, color=COLORS[kind], alpha=0.45, lw=0)
+        ax_gap.plot(*per_width_median(runs, "relative_gap"), "o-", color=COLORS[kind], label=f"{kind}: slope {slope}")
+        ax_gap.plot(*per_width_median(runs, "relative_gap_zero_init"), "x:", color=COLORS[kind], alpha=0.7)
+    ax_gap.plot([], [], "o-", color="0.4", label="median over seeds (small dots: each seed)")
+    ax_gap.plot([], [], "kx:", label="prediction with u(0) taken as 0 (median)")
     ax_gap.set(
         xscale="log",
         yscale="log",
         xlabel="width m (hidden units)",
         ylabel="maxₖ |measured − predicted| / ‖y‖",
-        title="(e) prediction error vs width",
+        title=f"(e) prediction error vs width ({sweep_size(summary.label_runs.true)}; fit over all)",
     )
     ax_gap.legend()
 
@@ -112,7 +118,7 @@ def plot_fine_grained(summary: FineGrainedSummary):
     fig.suptitle(
         f"Arora et al. (2019) on {summary.source}: n = {summary.n_train} "
         f"training points on S^{summary.d - 1}, "
-        f"κ = {c.kappa} (‖u(0)‖ ≈ {summary.label_runs.true[-1].u0_relative:.2f}‖y‖), η = {summary.eta:.3g}, "
+        f"κ = {c.kappa} (‖u(0)‖ ≈ {wide['true'].u0_relative:.2f}‖y‖), η = {summary.eta:.3g}, "
         f"λ₀ = {summary.lambda0:.3g}, {c.steps} GD steps\n"
         "True labels lie on the top eigenvectors of H^∞ and train fast; random labels spread over small-λ "
         "directions, train slowly, and have a larger bound",

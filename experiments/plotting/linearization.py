@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.linearization import LinearizationSummary
+from experiments.linearization import LinearizationSummary, sweep_size
 from experiments.plotting.style import new_figure, series_colors
 
 
 def plot_linearization(summary: LinearizationSummary):
     c = summary.config
-    runs = summary.runs
+    first = min(r.seed for r in summary.runs)
+    runs = [r for r in summary.runs if r.seed == first]  # one initialization per width: the curves' panels
     colors = series_colors(len(runs))
     fig, axes = new_figure(2, 3, (16, 9.4))
     (ax_loss, ax_gap, ax_kernel), (ax_closed, ax_scatter, ax_track) = axes
@@ -23,39 +24,45 @@ def plot_linearization(summary: LinearizationSummary):
         yscale="log",
         xlabel="GD step k",
         ylabel="training loss ½‖f(X) − y‖²",
-        title="(a) network (solid) vs its linearization (dashed)",
+        title=f"(a) network (solid) vs its linearization (dashed), seed {first}",
     )
     ax_loss.legend(ncol=2)
 
-    widths = np.asarray([r.m for r in runs], float)
+    every_m = np.asarray([r.m for r in summary.runs], float)
+    widths = np.unique(every_m)
     grid = np.geomspace(widths.min(), widths.max(), 50)
-    for ax, measured, f, ylabel, title in (
+    size = sweep_size(summary.runs)
+    for ax, field, f, ylabel, title in (
         (
             ax_gap,
-            [r.max_gap_net_lin for r in runs],
+            "max_gap_net_lin",
             summary.fits.max_gap_net_lin,
             "maxₖ RMS over test points of |f_k − f_lin,k|",
-            "(b) output gap vs width",
+            f"(b) output gap vs width ({size})",
         ),
         (
             ax_kernel,
-            [r.kernel_change for r in runs],
+            "kernel_change",
             summary.fits.kernel_change,
             "‖Θ_T − Θ_0‖_F / ‖Θ_0‖_F",
-            "(c) relative change of the empirical NTK",
+            f"(c) relative change of the empirical NTK ({size})",
         ),
     ):
-        values = np.asarray(measured, float)
-        ax.plot(widths, values, "o", color="tab:blue", label="measured")
-        if f.slope is not None:
+        every = np.asarray([getattr(r, field) for r in summary.runs], float)
+        values = np.array([np.median(every[every_m == m]) for m in widths])
+        ax.scatter(every_m, every, s=12, color="tab:blue", alpha=0.45, lw=0, label="each seed")
+        ax.plot(widths, values, "o", color="tab:blue", label="median over seeds")
+        if f.slope is not None and np.isfinite(f.slope):
             ax.plot(
                 grid,
                 np.exp(f.intercept) * grid**f.slope,
                 color="tab:blue",
                 lw=1.3,
-                label=f"fit: slope {f.slope:.2f} [{f.ci_low:.2f}, {f.ci_high:.2f}]",
+                label=f"fit over every seed: slope {f.slope:.2f} [{f.ci_low:.2f}, {f.ci_high:.2f}]",
             )
-        ax.plot(grid, values[-1] * (grid / widths[-1]) ** -0.5, "k:", lw=1.2, label="theory: m^(−1/2)")
+        ax.plot(
+            grid, values[-1] * (grid / widths[-1]) ** -0.5, "k:", lw=1.2, label="theory: m^(−1/2) (through the median)"
+        )
         ax.set(xscale="log", yscale="log", xlabel="hidden width m", ylabel=ylabel, title=title)
         ax.legend()
 
@@ -67,7 +74,7 @@ def plot_linearization(summary: LinearizationSummary):
         yscale="log",
         xlabel="GD step k",
         ylabel="training loss",
-        title=f"(d) closed-form linear dynamics vs both (m = {wide.m})",
+        title=f"(d) closed-form linear dynamics vs both (m = {wide.m}, seed {wide.seed})",
     )
     ax_closed.legend()
 
