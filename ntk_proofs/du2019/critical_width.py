@@ -43,7 +43,7 @@ from ntk_proofs.du2019.bounds import check_upper_bound, infinite_width_spectrum,
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
 from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
-from ntk_proofs.models.two_layer import Params, init_params, predict
+from ntk_proofs.models.two_layer import DU_NET, Params, init_params, predict
 
 Array = jax.Array
 CRITERIA = ("init", "concentration", "trajectory", "linear", "kernel", "trajectory_flow", "linear_flow")
@@ -122,6 +122,7 @@ def padded_width(m: int, n: int) -> int:
     """The array width a width-m search run on n points runs in: the next power of two >= m for n <= ``PAD_MAX_N``
     (one compiled program per octave of widths), else m itself."""
     return m if n > PAD_MAX_N else 1 << max(0, math.ceil(math.log2(m)))
+
 
 # up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles faster than the Lanczos one
 # (a small-n search compiles a new program per width); Lanczos above
@@ -215,7 +216,14 @@ def criterion_outcomes(
     numbers up to float reassociation, on the program every width up to M shares)."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
-    batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
+    padded = runs and padded_width is not None and padded_width > m and jax.config.jax_threefry_partitionable
+    if padded:  # drawn at width M: with partitionable threefry the first m neurons are the width-m draw itself
+        assert padded_width is not None
+        full = jax.vmap(lambda k: init_params(k, padded_width, d, dtype=X.dtype))(keys)
+        live = jnp.asarray(np.arange(padded_width) < m)[None, :]
+        batch = Params(full.W, jnp.where(live, full.a, 0))  # the padding's a_r = 0 (its w_r never move)
+    else:
+        batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
     gaps = concentration_gaps(X, batch.W, lambda0) if concentration else None
     if not runs:  # the initialization alone: no GD program to compile
         if gaps is None:
@@ -227,23 +235,18 @@ def criterion_outcomes(
             "end_step": np.zeros(seeds, int),
         }
     Xs, ys = jnp.broadcast_to(X, (seeds, n, d)), jnp.broadcast_to(y, (seeds, n))
-    live_width = None
-    run_batch = batch
-    if padded_width is not None and padded_width > m:
-        extra = padded_width - m
-        run_batch = Params(
-            jnp.concatenate([batch.W, jnp.zeros((seeds, extra, d), batch.W.dtype)], axis=1),
-            jnp.concatenate([batch.a, jnp.zeros((seeds, extra), batch.a.dtype)], axis=1),
-        )
-        live_width = m
+    live_width = m if padded else None
     loss, certified, diverged = _runs_until_converged(
-        run_batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol, live_width=live_width
+        batch, Xs, ys, eta=eta, lambda0=lambda0, max_steps=max_steps, tol=tol, live_width=live_width
     )
     dtype = np.dtype(X.dtype)
     steps = np.arange(max_steps + 1)
-    predicted = kernel_losses(
-        X, np.asarray(y)[None, :] - np.asarray(jax.vmap(predict, (0, None))(batch, X)), eta=eta, steps=max_steps
+    u0 = (
+        _initial_outputs(batch.W, batch.a, X, jnp.asarray(m, X.dtype))
+        if padded
+        else jax.vmap(predict, (0, None))(batch, X)
     )
+    predicted = kernel_losses(X, np.asarray(y)[None, :] - np.asarray(u0), eta=eta, steps=max_steps)
     rtol = 10 * float(np.finfo(dtype).eps)  # the round-off margin of ``theorem_monitor``
     out = {name: np.zeros(seeds, bool) for name in CRITERIA if name not in FLOW_CRITERIA}
     if gaps is None:
@@ -269,6 +272,13 @@ def criterion_outcomes(
         out["kernel_gap"][s] = float(np.max(gap, initial=0.0))
         out["kernel"][s] = bool(np.all(gap <= KERNEL_TOLERANCE))
     return out
+
+
+@jax.jit
+def _initial_outputs(W: Array, a: Array, X: Array, width: Array) -> Array:
+    """u(0) of a padded batch (W (B, M, d), a (B, M) with a_r = 0 on the padding), scaled by width^{-1/2}: one
+    program for every width of a bucket."""
+    return jax.vmap(lambda W, a: DU_NET.outputs(X @ W.T, a, width))(W, a)
 
 
 def concentration_gaps(X: Array, W: Array, lambda0: float) -> np.ndarray:

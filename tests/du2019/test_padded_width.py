@@ -102,3 +102,13 @@ def test_padded_width_policy():
 
     assert [padded_width(m, 8) for m in (1, 2, 3, 5, 8, 9, 100)] == [1, 2, 4, 8, 8, 16, 128]
     assert padded_width(100, PAD_MAX_N + 1) == 100
+
+
+def test_a_wider_draw_starts_with_the_narrower_one():
+    """What ``criterion_outcomes`` relies on to draw a padded batch at the bucket's width (one compiled program per
+    bucket): with partitionable threefry, init_params(key, M, d)'s first m neurons are init_params(key, m, d)."""
+    assert jax.config.jax_threefry_partitionable
+    key = jax.random.PRNGKey(11)
+    wide, narrow = nt.init_params(key, 32, 5), nt.init_params(key, 13, 5)
+    np.testing.assert_array_equal(wide.W[:13], narrow.W)
+    np.testing.assert_array_equal(wide.a[:13], narrow.a)
