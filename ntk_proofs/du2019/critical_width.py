@@ -216,7 +216,8 @@ def criterion_outcomes(
     numbers up to float reassociation, on the program every width up to M shares)."""
     n, d = X.shape
     keys = jax.random.split(key, seeds)
-    padded = runs and padded_width is not None and padded_width > m and jax.config.jax_threefry_partitionable
+    # a padded batch even where M = m, so that a bucket's every width (its top included) runs one program
+    padded = padded_width is not None and padded_width >= m and jax.config.jax_threefry_partitionable
     if padded:  # drawn at width M: with partitionable threefry the first m neurons are the width-m draw itself
         assert padded_width is not None
         full = jax.vmap(lambda k: init_params(k, padded_width, d, dtype=X.dtype))(keys)
@@ -224,7 +225,7 @@ def criterion_outcomes(
         batch = Params(full.W, jnp.where(live, full.a, 0))  # the padding's a_r = 0 (its w_r never move)
     else:
         batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
-    gaps = concentration_gaps(X, batch.W, lambda0) if concentration else None
+    gaps = concentration_gaps(X, batch.W, lambda0, width=m if padded else None) if concentration else None
     if not runs:  # the initialization alone: no GD program to compile
         if gaps is None:
             raise ValueError("runs=False computes only the concentration criterion; pass concentration=True.")
@@ -281,19 +282,33 @@ def _initial_outputs(W: Array, a: Array, X: Array, width: Array) -> Array:
     return jax.vmap(lambda W, a: DU_NET.outputs(X @ W.T, a, width))(W, a)
 
 
-def concentration_gaps(X: Array, W: Array, lambda0: float) -> np.ndarray:
+@jax.jit
+def _live_coactivation_counts(X: Array, W: Array, width: Array) -> Array:
+    """P P^T of each seed's live neurons (the first ``width`` of W's M; the rest padding): (B, n, n), one program
+    for every width of a bucket."""
+    live = jnp.arange(W.shape[1]) < width
+    return jax.lax.map(lambda w: (lambda p: p @ p.T)(((X @ w.T >= 0) & live[None, :]).astype(w.dtype)), W)
+
+
+def concentration_gaps(X: Array, W: Array, lambda0: float, width: int | None = None) -> np.ndarray:
     """||H(0) - H^inf||_2 / lambda_0 for each of a batch of initial weights W (B, m, d): the quantity Lemma 3.1 of
     Du et al. (2019) bounds by 1/4 (with probability 1 - delta once m = Omega(n^2 log(n / delta) / lambda_0^2)).
 
     The activation patterns 1{w_r . x_i >= 0} are those of the working dtype (the ones GD sees). Their
     co-activation counts P P^T are integers <= m, exact in float32 up to m = 2^24 and in float64; H(0) is then
     (X X^T) * counts / m in float64 and the norm a float64 ``eigvalsh`` of the difference (one seed at a time, so
-    the (n, m) pattern of one seed is the largest array). Returns (B,) float64."""
+    the (n, m) pattern of one seed is the largest array). ``width``: the net is the first ``width`` neurons of W,
+    the rest padding (one compiled program per padded width). Returns (B,) float64."""
     if W.shape[1] >= 2**24 and np.dtype(W.dtype).itemsize < 8:
         raise ValueError(f"co-activation counts of m = {W.shape[1]} >= 2^24 are not exact in {W.dtype}.")
-    counts = jax.lax.map(lambda w: (lambda p: p @ p.T)((X @ w.T >= 0).astype(w.dtype)), W)
+    if width is None:
+        m = W.shape[1]
+        counts = jax.lax.map(lambda w: (lambda p: p @ p.T)((X @ w.T >= 0).astype(w.dtype)), W)
+    else:
+        m = width
+        counts = _live_coactivation_counts(X, W, jnp.asarray(width, jnp.int32))
     X64 = np.asarray(X, np.float64)
-    difference = (X64 @ X64.T)[None] * np.asarray(counts, np.float64) / W.shape[1] - gram_infinity_float64(X)[None]
+    difference = (X64 @ X64.T)[None] * np.asarray(counts, np.float64) / m - gram_infinity_float64(X)[None]
     return np.max(np.abs(np.linalg.eigvalsh(difference)), axis=1) / lambda0
 
 

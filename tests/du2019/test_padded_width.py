@@ -112,3 +112,18 @@ def test_a_wider_draw_starts_with_the_narrower_one():
     wide, narrow = nt.init_params(key, 32, 5), nt.init_params(key, 13, 5)
     np.testing.assert_array_equal(wide.W[:13], narrow.W)
     np.testing.assert_array_equal(wide.a[:13], narrow.a)
+
+
+def test_padded_concentration_gaps_equal_the_unpadded_ones():
+    """Lemma 3.1's ||H(0) - H^inf||_2 / lambda_0 from the live neurons of a padded draw: the same integer counts,
+    hence the same float64 gaps, as the width-m draw."""
+    from ntk_proofs.du2019.critical_width import concentration_gaps
+
+    X = nt.unit_sphere(jax.random.PRNGKey(5), 8, 8)
+    keys = jax.random.split(jax.random.PRNGKey(4), 3)
+    narrow = jax.vmap(lambda k: nt.init_params(k, 37, 8))(keys)
+    wide = jax.vmap(lambda k: nt.init_params(k, 64, 8))(keys)
+    lambda0 = nt.lambda_zero(X)
+    np.testing.assert_array_equal(
+        concentration_gaps(X, wide.W, lambda0, width=37), concentration_gaps(X, narrow.W, lambda0)
+    )
