@@ -103,10 +103,9 @@ class DeepWidthConfig(Cluster):
     bootstrap: int = option(500, "bootstrap resamples of the initializations for the model comparison's interval")
     full: bool = option(
         False,
-        "the sphere and the digits, H = 1, 2, 3, 4, 6, 8, 12, 16, widths up to 1024, 20 initializations, 4000 "
-        "steps. Not run in the session that added it: on 2 CPU cores expect hours (a width's runs cost ~ H m^2 "
-        "per step; one width of 10 runs of 2000 steps at H = 8, m = 256, n = 16 took 85 s on a loaded 2-core "
-        "machine)",
+        "the sphere and the digits, n = 8 and 16, H = 1, 2, 3, 4, 6, 8, widths 2 to 256, 10 initializations, 2000 "
+        "steps (lambda_0(H) to H = 32): measured 35 min 31 s wall and 2.8 GB peak memory on 2 CPU cores with "
+        "other jobs beside it; the committed figures/full/deep_width.*",
     )
 
 
@@ -124,10 +123,11 @@ QUICK = dict(
 )
 FULL = dict(
     datasets=("sphere", "digits"),
-    depths=(1, 2, 3, 4, 6, 8, 12, 16),
-    m_max=1024,
-    seeds=20,
-    max_steps=4000,
+    depths=(1, 2, 3, 4, 6, 8),
+    m_min=2,
+    m_max=256,
+    seeds=10,
+    max_steps=2000,
 )
 
 
@@ -278,6 +278,9 @@ class Growth(NamedTuple):
       comparison: the two laws compared.
       capped: per depth, whether fewer than 1 - delta of the runs at the widest width tried converged within the
         step cap (then a censored 'trajectory' m* is the cap's doing as much as the width's).
+      m_star_ci: per depth, the 2.5% and 97.5% quantiles of m* over the bootstrap draws of the initializations
+        (hidden units per layer; None for an end where a draw had no width up to m_max holding, i.e. above the
+        search). The draws take grid values, so an end is a grid width.
     """
 
     m_star: list[int | None]
@@ -286,6 +289,7 @@ class Growth(NamedTuple):
     exponential: Fit
     polynomial: Fit
     comparison: Comparison
+    m_star_ci: list[list[float | None]] | None = None
 
 
 class ArchitectureSummary(NamedTuple):
@@ -595,6 +599,7 @@ def summarize(config: DeepWidthConfig, curves: list[KernelCurve], units: list[De
                         exponential=_fit(np.exp(H), y),
                         polynomial=_fit(H, y),
                         comparison=compare(H, [e.m_star for e in entries], cut, draws, config.grid),
+                        m_star_ci=[m_star_interval(e.bootstrap) for e in every],
                     )
                 required = [u.required_width for u in rows]
                 summaries.append(
@@ -621,6 +626,17 @@ def summarize(config: DeepWidthConfig, curves: list[KernelCurve], units: list[De
     )
 
 
+def m_star_interval(bootstrap: list[float]) -> list[float | None]:
+    """The 2.5% and 97.5% quantiles of the bootstrap draws of m* (-1 marks a draw where no width up to m_max held:
+    above every width tried, so an end that falls on such a draw is None, unbounded above). Quantiles by the
+    "inverted_cdf" rule, so that each end is a width the search tried."""
+    draws = np.where(np.asarray(bootstrap, np.float64) < 0, np.inf, np.asarray(bootstrap, np.float64))
+    if draws.size == 0:
+        return [None, None]
+    ends = np.quantile(draws, [0.025, 0.975], method="inverted_cdf")
+    return [float(v) if np.isfinite(v) else None for v in ends]
+
+
 def _fit(x, y) -> Fit:
     """``ntk_proofs.fit.loglog_slope`` as saved (NaN -> None); no points: an empty fit."""
     import ntk_proofs as nt  # here, not at the top: importing ntk_proofs imports JAX, which --help must not pay
@@ -628,6 +644,14 @@ def _fit(x, y) -> Fit:
     if len(x) == 0:
         return _empty_fit()
     return Fit(*_nan_to_none(nt.loglog_slope(x, y)))
+
+
+def _interval_text(ci) -> str:
+    """' [lo, hi]' for an m* bootstrap interval (an end above the search shown as '-'), '' without one."""
+    if ci is None:
+        return ""
+    lo, hi = ("-" if v is None else f"{v:.0f}" for v in ci)
+    return f" [{lo}, {hi}]"
 
 
 def print_summary(summary: DeepWidthSummary) -> None:
@@ -667,7 +691,10 @@ def print_summary(summary: DeepWidthSummary) -> None:
                     a.n,
                     a.architecture,
                     crit,
-                    ", ".join(format_width(m, cen) for m, cen in zip(g.m_star, g.censored)),
+                    ", ".join(
+                        format_width(m, cen) + _interval_text(ci)
+                        for m, cen, ci in zip(g.m_star, g.censored, g.m_star_ci or [None] * len(g.m_star))
+                    ),
                     format_fit(g.exponential),
                     format_fit(g.polynomial),
                     aic,
@@ -676,7 +703,17 @@ def print_summary(summary: DeepWidthSummary) -> None:
             )
     print(
         format_table(
-            ["data", "n", "arch", "criterion", "m* per H", "rate b (e^{bH})", "degree p (H^p)", "dAIC", "preferred"],
+            [
+                "data",
+                "n",
+                "arch",
+                "criterion",
+                "m* per H [95% bootstrap]",
+                "rate b (e^{bH})",
+                "degree p (H^p)",
+                "dAIC",
+                "preferred",
+            ],
             rows,
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from experiments.deep_width import DeepWidthSummary
 from experiments.plotting.style import new_figure
@@ -18,9 +19,16 @@ def _values(seq) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in seq], float)
 
 
+def _depth_ticks(ax, depths) -> None:
+    """Plain tick labels at the depths on a log depth axis (no 2x10^0)."""
+    ax.set_xticks(sorted(set(depths)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_deep_width(summary: DeepWidthSummary):
     c = summary.config
-    fig, axes = new_figure(1, 4, (20, 4.8))
+    fig, axes = new_figure(1, 4, (20, 6.2))
     ax_lam, ax_m, ax_req, ax_drift = axes
 
     for k in summary.kernels:
@@ -51,6 +59,7 @@ def plot_deep_width(summary: DeepWidthSummary):
         title=f"λ₀(H), {c.activation}, c_res = {c.c_res} (FC: no rate in the paper)",
     )
     ax_lam.legend(fontsize=6, framealpha=0.6)
+    _depth_ticks(ax_lam, c.kernel_depths)
 
     for a in summary.architectures:
         H = np.asarray(a.depths, float) * ARCH_OFFSETS[a.architecture]
@@ -72,6 +81,19 @@ def plot_deep_width(summary: DeepWidthSummary):
                 ms=4,
                 label=f"{a.architecture} {crit}, {a.dataset} n = {a.n}: ΔAIC {delta} ({cmp.preferred})",
             )
+            if g.m_star_ci is not None and shown.any():  # the bootstrap interval over the initializations
+                lo = np.array([np.nan if ci[0] is None else ci[0] for ci in g.m_star_ci], float)
+                hi = np.array([c.m_max if ci[1] is None else ci[1] for ci in g.m_star_ci], float)
+                ax_m.errorbar(
+                    H[shown],
+                    m[shown],
+                    yerr=[np.maximum(m - lo, 0)[shown], np.maximum(hi - m, 0)[shown]],
+                    fmt="none",
+                    ecolor=color,
+                    alpha=0.35,
+                    capsize=2,
+                    lw=0.8,
+                )
             if below.any():
                 ax_m.plot(H[below], m[below], "v", color=color, mfc="none", ms=7)
             if above.any():
@@ -83,9 +105,10 @@ def plot_deep_width(summary: DeepWidthSummary):
         yscale="log",
         xlabel="depth H",
         ylabel="critical width m* (neurons per layer)",
-        title=f"m*(H): {1 - c.delta:.0%} of {c.seeds} inits ('—' trajectory, '--' linear)",
+        title=f"m*(H): {1 - c.delta:.0%} of {c.seeds} inits ('—' trajectory, '--' linear; bars: 95% bootstrap)",
     )
-    ax_m.legend(fontsize=5.5, framealpha=0.6, loc="lower right")
+    ax_m.legend(fontsize=5.5, framealpha=0.6, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    _depth_ticks(ax_m, c.depths)
 
     for a in summary.architectures:
         H = np.asarray(a.depths, float)
@@ -108,6 +131,7 @@ def plot_deep_width(summary: DeepWidthSummary):
         title="Theorems 5.1 / 6.1's width, constants dropped, vs measured m*",
     )
     ax_req.legend(fontsize=6, framealpha=0.6)
+    _depth_ticks(ax_req, c.depths)
 
     first = summary.units[0] if summary.units else None
     for arch in c.architectures:
