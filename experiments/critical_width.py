@@ -445,6 +445,34 @@ def dimension(config: CriticalConfig, family: str, n: int) -> int | None:
     return {"sphere": n, "sphere_quarter_d": max(n // 4, 2), "sphere_fixed_d": config.fixed_d}.get(family)
 
 
+REDRAWS = 100  # draws of a sphere data set before giving up on one without (numerically) parallel inputs
+
+
+def sphere_without_parallel_inputs(key, n: int, d: int):
+    """n points uniform on S^{d-1}, conditioned on Du et al. (2019)'s assumption that no two are parallel
+    (Theorem 3.1; ``check_inputs``'s numerical test): the first of ``fold_in(key, 0), fold_in(key, 1), ...`` that
+    passes, where the first draw is ``unit_sphere(key, n, d)`` itself. Small d (d = n/4 at n = 8 is the circle) draws
+    near-parallel pairs often.
+
+    Raises:
+      AssumptionError: no draw of ``REDRAWS`` passes.
+    """
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
+
+    import ntk_proofs as nt
+
+    error = None
+    for attempt in range(REDRAWS):
+        X = nt.unit_sphere(key if attempt == 0 else jax.random.fold_in(key, attempt), n, d)
+        try:
+            nt.check_inputs(X)
+        except nt.AssumptionError as caught:
+            error = caught
+            continue
+        return X
+    raise nt.AssumptionError(f"no draw of {REDRAWS} of n = {n} points on S^{d - 1} is free of parallel pairs: {error}")
+
+
 def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     """(X, y) of one family at size n, data set ``dataset``: fresh draws of X and y on the sphere, or a fresh
     random subset of the digits / the user's data (the subsets of one data set are nested in n)."""
@@ -455,7 +483,9 @@ def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     kx, ky = (jax.random.fold_in(k, dataset) for k in jax.random.split(jax.random.PRNGKey(config.seed)))
     d = dimension(config, family, n)
     if d is not None:
-        return nt.unit_sphere(jax.random.fold_in(kx, n), n, d), nt.gaussian_labels(jax.random.fold_in(ky, n), n)
+        return sphere_without_parallel_inputs(jax.random.fold_in(kx, n), n, d), nt.gaussian_labels(
+            jax.random.fold_in(ky, n), n
+        )
     X, y = nt.load_digits_binary("parity") if family == "digits" else nt.load_npz(config.npz)
     if n > X.shape[0]:
         raise ValueError(f"family {family!r} has {X.shape[0]} distinct points; n = {n} is too many.")

@@ -801,3 +801,26 @@ def test_from_jsonable_builds_nested_records_and_refuses_an_unknown_key():
     assert from_jsonable(_Outer, dict(data, maybe={"value": 4.0, "ratio": None})).maybe == _Inner(4.0, None)
     with pytest.raises(ValueError, match="no field"):
         from_jsonable(_Outer, dict(data, typo=1))
+
+
+def test_a_sphere_data_set_with_parallel_inputs_is_redrawn_and_a_good_one_kept():
+    """critical_width's sphere families condition on Du et al.'s no-parallel-inputs assumption: a draw that
+    ``check_inputs`` refuses (frequent on the circle, d = n/4 at n = 8) is redrawn; one it accepts is kept as is."""
+    import jax
+
+    import ntk_proofs as nt
+    from experiments.critical_width import sphere_without_parallel_inputs
+
+    def refused(X):
+        try:
+            nt.check_inputs(X)
+        except nt.AssumptionError:
+            return True
+        return False
+
+    keys = [jax.random.PRNGKey(s) for s in range(200)]
+    bad = next(k for k in keys if refused(nt.unit_sphere(k, 8, 2)))
+    good = next(k for k in keys if not refused(nt.unit_sphere(k, 8, 2)))
+    X = sphere_without_parallel_inputs(bad, 8, 2)
+    assert not refused(X) and X.shape == (8, 2)
+    np.testing.assert_array_equal(sphere_without_parallel_inputs(good, 8, 2), nt.unit_sphere(good, 8, 2))
