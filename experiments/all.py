@@ -65,6 +65,20 @@ def commits(summary: Any) -> set:
     return {(p.git_commit, p.git_dirty) for p in parts}
 
 
+LARGER_RUNS = (
+    ("deep_width", "full", "python -m experiments.deep_width --full --out figures/full"),
+    (
+        "critical_width",
+        "sizes",
+        "python -m experiments.critical_width --families sphere sphere_quarter_d digits --ns 8 16 32 64 --datasets 5 "
+        "--out figures/sizes",
+    ),
+)
+"""The committed larger runs whose rows CLAIMS.md also holds: (experiment, subfolder of --out, the command that
+made it). ``experiments.all`` does not rerun them (each takes from half an hour up on 2 CPU cores); their rows are
+rebuilt from their saved JSON, and each row names its own command."""
+
+
 def main(argv=None) -> list:
     args = parse_args(argv)
     import jax  # here, not at the top: --help must not pay for importing JAX (nor ntk_proofs, which imports it)
@@ -85,6 +99,11 @@ def main(argv=None) -> list:
         made_by |= commits(summary) if args.claims_only else {tuple(git_state().values())}
         command = f"python -m experiments.{name}" + (" --quick" if args.quick else "")
         rows.extend(module.claims(summary, command))
+    for name, folder, command in LARGER_RUNS:
+        if name in args.only and (Path(args.out) / folder / f"{name}.json").exists() and not args.quick:
+            summary = saved_summary(name, Path(args.out) / folder)
+            made_by |= commits(summary)
+            rows.extend(importlib.import_module(f"experiments.{name}").claims(summary, command))
     code = ", ".join(
         f"`{c}`" + (" (with uncommitted changes)" if dirty else "") for c, dirty in sorted(made_by, key=str)
     )
@@ -93,7 +112,8 @@ def main(argv=None) -> list:
         + (" --quick" if args.quick else "")
         + "`"
         + (" --claims-only" if args.claims_only else "")
-        + f" from results made by the code at commit {code}. Do not edit by hand.\n\n"
+        + f" from results made by the code at commit {code}. Do not edit by hand. The rows whose command"
+        " ends in `--out figures/<folder>` come from committed larger runs, which it reads but does not rerun.\n\n"
     )
     path = Path(args.out) / "CLAIMS.md"
     path.parent.mkdir(parents=True, exist_ok=True)

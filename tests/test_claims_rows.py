@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.all import EXPERIMENTS, saved_summary
+from experiments.all import EXPERIMENTS, LARGER_RUNS, saved_summary
 from ntk_proofs.claims import Claim, counterfeit
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
@@ -23,6 +23,20 @@ def test_every_committed_claim_can_fail_and_can_be_inconclusive(name):
     assert rows, name
     for row in rows:
         assert isinstance(row, Claim)
+        assert row.hypotheses == "inside" or row.hypotheses.startswith("outside: ")
+        assert counterfeit(row, "violate").verdict == "not held", row
+        assert counterfeit(row, "noisy").verdict == "inconclusive", row
+        assert counterfeit(row, "satisfy").verdict == "held", row
+
+
+@pytest.mark.parametrize("name, folder, command", LARGER_RUNS)
+def test_every_committed_claim_of_a_larger_run_can_fail_and_can_be_inconclusive(name, folder, command):
+    """The rows CLAIMS.md takes from the committed larger runs (``experiments.all.LARGER_RUNS``), as above."""
+    if not (FIGURES / folder / f"{name}.json").exists():
+        pytest.skip(f"no committed {folder}/{name}.json")
+    rows = importlib.import_module(f"experiments.{name}").claims(saved_summary(name, FIGURES / folder), command)
+    assert rows, name
+    for row in rows:
         assert row.hypotheses == "inside" or row.hypotheses.startswith("outside: ")
         assert counterfeit(row, "violate").verdict == "not held", row
         assert counterfeit(row, "noisy").verdict == "inconclusive", row
