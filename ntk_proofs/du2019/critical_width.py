@@ -217,7 +217,11 @@ def criterion_outcomes(
     n, d = X.shape
     keys = jax.random.split(key, seeds)
     # a padded batch even where M = m, so that a bucket's every width (its top included) runs one program
-    padded = padded_width is not None and padded_width >= m and jax.config.jax_threefry_partitionable
+    padded = (
+        padded_width is not None
+        and padded_width >= m
+        and bool(getattr(jax.config, "jax_threefry_partitionable", False))
+    )
     if padded:  # drawn at width M: with partitionable threefry the first m neurons are the width-m draw itself
         assert padded_width is not None
         full = jax.vmap(lambda k: init_params(k, padded_width, d, dtype=X.dtype))(keys)
