@@ -70,8 +70,8 @@ LARGER_RUNS = (
     (
         "critical_width",
         "sizes",
-        "python -m experiments.critical_width --families sphere sphere_quarter_d digits --ns 8 16 32 64 --datasets 5 "
-        "--out figures/sizes",
+        "python -m experiments.critical_width --families sphere sphere_quarter_d digits --ns 8 16 32 64 128 "
+        "--datasets 5 --out figures/sizes",
     ),
 )
 """The committed larger runs whose rows CLAIMS.md also holds: (experiment, subfolder of --out, the command that
