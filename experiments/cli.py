@@ -187,6 +187,26 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, file=sys.stderr, **kwargs)
 
 
+def init_key(k_init, m: int, seed: int):
+    """The PRNG key of initialization ``seed`` at width m, for the experiments that draw one net per (width, seed).
+
+    Seed 0 is ``fold_in(k_init, m)``, the key of the single initialization per width that fine_grained and
+    linearization used before ``--seeds`` (their runs and unit files are unchanged); seed s >= 1 folds s into it.
+
+    Args:
+      k_init: the experiment's initialization key.
+      m: hidden width.
+      seed: index of the initialization, >= 0.
+
+    Returns:
+      The key the width-m parameters are drawn from.
+    """
+    import jax  # here, not at the top: --help must not pay for importing JAX
+
+    key = jax.random.fold_in(k_init, m)
+    return key if seed == 0 else jax.random.fold_in(key, seed)
+
+
 def format_fit(fit) -> str:
     """A fitted slope with its interval, "1.23 [0.98, 1.48]" ("n/a" without a slope, no interval without one)."""
     if fit.slope is None:

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from experiments.cli import Common, format_table, option, parse_config, run_main, set_precision, step_flag_problem
+from experiments.cli import (
+    Common,
+    format_table,
+    init_key,
+    option,
+    parse_config,
+    run_main,
+    set_precision,
+    step_flag_problem,
+)
 from experiments.cluster import run_units
 from experiments.store import Fit, UnitStore, finish, from_jsonable
 
@@ -193,26 +202,6 @@ def make_model(c: LinearizationConfig, d: int, m: int, key):
         (d,) + (m,) * c.depth + (1,), parameterization=c.parameterization, weight_var=c.weight_var, bias_var=c.bias_var
     )
     return net.apply, net.init(key), f"ReLU MLP, depth {c.depth}, {c.parameterization} parameterization"
-
-
-def init_key(k_init, m: int, seed: int):
-    """The PRNG key of initialization ``seed`` at width m.
-
-    Seed 0 is ``fold_in(k_init, m)``, the key of the single initialization per width that the experiment used
-    before ``--seeds`` (its runs and unit files are unchanged); seed s >= 1 folds s into that key.
-
-    Args:
-      k_init: the initializations' key (``Data.k_init``).
-      m: hidden width.
-      seed: index of the initialization, >= 0.
-
-    Returns:
-      The key the model's parameters are drawn from (``make_model``).
-    """
-    import jax  # here, not at the top: --help must not pay for importing JAX
-
-    key = jax.random.fold_in(k_init, m)
-    return key if seed == 0 else jax.random.fold_in(key, seed)
 
 
 def run_width(c: LinearizationConfig, data: Data, m: int, seed: int = 0) -> WidthRun:
