@@ -288,8 +288,8 @@ def _initial_outputs(W: Array, a: Array, X: Array, width: Array) -> Array:
 
 @jax.jit
 def _live_coactivation_counts(X: Array, W: Array, width: Array) -> Array:
-    """P P^T of each seed's live neurons (the first ``width`` of W's M; the rest padding): (B, n, n), one program
-    for every width of a bucket."""
+    """P P^T of each seed's live neurons (the first ``width`` of W's M; the rest padding): (B, n, n) integer counts
+    in W's dtype, one program for every width of a bucket (width = M: every neuron)."""
     live = jnp.arange(W.shape[1]) < width
     return jax.lax.map(lambda w: (lambda p: p @ p.T)(((X @ w.T >= 0) & live[None, :]).astype(w.dtype)), W)
 
@@ -305,12 +305,8 @@ def concentration_gaps(X: Array, W: Array, lambda0: float, width: int | None = N
     the rest padding (one compiled program per padded width). Returns (B,) float64."""
     if W.shape[1] >= 2**24 and np.dtype(W.dtype).itemsize < 8:
         raise ValueError(f"co-activation counts of m = {W.shape[1]} >= 2^24 are not exact in {W.dtype}.")
-    if width is None:
-        m = W.shape[1]
-        counts = jax.lax.map(lambda w: (lambda p: p @ p.T)((X @ w.T >= 0).astype(w.dtype)), W)
-    else:
-        m = width
-        counts = _live_coactivation_counts(X, W, jnp.asarray(width, jnp.int32))
+    m = W.shape[1] if width is None else width
+    counts = _live_coactivation_counts(X, W, jnp.asarray(m, jnp.int32))
     X64 = np.asarray(X, np.float64)
     difference = (X64 @ X64.T)[None] * np.asarray(counts, np.float64) / m - gram_infinity_float64(X)[None]
     return np.max(np.abs(np.linalg.eigvalsh(difference)), axis=1) / lambda0
