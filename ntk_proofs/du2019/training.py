@@ -364,6 +364,11 @@ class KernelCoordinates(NamedTuple):
     shift: Array
 
 
+def live_pattern(pattern: Array, live: Array | None) -> Array:
+    """The (n, m) pattern with the padding neurons (``live`` False) off; the pattern itself when ``live`` is None."""
+    return pattern if live is None else pattern & live[None, :]
+
+
 class DuData(NamedTuple):
     """What the Du et al. objective and recorder read: the data, the fixed signs, the start and its products."""
 
@@ -386,7 +391,7 @@ class DuData(NamedTuple):
     def live_pattern(self, pattern: Array) -> Array:
         """The activation pattern of the live neurons: padding neurons (whose 1{z >= 0} means nothing, a_r = 0)
         count as off, so that co-activation counts, H(k) and flips are those of the width-m net."""
-        return pattern if self.live is None else pattern & self.live[None, :]
+        return live_pattern(pattern, self.live)
 
 
 @dataclass(frozen=True)
@@ -628,7 +633,7 @@ def trajectory(
     else:
         live = jnp.arange(W0.shape[0]) < live_width
         width = m = jnp.asarray(live_width, X.dtype)
-    pattern0 = Z0 >= 0 if live is None else (Z0 >= 0) & live[None, :]
+    pattern0 = live_pattern(Z0 >= 0, live)
     H0 = XXt * coactivation_counts(pattern0, X.dtype) / m if track_kernel else None
     data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(pattern0), jnp.asarray(floor, X.dtype), H0, live, width)
     kernel = step_form == "kernel"
