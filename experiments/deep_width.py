@@ -590,7 +590,7 @@ def summarize(config: DeepWidthConfig, curves: list[KernelCurve], units: list[De
                     m = np.array([np.nan if e.m_star is None else e.m_star for e in entries], np.float64)
                     cut = np.array([bool(e.censored) for e in entries])
                     y = np.where(cut, np.nan, m)  # censored units stay out of the fits
-                    draws = np.array([np.where(np.asarray(e.bootstrap) < 0, np.inf, e.bootstrap) for e in entries])
+                    draws = np.array([bootstrap_draws(e.bootstrap) for e in entries])
                     every = [u.criteria[c] for u in rows]
                     growth[c] = Growth(
                         m_star=[e.m_star for e in every],
@@ -626,11 +626,17 @@ def summarize(config: DeepWidthConfig, curves: list[KernelCurve], units: list[De
     )
 
 
+def bootstrap_draws(bootstrap: list[float]) -> np.ndarray:
+    """The saved bootstrap draws of m* as numbers: -1 (no width up to m_max held) becomes +inf."""
+    draws = np.asarray(bootstrap, np.float64)
+    return np.where(draws < 0, np.inf, draws)
+
+
 def m_star_interval(bootstrap: list[float]) -> list[float | None]:
     """The 2.5% and 97.5% quantiles of the bootstrap draws of m* (-1 marks a draw where no width up to m_max held:
     above every width tried, so an end that falls on such a draw is None, unbounded above). Quantiles by the
     "inverted_cdf" rule, so that each end is a width the search tried."""
-    draws = np.where(np.asarray(bootstrap, np.float64) < 0, np.inf, np.asarray(bootstrap, np.float64))
+    draws = bootstrap_draws(bootstrap)
     if draws.size == 0:
         return [None, None]
     ends = np.quantile(draws, [0.025, 0.975], method="inverted_cdf")
