@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, wh
 NAME = "critical_width"
 FAMILIES = ("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits", "npz")
 CRITERIA = ("init", "concentration", "trajectory", "linear", "kernel", "trajectory_flow", "linear_flow")
+FLOW_CRITERIA = ("trajectory_flow", "linear_flow")
+NOT_RUN = "not run"  # the censoring field of a criterion a unit did not run (``unit_criteria``)
 # the exponent claims' margin: the grid is 2^(1/4), so one grid step at one end of n = 8..32 moves a slope by
 # 0.125; an exponent is "at most p" only when its whole interval lies below p + this margin
 EXPONENT_MARGIN = 0.0
@@ -90,10 +92,26 @@ class CriticalConfig(Cluster):
         "figures/full/critical_width.json",
         "a saved critical-width JSON whose fitted law predicts the user's width (used when this run cannot fit one)",
     )
+    train_max_n: int = option(
+        1 << 20,
+        "the criteria that need GD runs ('trajectory', 'linear', 'kernel' and the small-step ones) run only at n <= "
+        "this; above it a unit measures 'init' and 'concentration' only (no step is taken) and reports the others as "
+        "'not run'",
+    )
+    flow_max_n: int = option(
+        1 << 20,
+        "the small-step criteria ('trajectory_flow', 'linear_flow') run only at n <= this (their runs take 10x the "
+        "steps); a unit above it reports them as 'not run'",
+    )
+    flow_families: tuple[str, ...] = option(
+        FAMILIES,
+        "the families whose units run the small-step criteria (others report them as 'not run')",
+        choices=FAMILIES,
+    )
     full: bool = option(
         False,
-        "4 families, n = 8-128, 5 data sets, the flow criteria. Its measured cost is in the README (not run to "
-        "completion on 2 CPU cores in the session that added it)",
+        "4 families (sphere d = n, d = n/4, d = 8, digits), n = 8-128, 5 data sets, 20 initializations; the "
+        "small-step (flow) criteria on the sphere and the digits at n <= 32. Its measured cost is in the README",
     )
 
 
@@ -110,10 +128,28 @@ QUICK = dict(
 )
 FULL = dict(
     families=("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits"),
-    ns=(8, 16, 32, 64, 128),
+    ns=(8, 16, 32, 64, 128, 256, 512),
+    train_max_n=128,
     datasets=5,
     criteria=("init", "concentration", "trajectory", "linear", "trajectory_flow", "linear_flow"),
+    flow_max_n=32,
+    flow_families=("sphere", "digits"),
 )
+
+
+STATIC_CRITERIA = ("init", "concentration")  # the criteria that need no GD step
+
+
+def unit_criteria(config: CriticalConfig, family: str, n: int) -> tuple[str, ...]:
+    """The criteria a (family, n) unit runs: ``config.criteria`` without the run-based ones above ``train_max_n``,
+    and without the small-step ones above ``flow_max_n`` or outside ``flow_families``."""
+    train = n <= config.train_max_n
+    flow = train and n <= config.flow_max_n and family in config.flow_families
+    return tuple(
+        c
+        for c in config.criteria
+        if c in STATIC_CRITERIA or (c in FLOW_CRITERIA and flow) or (c not in FLOW_CRITERIA and train)
+    )
 
 
 class HoldCurve(NamedTuple):
@@ -268,6 +304,9 @@ class CriterionSummary(NamedTuple):
       logistic_m_star: the logistic fit's m* per unit.
       grid_steps_apart: how many grid steps the logistic m* lies from the grid's, per unit.
       agree: whether the two agree within one grid step, per unit.
+      within_interval: whether the logistic m* lies within one grid step of the grid m*'s 95% bootstrap interval
+        over the initializations, per unit (``_logistic_within_interval``): where ``agree`` fails but this holds,
+        the two differ by no more than the grid answer's own sampling noise.
       exponent: p in m* ~ n^p.
       counting_ratio: m* d / n per unit (None where m* is).
       counting_exponent: the exponent in n of the counting ratio.
@@ -283,6 +322,7 @@ class CriterionSummary(NamedTuple):
     logistic_m_star: list[float | None]
     grid_steps_apart: list[float | None]
     agree: list[bool | None]
+    within_interval: list[bool | None]
     exponent: Exponent
     counting_ratio: list[float | None]
     counting_exponent: Exponent
@@ -424,7 +464,17 @@ def _problems(c: CriticalConfig) -> str | None:
         return f"--ns must all be at least 2; got {list(c.ns)}."
     if "sphere_quarter_d" in c.families and min(c.ns) < 8:
         return f"the 'sphere_quarter_d' family (d = n/4) needs --ns of at least 8; got {list(c.ns)}."
-    for name in ("fixed_d", "seeds", "m_min", "grid", "max_steps", "bootstrap", "datasets"):
+    for name in (
+        "fixed_d",
+        "seeds",
+        "m_min",
+        "grid",
+        "max_steps",
+        "bootstrap",
+        "datasets",
+        "flow_max_n",
+        "train_max_n",
+    ):
         if getattr(c, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1; got {getattr(c, name)}."
     if c.m_max < c.m_min:
@@ -493,11 +543,19 @@ def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     return X[keep], y[keep]
 
 
-def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: dict[str, int]) -> CriticalUnit:
-    """Every criterion's m* on one data set of one family at size n (shared GD runs): the grid answer, its
+def unit_key(config: CriticalConfig, dataset: int):
+    """The key of data set ``dataset``'s initializations: width m's are ``split(fold_in(key, m), seeds)``."""
+    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
+
+    return jax.random.PRNGKey(config.seed + 1 + 7919 * dataset)
+
+
+def run_unit(
+    config: CriticalConfig, family: str, n: int, dataset: int, start: dict[str, int], criteria: tuple[str, ...]
+) -> CriticalUnit:
+    """Each of ``criteria``' m* on one data set of one family at size n (shared GD runs): the grid answer, its
     censoring, the logistic-fit answer, and the bootstrap draws over the initializations. ``start``: where each
     criterion's search starts, by criterion."""
-    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
     from ntk_proofs.du2019.bounds import infinite_width_spectrum
@@ -511,11 +569,11 @@ def run_unit(config: CriticalConfig, family: str, n: int, dataset: int, start: d
     found = critical_widths(
         X,
         y,
-        criteria=config.criteria,
+        criteria=criteria,
         delta=config.delta,
         seeds=config.seeds,
         eta=config.eta if config.eta == "auto" else float(config.eta),
-        key=jax.random.PRNGKey(config.seed + 1 + 7919 * dataset),
+        key=unit_key(config, dataset),
         m_min=config.m_min,
         m_max=config.m_max,
         resolution=2 ** (1 / config.grid),
@@ -620,39 +678,50 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
         lambda0 = np.array([u.lambda0 for u in rows])
         per_criterion = {}
         for c in config.criteria:
-            entries = [u.criteria[c] for u in rows]
-            m_star = [e.m_star for e in entries]
-            censored = [bool(e.censored) for e in entries]
-            draws = np.array([_draws(e) for e in entries])
-            groups = [int(v) for v in ns]
+            ran = np.array([c in u.criteria for u in rows])
+            if not ran.any():
+                continue
+            entries = [u.criteria.get(c) for u in rows]
+            took = [e for e in entries if e is not None]  # the fits run over the units that ran c
+            m_star = [None if e is None else e.m_star for e in entries]
+            draws = np.array([_draws(e) for e in took])
+            groups = [int(v) for v in ns[ran]]
+            taken = [bool(e.censored) for e in took]
             exponent = fit_log_linear(
-                np.log(ns), m_star, names=("log n",), groups=groups, draws=draws, censored=censored, **fit
+                np.log(ns[ran]),
+                [e.m_star for e in took],
+                names=("log n",),
+                groups=groups,
+                draws=draws,
+                censored=taken,
+                **fit,
             )
             ratio = [None if m is None else m * dd / nn for m, dd, nn in zip(m_star, d, ns)]
             counting = fit_log_linear(
-                np.log(ns),
-                ratio,
+                np.log(ns[ran]),
+                [r for r, e in zip(ratio, entries) if e is not None],
                 names=("log n",),
                 groups=groups,
-                draws=draws * (d / ns)[:, None],
-                censored=censored,
+                draws=draws * (d[ran] / ns[ran])[:, None],
+                censored=taken,
                 **fit,
             )
-            logistic = [e.logistic for e in entries]
+            logistic = [None if e is None else e.logistic for e in entries]
             per_criterion[c] = CriterionSummary(
                 m_star=m_star,
-                censored=[e.censored for e in entries],
-                logistic_m_star=[v.m_star for v in logistic],
-                grid_steps_apart=[v.grid_steps_apart for v in logistic],
-                agree=[v.agrees for v in logistic],
+                censored=[NOT_RUN if e is None else e.censored for e in entries],
+                logistic_m_star=[None if v is None else v.m_star for v in logistic],
+                grid_steps_apart=[None if v is None else v.grid_steps_apart for v in logistic],
+                agree=[None if v is None else v.agrees for v in logistic],
+                within_interval=[None if e is None else _logistic_within_interval(e, config.grid) for e in entries],
                 exponent=_exponent(exponent),
                 counting_ratio=ratio,
                 counting_exponent=_exponent(counting),
-                monotone=[e.monotone for e in entries],
-                violations=[e.violations for e in entries],
-                eta=[e.eta for e in entries],
-                steps=[e.steps for e in entries],
-                converged_fraction_at_m_star=[_converged_at_m_star(e) for e in entries],
+                monotone=[True if e is None else e.monotone for e in entries],
+                violations=[[] if e is None else e.violations for e in entries],
+                eta=[None if e is None else e.eta for e in entries],
+                steps=[None if e is None else e.steps for e in entries],
+                converged_fraction_at_m_star=[None if e is None else _converged_at_m_star(e) for e in entries],
             )
         families[family] = FamilySummary(
             ns=ns,
@@ -670,7 +739,7 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
         )
     law = {}
     for c in config.criteria:
-        entries = [(u, u.criteria[c]) for u in units if u.family in families]
+        entries = [(u, u.criteria[c]) for u in units if u.family in families and c in u.criteria]
         if not entries:
             continue
         Z = np.array([[math.log(u.n), math.log(u.d), math.log(u.lambda0)] for u, _ in entries])
@@ -688,7 +757,7 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
     flow = {}
     for c in ("trajectory", "linear"):
         if c in config.criteria and f"{c}_flow" in config.criteria:
-            pairs = [(u.criteria[c], u.criteria[f"{c}_flow"]) for u in units]
+            pairs = [(u.criteria[c], u.criteria[f"{c}_flow"]) for u in units if f"{c}_flow" in u.criteria]
             steps = [
                 None if not (_measured(a) and _measured(b)) else abs(math.log2(b.m_star / a.m_star)) * config.grid
                 for a, b in pairs
@@ -709,6 +778,18 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
         flow_versus_practical=flow,
         units=units,
     )
+
+
+def _logistic_within_interval(entry: CriterionUnit, grid: int) -> bool | None:
+    """Whether the logistic fit's m* lies within one grid step (a factor 2^(1/grid)) of the 95% interval of the grid
+    m* over its bootstrap draws (2.5% and 97.5% quantiles, "inverted_cdf": each end a width tried, or infinite where
+    the largest width failed in the draw); None where either estimate is missing."""
+    m = entry.logistic.m_star
+    if m is None or entry.m_star is None or entry.censored:
+        return None
+    low, high = np.quantile(_draws(entry), [0.025, 0.975], method="inverted_cdf")
+    step = 2 ** (1 / grid) * (1 + 1e-9)
+    return bool(low / step <= m <= high * step)
 
 
 def _converged_at_m_star(entry: CriterionUnit) -> float | None:
@@ -732,8 +813,9 @@ def print_summary(summary: CriticalWidthSummary) -> None:
         )
         rows = []
         for crit, e in f.criteria.items():
-            ms = ", ".join(format_width(m, cen) for m, cen in zip(e.m_star, e.censored))
+            ms = ", ".join("-" if cen == NOT_RUN else format_width(m, cen) for m, cen in zip(e.m_star, e.censored))
             agree = [a for a in e.agree if a is not None]
+            within = [a for a in e.within_interval if a is not None]
             rows.append(
                 [
                     crit,
@@ -741,12 +823,21 @@ def print_summary(summary: CriticalWidthSummary) -> None:
                     format_fit(e.exponent),
                     format_fit(e.counting_exponent),
                     f"{sum(agree)}/{len(agree)}",
+                    f"{sum(within)}/{len(within)}",
                     "yes" if all(e.monotone) else "NO",
                 ]
             )
         print(
             format_table(
-                ["criterion", "m* per (n, data set)", "p in m* ~ n^p", "p of m* d / n", "logistic agrees", "monotone"],
+                [
+                    "criterion",
+                    "m* per (n, data set)",
+                    "p in m* ~ n^p",
+                    "p of m* d / n",
+                    "logistic agrees",
+                    "within CI",
+                    "monotone",
+                ],
                 rows,
             )
         )
@@ -771,7 +862,8 @@ def print_summary(summary: CriticalWidthSummary) -> None:
     print(
         "'<=m': censored (the smallest width tried held); '>max': none up to m_max held. Exponents: least squares "
         "over the measured units; CI: 2.5-97.5% over a two-level bootstrap (data sets, then initializations). "
-        "'logistic agrees': the logistic fit's m* lies within one grid step of the grid's."
+        "'logistic agrees': the logistic fit's m* lies within one grid step of the grid's; 'within CI': within one "
+        "grid step of the grid m*'s 95% bootstrap interval over the initializations. '-': not run at that n."
     )
     _print_users_answer(summary)
 
@@ -860,15 +952,24 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
     from experiments.plotting.critical_width import plot_critical_width  # here: matplotlib is heavy, --help skips it
 
     process = start_processes(config)
-    per_unit = unit_config(config, {"families", "ns", "datasets", "full", "bootstrap", "law"})
+    per_unit = unit_config(
+        config, {"families", "ns", "datasets", "full", "bootstrap", "law", "train_max_n", "flow_max_n", "flow_families"}
+    )
     done: list[CriticalUnit] = []
     order = [(f, k, n) for f in config.families for k in range(config.datasets) for n in config.ns]
     jobs = [
         (
             f"{family}_n{n}_set{dataset}",
-            dict(per_unit, family=family, n=n, dataset=dataset, bootstrap=config.bootstrap),
+            dict(
+                per_unit,
+                criteria=list(unit_criteria(config, family, n)),
+                family=family,
+                n=n,
+                dataset=dataset,
+                bootstrap=config.bootstrap,
+            ),
             lambda family=family, n=n, dataset=dataset: run_unit(
-                config, family, n, dataset, _guess(done, family, n, dataset)
+                config, family, n, dataset, _guess(done, family, n, dataset), unit_criteria(config, family, n)
             ),
         )
         for family, dataset, n in order

@@ -444,6 +444,42 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
     assert critical_width.claims(again, "cmd")  # rows for figures/CLAIMS.md
 
 
+def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_checks_the_small_step(tmp_path, capsys):
+    """--train-max-n and --flow-max-n: a unit above them reports those criteria as 'not run' and the fits leave it
+    out; experiments.critical_width_flow then integrates the flow from the small-step runs' own initializations at
+    each bracket width, and resumes."""
+    from experiments import critical_width, critical_width_flow
+
+    out = tmp_path / "cw"
+    flags = ["--quick", "--families", "sphere", "--ns", "6", "8", "10", "--datasets", "1", "--m-max", "32"]
+    flags += ["--criteria", "init", "linear", "linear_flow", "--train-max-n", "8", "--flow-max-n", "6"]
+    summary = critical_width.main([*flags, "--out", str(out)])
+    ran = {u.n: set(u.criteria) for u in summary.units}
+    assert ran == {6: {"init", "linear", "linear_flow"}, 8: {"init", "linear"}, 10: {"init"}}
+    family = summary.families["sphere"]
+    assert family.criteria["linear"].censored[2] == family.criteria["linear_flow"].censored[1] == "not run"
+    assert family.criteria["linear_flow"].m_star[1:] == [None, None]
+    for crit, units in (("init", 3), ("linear", 2), ("linear_flow", 1)):
+        fit = family.criteria[crit].exponent
+        assert fit.points + fit.censored_units == units, (crit, fit)
+    assert summary.law["linear"].points + summary.law["linear"].censored_units == 2
+    assert "-" in capsys.readouterr().out  # a 'not run' cell
+    check_flags = ["--source", str(out / "critical_width.json"), "--max-n", "8", "--out", str(tmp_path / "fc")]
+    check = critical_width_flow.main(check_flags)
+    (unit,) = check.units  # n = 6 alone ran the small-step criterion
+    widths = unit.widths["linear_flow"]
+    assert unit.n == 6 and [w.m for w in widths] == [m for m in summary.units[0].criteria["linear_flow"].bracket if m]
+    assert all(len(w.flow_holds) == len(w.gd_holds) == 8 for w in widths)  # --quick: 8 initializations
+    v = check.criteria["linear_flow"]
+    assert v.runs == 8 * len(widths) and 0 <= v.runs_agreeing <= v.runs and v.units == 1
+    assert v.units_same_m_star == (not v.differing) == all(w.gd_decision == w.flow_decision for w in widths)
+    for suffix in ("png", "pdf", "json"):
+        assert (tmp_path / "fc" / f"critical_width_flow.{suffix}").stat().st_size > 1000
+    assert critical_width_flow.main(check_flags).reused_units == 1
+    with pytest.raises(SystemExit):
+        critical_width_flow.parse_args(["--source", str(tmp_path / "none.json")])
+
+
 def test_critical_width_flag_errors(tmp_path):
     from experiments import critical_width
 
@@ -456,6 +492,9 @@ def test_critical_width_flag_errors(tmp_path):
         ["--datasets", "0"],
         ["--criteria", "fast"],
         ["--eta", "-1"],
+        ["--flow-max-n", "0"],
+        ["--train-max-n", "0"],
+        ["--flow-families", "cubes"],
     ):
         with pytest.raises(SystemExit) as info:
             critical_width.parse_args(bad)
@@ -767,7 +806,7 @@ def test_the_saved_forms_of_library_results_keep_the_librarys_fields():
     assert regimes.BoundaryUnit._fields[1:] == Boundaries._fields[1:]  # its width is m
 
 
-def test_critical_width_reads_the_law_of_a_saved_summary_and_none_from_an_older_one():
+def test_critical_width_reads_the_law_of_a_saved_summary_and_none_from_an_older_one(tmp_path):
     from pathlib import Path
 
     from experiments import critical_width
@@ -775,7 +814,10 @@ def test_critical_width_reads_the_law_of_a_saved_summary_and_none_from_an_older_
     figures = Path(__file__).resolve().parent.parent / "figures"
     law = critical_width.saved_law(figures / "critical_width.json")
     assert law and all(isinstance(v, critical_width.Law) for v in law.values())
-    assert critical_width.saved_law(figures / "full" / "critical_width.json") == {}  # made before the law existed
+    older = tmp_path / "older.json"  # a summary made before the law existed
+    older.write_text(json.dumps({"experiment": "critical_width", "units": []}))
+    assert critical_width.saved_law(older) == {}
+    assert critical_width.saved_law(tmp_path / "missing.json") == {}
 
 
 class _Inner(NamedTuple):

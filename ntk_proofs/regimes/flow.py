@@ -30,7 +30,13 @@ import numpy as np
 
 from ntk_proofs import gd
 from ntk_proofs.data import check_positive_int
-from ntk_proofs.du2019.bounds import TheoremMonitor, check_upper_bound, flow_drift_radius, flow_envelope
+from ntk_proofs.du2019.bounds import (
+    TheoremMonitor,
+    check_upper_bound,
+    flow_drift_radius,
+    flow_envelope,
+    linear_rate_envelope,
+)
 from ntk_proofs.fit import SlopeFit, loglog_slope
 from ntk_proofs.linalg import lambda_min
 from ntk_proofs.models.two_layer import Params, TwoLayerFamily
@@ -307,3 +313,88 @@ def gd_flow_distance(
     x = np.broadcast_to(etas, errors.shape)
     fit = loglog_slope(x[fitted], errors[fitted], confidence)  # a NaN fit when fewer than two points remain
     return FlowConvergence(etas, errors, floor, fitted, fit)
+
+
+class FlowOutcomes(NamedTuple):
+    """The small-step criteria of the critical-width search ("trajectory_flow", "linear_flow",
+    ``ntk_proofs.du2019.critical_width``) evaluated on gradient flow itself, per initialization.
+
+    Attributes:
+      trajectory: (seeds,) bool, lambda_min(H(t)) >= lambda_0 / 2 at every saved time until convergence.
+      linear: (seeds,) bool, L(t_k) <= (1 - eta lambda_0 / 2)^k L(0) at every saved t_k = k eta until convergence.
+      converged: (seeds,) bool, L(t) <= tol L(0) at a saved time within the span.
+      end_step: (seeds,) the first saved k with L(t_k) <= tol L(0) (the span's last k where none).
+      rtol: the relative slack of the comparisons (the solver's rtol plus 10 machine epsilons).
+    """
+
+    trajectory: np.ndarray
+    linear: np.ndarray
+    converged: np.ndarray
+    end_step: np.ndarray
+    rtol: float
+
+
+def flow_criterion_outcomes(
+    params_list,
+    X: Array,
+    y: Array,
+    *,
+    eta: float,
+    lambda0: float,
+    steps: int,
+    tol: float = 1e-4,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+) -> FlowOutcomes:
+    """The critical width's small-step criteria on the exact flow (Du et al. 2019, Theorem 3.2 is the flow's
+    version of Theorem 4.1): the flow from each initialization of ``params_list``, saved at the small-step GD's
+    times t_k = k eta (k = 0..steps), judged as ``criterion_outcomes`` judges the GD run: "trajectory" needs
+    lambda_min(H(t_k)) >= lambda_0 / 2 (float eigvalsh, not the GD runs' Cholesky certificate) and "linear"
+    L(t_k) <= (1 - eta lambda_0 / 2)^k L(0), both at every k up to the first k with L(t_k) <= tol L(0), and both
+    fail where the flow has not converged by t_steps. A flow and a GD run from one initialization then differ only
+    by GD's O(eta) discretization (``gd_flow_distance``).
+
+    Args:
+      params_list (Sequence[Params]): the initializations, each Params(W (m, d), a (m,)).
+      X: (n, d) inputs of unit norm.
+      y: (n,) labels.
+      eta: the small step whose times are checked, positive.
+      lambda0: lambda_0 = lambda_min(H^inf), positive.
+      steps: the number of steps of the span (its end time is steps * eta).
+      tol: convergence is L(t) <= tol L(0), in (0, 1).
+      rtol: the solver's relative tolerance (``gradient_flow``).
+      atol: its absolute tolerance.
+
+    Returns:
+      A ``FlowOutcomes``.
+
+    Raises:
+      ValueError: a bad eta, lambda0, steps or tol, or inputs that ``gradient_flow`` refuses.
+      RuntimeError: the flow solver stopped before the span's end.
+    """
+    check_positive_int(steps, "steps")
+    if not (np.isfinite(eta) and eta > 0 and np.isfinite(lambda0) and lambda0 > 0):
+        raise ValueError(f"eta and lambda0 must be positive and finite; got eta={eta!r}, lambda0={lambda0!r}.")
+    if not 0 < tol < 1:
+        raise ValueError(f"tol must lie in (0, 1); got {tol!r}.")
+    params_list = list(params_list)
+    if not params_list:
+        raise ValueError("params_list must hold at least one initialization.")
+    ts = eta * np.arange(steps + 1)
+    k = np.arange(steps + 1)
+    rows = []
+    # the flow_monitor slack: the solver's rtol plus 10 epsilons of the working dtype
+    slack = float(rtol) + 10 * float(np.finfo(np.dtype(params_list[0].W.dtype)).eps)
+    for params in params_list:
+        flow = gradient_flow(params, X, y, t_max=float(ts[-1]), ts=ts, rtol=rtol, atol=atol)
+        loss = np.asarray(flow.loss, np.float64)
+        lam = np.asarray(flow.lambda_min, np.float64)
+        below = np.flatnonzero(loss <= tol * loss[0])
+        converged = below.size > 0
+        end = int(below[0]) if converged else steps
+        floor = check_upper_bound(k[: end + 1], np.full(end + 1, lambda0 / 2.0), lam[: end + 1], slack).held
+        envelope = linear_rate_envelope(loss[0], eta, lambda0, end)
+        rate = check_upper_bound(k[: end + 1], loss[: end + 1], envelope, slack).held
+        rows.append((converged and floor, converged and rate, converged, end))
+    trajectory, linear, converged, end_step = (np.array(v) for v in zip(*rows))
+    return FlowOutcomes(trajectory, linear, converged, end_step, slack)
