@@ -98,6 +98,11 @@ class CriticalConfig(Cluster):
         "this; above it a unit measures 'init' and 'concentration' only (no step is taken) and reports the others as "
         "'not run'",
     )
+    fixed_d_max_n: int = option(
+        1 << 20,
+        "the 'sphere_fixed_d' family stops at this n: its lambda_0 falls with n at fixed d, so its runs lengthen "
+        "like 1 / (eta lambda_0) and its m* grows",
+    )
     flow_max_n: int = option(
         1 << 20,
         "the small-step criteria ('trajectory_flow', 'linear_flow') run only at n <= this (their runs take 10x the "
@@ -108,10 +113,17 @@ class CriticalConfig(Cluster):
         "the families whose units run the small-step criteria (others report them as 'not run')",
         choices=FAMILIES,
     )
+    gpu: bool = option(
+        False,
+        "--full plus the kernel criterion to n = 256 (widths to 2^18) and the sphere with d = 8 to n = 512 (steps "
+        "to 30000, as its lambda_0 falls): for a GPU. Not run yet (no GPU was lent); its expected cost is in the "
+        "README",
+    )
     full: bool = option(
         False,
-        "4 families (sphere d = n, d = n/4, d = 8, digits), n = 8-128, 5 data sets, 20 initializations; the "
-        "small-step (flow) criteria on the sphere and the digits at n <= 32. Its measured cost is in the README",
+        "4 families (sphere d = n, d = n/4, digits: n = 8-512; sphere d = 8: n = 8-64), 5 data sets, 20 "
+        "initializations; init and concentration at every n, trajectory and linear to n = 128, their small-step "
+        "(flow) versions on the sphere and the digits to n = 32. Measured: MEASURED",
     )
 
 
@@ -130,6 +142,7 @@ FULL = dict(
     families=("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits"),
     ns=(8, 16, 32, 64, 128, 256, 512),
     train_max_n=128,
+    fixed_d_max_n=64,
     datasets=5,
     criteria=("init", "concentration", "trajectory", "linear", "trajectory_flow", "linear_flow"),
     flow_max_n=32,
@@ -138,6 +151,16 @@ FULL = dict(
 
 
 STATIC_CRITERIA = ("init", "concentration")  # the criteria that need no GD step
+
+
+GPU = dict(
+    FULL,
+    criteria=(*FULL["criteria"], "kernel"),
+    train_max_n=256,
+    fixed_d_max_n=512,
+    m_max=2**18,
+    max_steps=30000,
+)
 
 
 def unit_criteria(config: CriticalConfig, family: str, n: int) -> tuple[str, ...]:
@@ -452,7 +475,7 @@ def parse_args(argv: list[str] | None = None) -> CriticalConfig:
         description="Measure the critical width m*(n, d, lambda_0) at which each conclusion of Du et al. (2019) "
         "holds on 1 - delta of initializations, over several data sets per size; fit the scaling law with a "
         "two-level bootstrap and compare with the published requirements in their own variables.",
-        presets=dict(quick=QUICK, full=FULL),
+        presets=dict(quick=QUICK, full=FULL, gpu=GPU),
         sort=("ns",),
         validate=_problems,
         resumable=True,
@@ -474,6 +497,7 @@ def _problems(c: CriticalConfig) -> str | None:
         "datasets",
         "flow_max_n",
         "train_max_n",
+        "fixed_d_max_n",
     ):
         if getattr(c, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1; got {getattr(c, name)}."
@@ -541,6 +565,18 @@ def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
         raise ValueError(f"family {family!r} has {X.shape[0]} distinct points; n = {n} is too many.")
     keep = jax.random.permutation(kx, X.shape[0])[:n]
     return X[keep], y[keep]
+
+
+def unit_order(config: CriticalConfig) -> list[tuple[str, int, int]]:
+    """The (family, data set, n) units of a run, in the order run: a data set's sizes ascending (each search starts
+    from m* at the smaller n); the 'sphere_fixed_d' family stops at ``fixed_d_max_n``."""
+    return [
+        (f, k, n)
+        for f in config.families
+        for k in range(config.datasets)
+        for n in config.ns
+        if f != "sphere_fixed_d" or n <= config.fixed_d_max_n
+    ]
 
 
 def unit_key(config: CriticalConfig, dataset: int):
@@ -953,10 +989,23 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
 
     process = start_processes(config)
     per_unit = unit_config(
-        config, {"families", "ns", "datasets", "full", "bootstrap", "law", "train_max_n", "flow_max_n", "flow_families"}
+        config,
+        {
+            "families",
+            "ns",
+            "datasets",
+            "full",
+            "gpu",
+            "bootstrap",
+            "law",
+            "train_max_n",
+            "flow_max_n",
+            "flow_families",
+            "fixed_d_max_n",
+        },
     )
     done: list[CriticalUnit] = []
-    order = [(f, k, n) for f in config.families for k in range(config.datasets) for n in config.ns]
+    order = unit_order(config)
     jobs = [
         (
             f"{family}_n{n}_set{dataset}",

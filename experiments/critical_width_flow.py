@@ -2,7 +2,7 @@
 the exact flow of Du et al. (2019), Theorem 3.2.
 
     python -m experiments.critical_width_flow                      # the units of figures/full/critical_width.json
-    python -m experiments.critical_width_flow --source figures/flow/critical_width.json --out figures/flow
+    python -m experiments.critical_width_flow --source my_run/critical_width.json --out my_run
 
 The critical-width search (experiments.critical_width) measures "trajectory_flow" and "linear_flow" with GD at the
 small step 0.1 / lambda_max(H^inf), where GD follows the flow closely. This experiment integrates the flow itself

@@ -464,6 +464,19 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
         assert fit.points + fit.censored_units == units, (crit, fit)
     assert summary.law["linear"].points + summary.law["linear"].censored_units == 2
     assert "-" in capsys.readouterr().out  # a 'not run' cell
+    full = critical_width.parse_args(["--full"])
+    order = critical_width.unit_order(full)
+    sizes = {f: sorted({n for g, _, n in order if g == f}) for f in full.families}
+    assert sizes["sphere_fixed_d"] == [8, 16, 32, 64] and sizes["sphere"] == [8, 16, 32, 64, 128, 256, 512]
+    assert len(order) == 5 * (3 * 7 + 4)
+    assert critical_width.unit_criteria(full, "sphere", 32) == full.criteria
+    assert critical_width.unit_criteria(full, "sphere_quarter_d", 32) == (
+        "init",
+        "concentration",
+        "trajectory",
+        "linear",
+    )
+    assert critical_width.unit_criteria(full, "digits", 256) == ("init", "concentration")
     check_flags = ["--source", str(out / "critical_width.json"), "--max-n", "8", "--out", str(tmp_path / "fc")]
     check = critical_width_flow.main(check_flags)
     (unit,) = check.units  # n = 6 alone ran the small-step criterion
@@ -495,6 +508,7 @@ def test_critical_width_flag_errors(tmp_path):
         ["--flow-max-n", "0"],
         ["--train-max-n", "0"],
         ["--flow-families", "cubes"],
+        ["--fixed-d-max-n", "0"],
     ):
         with pytest.raises(SystemExit) as info:
             critical_width.parse_args(bad)
