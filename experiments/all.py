@@ -67,12 +67,7 @@ def commits(summary: Any) -> set:
 
 LARGER_RUNS = (
     ("deep_width", "full", "python -m experiments.deep_width --full --out figures/full"),
-    (
-        "critical_width",
-        "sizes",
-        "python -m experiments.critical_width --families sphere sphere_quarter_d digits --ns 8 16 32 64 128 "
-        "--datasets 5 --out figures/sizes",
-    ),
+    ("critical_width", "full", "python -m experiments.critical_width --full --out figures/full"),
 )
 """The committed larger runs whose rows CLAIMS.md also holds: (experiment, subfolder of --out, the command that
 made it). ``experiments.all`` does not rerun them (each takes from half an hour up on 2 CPU cores); their rows are

@@ -549,7 +549,9 @@ def sphere_without_parallel_inputs(key, n: int, d: int):
 
 def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     """(X, y) of one family at size n, data set ``dataset``: fresh draws of X and y on the sphere, or a fresh
-    random subset of the digits / the user's data (the subsets of one data set are nested in n)."""
+    random subset of the digits / the user's data (the subsets of one data set are nested in n). Two sphere families
+    with the same (n, d) (d = n and d = 8 at n = 8; d = n/4 and d = 8 at n = 32) draw independent data sets: the
+    later family in ``FAMILIES`` folds its index into the keys."""
     import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
 
     import ntk_proofs as nt
@@ -557,9 +559,11 @@ def make_data(config: CriticalConfig, family: str, n: int, dataset: int):
     kx, ky = (jax.random.fold_in(k, dataset) for k in jax.random.split(jax.random.PRNGKey(config.seed)))
     d = dimension(config, family, n)
     if d is not None:
-        return sphere_without_parallel_inputs(jax.random.fold_in(kx, n), n, d), nt.gaussian_labels(
-            jax.random.fold_in(ky, n), n
-        )
+        kx, ky = (jax.random.fold_in(k, n) for k in (kx, ky))
+        earlier = FAMILIES[: FAMILIES.index(family)]
+        if any(dimension(config, f, n) == d for f in earlier):  # the same (n, d) as an earlier family: fresh data
+            kx, ky = (jax.random.fold_in(k, 1 + FAMILIES.index(family)) for k in (kx, ky))
+        return sphere_without_parallel_inputs(kx, n, d), nt.gaussian_labels(ky, n)
     X, y = nt.load_digits_binary("parity") if family == "digits" else nt.load_npz(config.npz)
     if n > X.shape[0]:
         raise ValueError(f"family {family!r} has {X.shape[0]} distinct points; n = {n} is too many.")
@@ -948,15 +952,17 @@ def claims(summary: CriticalWidthSummary, command: str) -> list[Claim]:
 
     hypotheses = "outside: eta = 1/lambda_max(H^inf), not the O(lambda_0/n^2) of the theorem; m far below its width"
     rows = []
+    def sizes(f, e):  # the sizes at which the criterion ran
+        return sorted({int(n) for n, cen in zip(f.ns, e.censored) if cen != NOT_RUN})
+
     for family, f in summary.families.items():
-        sizes = sorted(set(int(v) for v in f.ns))
         datasets = summary.config.datasets
         e = f.criteria.get("linear")
         if e is not None:
             rows.append(
                 exponent_claim(
                     "Oymak & Soltanolkotabi (2020), Thm 2.1: m d >~ n^2 suffices (exponent 2 at fixed d)",
-                    f"m*('linear') grows no faster than n^2 ({family}, n = {sizes}, {datasets} data sets per n, "
+                    f"m*('linear') grows no faster than n^2 ({family}, n = {sizes(f, e)}, {datasets} data sets per n, "
                     "two-level bootstrap CI)",
                     e.exponent,
                     2.0,
@@ -973,7 +979,7 @@ def claims(summary: CriticalWidthSummary, command: str) -> list[Claim]:
                 rows.append(
                     bound_claim(
                         "counting bound: lambda_min(H(0)) > 0 needs m d >= n (H(0) = J J^T, J of size n x md)",
-                        f"n / (m*('{crit}') d) <= 1 on every measured unit ({family}, n = {sizes})",
+                        f"n / (m*('{crit}') d) <= 1 on every measured unit ({family}, n = {sizes(f, e)})",
                         1.0 / min(ratios),
                         command,
                     )

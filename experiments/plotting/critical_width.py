@@ -70,17 +70,20 @@ def plot_critical_width(summary: CriticalWidthSummary):
                 ax_m.plot(ns[pick] * jitter[pick], np.full(pick.sum(), c.m_max), "^", color=color, ms=7, mfc="none")
             fit = e.exponent
             if fit.slope is not None:
-                grid = np.unique(ns)
+                grid = np.unique(ns[measured])  # the fit's line spans the sizes it measured
                 ax_m.plot(grid, np.exp(fit.intercept) * grid**fit.slope, "-", color=color, lw=1.2)
             ax_m.plot([], [], "o-", color=color, label=f"{LABELS.get(crit, crit)}\n   {_fit_label(fit)}")
             ratio = _values(e.counting_ratio)
             ax_count.plot(ns[measured] * jitter[measured], ratio[measured], "o", color=color, ms=4, alpha=0.8)
             cfit = e.counting_exponent
             if cfit.slope is not None:
-                grid = np.unique(ns)
+                grid = np.unique(ns[measured])  # the fit's line spans the sizes it measured
                 ax_count.plot(grid, np.exp(cfit.intercept) * grid**cfit.slope, "-", color=color, lw=1.2)
             ax_count.plot([], [], "o-", color=color, label=f"{crit}: {_fit_label(cfit)}")
         ax_m.plot([], [], "v", color="gray", mfc="none", label="censored: held at the smallest width (m* ≤ that)")
+        ax_m.plot(
+            [], [], "^", color="gray", mfc="none", label=f"censored: none held up to m_max = {c.m_max} (m* > that)"
+        )
         ax_m.set(
             xscale="log",
             yscale="log",
