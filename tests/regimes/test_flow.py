@@ -76,6 +76,15 @@ def test_flow_criterion_outcomes_judge_the_flow_as_the_small_step_search_judges_
     fast = flow_criterion_outcomes(params[:1], X, y, eta=eta, lambda0=4.0 * 6, steps=steps, **FLOW_SOLVER)
     assert not fast.linear[0] and fast.converged[0]
     assert strict.linear[0] == wide.linear[0]  # the floor alone does not decide "linear"
+    # the envelope exactly: the largest lambda with L(t_k) <= (1 - eta lambda / 2)^k L(0) at every k up to the first
+    # converged k is lambda* = min_k 2 (1 - (L_k / L_0)^(1/k)) / eta; just below it "linear" holds, just above it fails
+    loss = np.asarray(flow.loss, np.float64)
+    end = int(np.flatnonzero(loss <= 1e-4 * loss[0])[0])
+    k = np.arange(1, end + 1)
+    rate = float(np.min(2 * (1 - (loss[1 : end + 1] / loss[0]) ** (1.0 / k)) / eta))
+    below = flow_criterion_outcomes(params[:1], X, y, eta=eta, lambda0=0.98 * rate, steps=steps, **FLOW_SOLVER)
+    above = flow_criterion_outcomes(params[:1], X, y, eta=eta, lambda0=1.02 * rate, steps=steps, **FLOW_SOLVER)
+    assert below.linear[0] and not above.linear[0], rate
     # a span that ends before convergence fails both, whatever the record
     short = flow_criterion_outcomes(params[:1], X, y, eta=eta, lambda0=lambda0, steps=3, **FLOW_SOLVER)
     assert not short.converged[0] and not short.trajectory[0] and not short.linear[0] and short.end_step[0] == 3
