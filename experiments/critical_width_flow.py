@@ -38,6 +38,9 @@ class FlowCheckConfig(Cluster):
     max_n: int = option(64, "check the units with n <= this")
     rtol: float = option(1e-5, "relative tolerance of the flow solver (float32 default; 1e-6 with --x64)")
     atol: float = option(1e-7, "absolute tolerance of the flow solver")
+    solver_steps: int = option(
+        200_000, "the flow solver's step limit per solve (the ReLU kinks cost rejected steps, more at larger n)"
+    )
 
 
 QUICK = dict(max_n=10)
@@ -151,6 +154,8 @@ def _problems(c: FlowCheckConfig) -> str | None:
         return f"--source {c.source!r} is not a file (run python -m experiments.critical_width with flow criteria)."
     if c.max_n < 2:
         return f"--max-n must be at least 2; got {c.max_n}."
+    if c.solver_steps < 1:
+        return f"--solver-steps must be at least 1; got {c.solver_steps}."
     if not (0 < c.rtol < 1 and c.atol > 0):
         return f"need 0 < --rtol < 1 and --atol > 0; got {c.rtol}, {c.atol}."
     return cluster_problem(c)
@@ -189,6 +194,7 @@ def check_unit(config: FlowCheckConfig, source, unit) -> UnitCheck:
                 tol=source.tol,
                 rtol=config.rtol,
                 atol=config.atol,
+                max_steps=config.solver_steps,
             )
             outcome = flow.trajectory if c == "trajectory_flow" else flow.linear
             gd = np.asarray(entry.holds[list(entry.widths).index(m)], bool)
@@ -269,6 +275,7 @@ def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
         ),
         rtol=config.rtol,
         atol=config.atol,
+        **({} if config.solver_steps == 200_000 else {"solver_steps": config.solver_steps}),
     )
     jobs = [
         (

@@ -489,8 +489,9 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
     for suffix in ("png", "pdf", "json"):
         assert (tmp_path / "fc" / f"critical_width_flow.{suffix}").stat().st_size > 1000
     assert critical_width_flow.main(check_flags).reused_units == 1
-    with pytest.raises(SystemExit):
-        critical_width_flow.parse_args(["--source", str(tmp_path / "none.json")])
+    for bad in (["--source", str(tmp_path / "none.json")], [*check_flags, "--solver-steps", "0"]):
+        with pytest.raises(SystemExit):
+            critical_width_flow.parse_args(bad)
 
 
 def test_critical_width_flag_errors(tmp_path):

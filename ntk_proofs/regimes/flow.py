@@ -345,6 +345,7 @@ def flow_criterion_outcomes(
     tol: float = 1e-4,
     rtol: float = 1e-6,
     atol: float = 1e-8,
+    max_steps: int = 200_000,
 ) -> FlowOutcomes:
     """The critical width's small-step criteria on the exact flow (Du et al. 2019, Theorem 3.2 is the flow's
     version of Theorem 4.1): the flow from each initialization of ``params_list``, saved at the small-step GD's
@@ -364,6 +365,8 @@ def flow_criterion_outcomes(
       tol: convergence is L(t) <= tol L(0), in (0, 1).
       rtol: the solver's relative tolerance (``gradient_flow``).
       atol: its absolute tolerance.
+      max_steps: the solver's step limit per solve (``gradient_flow``): the ReLU field's kinks cost rejected steps,
+        more of them with more data points.
 
     Returns:
       A ``FlowOutcomes``.
@@ -386,7 +389,7 @@ def flow_criterion_outcomes(
     # the flow_monitor slack: the solver's rtol plus 10 epsilons of the working dtype
     slack = float(rtol) + 10 * float(np.finfo(np.dtype(params_list[0].W.dtype)).eps)
     for params in params_list:
-        flow = gradient_flow(params, X, y, t_max=float(ts[-1]), ts=ts, rtol=rtol, atol=atol)
+        flow = gradient_flow(params, X, y, t_max=float(ts[-1]), ts=ts, rtol=rtol, atol=atol, max_steps=max_steps)
         loss = np.asarray(flow.loss, np.float64)
         lam = np.asarray(flow.lambda_min, np.float64)
         below = np.flatnonzero(loss <= tol * loss[0])
