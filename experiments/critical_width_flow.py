@@ -16,17 +16,22 @@ resume.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from experiments.cli import Cluster, format_table, option, parse_config, run_main, set_precision
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
+from experiments.critical_width import FLOW_CRITERIA, make_data, unit_key
+from experiments.critical_width import SUMMARY as SOURCE
 from experiments.store import from_jsonable, read_json
 
 NAME = "critical_width_flow"
-CHECKED = ("trajectory_flow", "linear_flow")
+CHECKED = FLOW_CRITERIA  # the small-step criteria, each checked against the flow
+SOLVER_STEPS = 200_000  # the flow solver's default step limit (gradient_flow's)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class FlowCheckConfig(Cluster):
     rtol: float = option(1e-5, "relative tolerance of the flow solver (float32 default; 1e-6 with --x64)")
     atol: float = option(1e-7, "absolute tolerance of the flow solver")
     solver_steps: int = option(
-        200_000, "the flow solver's step limit per solve (the ReLU kinks cost rejected steps, more at larger n)"
+        SOLVER_STEPS, "the flow solver's step limit per solve (the ReLU kinks cost rejected steps, more at larger n)"
     )
 
 
@@ -148,8 +153,6 @@ def parse_args(argv: list[str] | None = None) -> FlowCheckConfig:
 
 
 def _problems(c: FlowCheckConfig) -> str | None:
-    from pathlib import Path
-
     if not Path(c.source).is_file():
         return f"--source {c.source!r} is not a file (run python -m experiments.critical_width with flow criteria)."
     if c.max_n < 2:
@@ -166,10 +169,8 @@ def check_unit(config: FlowCheckConfig, source, unit) -> UnitCheck:
     small-step criterion's bracket widths."""
     import time
 
-    import jax  # here, not at the top: --help and the usage errors must not pay for importing JAX
-
-    from experiments.critical_width import make_data, unit_key
-    from ntk_proofs.models.two_layer import init_params
+    from ntk_proofs.du2019.critical_width import search_initializations
+    from ntk_proofs.models.two_layer import Params
     from ntk_proofs.regimes.flow import flow_criterion_outcomes
 
     X, y = make_data(source, unit.family, unit.n, unit.dataset)
@@ -182,8 +183,8 @@ def check_unit(config: FlowCheckConfig, source, unit) -> UnitCheck:
             continue
         checks = []
         for m in (w for w in entry.bracket if w is not None):
-            keys = jax.random.split(jax.random.fold_in(key, m), source.seeds)  # ``critical_widths``' draws
-            params = [init_params(k, m, X.shape[1], dtype=X.dtype) for k in keys]
+            batch = search_initializations(key, m, X.shape[1], source.seeds, X.dtype)
+            params = [Params(batch.W[s], batch.a[s]) for s in range(source.seeds)]
             flow = flow_criterion_outcomes(
                 params,
                 X,
@@ -213,8 +214,6 @@ def check_unit(config: FlowCheckConfig, source, unit) -> UnitCheck:
 
 
 def summarize(config: FlowCheckConfig, source, units: list[UnitCheck]) -> FlowCheckSummary:
-    import dataclasses
-
     criteria = {}
     for c in CHECKED:
         checked = [u for u in units if c in u.widths]
@@ -250,7 +249,6 @@ def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
     config = parse_args(argv)
     set_precision(config.x64)
 
-    from experiments.critical_width import SUMMARY as SOURCE
     from experiments.plotting.critical_width import plot_flow_check  # here: matplotlib is heavy
 
     source_summary = from_jsonable(SOURCE, read_json(config.source))
@@ -275,7 +273,9 @@ def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
         ),
         rtol=config.rtol,
         atol=config.atol,
-        **({} if config.solver_steps == 200_000 else {"solver_steps": config.solver_steps}),
+        # the limit is part of a unit's config only where it is not the default, so that units checked before the
+        # flag existed resume
+        **({} if config.solver_steps == SOLVER_STEPS else {"solver_steps": config.solver_steps}),
     )
     jobs = [
         (

@@ -817,6 +817,10 @@ def test_the_saved_forms_of_library_results_keep_the_librarys_fields():
     assert Fit._fields == nt.SlopeFit._fields and Check._fields == nt.MonitorCheck._fields
     assert Monitor._fields == width_sweep.SeedsMonitor._fields == nt.TheoremMonitor._fields
     assert critical_width.Law._fields == LawFit._fields and critical_width.HoldCurve._fields == HoldCurveFit._fields
+    from ntk_proofs.du2019 import critical_width as search
+
+    # the experiment's copies (kept so that --help does not import JAX) of the library's criteria
+    assert critical_width.CRITERIA == search.CRITERIA and critical_width.FLOW_CRITERIA == search.FLOW_CRITERIA
     assert regimes.Threshold._fields == Boundary._fields and regimes.LazyPoint._fields == Laziness._fields
     assert regimes.BoundaryUnit._fields[1:] == Boundaries._fields[1:]  # its width is m
 

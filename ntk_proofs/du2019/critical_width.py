@@ -189,6 +189,19 @@ def _runs_until_converged(
         W = jnp.where(jnp.asarray(finished)[:, None, None], W0, run.params.W)
 
 
+def search_initializations(key: Array, m: int, d: int, seeds: int, dtype=None) -> Params:
+    """The ``seeds`` initializations of width m that ``critical_widths`` runs under its ``key``: Params with a
+    leading seeds axis, drawn from ``split(fold_in(key, m), seeds)`` (the draws ``criterion_outcomes`` makes from
+    the key ``fold_in(key, m)``), so that a later check (``ntk_proofs.regimes.flow.flow_criterion_outcomes``) can
+    start from the very same nets."""
+    return _draws(jax.random.fold_in(key, m), m, d, seeds, dtype)
+
+
+def _draws(key: Array, m: int, d: int, seeds: int, dtype) -> Params:
+    keys = jax.random.split(key, seeds)
+    return jax.vmap(lambda k: init_params(k, m, d, dtype=dtype))(keys)  # the same draws as one call per key
+
+
 def criterion_outcomes(
     X: Array,
     y: Array,
@@ -215,7 +228,6 @@ def criterion_outcomes(
     M > m the width-m nets run inside M neurons (``train_gd_batched(live_width=m)``: the same initializations and
     numbers up to float reassociation, on the program every width up to M shares)."""
     n, d = X.shape
-    keys = jax.random.split(key, seeds)
     # a padded batch even where M = m, so that a bucket's every width (its top included) runs one program
     padded = (
         padded_width is not None
@@ -224,11 +236,11 @@ def criterion_outcomes(
     )
     if padded:  # drawn at width M: with partitionable threefry the first m neurons are the width-m draw itself
         assert padded_width is not None
-        full = jax.vmap(lambda k: init_params(k, padded_width, d, dtype=X.dtype))(keys)
+        full = _draws(key, padded_width, d, seeds, X.dtype)
         live = jnp.asarray(np.arange(padded_width) < m)[None, :]
         batch = Params(full.W, jnp.where(live, full.a, 0))  # the padding's a_r = 0 (its w_r never move)
     else:
-        batch = jax.vmap(lambda k: init_params(k, m, d, dtype=X.dtype))(keys)  # the same draws as one call per key
+        batch = _draws(key, m, d, seeds, X.dtype)
     gaps = concentration_gaps(X, batch.W, lambda0, width=m if padded else None) if concentration else None
     if not runs:  # the initialization alone: no GD program to compile
         if gaps is None:
