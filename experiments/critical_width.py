@@ -747,22 +747,12 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
                 censored=taken,
                 **fit,
             )
-            logistic = [None if e is None else e.logistic for e in entries]
+            views = [NOT_RUN_VIEW if e is None else _unit_view(e, config.grid) for e in entries]
             per_criterion[c] = CriterionSummary(
-                m_star=m_star,
-                censored=[NOT_RUN if e is None else e.censored for e in entries],
-                logistic_m_star=[None if v is None else v.m_star for v in logistic],
-                grid_steps_apart=[None if v is None else v.grid_steps_apart for v in logistic],
-                agree=[None if v is None else v.agrees for v in logistic],
-                within_interval=[None if e is None else _logistic_within_interval(e, config.grid) for e in entries],
+                **{k: [v[k] for v in views] for k in NOT_RUN_VIEW},
                 exponent=_exponent(exponent),
                 counting_ratio=ratio,
                 counting_exponent=_exponent(counting),
-                monotone=[True if e is None else e.monotone for e in entries],
-                violations=[[] if e is None else e.violations for e in entries],
-                eta=[None if e is None else e.eta for e in entries],
-                steps=[None if e is None else e.steps for e in entries],
-                converged_fraction_at_m_star=[None if e is None else _converged_at_m_star(e) for e in entries],
             )
         families[family] = FamilySummary(
             ns=ns,
@@ -818,6 +808,39 @@ def summarize(config: CriticalConfig, units: list[CriticalUnit]) -> CriticalWidt
         law=law,
         flow_versus_practical=flow,
         units=units,
+    )
+
+
+# a criterion's per-unit columns in ``CriterionSummary`` where the unit did not run it (``unit_criteria``)
+NOT_RUN_VIEW = dict(
+    m_star=None,
+    censored=NOT_RUN,
+    logistic_m_star=None,
+    grid_steps_apart=None,
+    agree=None,
+    within_interval=None,
+    monotone=True,
+    violations=[],
+    eta=None,
+    steps=None,
+    converged_fraction_at_m_star=None,
+)
+
+
+def _unit_view(entry: CriterionUnit, grid: int) -> dict[str, Any]:
+    """A unit's columns in ``CriterionSummary`` (the keys of ``NOT_RUN_VIEW``) for a criterion it ran."""
+    return dict(
+        m_star=entry.m_star,
+        censored=entry.censored,
+        logistic_m_star=entry.logistic.m_star,
+        grid_steps_apart=entry.logistic.grid_steps_apart,
+        agree=entry.logistic.agrees,
+        within_interval=_logistic_within_interval(entry, grid),
+        monotone=entry.monotone,
+        violations=entry.violations,
+        eta=entry.eta,
+        steps=entry.steps,
+        converged_fraction_at_m_star=_converged_at_m_star(entry),
     )
 
 
