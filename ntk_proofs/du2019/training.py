@@ -500,7 +500,7 @@ class DuDiagnostics:
             flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
             proof = None
             if self.certify:
-                held, margin = factor_proof(H, data.floor, lam, self.batch_axis)
+                held, margin = factor_proof(H, data.floor, lam, self.batch_axis, fresh=True)
                 source = jnp.where(held, FACTORIZATION, NOT_PROVED).astype(jnp.int32)
                 proof = StepProof(held, source, margin, jnp.zeros_like(margin))
             history = self.history(lam, flips, self.max_drift(params, data), None, H, data, proof)
@@ -537,7 +537,10 @@ class DuDiagnostics:
         if self.certify:
             assert weyl is not None
             refuted = refuted_by(H, lam, data.floor)  # lam is NaN at a call that measured nothing
-            weyl, proof = prove_step(weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis, refuted)
+            fresh = jnp.isfinite(lam)  # measured on this step's H (NaN at a call that measured nothing)
+            weyl, proof = prove_step(
+                weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis, refuted, fresh
+            )
         residual = None if self.lambda_method == "eigh" else residual
         history = self.history(lam, flips, drift, residual, H, data, proof, extra)
         new_state = _DiagState(counts, packed, vector, state.call + 1, estimate, weyl)

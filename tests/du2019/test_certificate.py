@@ -37,15 +37,17 @@ def _sequence(seed: int, n: int, d: int, m: int, steps: int, flips: int):
     return XXt, counts, XXt[None] * counts / m
 
 
-def _prove(XXt, counts, m, floor, estimates, dtype=jnp.float64):
-    """Run ``prove_step`` along a sequence (as the recorder does); returns the StepProofs stacked."""
+def _prove(XXt, counts, m, floor, estimates, dtype=jnp.float64, fresh=False):
+    """Run ``prove_step`` along a sequence (as the recorder does; ``fresh``: the estimates were measured on each
+    step's own H); returns the StepProofs stacked."""
     XXt = jnp.asarray(XXt, dtype)
     state = cert.initial_state(jnp.asarray(counts[0], dtype))
     proofs = []
     for C, est in zip(counts, estimates):
         C = jnp.asarray(C, dtype)
         H = XXt * C / m
-        state, proof = cert.prove_step(state, H, XXt, C, m, jnp.asarray(floor, dtype), jnp.asarray(est, dtype))
+        floor_, est_ = jnp.asarray(floor, dtype), jnp.asarray(est, dtype)
+        state, proof = cert.prove_step(state, H, XXt, C, m, floor_, est_, None, False, fresh)
         proofs.append(proof)
     return jax.tree.map(lambda *v: np.stack([np.asarray(x) for x in v]), *proofs)
 
@@ -60,14 +62,16 @@ def _true_lambda_min(H):
     m=st.sampled_from([16, 64, 512]),
     flips=st.sampled_from([1, 4, 32]),
     level=st.floats(0.2, 1.3),
+    fresh=st.booleans(),
 )
-def test_no_step_is_proved_whose_true_lambda_min_is_below_the_floor(seed, n, m, flips, level):
-    """Random pattern sequences, floors from well below to above lambda_min(H(0)): wherever the certificate says
-    held, the float64 eigvalsh of H(k) is >= floor + margin (the claimed margin is a lower bound)."""
+def test_no_step_is_proved_whose_true_lambda_min_is_below_the_floor(seed, n, m, flips, level, fresh):
+    """Random pattern sequences, floors from well below to above lambda_min(H(0)), either margin rule: wherever the
+    certificate says held, the float64 eigvalsh of H(k) is >= floor + margin (the claimed margin is a lower
+    bound)."""
     XXt, counts, H = _sequence(seed, n, n + 2, m, steps=12, flips=flips)
     lam = _true_lambda_min(H)
     floor = level * lam[0]
-    proofs = _prove(XXt, counts, m, floor, lam)
+    proofs = _prove(XXt, counts, m, floor, lam, fresh=fresh)
     held = proofs.held
     assert np.all(lam[held] - floor >= proofs.margin[held] - EIG_F64)
     assert np.all(proofs.margin[held] > 0) and np.all(np.isneginf(proofs.margin[~held]))
@@ -117,6 +121,24 @@ def test_a_sequence_that_stays_above_the_floor_factors_once():
     assert proofs.source[0] == cert.FACTORIZATION and np.all(proofs.source[1:] == cert.WEYL)
     # one subtraction per step: ulps of the margin (atol 1e-15 for a margin that cancels), tighter than the table
     np.testing.assert_allclose(proofs.margin[1:], proofs.margin[0] - proofs.distance[1:], rtol=1e-12, atol=1e-15)
+
+
+def test_an_estimate_measured_on_this_step_proves_a_larger_margin_and_factors_less():
+    """The margin rule moves only how long a proof lasts: with the estimate measured on each step's own H (as
+    every full record measures it), the factorization proves FRESH_MARGIN_FRACTION of the gap instead of
+    MARGIN_FRACTION, Weyl's inequality then lasts more steps, and the verdicts are the same step by step."""
+    XXt, counts, H = _sequence(2, 10, 12, 256, steps=30, flips=12)
+    lam = _true_lambda_min(H)
+    floor = lam.min() / 2
+    carried, fresh = (_prove(XXt, counts, 256, floor, lam, fresh=f) for f in (False, True))
+    assert carried.held.all() and fresh.held.all()
+    factored = [int(np.sum(p.source == cert.FACTORIZATION)) for p in (carried, fresh)]
+    assert factored[1] < factored[0] and factored[0] >= 3, factored
+    first = (lam[0] - floor) * np.array([cert.MARGIN_FRACTION, cert.FRESH_MARGIN_FRACTION])
+    allowance = float(cert.allowance_estimate(jnp.asarray(H[0]), floor))
+    np.testing.assert_allclose([carried.margin[0], fresh.margin[0]], first, rtol=0, atol=allowance)
+    for p in (carried, fresh):
+        assert np.all(lam - floor >= p.margin - EIG_F64)
 
 
 def test_the_rounding_allowance_is_needed_float32_cholesky_succeeds_on_indefinite_matrices():
