@@ -166,8 +166,10 @@ def update_coactivation_counts_packed(
             both = _unpack(old[:, r].T, n) + _unpack(new[:, r].T, n)  # (chunk, n): (P + P')[:, r]^T
             return T + jax.ops.segment_sum((sign[:, None] * both).astype(counts.dtype), i, num_segments=n)
 
-        T = jax.lax.fori_loop(0, (total + chunk - 1) // chunk, add_chunk, jnp.zeros_like(counts))
-        return counts + (T + T.T) / 2
+        # accumulate onto the counts themselves: with C symmetric, (C + T + (C + T)^T) / 2 = C + (T + T^T) / 2,
+        # exactly (integers; T + T^T = 2 (P'P'^T - P P^T) is even), without a zero (n, n) array and one pass less
+        S = jax.lax.fori_loop(0, (total + chunk - 1) // chunk, add_chunk, counts)
+        return (S + S.T) / 2
 
     def dense(_):
         return coactivation_counts(unpack_pattern(new, n), counts.dtype)
