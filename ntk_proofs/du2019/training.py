@@ -48,7 +48,7 @@ from ntk_proofs.gd import (
     recorded_steps,
 )
 from ntk_proofs.linalg import eigh, kernel_motion, lambda_max, lambda_min, single_threaded_lapack, smallest_ritz_pair
-from ntk_proofs.models.two_layer import Params, forward_from_preactivations, gradient_coefficients
+from ntk_proofs.models.two_layer import Forward, Params, forward_from_preactivations, gradient_coefficients
 
 Array = jax.Array
 
@@ -358,10 +358,18 @@ def shard_over_width(mesh: jax.sharding.Mesh, W: Array, a: Array, X: Array, y: A
 
 
 class KernelCoordinates(NamedTuple):
-    """The "kernel" form's GD variable: W = W(0) + C^T X with C (n, m), and shift = X (W - W(0))^T = X X^T C."""
+    """The "kernel" form's GD variable: W = W(0) + C^T X with C (n, m). Each step forms the pre-activations afresh,
+    Z = Z(0) + X X^T C (``DuObjective``)."""
 
     C: Array
-    shift: Array
+
+
+class DuAux(NamedTuple):
+    """What a ``DuObjective`` step hands its recorder: the net's ``Forward`` (pattern, residual, loss) and, in the
+    kernel form, shift = X X^T C = X (W - W(0))^T (None in the weights form), which the drift reads."""
+
+    fwd: Forward
+    shift: Array | None = None
 
 
 def live_pattern(pattern: Array, live: Array | None) -> Array:
@@ -400,26 +408,32 @@ class DuObjective:
 
     Two forms of the same iteration W(k+1) = W(k) - eta D(k)^T X (``gradient_coefficients``):
     - "weights": the variable is W; each step computes Z = X W^T (n d m flops) and D^T X (n m d).
-    - "kernel": every W(k) - W(0) lies in the row space of X, so the variable is ``KernelCoordinates``
-      (C, X X^T C) with gradient direction (D, X X^T D): the same GD step on W for any optimizer linear in the
-      gradient (plain GD here), with Z(k) = Z(0) + X X^T C(k): one (n n m) product per step instead of two
-      (n d m) ones, half the flops when n = d. ``aux`` is the step's ``Forward`` (pattern, residual, loss).
+    - "kernel": every W(k) - W(0) lies in the row space of X, so the variable is ``KernelCoordinates`` C with
+      W = W(0) + C^T X and gradient direction D: the same GD step on W for any optimizer linear in the gradient
+      (plain GD here). Each step forms Z(k) = Z(0) + X X^T C(k) by one (n n m) product instead of two (n d m)
+      ones (half the flops when n = d); C is then the only (n, m) array the step carries and rewrites, which
+      XLA updates in place (an accumulated X X^T C carried beside it cost three more passes over (n, m) arrays
+      per step: its update, and a copy XLA made to update it in place).
+    ``aux`` is the step's ``DuAux`` (the ``Forward``, and X X^T C in the kernel form).
     """
 
     form: str
 
-    def preactivations(self, params, data: DuData) -> Array:
-        return data.Z0 + params.shift if self.form == "kernel" else data.X @ params.T
+    def forward(self, params, data: DuData) -> DuAux:
+        if self.form == "kernel":
+            shift = data.XXt @ params.C
+            return DuAux(forward_from_preactivations(data.Z0 + shift, data.a, data.y, data.width), shift)
+        return DuAux(forward_from_preactivations(data.X @ params.T, data.a, data.y, data.width))
 
     def value(self, params, data: DuData):
-        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y, data.width)
-        return fwd.loss, fwd
+        aux = self.forward(params, data)
+        return aux.fwd.loss, aux
 
     def value_and_grad(self, params, data: DuData):
-        fwd = forward_from_preactivations(self.preactivations(params, data), data.a, data.y, data.width)
-        D = gradient_coefficients(data.a, fwd, data.width)
-        grad = KernelCoordinates(D, data.XXt @ D) if self.form == "kernel" else D.T @ data.X
-        return (fwd.loss, fwd), grad
+        aux = self.forward(params, data)
+        D = gradient_coefficients(data.a, aux.fwd, data.width)
+        grad = KernelCoordinates(D) if self.form == "kernel" else D.T @ data.X
+        return (aux.fwd.loss, aux), grad
 
 
 class _DiagState(NamedTuple):
@@ -471,11 +485,11 @@ class DuDiagnostics:
     last_call: int = 0  # the index of the last call (the end of the run)
     batch_axis: str | None = None
 
-    def init(self, params, fwd, data: DuData, key=None) -> _DiagState | None:
+    def init(self, params, aux: DuAux, data: DuData, key=None) -> _DiagState | None:
         if not self.incremental:
             return None
         n, m = data.Z0.shape[0], data.net_width()
-        pattern = data.live_pattern(fwd.pattern)
+        pattern = data.live_pattern(aux.fwd.pattern)
         counts0 = coactivation_counts(pattern, data.X.dtype)
         if self.lambda_method == "eigh":
             start = jnp.zeros((n,), data.X.dtype)
@@ -485,14 +499,15 @@ class DuDiagnostics:
         nan = jnp.asarray(jnp.nan, data.X.dtype)
         return _DiagState(counts0, pack_pattern(pattern), start, jnp.asarray(0, jnp.int32), nan, weyl)
 
-    def max_drift(self, params, data: DuData) -> Array:
-        if self.form == "kernel":
-            return jnp.sqrt(jnp.maximum(jnp.max(jnp.sum(params.C * params.shift, axis=0)), 0))
+    def max_drift(self, params, aux: DuAux, data: DuData) -> Array:
+        if self.form == "kernel":  # ||w_r - w_r(0)||^2 = c_r^T X X^T c_r, a column sum of C * (X X^T C)
+            assert aux.shift is not None
+            return jnp.sqrt(jnp.maximum(jnp.max(jnp.sum(params.C * aux.shift, axis=0)), 0))
         return jnp.max(jnp.linalg.norm(params - data.W0, axis=1))
 
-    def record(self, state, params, fwd, data: DuData):
+    def record(self, state, params, aux: DuAux, data: DuData):
         n, m = data.Z0.shape[0], data.net_width()
-        pattern = data.live_pattern(fwd.pattern)
+        pattern = data.live_pattern(aux.fwd.pattern)
         packed = pack_pattern(pattern)
         if state is None:  # the single record of record_every = 0: dense and exact, no state to carry
             H = data.XXt * coactivation_counts(pattern, data.X.dtype) / m
@@ -503,7 +518,7 @@ class DuDiagnostics:
                 held, margin = factor_proof(H, data.floor, lam, self.batch_axis, fresh=True)
                 source = jnp.where(held, FACTORIZATION, NOT_PROVED).astype(jnp.int32)
                 proof = StepProof(held, source, margin, jnp.zeros_like(margin))
-            history = self.history(lam, flips, self.max_drift(params, data), None, H, data, proof)
+            history = self.history(lam, flips, self.max_drift(params, aux, data), None, H, data, proof)
             return None, (history, self.step_proof(proof))
         if n <= DENSE_COUNTS_MAX_N:  # the same integer counts; for few points the dense product is cheaper to
             counts = coactivation_counts(pattern, data.X.dtype)  # compile and to run
@@ -512,7 +527,7 @@ class DuDiagnostics:
         H = data.XXt * counts / m
 
         def measure():
-            drift = self.max_drift(params, data)
+            drift = self.max_drift(params, aux, data)
             flips = flip_count(packed, data.pattern0).astype(data.X.dtype) / (n * m)
             if self.lambda_method == "eigh":
                 lam, vector = lambda_min(H), state.vector
@@ -640,7 +655,7 @@ def trajectory(
     H0 = XXt * coactivation_counts(pattern0, X.dtype) / m if track_kernel else None
     data = DuData(X, y, a, W0, XXt, Z0, pack_pattern(pattern0), jnp.asarray(floor, X.dtype), H0, live, width)
     kernel = step_form == "kernel"
-    params0 = KernelCoordinates(jnp.zeros_like(Z0), jnp.zeros_like(Z0)) if kernel else W0
+    params0 = KernelCoordinates(jnp.zeros_like(Z0)) if kernel else W0
     recorder = DuDiagnostics(
         step_form,
         lambda_method,
@@ -675,11 +690,11 @@ class PatternChanges:
     """Recorder: how many entries of the activation pattern flipped since the previous record (Du et al. 2019,
     Lemma 3.2 bounds the flips; the incremental H(k) update costs O(n) per flip)."""
 
-    def init(self, params, fwd, data: DuData, key=None):
-        return pack_pattern(fwd.pattern)
+    def init(self, params, aux: DuAux, data: DuData, key=None):
+        return pack_pattern(aux.fwd.pattern)
 
-    def record(self, previous, params, fwd, data: DuData):
-        packed = pack_pattern(fwd.pattern)
+    def record(self, previous, params, aux: DuAux, data: DuData):
+        packed = pack_pattern(aux.fwd.pattern)
         return packed, flip_count(packed, previous)
 
 
