@@ -48,7 +48,7 @@ NOT_PROVED, FACTORIZATION, WEYL = 0, 1, 2
 # for an estimate carried from an earlier step (lambda_min may have fallen since); FRESH_MARGIN_FRACTION of it for
 # an estimate measured on this step's own H (eigvalsh, or a Ritz value, which overestimates lambda_min by far less
 # than a tenth of the gap): a larger proved margin lasts more steps of Weyl's inequality before the next
-# factorization (at the --paper sweep's m = 1000, 7 factorizations per 100 steps instead of 97)
+# factorization (in the --paper sweep at m = 1000, 10 factorizations per 100 steps instead of 97)
 MARGIN_FRACTION = 0.5
 FRESH_MARGIN_FRACTION = 0.9
 

@@ -552,7 +552,7 @@ class DuDiagnostics:
         if self.certify:
             assert weyl is not None
             refuted = refuted_by(H, lam, data.floor)  # lam is NaN at a call that measured nothing
-            fresh = jnp.isfinite(lam)  # measured on this step's H (NaN at a call that measured nothing)
+            fresh = jnp.isfinite(lam)  # lam was measured on this step's own H
             weyl, proof = prove_step(
                 weyl, H, data.XXt, counts, m, data.floor, estimate, self.batch_axis, refuted, fresh
             )
