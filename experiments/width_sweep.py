@@ -70,6 +70,8 @@ class Problem(NamedTuple):
       X: the inputs, shape (n, d), on the unit sphere.
       y: the Gaussian labels, shape (n,).
       H: H^inf (Du et al. 2019, eq. 6), shape (n, n), in X's dtype.
+      H_spectrum: its eigendecomposition in X's dtype (``nt.kernel_spectrum``), shared by every width's kernel
+        prediction.
       spectrum: the eigenvalues of H^inf computed in float64, increasing, shape (n,).
       lambda0: lambda_0 = lambda_min(H^inf) (float64).
       lambda_max: lambda_max(H^inf) (float64).
@@ -79,6 +81,7 @@ class Problem(NamedTuple):
     X: Any
     y: Any
     H: Any
+    H_spectrum: Any
     spectrum: np.ndarray
     lambda0: float
     lambda_max: float
@@ -373,10 +376,12 @@ def make_problem(config: SweepConfig, seed: int) -> Problem:
     H = gram_infinity_float64(X)  # the theorem's constants come from the float64 spectrum, in every precision
     spectrum = np.linalg.eigvalsh(H)
     nt.lambda_zero(X)  # refuses parallel inputs (lambda_0 ~ 0) with an error that says so
+    H_working = jax.numpy.asarray(H, X.dtype)
     return Problem(
         X=X,
         y=y,
-        H=jax.numpy.asarray(H, X.dtype),
+        H=H_working,
+        H_spectrum=nt.kernel_spectrum(H_working),
         spectrum=spectrum,
         lambda0=float(spectrum[0]),
         lambda_max=float(spectrum[-1]),
@@ -420,7 +425,10 @@ def run_unit(config: SweepConfig, problem: Problem, m: int, seed: int, eta: floa
     # rates of both measured above the run's round-off floor, on the same steps
     rate = nt.empirical_rate(loss)
     predicted = np.asarray(
-        nt.kernel_prediction(problem.H, y - nt.predict(params, X), eta=eta, steps=config.steps), np.float64
+        nt.kernel_prediction(
+            problem.H, y - nt.predict(params, X), eta=eta, steps=config.steps, spectrum=problem.H_spectrum
+        ),
+        np.float64,
     )
     rate_kernel = nt.empirical_rate(predicted, floor=rate.floor)
     clean = slice(rate.first_step, rate.last_step + 1)

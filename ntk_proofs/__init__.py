@@ -8,9 +8,11 @@ the eigensolvers, ``ntk_proofs.du2019`` the heart of the suite.
 from ntk_proofs import claims, gd
 from ntk_proofs.arora2019 import (
     EigenProjections,
+    KernelSpectrum,
     eigen_projections,
     generalization_bound,
     kernel_prediction,
+    kernel_spectrum,
     predicted_residual,
 )
 from ntk_proofs.curvature import (
@@ -270,6 +272,8 @@ __all__ = [
     "eigen_projections",
     "predicted_residual",
     "kernel_prediction",
+    "kernel_spectrum",
+    "KernelSpectrum",
     "generalization_bound",
     "EigenProjections",
     # NTK (Jacot et al. 2018; Lee et al. 2019)

@@ -61,7 +61,32 @@ def eigen_projections_of(H, y):
     return EigenProjections(lam, (V.T @ y) ** 2)
 
 
-def kernel_prediction(H: Array, residual0: Array, *, eta: float, steps: int) -> Array:
+class KernelSpectrum(NamedTuple):
+    """H = V diag(lambda) V^T of a symmetric kernel, eigenvalues in descending order (``kernel_spectrum``).
+
+    Attributes:
+      eigenvalues: (n,) lambda_1 >= ... >= lambda_n.
+      eigenvectors: (n, n) V, column i the unit eigenvector of lambda_i.
+    """
+
+    eigenvalues: Array
+    eigenvectors: Array
+
+
+def kernel_spectrum(H: Array) -> KernelSpectrum:
+    """The eigendecomposition ``kernel_prediction`` uses, computed once for many predictions with the same H (the
+    width sweep predicts every width's loss from one H^inf: one O(n^3) decomposition instead of one per width).
+
+    Raises:
+      ValueError: a bad H (as in ``eigen_projections``).
+    """
+    H, _ = _check_kernel_and_labels(H, np.zeros(np.shape(H)[:1]))
+    return KernelSpectrum(*_eigh_descending(H))
+
+
+def kernel_prediction(
+    H: Array, residual0: Array, *, eta: float, steps: int, spectrum: KernelSpectrum | None = None
+) -> Array:
     """The loss of GD on the linear dynamics of a fixed kernel H (n, n), from the residual y - u(0) (n,):
 
         L(k) = 0.5 sum_i (1 - eta lambda_i)^(2k) (v_i . (y - u(0)))^2,      k = 0..steps,
@@ -75,6 +100,8 @@ def kernel_prediction(H: Array, residual0: Array, *, eta: float, steps: int) -> 
       residual0: (n,) the initial residual y - u(0).
       eta: the step size, positive and finite.
       steps: the number of steps, a non-negative integer.
+      spectrum: H's ``kernel_spectrum``, to reuse across calls with the same H (the same numbers as without it);
+        None computes it.
 
     Returns:
       (steps + 1,) the loss L(0), ..., L(steps), in H's dtype.
@@ -87,7 +114,11 @@ def kernel_prediction(H: Array, residual0: Array, *, eta: float, steps: int) -> 
         raise ValueError(f"eta must be a positive finite step size; got {eta!r}.")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}.")
-    lam, proj = _eigen_projections(H, residual0)
+    if spectrum is None:
+        spectrum = KernelSpectrum(*_eigh_descending(H))
+    elif spectrum.eigenvectors.shape != H.shape:
+        raise ValueError(f"spectrum is of a {spectrum.eigenvectors.shape} kernel but H is {H.shape}.")
+    lam, proj = spectrum.eigenvalues, _projections(spectrum.eigenvectors, residual0)
     k = jnp.arange(steps + 1, dtype=H.dtype)[:, None]
     return 0.5 * jnp.sum(jnp.power(1.0 - eta * lam[None, :], 2.0 * k) * proj[None, :], axis=1)
 
@@ -167,3 +198,5 @@ def _check_kernel_and_labels(H, y) -> tuple[Array, Array]:
 # Compiled here rather than with a decorator: mutation testing (mutmut) does not reach decorated functions,
 # and these hold the formulas its runs must mutate.
 _eigen_projections = jax.jit(eigen_projections_of)
+_eigh_descending = jax.jit(eigh_descending)
+_projections = jax.jit(lambda V, y: (V.T @ y) ** 2)

@@ -202,35 +202,36 @@ def lanczos(matvec: Callable[[Array], Array], v0: Array, num_steps: int) -> Lanc
 
 
 def lanczos_core(matvec, v0, num_steps):
-    """Traceable Lanczos (for use inside jit): (alphas, betas, basis, steps) as in ``lanczos``."""
+    """Traceable Lanczos (for use inside jit): (alphas, betas, basis, steps) as in ``lanczos``.
+
+    The basis V has a spare last row, so that every step writes its next vector without a branch, and the rows
+    beyond the current step are still zero, so that V^T (V w) projects on the basis so far without a mask."""
     dim = v0.shape[0]
     dtype = v0.dtype
     tiny = jnp.finfo(dtype).eps * 10
     v = v0 / jnp.linalg.norm(v0)
-    V = jnp.zeros((num_steps, dim), dtype).at[0].set(v)
+    V = jnp.zeros((num_steps + 1, dim), dtype).at[0].set(v)
 
     def body(i, carry):
         V, alphas, betas, steps, alive = carry
         v = V[i]
         w = matvec(v)
         alpha = jnp.vdot(v, w)
-        mask = (jnp.arange(num_steps) <= i)[:, None].astype(dtype)
         for _ in range(2):  # full reorthogonalization, twice ("twice is enough")
-            w = w - (V * mask).T @ ((V * mask) @ w)
+            w = w - V.T @ (V @ w)
         beta = jnp.linalg.norm(w)
         scale = jnp.maximum(jnp.linalg.norm(jax.lax.stop_gradient(alpha)), 1.0)
         closes = beta <= tiny * scale * jnp.sqrt(dim)
         alive_next = alive & ~closes
         alphas = alphas.at[i].set(jnp.where(alive, alpha, 0.0))
         steps = steps + alive.astype(jnp.int32)
-        nxt = jnp.where(alive_next, w / jnp.where(closes, 1.0, beta), 0.0)
-        V = jax.lax.cond(i + 1 < num_steps, lambda V: V.at[i + 1].set(nxt), lambda V: V, V)
+        V = V.at[i + 1].set(jnp.where(alive_next, w / jnp.where(closes, 1.0, beta), 0.0))
         betas = betas.at[i].set(jnp.where(alive_next, beta, 0.0))
         return V, alphas, betas, steps, alive_next
 
     carry = (V, jnp.zeros(num_steps, dtype), jnp.zeros(num_steps, dtype), jnp.asarray(0, jnp.int32), jnp.asarray(True))
     V, alphas, betas, steps, _ = jax.lax.fori_loop(0, num_steps, body, carry)
-    return alphas, betas[: num_steps - 1], V, steps
+    return alphas, betas[: num_steps - 1], V[:num_steps], steps
 
 
 _lanczos = jax.jit(lanczos_core, static_argnums=(0, 2))

@@ -225,3 +225,28 @@ def test_kernels_must_be_finite_and_symmetric_to_round_off_at_their_own_scale():
     # an asymmetry of 1e-13 relative on a kernel of scale 1e6 is round-off (tolerance 1e3 eps max(scale, 1))
     big = 1e6 * jnp.array([[2.0, 1.0], [1.0 + 1e-13, 2.0]])
     np.testing.assert_allclose(nt.kernel_prediction(big, y, eta=1e-7, steps=1)[0], 1.0, **rel(np.float64))
+
+
+@given(seed=st.integers(0, 10**6), n=st.sampled_from([3, 15]))
+def test_a_shared_kernel_spectrum_gives_the_same_prediction_and_is_the_eigendecomposition(seed, n):
+    """kernel_prediction with H's kernel_spectrum (computed once, for many residuals) equals it without, bit for bit;
+    the spectrum is H = V diag(lambda) V^T with lambda descending and V orthonormal (float64 table tolerances)."""
+    X, y = _sphere_task(seed, n)
+    H = nt.gram_infinity(X)
+    spectrum = nt.kernel_spectrum(H)
+    lam, V = np.asarray(spectrum.eigenvalues), np.asarray(spectrum.eigenvectors)
+    assert np.all(np.diff(lam) <= 0)
+    np.testing.assert_allclose(V @ np.diag(lam) @ V.T, np.asarray(H), **tol(lam))
+    np.testing.assert_allclose(V.T @ V, np.eye(n), **tol(lam))
+    for s in range(2):
+        r = nt.gaussian_labels(jax.random.PRNGKey(seed + s), n)
+        shared = nt.kernel_prediction(H, r, eta=0.5, steps=7, spectrum=spectrum)
+        np.testing.assert_array_equal(np.asarray(shared), np.asarray(nt.kernel_prediction(H, r, eta=0.5, steps=7)))
+
+
+def test_a_kernel_spectrum_is_checked_like_its_kernel():
+    with pytest.raises(ValueError, match=r"^H must be symmetric\.$"):
+        nt.kernel_spectrum(jnp.array([[1.0, 0.5], [0.4, 1.0]]))
+    spectrum = nt.kernel_spectrum(jnp.eye(3))
+    with pytest.raises(ValueError, match=r"^spectrum is of a \(3, 3\) kernel but H is \(2, 2\)\.$"):
+        nt.kernel_prediction(jnp.eye(2), jnp.ones(2), eta=0.1, steps=2, spectrum=spectrum)
