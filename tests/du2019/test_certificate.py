@@ -282,8 +282,11 @@ def test_a_refuting_measurement_is_never_wrong(seed, n, dtype):
     measured = jnp.linalg.eigvalsh(H)[0]
     exact = np.linalg.eigvalsh(np.asarray(H, np.float64))[0]
     scale = 8.0 * n * np.finfo(dtype).eps / 2 * float(np.linalg.norm(np.asarray(H, np.float64)))
-    for offset in rng.uniform(-4.0, 4.0, size=16) * scale:
-        floor = jnp.asarray(exact + offset, dtype)
+    floors = [jnp.asarray(exact + offset, dtype) for offset in rng.uniform(-4.0, 4.0, size=16) * scale]
+    # and the floor just above the measurement: where eigvalsh underestimated lambda_min by an ulp or more, only the
+    # slack keeps the measurement from refuting a floor the exact lambda_min clears
+    floors.append(jnp.nextafter(measured, jnp.asarray(np.inf, dtype)))
+    for floor in floors:
         if bool(cert.refuted_by(H, measured, floor)):
             assert exact < float(floor)
     assert not bool(cert.refuted_by(H, jnp.asarray(jnp.nan, dtype), jnp.asarray(exact + 1.0, dtype)))
