@@ -55,10 +55,15 @@ def eigen_projections(H: Array, y: Array) -> EigenProjections:
     return _eigen_projections(H, y)
 
 
+def squared_projections(V, y):
+    """(v_i^T y)^2 for the columns v_i of V: y's energy along each eigenvector (Arora et al. 2019, Theorem 4.1)."""
+    return (V.T @ y) ** 2
+
+
 def eigen_projections_of(H, y):
     """The traceable core of ``eigen_projections``: eigenvalues of H, descending, and (v_i^T y)^2."""
     lam, V = eigh_descending(H)
-    return EigenProjections(lam, (V.T @ y) ** 2)
+    return EigenProjections(lam, squared_projections(V, y))
 
 
 class KernelSpectrum(NamedTuple):
@@ -199,4 +204,4 @@ def _check_kernel_and_labels(H, y) -> tuple[Array, Array]:
 # and these hold the formulas its runs must mutate.
 _eigen_projections = jax.jit(eigen_projections_of)
 _eigh_descending = jax.jit(eigh_descending)
-_projections = jax.jit(lambda V, y: (V.T @ y) ** 2)
+_projections = jax.jit(squared_projections)
