@@ -38,7 +38,7 @@ from experiments.cli import (
     step_flag_problem,
 )
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
-from experiments.store import Fit, from_jsonable, read_json, unit_config
+from experiments.store import Fit, UnitStore, from_jsonable, read_json, unit_config, write_json
 
 if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
     from ntk_proofs.claims import Claim
@@ -75,6 +75,12 @@ class CriticalConfig(Cluster):
         choices=CRITERIA,
     )
     seeds: int = option(20, "random initializations per width")
+    max_seeds: int = option(
+        100,
+        "where a criterion's two estimates of m* (the grid's and the logistic fit's) lie more than one grid step "
+        "apart, its search runs again with --seeds more initializations per width, pooled, until they agree or the "
+        "pool would pass this (--max-seeds = --seeds: never)",
+    )
     delta: float = option(0.1, "m* is the smallest width at which a criterion holds on a fraction 1 - delta of them")
     eta: str = option("auto", "GD step size: a number or 'auto' = 1 / lambda_max(H^inf)")
     m_min: int = option(1, "smallest width of the search (low enough that no m* sits on it: one that does is censored)")
@@ -133,6 +139,7 @@ QUICK = dict(
     ns=(6, 10),
     datasets=2,
     seeds=8,
+    max_seeds=16,
     m_min=4,
     m_max=64,
     grid=2,
@@ -142,7 +149,7 @@ QUICK = dict(
 FULL = dict(
     families=("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits"),
     ns=(8, 16, 32, 64, 128, 256, 512),
-    train_max_n=128,
+    train_max_n=256,
     fixed_d_max_n=64,
     datasets=5,
     criteria=("init", "concentration", "trajectory", "linear", "trajectory_flow", "linear_flow"),
@@ -157,7 +164,7 @@ STATIC_CRITERIA = ("init", "concentration")  # the criteria that need no GD step
 GPU = dict(
     FULL,
     criteria=(*FULL["criteria"], "kernel"),
-    train_max_n=256,
+    train_max_n=512,
     fixed_d_max_n=512,
     m_max=2**18,
     max_steps=30000,
@@ -205,7 +212,8 @@ class CriterionUnit(NamedTuple):
       logistic: the logistic fit's estimate of m*.
       widths: every width tried, ascending.
       hold_fraction: the fraction of initializations that held, per width.
-      holds: (widths, seeds) the outcome of every run.
+      holds: (widths, seeds) the outcome of every run (seeds: --seeds, or a multiple up to --max-seeds where the
+        two estimates disagreed at fewer).
       monotone: whether the hold fraction never falls as m grows.
       violations: the (smaller, larger) width pairs where it fell.
       eta: the GD step of the runs.
@@ -339,6 +347,8 @@ class CriterionSummary(NamedTuple):
       eta: the GD step, per unit.
       steps: the step cap, per unit.
       converged_fraction_at_m_star: the fraction of runs that converged at m*, per unit (None where m* is).
+      seeds: the initializations per width the search used, per unit (more than --seeds where its two estimates
+        disagreed at fewer; None where the unit did not run the criterion).
     """
 
     m_star: list[int | None]
@@ -355,6 +365,7 @@ class CriterionSummary(NamedTuple):
     eta: list[float | None]
     steps: list[int | None]
     converged_fraction_at_m_star: list[float | None]
+    seeds: list[int | None] | None = None
 
 
 class FamilySummary(NamedTuple):
@@ -491,6 +502,7 @@ def _problems(c: CriticalConfig) -> str | None:
     for name in (
         "fixed_d",
         "seeds",
+        "max_seeds",
         "m_min",
         "grid",
         "max_steps",
@@ -504,6 +516,8 @@ def _problems(c: CriticalConfig) -> str | None:
             return f"--{name.replace('_', '-')} must be at least 1; got {getattr(c, name)}."
     if c.m_max < c.m_min:
         return f"--m-max ({c.m_max}) must be at least --m-min ({c.m_min})."
+    if c.max_seeds < c.seeds:
+        return f"--max-seeds ({c.max_seeds}) must be at least --seeds ({c.seeds})."
     if not 0 < c.delta < 1:
         return f"--delta must lie in (0, 1); got {c.delta}."
     if not 0 < c.tol < 1:
@@ -623,6 +637,7 @@ def run_unit(
         start=start,
         on_width=ran.append,
         pad=(lambda m: padded_width(m, n)) if config.pad else None,
+        max_seeds=config.max_seeds,
     )
     seconds = time.perf_counter() - clock
     spectrum = infinite_width_spectrum(X)
@@ -665,6 +680,36 @@ def run_unit(
         published={k: float(v) for k, v in published_widths(n, d, lambda0).items()},
         du_explicit_width=nt.required_width(n, lambda0, residual0, config.delta),
     )
+
+
+def would_refine(entry: CriterionUnit) -> bool:
+    """Whether ``critical_widths(max_seeds=...)`` pools more initializations for this search: its grid m* is
+    measured (not censored) and the logistic estimate lies more than one grid step from it."""
+    return entry.m_star is not None and not entry.censored and entry.logistic.agrees is False
+
+
+def adopt_unrefined_units(store: UnitStore, jobs) -> list[str]:
+    """Units stored before ``max_seeds`` was part of a unit's config, which the refinement would leave as they are,
+    taken over under the current config; returns their names.
+
+    A stored unit whose config equals a job's but for ``max_seeds`` (absent) ran every search on ``seeds``
+    initializations per width. Where none of its searches ``would_refine``, ``critical_widths(max_seeds=...)``
+    runs no further block on it and returns the same searches (the first block's initializations and outcomes are
+    unchanged), so its result is the current code's; it is rewritten with the current config, its provenance (the
+    code version that computed it) kept and an "adopted" note added. Any other unit is computed again."""
+    adopted = []
+    for name, config, _ in jobs:
+        if "max_seeds" not in config:
+            continue
+        older = {k: v for k, v in config.items() if k != "max_seeds"}
+        result = store.load(name, older)
+        if result is None or any(would_refine(e) for e in unit_record(result).criteria.values()):
+            continue
+        stored = read_json(store.path(name))
+        note = "stored without max_seeds; no search would pool more initializations, so the result stands as computed"
+        write_json(store.path(name), dict(stored, config=config, adopted=note))
+        adopted.append(name)
+    return adopted
 
 
 def _guess(units: list[CriticalUnit], family: str, n: int, dataset: int) -> dict[str, int]:
@@ -824,6 +869,7 @@ NOT_RUN_VIEW = dict(
     eta=None,
     steps=None,
     converged_fraction_at_m_star=None,
+    seeds=None,
 )
 
 
@@ -841,6 +887,7 @@ def _unit_view(entry: CriterionUnit, grid: int) -> dict[str, Any]:
         eta=entry.eta,
         steps=entry.steps,
         converged_fraction_at_m_star=_converged_at_m_star(entry),
+        seeds=len(entry.holds[0]),
     )
 
 
@@ -1054,6 +1101,8 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         )
         for family, dataset, n in order
     ]
+    if config.resume:
+        adopt_unrefined_units(UnitStore(Path(config.out) / f"{NAME}_runs"), jobs)
     # a data set's sizes run in order on one process (each search starts from m* at the smaller n)
     return run_sweep(
         config,

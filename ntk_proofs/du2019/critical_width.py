@@ -42,6 +42,7 @@ from ntk_proofs.data import check_inputs, check_positive_int
 from ntk_proofs.du2019.bounds import check_upper_bound, infinite_width_spectrum, linear_rate_envelope, loss_floor
 from ntk_proofs.du2019.gram import gram_infinity_float64
 from ntk_proofs.du2019.sweep import train_gd_batched
+from ntk_proofs.du2019.width_law import fit_hold_curve
 from ntk_proofs.gd import DIVERGENCE_FACTOR, check_step_size
 from ntk_proofs.models.two_layer import DU_NET, Params, init_params, predict
 
@@ -120,8 +121,10 @@ PAD_MAX_N = 128
 
 def padded_width(m: int, n: int) -> int:
     """The array width a width-m search run on n points runs in: the next power of two >= m for n <= ``PAD_MAX_N``
-    (one compiled program per octave of widths), else m itself."""
-    return m if n > PAD_MAX_N else 1 << max(0, math.ceil(math.log2(m)))
+    or m <= n (one compiled program per octave of widths), else m itself. Where m <= n a step's cost is set by n
+    (the (n, n) Gram matrix, its Cholesky certificate and Lanczos), so padding m up to 2m costs little and saves a
+    compile per width: at n = 256 it halved a search's time (70 s to 36 s, the same outcomes)."""
+    return m if n > PAD_MAX_N and m > n else 1 << max(0, math.ceil(math.log2(m)))
 
 
 # up to this n the runs estimate lambda_min(H(k)) by dense eigh, whose program compiles faster than the Lanczos one
@@ -189,16 +192,23 @@ def _runs_until_converged(
         W = jnp.where(jnp.asarray(finished)[:, None, None], W0, run.params.W)
 
 
-def search_initializations(key: Array, m: int, d: int, seeds: int, dtype=None) -> Params:
-    """The ``seeds`` initializations of width m that ``critical_widths`` runs under its ``key``: Params with a
-    leading seeds axis, drawn from ``split(fold_in(key, m), seeds)`` (the draws ``criterion_outcomes`` makes from
-    the key ``fold_in(key, m)``), so that a later check (``ntk_proofs.regimes.flow.flow_criterion_outcomes``) can
-    start from the very same nets."""
-    return _draws(jax.random.fold_in(key, m), m, d, seeds, dtype)
+def search_initializations(key: Array, m: int, d: int, seeds: int, dtype=None, first: int = 0) -> Params:
+    """The initializations ``first``, ..., ``first + seeds - 1`` of width m that ``critical_widths`` runs under its
+    ``key``: Params with a leading seeds axis, the draws ``criterion_outcomes`` makes from the key
+    ``fold_in(key, m)`` (see ``_draws``), so that a later check (``ntk_proofs.regimes.flow.flow_criterion_outcomes``)
+    can start from the very same nets."""
+    return _draws(jax.random.fold_in(key, m), m, d, seeds, dtype, first)
 
 
-def _draws(key: Array, m: int, d: int, seeds: int, dtype) -> Params:
-    keys = jax.random.split(key, seeds)
+def _draws(key: Array, m: int, d: int, seeds: int, dtype, first: int = 0) -> Params:
+    """Initializations ``first`` to ``first + seeds - 1`` under ``key``: the first block (first = 0) from
+    ``split(key, seeds)``, a later one from ``fold_in(key, s)`` for each index s. With JAX's partitionable threefry
+    (its default) ``split(key, k)[s]`` is ``fold_in(key, s)``, so initialization s is the same net whichever block
+    drew it, and the blocks of a refined search (``critical_widths(max_seeds=...)``) never repeat a net."""
+    if first == 0:
+        keys = jax.random.split(key, seeds)
+    else:
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(first, first + seeds, dtype=jnp.uint32))
     return jax.vmap(lambda k: init_params(k, m, d, dtype=dtype))(keys)  # the same draws as one call per key
 
 
@@ -216,6 +226,7 @@ def criterion_outcomes(
     concentration: bool = False,
     runs: bool = True,
     padded_width: int | None = None,
+    first: int = 0,
 ) -> dict[str, np.ndarray]:
     """The run-based criteria ("init", "trajectory", "linear", "kernel") and, if ``concentration``, the
     "concentration" criterion, on ``seeds`` initializations of width m, run as one batched program
@@ -226,7 +237,8 @@ def criterion_outcomes(
     ``concentration``, "concentration_gap" (||H(0) - H^inf||_2 / lambda_0, Lemma 3.1 asks for <= 1/4). With
     ``runs=False`` only "concentration" is computed (no GD program is compiled or run). With ``padded_width``
     M > m the width-m nets run inside M neurons (``train_gd_batched(live_width=m)``: the same initializations and
-    numbers up to float reassociation, on the program every width up to M shares)."""
+    numbers up to float reassociation, on the program every width up to M shares). ``first``: the index of the
+    first initialization (the batch is initializations ``first`` to ``first + seeds - 1``, see ``_draws``)."""
     n, d = X.shape
     # a padded batch even where M = m, so that a bucket's every width (its top included) runs one program
     padded = (
@@ -236,11 +248,11 @@ def criterion_outcomes(
     )
     if padded:  # drawn at width M: with partitionable threefry the first m neurons are the width-m draw itself
         assert padded_width is not None
-        full = _draws(key, padded_width, d, seeds, X.dtype)
+        full = _draws(key, padded_width, d, seeds, X.dtype, first)
         live = jnp.asarray(np.arange(padded_width) < m)[None, :]
         batch = Params(full.W, jnp.where(live, full.a, 0))  # the padding's a_r = 0 (its w_r never move)
     else:
-        batch = _draws(key, m, d, seeds, X.dtype)
+        batch = _draws(key, m, d, seeds, X.dtype, first)
     gaps = concentration_gaps(X, batch.W, lambda0, width=m if padded else None) if concentration else None
     if not runs:  # the initialization alone: no GD program to compile
         if gaps is None:
@@ -421,6 +433,7 @@ def critical_widths(
     start: dict[str, int] | None = None,
     on_width: Callable[[int], None] | None = None,
     pad: Callable[[int], int] | None = None,
+    max_seeds: int | None = None,
 ) -> dict[str, CriticalWidth]:
     """``critical_width`` for each of ``criteria`` on the same data, sharing the GD runs: a width that one
     criterion's search has run is reused by the others (the initializations of width m are the same for all,
@@ -428,6 +441,16 @@ def critical_widths(
     that has not converged by the step where the (C1) envelope reaches ``tol`` has broken (C1), and a run that
     follows the kernel converges about four times sooner. A criterion without a ``start`` starts from the largest
     m* found so far, the searches running in ``SEARCH_ORDER`` ("kernel": from ``_kernel_width_guess``).
+
+    With ``max_seeds``, a criterion whose two estimates of m* disagree (the logistic fit of its hold curve,
+    ``width_law.fit_hold_curve``, lies more than one grid step from the grid's m*) is searched again from its m*
+    with ``seeds`` more initializations at every width the new search tries (initializations seeds, ..., 2 seeds - 1
+    of each width: ``_draws``), pooled with the earlier ones, and so on until the two agree or another block would
+    pass ``max_seeds``. A disagreement means the hold fraction's binomial noise (about 0.07 at 20 runs and
+    1 - delta = 0.9) moves the grid's answer by more than a grid step where the hold curve is shallow; more runs
+    shrink that noise. The returned ``seeds`` of each criterion says how many it used. Where the two estimates agree
+    at ``seeds`` (or the fit cannot place m*, as where every width held) nothing more runs, so the result is the
+    one without ``max_seeds``.
 
     Args:
       X: (n, d) inputs on the unit sphere, no two parallel (``check_inputs``).
@@ -447,6 +470,8 @@ def critical_widths(
       pad: ``pad(m) -> M >= m``, the array width the GD runs of width m run in (``criterion_outcomes``'s
         ``padded_width``), so that the widths of one bucket share a compiled program (``padded_width`` is such a
         policy); default: no padding, one program per width.
+      max_seeds: the most initializations per width a disagreeing criterion's search may pool (a multiple of
+        ``seeds`` is reached exactly); None or ``seeds``: no second block.
 
     Returns:
       criterion -> ``CriticalWidth``, each with the step size, lambda_0, step cap and convergence of its runs, in
@@ -463,6 +488,8 @@ def critical_widths(
         raise ValueError(f"criteria must be a non-empty subset of {CRITERIA}; got {criteria!r}.")
     _check_search(delta, seeds, m_min, m_max, resolution)
     check_positive_int(max_steps, "max_steps")
+    if max_seeds is not None and (isinstance(max_seeds, bool) or not isinstance(max_seeds, int) or max_seeds < seeds):
+        raise ValueError(f"max_seeds must be an integer >= seeds ({seeds}); got {max_seeds!r}.")
     if not 0 < tol < 1:
         raise ValueError(f"tol must lie in (0, 1); got {tol!r}.")
     X, y = check_inputs(X, y)
@@ -482,18 +509,19 @@ def critical_widths(
         "flow": (FLOW_STEP_FRACTION * step, cap(FLOW_STEP_FRACTION * step, math.ceil(max_steps / FLOW_STEP_FRACTION))),
         "static": (step, 0),
     }
-    caches: dict[str, dict[int, dict[str, np.ndarray]]] = {kind: {} for kind in regimes}
+    # per kind, the outcomes of each (width, block of ``seeds`` initializations)
+    caches: dict[str, dict[tuple[int, int], dict[str, np.ndarray]]] = {kind: {} for kind in regimes}
 
     def kind_of(criterion):
         return "flow" if criterion in FLOW_CRITERIA else ("static" if criterion == "concentration" else "runs")
 
-    def outcomes(m, kind):
+    def outcomes(m, kind, block):
         cache = caches[kind]
-        if m not in cache:
-            if on_width is not None:
+        if (m, block) not in cache:
+            if on_width is not None and block == 0:
                 on_width(m)
             eta_run, steps_run = regimes[kind]
-            cache[m] = criterion_outcomes(
+            cache[m, block] = criterion_outcomes(
                 X,
                 y,
                 m,
@@ -506,34 +534,60 @@ def critical_widths(
                 concentration=kind == "static",
                 runs=kind != "static",
                 padded_width=None if pad is None else pad(m),
+                first=block * seeds,
             )
-        return cache[m]
+        return cache[m, block]
 
-    def outcomes_of(criterion):
-        name = criterion.removesuffix("_flow")
-        return lambda m: {criterion: outcomes(m, kind_of(criterion))[name]}
+    def pooled(m, kind, blocks, field):
+        return np.concatenate([outcomes(m, kind, b)[field] for b in range(blocks)])
 
+    def outcomes_of(criterion, blocks):
+        name, kind = criterion.removesuffix("_flow"), kind_of(criterion)
+        return lambda m: {criterion: pooled(m, kind, blocks, name)}
+
+    q = _per_doubling(resolution)
+    most_blocks = 1 if max_seeds is None else max_seeds // seeds
     start = start or {}
-    found = {}
+    found, blocks_of = {}, {}
     for c in sorted(criteria, key=SEARCH_ORDER.index):
         known = [r.m_star for k, r in found.items() if r.m_star is not None and k != "concentration"]
         guess = start.get(c, max(known, default=None))
         if c == "kernel" and c not in start and caches["runs"]:
             guess = _kernel_width_guess(caches["runs"], delta) or guess
-        found[c] = _search(outcomes_of(c), c, delta=delta, m_min=m_min, m_max=m_max, resolution=resolution, start=guess)
+        search = dict(delta=delta, m_min=m_min, m_max=m_max, resolution=resolution)
+        r, blocks = _search(outcomes_of(c, 1), c, start=guess, **search), 1
+        while blocks < most_blocks and _estimates_disagree(r, q):
+            blocks += 1
+            r = _search(outcomes_of(c, blocks), c, start=r.m_star, **search)
+        found[c], blocks_of[c] = r, blocks
     found = {c: found[c] for c in criteria}
     results = {}
     for c, r in found.items():
         kind = kind_of(c)
-        cache = caches[kind]
         results[c] = r._replace(
             eta=regimes[kind][0],
             lambda0=lambda0,
             steps=regimes[kind][1],
-            converged=np.stack([cache[w]["converged"] for w in r.widths]),
-            end_step=np.stack([cache[w]["end_step"] for w in r.widths]),
+            converged=np.stack([pooled(w, kind, blocks_of[c], "converged") for w in r.widths]),
+            end_step=np.stack([pooled(w, kind, blocks_of[c], "end_step") for w in r.widths]),
         )
     return results
+
+
+def _per_doubling(resolution: float) -> int:
+    """q, the search grid's widths per doubling: the smallest with 2^(1/q) <= resolution."""
+    return max(1, math.ceil(math.log(2) / math.log(resolution) - 1e-9))
+
+
+def _estimates_disagree(result: CriticalWidth, per_doubling: int) -> bool:
+    """Whether the logistic hold-curve estimate of m* lies more than one grid step from the grid's m* (False where
+    either is missing: a censored search, or a fit that cannot place m*)."""
+    if result.m_star is None or result.censored:
+        return False
+    fit = fit_hold_curve(
+        result.widths, result.holds, delta=result.delta, grid_m_star=result.m_star, per_doubling=per_doubling
+    )
+    return fit.agrees is False
 
 
 def _kernel_width_guess(cache: dict, delta: float) -> int | None:
@@ -541,8 +595,8 @@ def _kernel_width_guess(cache: dict, delta: float) -> int | None:
     of its (1 - delta)-quantile kernel gap over the 10% tolerance, since a width-m net's deviation from the H^inf
     dynamics falls like m^(-1/2) (Arora et al. 2019, Thm 3.1 and 4.1; Lee et al. 2019, Thm 2.1). Only a start:
     the search brackets m* from there whatever the guess."""
-    m = max(cache)
-    gap = float(np.quantile(cache[m]["kernel_gap"], 1 - delta))
+    m = max(width for width, _ in cache)
+    gap = float(np.quantile(np.concatenate([v["kernel_gap"] for (w, _), v in cache.items() if w == m]), 1 - delta))
     if not (np.isfinite(gap) and gap > 0):
         return None
     return int(m * (gap / KERNEL_TOLERANCE) ** 2)
@@ -565,7 +619,7 @@ def _search(outcomes, criterion, *, delta, m_min, m_max, resolution, start=None)
     ``resolution``), and runs one confirmation width, 2 m* (if <= m_max), which does not move m* but shows a
     non-monotone hold curve above it and gives ``bootstrap_m_star`` a width to fall back on. Any start gives a
     valid bracket; a good guess (e.g. m* at a smaller n) saves widths."""
-    q = max(1, math.ceil(math.log(2) / math.log(resolution) - 1e-9))
+    q = _per_doubling(resolution)
     j_max = int(math.floor(q * math.log2(m_max / m_min) + 1e-9))
     tried: dict[int, np.ndarray] = {}
 

@@ -233,3 +233,55 @@ def test_shared_runs_give_every_criterion_and_record_how_runs_ended():
         np.testing.assert_array_equal(
             alone.holds[list(alone.widths).index(w)], shared.holds[list(shared.widths).index(w)]
         )
+
+
+def test_a_later_block_of_initializations_continues_the_first():
+    """Initialization s of width m is one net whichever block draws it (partitionable threefry: split(k, n)[s] is
+    fold_in(k, s)), so a refined search's extra blocks never repeat a net of the first block."""
+    from ntk_proofs.du2019.critical_width import search_initializations
+
+    assert jax.config.jax_threefry_partitionable
+    key = jax.random.PRNGKey(7)
+    whole = search_initializations(key, 13, 5, 16)
+    later = search_initializations(key, 13, 5, 8, first=8)
+    np.testing.assert_array_equal(later.W, whole.W[8:])
+    np.testing.assert_array_equal(later.a, whole.a[8:])
+    assert not np.any(np.all(whole.W[:8, None] == whole.W[None, 8:], axis=(2, 3)))
+
+
+def test_a_search_whose_two_estimates_disagree_pools_more_initializations():
+    """``critical_widths(max_seeds=...)``: Lemma 3.1's criterion on 6 points with 8 initializations per width puts
+    the logistic estimate of m* more than a grid step from the grid's m*, so its search runs again with 8 more
+    initializations per width, pooled; "init", whose two estimates agree, is left as it was. The pooled outcomes
+    are the criterion on initializations 0, ..., seeds - 1 of one draw (checked against concentration_gaps on
+    those nets), and the search stops at agreement or at max_seeds."""
+    from ntk_proofs.du2019.critical_width import (
+        CONCENTRATION_FRACTION,
+        concentration_gaps,
+        critical_widths,
+        search_initializations,
+    )
+    from ntk_proofs.du2019.width_law import fit_hold_curve
+
+    X = nt.unit_sphere(jax.random.PRNGKey(102), 6, 6)
+    y = nt.gaussian_labels(jax.random.PRNGKey(2), 6)
+    key = jax.random.PRNGKey(5)
+    kw = dict(criteria=("init", "concentration"), key=key, seeds=8, m_min=1, m_max=4096)
+    plain = critical_widths(X, y, **kw)
+    refined = critical_widths(X, y, max_seeds=32, **kw)
+
+    def agrees(r):
+        return fit_hold_curve(r.widths, r.holds, delta=r.delta, grid_m_star=r.m_star, per_doubling=4).agrees
+
+    assert agrees(plain["init"]) and not agrees(plain["concentration"])
+    np.testing.assert_array_equal(refined["init"].holds, plain["init"].holds)
+    assert refined["init"].seeds == 8 and refined["init"].m_star == plain["init"].m_star
+    r = refined["concentration"]
+    assert r.seeds in (16, 24, 32) and r.holds.shape == (len(r.widths), r.seeds)
+    assert agrees(r) or r.seeds == 32
+    lambda0 = float(infinite_width_spectrum(X)[0])
+    for m, held in zip(r.widths, r.holds):
+        nets = search_initializations(key, int(m), 6, r.seeds, X.dtype)
+        np.testing.assert_array_equal(held, concentration_gaps(X, nets.W, lambda0) <= CONCENTRATION_FRACTION)
+    with pytest.raises(ValueError, match="max_seeds"):
+        critical_widths(X, y, max_seeds=4, **kw)

@@ -101,7 +101,12 @@ def test_padded_width_policy():
     from ntk_proofs.du2019.critical_width import PAD_MAX_N, padded_width
 
     assert [padded_width(m, 8) for m in (1, 2, 3, 5, 8, 9, 100)] == [1, 2, 4, 8, 8, 16, 128]
-    assert padded_width(100, PAD_MAX_N + 1) == 100
+    # above PAD_MAX_N only widths up to n pad (there a step's cost is set by n); wider ones run as they are
+    assert [padded_width(m, 2 * PAD_MAX_N) for m in (100, 2 * PAD_MAX_N, 2 * PAD_MAX_N + 1)] == [
+        128,
+        2 * PAD_MAX_N,
+        2 * PAD_MAX_N + 1,
+    ]
 
 
 def test_a_wider_draw_starts_with_the_narrower_one():
