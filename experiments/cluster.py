@@ -101,7 +101,9 @@ def run_units(
 ) -> tuple[list[dict] | None, int]:
     """Run ``jobs`` [(name, config, compute)] with a progress bar, saving each result as it finishes.
 
-    A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False).
+    A job whose stored config matches is read back instead of recomputed (unless ``resume`` is False). A job's
+    config may be a callable, called when the job's turn comes: a config that depends on an earlier job's stored
+    result (for example where a search starts); it returns None while that result is not in the store yet.
     Every returned result has gone through the JSON round trip, so what is plotted is what is saved.
     ``on_result(name, result)`` sees each result as it arrives (a later job may use an earlier one's result).
 
@@ -149,7 +151,8 @@ def _gather(
     while True:
         for name, config, _ in jobs:
             if name not in results:
-                found = store.load(name, config)
+                config = config() if callable(config) else config
+                found = None if config is None else store.load(name, config)
                 if found is not None:
                     results[name] = found
                     if fault is not None and name in others:
@@ -201,6 +204,9 @@ def _run_jobs(
     with progress(jobs, desc=desc, unit="run") as bar:
         for name, config, compute in bar:
             bar.set_postfix_str(name)
+            config = config() if callable(config) else config
+            if config is None:
+                raise RuntimeError(f"the config of unit {name} depends on a result that is not in {store.directory}.")
             result = store.load(name, config) if resume else None
             if result is None:
                 store.save(name, config, compute())

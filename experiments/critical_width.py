@@ -38,7 +38,7 @@ from experiments.cli import (
     step_flag_problem,
 )
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
-from experiments.store import Fit, UnitStore, from_jsonable, read_json, unit_config, write_json
+from experiments.store import Fit, UnitStore, from_jsonable, read_json, unit_config
 
 if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
     from ntk_proofs.claims import Claim
@@ -104,6 +104,11 @@ class CriticalConfig(Cluster):
         "this; above it a unit measures 'init' and 'concentration' only (no step is taken) and reports the others as "
         "'not run'",
     )
+    data_train_max_n: int = option(
+        1 << 20,
+        "the run-based criteria on the data families ('digits', 'npz') run only at n <= this (and --train-max-n): "
+        "the digits' lambda_0 falls with n (0.24 at n = 8 to 0.03 at n = 128), so their runs hit the step cap",
+    )
     fixed_d_max_n: int = option(
         1 << 20,
         "the 'sphere_fixed_d' family stops at this n: its lambda_0 falls with n at fixed d, so its runs lengthen "
@@ -150,7 +155,8 @@ FULL = dict(
     families=("sphere", "sphere_quarter_d", "sphere_fixed_d", "digits"),
     ns=(8, 16, 32, 64, 128, 256, 512),
     train_max_n=256,
-    fixed_d_max_n=64,
+    data_train_max_n=128,
+    fixed_d_max_n=32,
     datasets=5,
     criteria=("init", "concentration", "trajectory", "linear", "trajectory_flow", "linear_flow"),
     flow_max_n=32,
@@ -159,12 +165,14 @@ FULL = dict(
 
 
 STATIC_CRITERIA = ("init", "concentration")  # the criteria that need no GD step
+DATA_FAMILIES = ("digits", "npz")  # the families of data sets (their lambda_0 is their own, not the sphere's)
 
 
 GPU = dict(
     FULL,
     criteria=(*FULL["criteria"], "kernel"),
-    train_max_n=512,
+    train_max_n=256,
+    data_train_max_n=256,
     fixed_d_max_n=512,
     m_max=2**18,
     max_steps=30000,
@@ -172,9 +180,10 @@ GPU = dict(
 
 
 def unit_criteria(config: CriticalConfig, family: str, n: int) -> tuple[str, ...]:
-    """The criteria a (family, n) unit runs: ``config.criteria`` without the run-based ones above ``train_max_n``,
-    and without the small-step ones above ``flow_max_n`` or outside ``flow_families``."""
-    train = n <= config.train_max_n
+    """The criteria a (family, n) unit runs: ``config.criteria`` without the run-based ones above ``train_max_n``
+    (``data_train_max_n`` for the data families), and without the small-step ones above ``flow_max_n`` or outside
+    ``flow_families``."""
+    train = n <= config.train_max_n and (family not in DATA_FAMILIES or n <= config.data_train_max_n)
     flow = train and n <= config.flow_max_n and family in config.flow_families
     return tuple(
         c
@@ -510,6 +519,7 @@ def _problems(c: CriticalConfig) -> str | None:
         "datasets",
         "flow_max_n",
         "train_max_n",
+        "data_train_max_n",
         "fixed_d_max_n",
     ):
         if getattr(c, name) < 1:
@@ -680,36 +690,6 @@ def run_unit(
         published={k: float(v) for k, v in published_widths(n, d, lambda0).items()},
         du_explicit_width=nt.required_width(n, lambda0, residual0, config.delta),
     )
-
-
-def would_refine(entry: CriterionUnit) -> bool:
-    """Whether ``critical_widths(max_seeds=...)`` pools more initializations for this search: its grid m* is
-    measured (not censored) and the logistic estimate lies more than one grid step from it."""
-    return entry.m_star is not None and not entry.censored and entry.logistic.agrees is False
-
-
-def adopt_unrefined_units(store: UnitStore, jobs) -> list[str]:
-    """Units stored before ``max_seeds`` was part of a unit's config, which the refinement would leave as they are,
-    taken over under the current config; returns their names.
-
-    A stored unit whose config equals a job's but for ``max_seeds`` (absent) ran every search on ``seeds``
-    initializations per width. Where none of its searches ``would_refine``, ``critical_widths(max_seeds=...)``
-    runs no further block on it and returns the same searches (the first block's initializations and outcomes are
-    unchanged), so its result is the current code's; it is rewritten with the current config, its provenance (the
-    code version that computed it) kept and an "adopted" note added. Any other unit is computed again."""
-    adopted = []
-    for name, config, _ in jobs:
-        if "max_seeds" not in config:
-            continue
-        older = {k: v for k, v in config.items() if k != "max_seeds"}
-        result = store.load(name, older)
-        if result is None or any(would_refine(e) for e in unit_record(result).criteria.values()):
-            continue
-        stored = read_json(store.path(name))
-        note = "stored without max_seeds; no search would pool more initializations, so the result stands as computed"
-        write_json(store.path(name), dict(stored, config=config, adopted=note))
-        adopted.append(name)
-    return adopted
 
 
 def _guess(units: list[CriticalUnit], family: str, n: int, dataset: int) -> dict[str, int]:
@@ -915,7 +895,8 @@ def print_summary(summary: CriticalWidthSummary) -> None:
     print(
         f"\nCritical width m*: the smallest m at which a criterion holds on >= {1 - c.delta:.0%} of "
         f"{c.seeds} initializations (search grid 2^(1/{c.grid}), {c.m_min} <= m <= {c.m_max}), "
-        f"{c.datasets} data set(s) per (family, n)"
+        f"{c.datasets} data set(s) per (family, n); a search whose two estimates disagree pools {c.seeds} more, "
+        f"up to {c.max_seeds}"
     )
     for family, f in summary.families.items():
         print(
@@ -927,6 +908,7 @@ def print_summary(summary: CriticalWidthSummary) -> None:
             ms = ", ".join("-" if cen == NOT_RUN else format_width(m, cen) for m, cen in zip(e.m_star, e.censored))
             agree = [a for a in e.agree if a is not None]
             within = [a for a in e.within_interval if a is not None]
+            pooled = sum(v is not None and v > c.seeds for v in (e.seeds or []))
             rows.append(
                 [
                     crit,
@@ -935,6 +917,7 @@ def print_summary(summary: CriticalWidthSummary) -> None:
                     format_fit(e.counting_exponent),
                     f"{sum(agree)}/{len(agree)}",
                     f"{sum(within)}/{len(within)}",
+                    pooled,
                     "yes" if all(e.monotone) else "NO",
                 ]
             )
@@ -947,6 +930,7 @@ def print_summary(summary: CriticalWidthSummary) -> None:
                     "p of m* d / n",
                     "logistic agrees",
                     "within CI",
+                    "pooled",
                     "monotone",
                 ],
                 rows,
@@ -974,7 +958,8 @@ def print_summary(summary: CriticalWidthSummary) -> None:
         "'<=m': censored (the smallest width tried held); '>max': none up to m_max held. Exponents: least squares "
         "over the measured units; CI: 2.5-97.5% over a two-level bootstrap (data sets, then initializations). "
         "'logistic agrees': the logistic fit's m* lies within one grid step of the grid's; 'within CI': within one "
-        "grid step of the grid m*'s 95% bootstrap interval over the initializations. '-': not run at that n."
+        "grid step of the grid m*'s 95% bootstrap interval over the initializations; 'pooled': units whose search "
+        "ran more initializations (its estimates disagreed at fewer). '-': not run at that n."
     )
     _print_users_answer(summary)
 
@@ -1077,32 +1062,58 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
             "bootstrap",
             "law",
             "train_max_n",
+            "data_train_max_n",
             "flow_max_n",
             "flow_families",
             "fixed_d_max_n",
         },
     )
-    done: list[CriticalUnit] = []
     order = unit_order(config)
+    store = UnitStore(Path(config.out) / f"{NAME}_runs")
+
+    def unit_config_of(family: str, n: int, dataset: int) -> dict | None:
+        """A unit's config, with where its searches start (``start``: from the m* of the same data set's next
+        smaller n, read from the store, so that a unit is reused only where it would be computed the same); None
+        while that unit is not stored yet."""
+        start = start_of(family, n, dataset)
+        if start is None:
+            return None
+        criteria = unit_criteria(config, family, n)
+        return dict(
+            per_unit,
+            criteria=list(criteria),
+            family=family,
+            n=n,
+            dataset=dataset,
+            bootstrap=config.bootstrap,
+            start=start,
+        )
+
+    def start_of(family: str, n: int, dataset: int) -> dict[str, int] | None:
+        smaller = [m for f, k, m in order if f == family and k == dataset and m < n]
+        if not smaller:
+            return {}
+        m = max(smaller)
+        below = unit_config_of(family, m, dataset)
+        stored = None if below is None else store.load(f"{family}_n{m}_set{dataset}", below)
+        if stored is None:
+            return None
+        guess = _guess([unit_record(stored)], family, n, dataset)
+        return {c: guess[c] for c in unit_criteria(config, family, n) if c in guess}
+
+    def compute(family: str, n: int, dataset: int) -> CriticalUnit:
+        start = start_of(family, n, dataset)
+        assert start is not None  # the smaller n ran before (a data set's sizes run in order on one process)
+        return run_unit(config, family, n, dataset, start, unit_criteria(config, family, n))
+
     jobs = [
         (
             f"{family}_n{n}_set{dataset}",
-            dict(
-                per_unit,
-                criteria=list(unit_criteria(config, family, n)),
-                family=family,
-                n=n,
-                dataset=dataset,
-                bootstrap=config.bootstrap,
-            ),
-            lambda family=family, n=n, dataset=dataset: run_unit(
-                config, family, n, dataset, _guess(done, family, n, dataset), unit_criteria(config, family, n)
-            ),
+            lambda family=family, n=n, dataset=dataset: unit_config_of(family, n, dataset),
+            lambda family=family, n=n, dataset=dataset: compute(family, n, dataset),
         )
         for family, dataset, n in order
     ]
-    if config.resume:
-        adopt_unrefined_units(UnitStore(Path(config.out) / f"{NAME}_runs"), jobs)
     # a data set's sizes run in order on one process (each search starts from m* at the smaller n)
     return run_sweep(
         config,
@@ -1114,7 +1125,6 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         report=print_summary,
         plot=plot_critical_width,
         groups=[(family, dataset) for family, dataset, _ in order],
-        on_result=lambda name, result: done.append(unit_record(result)),
     )
 
 

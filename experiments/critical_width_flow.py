@@ -182,9 +182,13 @@ def check_unit(config: FlowCheckConfig, source, unit) -> UnitCheck:
         if entry is None:
             continue
         checks = []
+        pooled = len(entry.holds[0])  # --seeds, or a multiple where the search pooled more blocks
         for m in (w for w in entry.bracket if w is not None):
-            batch = search_initializations(key, m, X.shape[1], source.seeds, X.dtype)
-            params = [Params(batch.W[s], batch.a[s]) for s in range(source.seeds)]
+            blocks = [
+                search_initializations(key, m, X.shape[1], source.seeds, X.dtype, first)
+                for first in range(0, pooled, source.seeds)
+            ]
+            params = [Params(b.W[s], b.a[s]) for b in blocks for s in range(source.seeds)]
             flow = flow_criterion_outcomes(
                 params,
                 X,
@@ -245,6 +249,14 @@ def print_summary(summary: FlowCheckSummary) -> None:
     print(format_table(["criterion", "runs agreeing", "units with the flow's m* = small-step m*", "differ"], rows))
 
 
+def _pooled(unit, seeds: int) -> dict:
+    """The initializations per width of each checked search of ``unit`` where one pooled more than ``seeds`` (its two
+    estimates of m* disagreed at fewer: ``critical_widths(max_seeds=...)``); empty where none did, so that units
+    checked before searches could pool resume."""
+    pooled = {c: len(unit.criteria[c].holds[0]) for c in CHECKED if c in unit.criteria}
+    return {"pooled_seeds": pooled} if any(v != seeds for v in pooled.values()) else {}
+
+
 def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
     config = parse_args(argv)
     set_precision(config.x64)
@@ -286,6 +298,7 @@ def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
                 n=u.n,
                 dataset=u.dataset,
                 brackets={c: list(u.criteria[c].bracket) for c in CHECKED if c in u.criteria},
+                **_pooled(u, source.seeds),
             ),
             lambda u=u: check_unit(config, source, u),
         )

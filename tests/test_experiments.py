@@ -444,6 +444,33 @@ def test_critical_width_runs_end_to_end_on_a_users_npz_and_resumes(tmp_path, cap
     assert critical_width.claims(again, "cmd")  # rows for figures/CLAIMS.md
 
 
+def test_a_unit_is_reused_only_where_its_searches_would_start_where_they_started(tmp_path):
+    """A unit's searches start from the m* of the same data set's next smaller n, and that start is part of the
+    unit's stored config: where the smaller unit's stored m* changed, the larger unit is computed again (so a
+    resumed run equals a fresh one); where nothing changed, every unit is read back."""
+    from experiments import critical_width
+
+    out = tmp_path / "cw"
+    flags = ["--quick", "--families", "sphere", "--ns", "6", "8", "--datasets", "1", "--criteria", "init"]
+    flags += ["--m-max", "32", "--out", str(out)]
+    first = critical_width.main(flags)
+    assert critical_width.main(flags).reused_units == 2
+    path = out / "critical_width_runs" / "sphere_n6_set0.json"
+    stored = json.loads(path.read_text())
+    assert stored["config"]["start"] == {}
+    larger = json.loads((out / "critical_width_runs" / "sphere_n8_set0.json").read_text())
+    m6 = first.units[0].criteria["init"].m_star
+    assert larger["config"]["start"] == {"init": max(1, int(m6 * 8 / 6))}
+    other = max(stored["result"]["criteria"]["init"]["widths"])  # the confirmation width 2 m*, or beyond
+    assert other > m6
+    stored["result"]["criteria"]["init"]["m_star"] = other  # as if n = 6 had found another m*
+    path.write_text(json.dumps(stored))
+    again = critical_width.main(flags)
+    assert again.reused_units == 1  # n = 6 read back (its config is unchanged), n = 8 computed again
+    larger = json.loads((out / "critical_width_runs" / "sphere_n8_set0.json").read_text())
+    assert larger["config"]["start"] == {"init": int(other * 8 / 6)}
+
+
 def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_checks_the_small_step(tmp_path, capsys):
     """--train-max-n and --flow-max-n: a unit above them reports those criteria as 'not run' and the fits leave it
     out; experiments.critical_width_flow then integrates the flow from the small-step runs' own initializations at
@@ -476,15 +503,17 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
         "trajectory",
         "linear",
     )
-    assert critical_width.unit_criteria(full, "digits", 256) == ("init", "concentration")
+    assert critical_width.unit_criteria(full, "digits", 256) == ("init", "concentration", "trajectory", "linear")
+    assert critical_width.unit_criteria(full, "digits", 512) == ("init", "concentration")
     check_flags = ["--source", str(out / "critical_width.json"), "--max-n", "8", "--out", str(tmp_path / "fc")]
     check = critical_width_flow.main(check_flags)
     (unit,) = check.units  # n = 6 alone ran the small-step criterion
     widths = unit.widths["linear_flow"]
     assert unit.n == 6 and [w.m for w in widths] == [m for m in summary.units[0].criteria["linear_flow"].bracket if m]
-    assert all(len(w.flow_holds) == len(w.gd_holds) == 8 for w in widths)  # --quick: 8 initializations
+    pooled = len(summary.units[0].criteria["linear_flow"].holds[0])  # --quick: 8 initializations, or 16 pooled
+    assert pooled in (8, 16) and all(len(w.flow_holds) == len(w.gd_holds) == pooled for w in widths)
     v = check.criteria["linear_flow"]
-    assert v.runs == 8 * len(widths) and 0 <= v.runs_agreeing <= v.runs and v.units == 1
+    assert v.runs == pooled * len(widths) and 0 <= v.runs_agreeing <= v.runs and v.units == 1
     assert v.units_same_m_star == (not v.differing) == all(w.gd_decision == w.flow_decision for w in widths)
     for suffix in ("png", "pdf", "json"):
         assert (tmp_path / "fc" / f"critical_width_flow.{suffix}").stat().st_size > 1000
