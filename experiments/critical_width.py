@@ -2,7 +2,7 @@
 scaling law fitted over data families, sizes and independent data sets.
 
     python -m experiments.critical_width            # default: 2 families, n = 8-32, 2 data sets each
-    python -m experiments.critical_width --full     # n = 8-512, 4 families, 5 data sets, the flow criteria (76 min)
+    python -m experiments.critical_width --full     # n = 8-512, 4 families, 5 data sets, the flow criteria (70 min)
     python -m experiments.critical_width --npz my_data.npz --families npz   # your data: its m* and each bound's width
 
 For each data family, size n and data set, ``critical_widths`` finds, for every criterion ("init",
@@ -126,16 +126,17 @@ class CriticalConfig(Cluster):
     )
     gpu: bool = option(
         False,
-        "--full plus the kernel criterion to n = 256 (widths to 2^18) and the sphere with d = 8 to n = 512 (steps "
-        "to 30000, as its lambda_0 falls): for a GPU. Not run yet (no GPU was lent); its expected cost is in the "
-        "README",
+        "--full plus the kernel criterion to n = 256 (widths to 2^18), the digits' run-based criteria to n = 256 "
+        "and the sphere with d = 8 to n = 512 (steps to 30000, as its lambda_0 falls): for a GPU. Not run yet (no "
+        "GPU was lent); its expected cost is in the README",
     )
     full: bool = option(
         False,
-        "4 families (sphere d = n, d = n/4, digits: n = 8-512; sphere d = 8: n = 8-64), 5 data sets, 20 "
-        "initializations; init and concentration at every n, trajectory and linear to n = 128, their small-step "
-        "(flow) versions on the sphere and the digits to n = 32. Measured on 2 CPU cores: 76 min of unit time, "
-        "4.5 GB peak",
+        "4 families (sphere d = n, d = n/4, digits: n = 8-512; sphere d = 8: n = 8-32), 5 data sets, 20 "
+        "initializations (up to 100 where a search's two estimates disagree); init and concentration at every n, "
+        "trajectory and linear to n = 256 on the sphere and n = 128 on the digits, their small-step (flow) versions "
+        "on the sphere and the digits to n = 32. Measured on 2 CPU cores: 70 min of unit time (120 units), 4.5 GB "
+        "peak",
     )
 
 

@@ -89,8 +89,8 @@ def plot_critical_width(summary: CriticalWidthSummary):
             yscale="log",
             xlabel="n (training points)",
             ylabel="critical width m* (neurons)",
-            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {c.seeds} inits, "
-            f"{c.datasets} data sets",
+            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {c.seeds} inits "
+            f"(to {c.max_seeds} pooled), {c.datasets} data sets",
         )
         ax_m.legend(fontsize=6.3, loc="best", framealpha=0.5)
 
