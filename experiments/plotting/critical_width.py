@@ -84,13 +84,14 @@ def plot_critical_width(summary: CriticalWidthSummary):
         ax_m.plot(
             [], [], "^", color="gray", mfc="none", label=f"censored: none held up to m_max = {c.m_max} (m* > that)"
         )
+        inits = f"{c.seeds}-{c.max_seeds}" if c.max_seeds > c.seeds else c.seeds  # pooled where estimates disagreed
         ax_m.set(
             xscale="log",
             yscale="log",
             xlabel="n (training points)",
             ylabel="critical width m* (neurons)",
-            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {c.seeds} inits "
-            f"(to {c.max_seeds} pooled), {c.datasets} data sets",
+            title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {inits} inits, "
+            f"{c.datasets} data sets",
         )
         ax_m.legend(fontsize=6.3, loc="best", framealpha=0.5)
 
