@@ -494,8 +494,10 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
     full = critical_width.parse_args(["--full"])
     order = critical_width.unit_order(full)
     sizes = {f: sorted({n for g, _, n in order if g == f}) for f in full.families}
-    assert sizes["sphere_fixed_d"] == [8, 16, 32, 64] and sizes["sphere"] == [8, 16, 32, 64, 128, 256, 512]
-    assert len(order) == 5 * (3 * 7 + 4)
+    assert sizes["sphere_fixed_d"] == [8, 16, 32] and sizes["sphere"] == [8, 16, 32, 64, 128, 256, 512]
+    assert len(order) == 5 * (3 * 7 + 3)
+    assert critical_width.unit_criteria(full, "sphere", 256) == ("init", "concentration", "trajectory", "linear")
+    assert critical_width.unit_criteria(full, "sphere_quarter_d", 512) == ("init", "concentration")
     assert critical_width.unit_criteria(full, "sphere", 32) == full.criteria
     assert critical_width.unit_criteria(full, "sphere_quarter_d", 32) == (
         "init",
@@ -503,8 +505,9 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
         "trajectory",
         "linear",
     )
-    assert critical_width.unit_criteria(full, "digits", 256) == ("init", "concentration", "trajectory", "linear")
-    assert critical_width.unit_criteria(full, "digits", 512) == ("init", "concentration")
+    # the digits' run-based criteria stop at --data-train-max-n = 128
+    assert critical_width.unit_criteria(full, "digits", 128) == ("init", "concentration", "trajectory", "linear")
+    assert critical_width.unit_criteria(full, "digits", 256) == ("init", "concentration")
     check_flags = ["--source", str(out / "critical_width.json"), "--max-n", "8", "--out", str(tmp_path / "fc")]
     check = critical_width_flow.main(check_flags)
     (unit,) = check.units  # n = 6 alone ran the small-step criterion
