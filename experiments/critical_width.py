@@ -1071,6 +1071,7 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
     )
     order = unit_order(config)
     store = UnitStore(Path(config.out) / f"{NAME}_runs")
+    starts: dict[str, dict[str, int]] = {}  # each unit's start, as its config was last resolved
 
     def unit_config_of(family: str, n: int, dataset: int) -> dict | None:
         """A unit's config, with where its searches start (``start``: from the m* of the same data set's next
@@ -1079,6 +1080,7 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         start = start_of(family, n, dataset)
         if start is None:
             return None
+        starts[f"{family}_n{n}_set{dataset}"] = start
         criteria = unit_criteria(config, family, n)
         return dict(
             per_unit,
@@ -1103,8 +1105,8 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         return {c: guess[c] for c in unit_criteria(config, family, n) if c in guess}
 
     def compute(family: str, n: int, dataset: int) -> CriticalUnit:
-        start = start_of(family, n, dataset)
-        assert start is not None  # the smaller n ran before (a data set's sizes run in order on one process)
+        # the start its config was resolved with just before (``run_units`` reads a job's config, then computes it)
+        start = starts[f"{family}_n{n}_set{dataset}"]
         return run_unit(config, family, n, dataset, start, unit_criteria(config, family, n))
 
     jobs = [

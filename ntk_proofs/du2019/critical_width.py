@@ -547,6 +547,7 @@ def critical_widths(
 
     q = _per_doubling(resolution)
     most_blocks = 1 if max_seeds is None else max_seeds // seeds
+    search = dict(delta=delta, m_min=m_min, m_max=m_max, resolution=resolution)
     start = start or {}
     found, blocks_of = {}, {}
     for c in sorted(criteria, key=SEARCH_ORDER.index):
@@ -554,7 +555,6 @@ def critical_widths(
         guess = start.get(c, max(known, default=None))
         if c == "kernel" and c not in start and caches["runs"]:
             guess = _kernel_width_guess(caches["runs"], delta) or guess
-        search = dict(delta=delta, m_min=m_min, m_max=m_max, resolution=resolution)
         r, blocks = _search(outcomes_of(c, 1), c, start=guess, **search), 1
         while blocks < most_blocks and _estimates_disagree(r, q):
             blocks += 1
