@@ -61,16 +61,27 @@ def saved_not_merged(process: tuple[int, int], store: UnitStore, reused: int) ->
 
 
 def run_sweep(
-    config, name: str, process: tuple[int, int], jobs, *, desc: str, summarize, report, plot, **run_kwargs
+    config,
+    name: str,
+    process: tuple[int, int],
+    jobs,
+    *,
+    desc: str,
+    summarize,
+    report,
+    plot,
+    equivalent=None,
+    **run_kwargs,
 ) -> Any:
     """The tail every experiment made of units shares: ``run_units`` over ``jobs`` with resume in
     <out>/<name>_runs (split across processes as ``process`` says; ``run_kwargs`` go to ``run_units``), then, on
     process 0, ``summary = summarize(results)`` (a typed record with a ``reused_units`` field) with the number of
     reused units set, ``report(summary)`` (the printed table) and ``finish`` (JSON, PNG, PDF); returns the summary.
+    ``equivalent``: the store's test of a unit stored under another config (``UnitStore``).
     Another process returns its ``NotMerged`` once its units are saved. Call ``start_processes`` before building
     the jobs: it must come before JAX computes anything."""
     out = Path(config.out)
-    store = UnitStore(out / f"{name}_runs")
+    store = UnitStore(out / f"{name}_runs", equivalent)
     run_kwargs.setdefault("wait_seconds", config.merge_timeout)
     results, reused = run_units(store, jobs, desc=desc, resume=config.resume, process=process, **run_kwargs)
     if results is None:  # a process other than 0 of a run across processes

@@ -76,7 +76,7 @@ class CriticalConfig(Cluster):
     )
     seeds: int = option(20, "random initializations per width")
     max_seeds: int = option(
-        100,
+        1000,
         "where a criterion's two estimates of m* (the grid's and the logistic fit's) lie more than one grid step "
         "apart, its search runs again with --seeds more initializations per width, pooled, until they agree or the "
         "pool would pass this (--max-seeds = --seeds: never)",
@@ -133,7 +133,7 @@ class CriticalConfig(Cluster):
     full: bool = option(
         False,
         "4 families (sphere d = n, d = n/4, digits: n = 8-512; sphere d = 8: n = 8-32), 5 data sets, 20 "
-        "initializations (up to 100 where a search's two estimates disagree); init and concentration at every n, "
+        "initializations (up to 1000 where a search's two estimates disagree); init and concentration at every n, "
         "trajectory and linear to n = 256 on the sphere and n = 128 on the digits, their small-step (flow) versions "
         "on the sphere and the digits to n = 32. Measured on 2 CPU cores: 70 min of unit time (120 units), 4.5 GB "
         "peak",
@@ -693,6 +693,27 @@ def run_unit(
     )
 
 
+def same_under_max_seeds(stored_config: dict, config: dict, result: dict) -> bool:
+    """Whether a unit stored under another ``--max-seeds`` is the unit ``config`` computes (``UnitStore``'s
+    ``equivalent``): the two configs differ in ``max_seeds`` only, and each of the unit's searches would stop where
+    it stopped. ``critical_widths`` pools another block of ``seeds`` initializations while a search's two estimates
+    of m* disagree and fewer than B = max_seeds // seeds blocks are pooled; so a stored search of b blocks stops at
+    b again iff b <= B and (its estimates agree, or b = B). A censored search never pools."""
+
+    def rest(c):
+        return {k: v for k, v in c.items() if k != "max_seeds"}
+
+    if "max_seeds" not in stored_config or rest(stored_config) != rest(config):
+        return False
+    seeds, most = config["seeds"], config["max_seeds"] // config["seeds"]
+    for entry in result["criteria"].values():
+        blocks = len(entry["holds"][0]) // seeds
+        agree = bool(entry["censored"]) or entry["m_star"] is None or entry["logistic"]["agrees"] is not False
+        if not (blocks <= most and (agree or blocks == most)):
+            return False
+    return True
+
+
 def _guess(units: list[CriticalUnit], family: str, n: int, dataset: int) -> dict[str, int]:
     """Where each criterion's search starts at size n, by criterion: m* at the largest smaller n of the same data
     set, scaled by n (any start gives a valid bracket; a good one saves widths)."""
@@ -1070,7 +1091,7 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         },
     )
     order = unit_order(config)
-    store = UnitStore(Path(config.out) / f"{NAME}_runs")
+    store = UnitStore(Path(config.out) / f"{NAME}_runs", same_under_max_seeds)
     starts: dict[str, dict[str, int]] = {}  # each unit's start, as its config was last resolved
 
     def unit_config_of(family: str, n: int, dataset: int) -> dict | None:
@@ -1128,6 +1149,7 @@ def main(argv: list[str] | None = None) -> CriticalWidthSummary | NotMerged:
         report=print_summary,
         plot=plot_critical_width,
         groups=[(family, dataset) for family, dataset, _ in order],
+        equivalent=same_under_max_seeds,
     )
 
 

@@ -18,6 +18,7 @@ import sys
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -226,11 +227,14 @@ def read_json(path: str | os.PathLike) -> Any:
 class UnitStore:
     """One JSON file per finished unit of work (e.g. one width and seed), for resuming a sweep.
 
-    A stored unit is reused only when the config it was computed under equals the current one.
+    A stored unit is reused only when the config it was computed under equals the current one, or where
+    ``equivalent(stored_config, config, result)`` says that the current config would compute the same result (for a
+    setting that changes only some units, such as the critical width's ``--max-seeds``).
     """
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, equivalent: Callable[[dict, dict, dict], bool] | None = None):
         self.directory = Path(directory)
+        self.equivalent = equivalent
 
     def path(self, name: str) -> Path:
         return self.directory / f"{name}.json"
@@ -249,7 +253,12 @@ class UnitStore:
                 f"unit file {path} is malformed (no result object); the unit is computed again.", stacklevel=2
             )
             return None
-        if stored.get("config") != _sanitize(to_jsonable(config)):
+        wanted = _sanitize(to_jsonable(config))
+        if stored.get("config") != wanted and not (
+            self.equivalent is not None
+            and isinstance(stored.get("config"), dict)
+            and self.equivalent(stored["config"], wanted, stored["result"])
+        ):
             return None
         return stored["result"]
 

@@ -471,6 +471,45 @@ def test_a_unit_is_reused_only_where_its_searches_would_start_where_they_started
     assert larger["config"]["start"] == {"init": int(other * 8 / 6)}
 
 
+def test_a_unit_stored_under_another_max_seeds_is_reused_exactly_where_it_would_be_computed_the_same():
+    """``same_under_max_seeds`` against recomputation: one unit (sphere, n = 8, whose "init" search pools three blocks
+    of 8 initializations and "concentration" two) computed under every --max-seeds of 8, 16, 24, 32; for every
+    ordered pair, the unit stored under the first is declared the unit of the second exactly where recomputing under
+    the second gives the same outcomes and m*. A change of any other setting is never equivalent."""
+    from experiments import critical_width
+    from experiments.store import to_jsonable
+
+    caps = (8, 16, 24, 32)
+    units = {}
+    for cap in caps:
+        config = critical_width.parse_args(
+            ["--quick", "--families", "sphere", "--ns", "8", "--criteria", "init", "concentration"]
+            + ["--m-max", "4096", "--max-seeds", str(cap)]
+        )
+        unit = critical_width.run_unit(config, "sphere", 8, 3, {}, ("init", "concentration"))
+        units[cap] = json.loads(json.dumps(to_jsonable(unit)))
+    assert [len(units[32]["criteria"][c]["holds"][0]) for c in ("init", "concentration")] == [24, 16]
+
+    def config(cap):
+        return {"seeds": 8, "max_seeds": cap, "m_max": 4096}
+
+    def same(a, b):
+        return all(
+            a["criteria"][c]["holds"] == b["criteria"][c]["holds"]
+            and a["criteria"][c]["m_star"] == b["criteria"][c]["m_star"]
+            for c in a["criteria"]
+        )
+
+    verdicts = []
+    for stored in caps:
+        for wanted in caps:
+            claim = critical_width.same_under_max_seeds(config(stored), config(wanted), units[stored])
+            assert claim == same(units[stored], units[wanted]), (stored, wanted)
+            verdicts.append(claim)
+    assert any(verdicts) and not all(verdicts)
+    assert not critical_width.same_under_max_seeds(config(32), dict(config(32), m_max=2048), units[32])
+
+
 def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_checks_the_small_step(tmp_path, capsys):
     """--train-max-n and --flow-max-n: a unit above them reports those criteria as 'not run' and the fits leave it
     out; experiments.critical_width_flow then integrates the flow from the small-step runs' own initializations at
