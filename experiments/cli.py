@@ -91,7 +91,10 @@ def parse_config(
             # a flag that is on by default needs its --no- form to be turned off
             kw["action"] = argparse.BooleanOptionalAction if f.default else "store_true"
         elif isinstance(f.default, tuple):
-            kw.update(nargs="+", type=type(f.default[0]), default=list(f.default))
+            # an empty default takes str items, and may be given empty (to clear what a preset set)
+            kw.update(
+                nargs="+" if f.default else "*", type=type(f.default[0]) if f.default else str, default=list(f.default)
+            )
         else:
             kw["type"] = str if f.default is None else type(f.default)
         parser.add_argument("--" + f.name.replace("_", "-"), **kw)

@@ -257,6 +257,19 @@ def _pooled(unit, seeds: int) -> dict:
     return {"pooled_seeds": pooled} if any(v != seeds for v in pooled.values()) else {}
 
 
+def finished_under_fewer_solver_steps(stored_config: dict, config: dict, result: dict) -> bool:
+    """Whether a unit stored under a smaller --solver-steps is the unit ``config`` computes (``UnitStore``'s
+    ``equivalent``): the configs differ only in the step limit, and the stored one is the smaller. The limit only
+    stops a solve (``gradient_flow`` raises where it runs out); every solve of a stored unit finished, and an adaptive
+    solve that finishes takes the same steps under any larger limit."""
+
+    def rest(c):
+        return {k: v for k, v in c.items() if k != "solver_steps"}
+
+    limit = stored_config.get("solver_steps", SOLVER_STEPS)
+    return rest(stored_config) == rest(config) and limit <= config.get("solver_steps", SOLVER_STEPS)
+
+
 def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
     config = parse_args(argv)
     set_precision(config.x64)
@@ -313,6 +326,7 @@ def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:
         summarize=lambda units: summarize(config, source, [from_jsonable(UnitCheck, v) for v in units]),
         report=print_summary,
         plot=plot_flow_check,
+        equivalent=finished_under_fewer_solver_steps,
     )
 
 

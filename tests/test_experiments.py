@@ -510,6 +510,20 @@ def test_a_unit_stored_under_another_max_seeds_is_reused_exactly_where_it_would_
     assert not critical_width.same_under_max_seeds(config(32), dict(config(32), m_max=2048), units[32])
 
 
+def test_a_flow_check_unit_that_finished_under_a_smaller_solver_limit_is_reused_under_a_larger_one():
+    """The flow solver's step limit only stops a solve: a unit stored under the default limit (no key) or a smaller
+    one is the unit a larger limit computes; not the other way round, and not where anything else differs."""
+    from experiments.critical_width_flow import SOLVER_STEPS
+    from experiments.critical_width_flow import finished_under_fewer_solver_steps as same
+
+    base = {"family": "sphere", "n": 8, "rtol": 1e-5}
+    more = dict(base, solver_steps=10 * SOLVER_STEPS)
+    assert same(base, more, {}) and same(more, more, {}) and same(base, base, {})
+    assert not same(more, base, {})
+    assert not same(base, dict(more, rtol=1e-6), {})
+    assert not same(dict(base, solver_steps=SOLVER_STEPS // 2), dict(base, solver_steps=SOLVER_STEPS // 4), {})
+
+
 def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_checks_the_small_step(tmp_path, capsys):
     """--train-max-n and --flow-max-n: a unit above them reports those criteria as 'not run' and the fits leave it
     out; experiments.critical_width_flow then integrates the flow from the small-step runs' own initializations at
@@ -534,7 +548,13 @@ def test_critical_width_runs_each_criterion_up_to_its_size_and_gradient_flow_che
     order = critical_width.unit_order(full)
     sizes = {f: sorted({n for g, _, n in order if g == f}) for f in full.families}
     assert sizes["sphere_fixed_d"] == [8, 16, 32] and sizes["sphere"] == [8, 16, 32, 64, 128, 256, 512]
-    assert len(order) == 5 * (3 * 7 + 3)
+    assert len(order) == 10 * 7 + 5 * (2 * 7 + 3)  # 10 data sets on the sphere with d = n, 5 on the others
+    assert {k for f, k, _ in order if f == "sphere"} == set(range(10))
+    assert {k for f, k, _ in order if f == "sphere_quarter_d"} == set(range(5))
+    assert len(critical_width.unit_order(critical_width.parse_args(["--full", "--family-datasets"]))) == 5 * (3 * 7 + 3)
+    for bad in ("sphere=0", "sphere", "torus=3", "digits=x"):
+        with pytest.raises(SystemExit):
+            critical_width.parse_args(["--family-datasets", bad])
     assert critical_width.unit_criteria(full, "sphere", 256) == ("init", "concentration", "trajectory", "linear")
     assert critical_width.unit_criteria(full, "sphere_quarter_d", 512) == ("init", "concentration")
     assert critical_width.unit_criteria(full, "sphere", 32) == full.criteria

@@ -84,14 +84,17 @@ def plot_critical_width(summary: CriticalWidthSummary):
         ax_m.plot(
             [], [], "^", color="gray", mfc="none", label=f"censored: none held up to m_max = {c.m_max} (m* > that)"
         )
-        inits = f"{c.seeds}-{c.max_seeds}" if c.max_seeds > c.seeds else c.seeds  # pooled where estimates disagreed
+        pools = [len(e.holds[0]) for u in summary.units if u.family == family for e in u.criteria.values()]
+        most = max(pools, default=c.seeds)
+        inits = f"{c.seeds}-{most}" if most > c.seeds else c.seeds  # pooled where the two estimates disagreed
+        datasets = max(f.dataset, default=-1) + 1
         ax_m.set(
             xscale="log",
             yscale="log",
             xlabel="n (training points)",
             ylabel="critical width m* (neurons)",
             title=f"{FAMILY_TITLES.get(family, family)}: m*(n), {1 - c.delta:.0%} of {inits} inits, "
-            f"{c.datasets} data sets",
+            f"{datasets} data sets",
         )
         ax_m.legend(fontsize=6.3, loc="best", framealpha=0.5)
 
