@@ -735,7 +735,8 @@ def same_under_max_seeds(stored_config: dict, config: dict, result: dict) -> boo
     seeds, most = config["seeds"], config["max_seeds"] // config["seeds"]
     for entry in result["criteria"].values():
         blocks = len(entry["holds"][0]) // seeds
-        agree = bool(entry["censored"]) or entry["m_star"] is None or entry["logistic"]["agrees"] is not False
+        fit = entry.get("logistic") or {}
+        agree = bool(entry["censored"]) or entry["m_star"] is None or fit.get("agrees") is not False
         if not (blocks <= most and (agree or blocks == most)):
             return False
     return True
