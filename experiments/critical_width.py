@@ -38,7 +38,7 @@ from experiments.cli import (
     step_flag_problem,
 )
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
-from experiments.store import Fit, UnitStore, from_jsonable, read_json, unit_config
+from experiments.store import Fit, UnitStore, equal_except, from_jsonable, read_json, unit_config
 
 if TYPE_CHECKING:  # the claims' type only: importing ntk_proofs imports JAX, which --help must not pay
     from ntk_proofs.claims import Claim
@@ -726,11 +726,7 @@ def same_under_max_seeds(stored_config: dict, config: dict, result: dict) -> boo
     it stopped. ``critical_widths`` pools another block of ``seeds`` initializations while a search's two estimates
     of m* disagree and fewer than B = max_seeds // seeds blocks are pooled; so a stored search of b blocks stops at
     b again iff b <= B and (its estimates agree, or b = B). A censored search never pools."""
-
-    def rest(c):
-        return {k: v for k, v in c.items() if k != "max_seeds"}
-
-    if "max_seeds" not in stored_config or rest(stored_config) != rest(config):
+    if "max_seeds" not in stored_config or not equal_except(stored_config, config, "max_seeds"):
         return False
     seeds, most = config["seeds"], config["max_seeds"] // config["seeds"]
     for entry in result["criteria"].values():

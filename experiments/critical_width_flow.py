@@ -27,7 +27,7 @@ from experiments.cli import Cluster, format_table, option, parse_config, run_mai
 from experiments.cluster import NotMerged, cluster_problem, run_sweep, start_processes
 from experiments.critical_width import FLOW_CRITERIA, make_data, unit_key
 from experiments.critical_width import SUMMARY as SOURCE
-from experiments.store import from_jsonable, read_json
+from experiments.store import equal_except, from_jsonable, read_json
 
 NAME = "critical_width_flow"
 CHECKED = FLOW_CRITERIA  # the small-step criteria, each checked against the flow
@@ -262,12 +262,8 @@ def finished_under_fewer_solver_steps(stored_config: dict, config: dict, result:
     ``equivalent``): the configs differ only in the step limit, and the stored one is the smaller. The limit only
     stops a solve (``gradient_flow`` raises where it runs out); every solve of a stored unit finished, and an adaptive
     solve that finishes takes the same steps under any larger limit."""
-
-    def rest(c):
-        return {k: v for k, v in c.items() if k != "solver_steps"}
-
     limit = stored_config.get("solver_steps", SOLVER_STEPS)
-    return rest(stored_config) == rest(config) and limit <= config.get("solver_steps", SOLVER_STEPS)
+    return equal_except(stored_config, config, "solver_steps") and limit <= config.get("solver_steps", SOLVER_STEPS)
 
 
 def main(argv: list[str] | None = None) -> FlowCheckSummary | NotMerged:

@@ -266,6 +266,12 @@ class UnitStore:
         return write_json(self.path(name), {"config": config, "result": result, "versions": versions(), **git_state()})
 
 
+def equal_except(stored_config: dict, config: dict, key: str) -> bool:
+    """Whether two unit configs are equal in every field but ``key`` (which either may lack): the first test of a
+    ``UnitStore`` ``equivalent`` for a setting that changes only some units."""
+    return {k: v for k, v in stored_config.items() if k != key} == {k: v for k, v in config.items() if k != key}
+
+
 def unit_config(config, sweep_axes: set[str]) -> dict:
     """The config a stored unit is matched on for resume: every field except the sweep axes (which name the unit),
     the output and preset switches, and the process flags; plus whether float64 is on."""
